@@ -1,0 +1,64 @@
+# smz: zero-touch S/MIME for the enterprise.  Plain make; see README.md.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+CC ?= cc
+CFLAGS ?= -O2 -g
+PKGS = libcrypto libsodium popt libgfshare inih jansson libidn2
+override CFLAGS += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -pthread \
+	-D_DEFAULT_SOURCE -D_GNU_SOURCE -Ilib $(shell pkg-config --cflags $(PKGS))
+override LDFLAGS += -pie -Wl,-z,relro,-z,now -pthread
+LDLIBS = lib/libsmz.a $(shell pkg-config --libs $(PKGS)) -ldb-5.3 -lcsv
+ifeq ($(SANITIZE),1)
+override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=address,undefined
+endif
+
+PROGS = cmd/smz-keygen cmd/smz-vault
+SCRIPTS =
+LIBSRC = $(wildcard lib/*.c)
+LIBOBJ = $(LIBSRC:.c=.o)
+UNITS = $(patsubst %.c,%,$(wildcard tests/unit/test-*.c))
+
+all: $(PROGS) $(UNITS)
+
+lib/libsmz.a: $(LIBOBJ)
+	$(AR) rcs $@ $(LIBOBJ)
+
+$(LIBOBJ) cmd/common.o: $(wildcard lib/*.h)
+
+cmd/%: cmd/%.o cmd/common.o lib/libsmz.a
+	$(CC) $(LDFLAGS) -o $@ $< cmd/common.o $(LDLIBS)
+
+tests/unit/%: tests/unit/%.c tests/unit/tap.h lib/libsmz.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+check: all
+	prove -j2 $(UNITS) tests/t[0-9]*.sh
+
+bench: all
+	sh bench/run.sh
+
+demo: all
+	sh examples/demo.sh
+
+deps:
+	sh .ci/deps
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(PROGS) $(SCRIPTS) $(DESTDIR)$(BINDIR)
+	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1
+	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5
+	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	install -m 644 completions/smz.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/smz
+	install -m 644 completions/_smz $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_smz
+
+clean:
+	rm -f lib/*.o lib/libsmz.a cmd/*.o $(PROGS) $(UNITS)
+	rm -rf tests/trash.* demo
+
+.PHONY: all check bench demo deps install clean
+.SECONDARY:

@@ -1,0 +1,152 @@
+#include "common.h"
+#include "prog.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+void
+cmd_msg(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", smz_prog_name());
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int
+cmd_fail(int rc, const struct smz_err *e, const char *what, ...)
+{
+	char buf[512];
+	va_list ap;
+	/* A reader that went away (| head) is not an error worth a word. */
+	if (rc == SMZ_ERR_IO && ferror(stdout) && errno == EPIPE)
+		return 0;
+	va_start(ap, what);
+	vsnprintf(buf, sizeof buf, what, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: unable to %s: %s\n", smz_prog_name(), buf,
+		e && e->msg[0] ? e->msg : smz_strerror(rc));
+	return smz_exit_code(rc);
+}
+
+int
+cmd_start(int argc, const char **argv, struct poptOption *table, const char *const *verbs,
+	  const char *args_help, poptContext *ctx)
+{
+	if (smz_prog_init(argv[0]) < 0) {
+		fprintf(stderr, "%s: unable to start: cannot make the process safe\n", argv[0]);
+		return EX_OSERR;
+	}
+	*ctx = poptGetContext(smz_prog_name(), argc, argv, table, 0);
+	poptSetOtherOptionHelp(*ctx, args_help);
+	int r;
+	while ((r = poptGetNextOpt(*ctx)) > 0)
+		;
+	if (r < -1) {
+		cmd_msg("%s: %s (see --help)", poptBadOption(*ctx, POPT_BADOPTION_NOALIAS),
+			poptStrerror(r));
+		return EX_USAGE;
+	}
+	if (smz_opt.help) {
+		poptPrintHelp(*ctx, stdout, 0);
+		if (verbs) {
+			printf("\nVerbs:");
+			for (const char *const *v = verbs; *v; v++)
+				printf(" %s", *v);
+			printf("\n");
+		}
+		return cmd_exit(0);
+	}
+	if (smz_opt.usage) {
+		poptPrintUsage(*ctx, stdout, 0);
+		return cmd_exit(0);
+	}
+	if (smz_opt.version) {
+		printf("%s (smz) %s\n", smz_prog_name(), SMZ_VERSION);
+		return cmd_exit(0);
+	}
+	if (smz_opt.complete) {
+		smz_opts_print_completion(stdout, table, verbs);
+		return cmd_exit(0);
+	}
+	if (smz_opt.jobs < 1 || smz_opt.jobs > 64) {
+		cmd_msg("-j %d: expected 1 to 64 workers", smz_opt.jobs);
+		return EX_USAGE;
+	}
+	return -1;
+}
+
+int
+cmd_policy(struct smz_policy *p)
+{
+	struct smz_err e = {0};
+	int rc = smz_policy_load(smz_opt.policy, p, &e);
+	if (rc)
+		return cmd_fail(rc, &e, "load the policy");
+	return -1;
+}
+
+void
+cmd_header(const char *const *cols)
+{
+	if (smz_opt.json)
+		return;
+	for (const char *const *c = cols; *c; c++)
+		printf("%s%s", *c, c[1] ? "\t" : "\n");
+}
+
+static void
+tsv_field(json_t *v)
+{
+	if (json_is_string(v)) {
+		/* a tab or line break inside a field would break the record */
+		for (const char *s = json_string_value(v); *s; s++)
+			putchar(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+	} else if (json_is_integer(v)) {
+		printf("%lld", (long long)json_integer_value(v));
+	} else if (v && !json_is_null(v)) {
+		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		fputs(s ? s : "", stdout);
+		free(s);
+	}
+}
+
+int
+cmd_record(json_t *rec, const char *const *cols)
+{
+	if (smz_opt.json) {
+		json_t *o = json_object();
+		for (const char *const *c = cols; *c; c++)
+			if (json_object_get(rec, *c))
+				json_object_set(o, *c, json_object_get(rec, *c));
+		char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_decref(o);
+		if (!s)
+			return -1;
+		puts(s);
+		free(s);
+	} else {
+		for (const char *const *c = cols; *c; c++) {
+			tsv_field(json_object_get(rec, *c));
+			putchar(c[1] ? '\t' : '\n');
+		}
+	}
+	return ferror(stdout) ? -1 : 0;
+}
+
+int
+cmd_exit(int code)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno == EPIPE)
+			return code;
+		cmd_msg("unable to write to standard output: %s", strerror(errno));
+		return code ? code : EX_IOERR;
+	}
+	return code;
+}

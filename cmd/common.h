@@ -1,0 +1,37 @@
+/*
+ * common: what every smz program's main() shares: start-up and option
+ * parsing (help, usage, version, completion listing), messages in the one
+ * form "prog: what: why", the error-to-exit-code path, and record output
+ * as TSV with a header or JSON lines.
+ */
+#ifndef SMZ_CMD_COMMON_H
+#define SMZ_CMD_COMMON_H
+
+#include <jansson.h>
+#include <popt.h>
+#include "err.h"
+#include "opts.h"
+#include "policy.h"
+
+/* Parse argv; returns -1 to go on, else the exit code (help, version,
+ * usage error).  *ctx stays valid for leftover arguments. */
+int cmd_start(int argc, const char **argv, struct poptOption *table,
+	      const char *const *verbs, const char *args_help, poptContext *ctx);
+
+/* Load the policy named by --policy / $SMZ_POLICY; -1 or an exit code. */
+int cmd_policy(struct smz_policy *p);
+
+void cmd_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "prog: unable to WHAT: why"; returns the exit code for rc. */
+int cmd_fail(int rc, const struct smz_err *e, const char *what, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* One record out: TSV in cols order, or a JSON line of those fields. */
+void cmd_header(const char *const *cols);
+int cmd_record(json_t *rec, const char *const *cols);
+
+/* Exit code after flushing stdout: a write error is EX_IOERR. */
+int cmd_exit(int code);
+
+#endif

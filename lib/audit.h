@@ -1,0 +1,31 @@
+/*
+ * audit: the vault's hash-chained log.  Each entry (seq, time, actor,
+ * operation, subject, reason) carries the hash of the one before; the
+ * vault's meta database holds the head (count and last hash), written in
+ * the same transaction, so an edited, reordered, inserted or deleted entry
+ * breaks the chain and `smz-vault audit --verify` names it.
+ */
+#ifndef SMZ_AUDIT_H
+#define SMZ_AUDIT_H
+
+#include <db.h>
+#include <jansson.h>
+#include <stddef.h>
+#include "err.h"
+
+struct smz_audit_entry {
+	const char *op, *subject, *reason;
+};
+
+/* Append entries inside txn, which must already hold the writer lock. */
+int smz_audit_append(DB *log, DB *meta, DB_TXN *txn, const struct smz_audit_entry *a,
+		     size_t n, struct smz_err *e);
+
+/* Walk every entry in order; cb gets the entry as JSON with its hash. */
+int smz_audit_walk(DB *log, int (*cb)(void *arg, json_t *entry), void *arg,
+		   struct smz_err *e);
+
+/* 0 and the count if the chain is whole; SMZ_ERR_VERIFY naming the entry. */
+int smz_audit_verify(DB *log, DB *meta, size_t *count, struct smz_err *e);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * err: the one set of error codes every lib function returns, their text,
+ * and their mapping to sysexits(3) exit codes.  Functions return 0 or a
+ * negative SMZ_ERR_*; the detail ("line 17: address has no domain") goes
+ * into a caller-supplied struct smz_err.
+ */
+#ifndef SMZ_ERR_H
+#define SMZ_ERR_H
+
+#include <stddef.h>
+
+enum {
+	SMZ_OK = 0,
+	SMZ_ERR_USAGE = -1,     /* caller asked for something impossible */
+	SMZ_ERR_DATA = -2,      /* malformed or rejected input */
+	SMZ_ERR_NOINPUT = -3,   /* input file missing */
+	SMZ_ERR_INTERNAL = -4,  /* library failure, out of memory */
+	SMZ_ERR_CANTCREAT = -5, /* cannot create output */
+	SMZ_ERR_IO = -6,        /* read/write failure */
+	SMZ_ERR_TEMP = -7,      /* busy, try again */
+	SMZ_ERR_PERM = -8,      /* wrong passphrase, too few shares, policy forbids */
+	SMZ_ERR_CONFIG = -9,    /* bad policy or vault configuration */
+	SMZ_ERR_NOTFOUND = -10, /* no such record */
+	SMZ_ERR_EXISTS = -11,   /* already exists */
+	SMZ_ERR_VERIFY = -12,   /* an answer of "no": verification failed */
+	SMZ_ERR_UNAVAILABLE = -13, /* service unavailable */
+};
+
+struct smz_err {
+	int code;
+	char msg[1024];
+};
+
+/* Short text for a code, e.g. "bad input data". */
+const char *smz_strerror(int code);
+
+/* sysexits(3) value for a code; 0 for SMZ_OK. */
+int smz_exit_code(int code);
+
+/* Record detail in e (may be NULL) and return code, for `return smz_err_set(...)`. */
+int smz_err_set(struct smz_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Append OpenSSL's queued error text to e's message and clear the queue. */
+int smz_err_ssl(struct smz_err *e, int code, const char *what);
+
+#endif

@@ -1,0 +1,305 @@
+#include "keygen.h"
+#include "keys.h"
+#include "pem.h"
+#include "progress.h"
+#include "vault.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LOOKAHEAD 4096
+#define BATCH_MAX 512
+#define BATCH_SECONDS 1.0
+
+enum item_kind { IT_GENERATE, IT_RESEND };
+
+struct item {
+	struct smz_row *row;
+	const char *usage;
+	enum item_kind kind;
+	/* filled by a worker */
+	int done, failed;
+	char why[256];
+	unsigned char key_id[SMZ_KEYID_LEN];
+	unsigned char *csr, *sealed;
+	size_t csr_len, sealed_len;
+};
+
+struct pool {
+	const struct smz_keygen_opts *o;
+	const unsigned char *pk;
+	struct item *items;
+	size_t n, next, committed;
+	int stop;
+	pthread_mutex_t mu;
+	pthread_cond_t more, done;
+};
+
+static void
+make_one(struct pool *p, struct item *it)
+{
+	struct smz_err e = {0};
+	EVP_PKEY *k = NULL;
+	struct smz_secret p8 = {0};
+	struct smz_row *row = it->row;
+	char *cn = smz_row_common_name(row);
+	struct smz_csr_subject subj = {row->address, cn, row->field[SMZ_F_GIVEN],
+				       row->field[SMZ_F_SURNAME]};
+	if (smz_key_generate(p->o->policy->alg, &k, &e) || smz_key_id(k, it->key_id) ||
+	    smz_csr_build(k, &subj, &it->csr, &it->csr_len, &e) ||
+	    smz_key_to_pkcs8(k, &p8, &e) ||
+	    smz_vault_seal(p->pk, it->key_id, &p8, &it->sealed, &it->sealed_len)) {
+		it->failed = 1;
+		snprintf(it->why, sizeof it->why, "%.250s", e.msg[0] ? e.msg : "key generation failed");
+	}
+	smz_secret_free(&p8);
+	EVP_PKEY_free(k);
+	free(cn);
+}
+
+static void *
+worker(void *arg)
+{
+	struct pool *p = arg;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		while (!p->stop && p->next < p->n && p->next >= p->committed + LOOKAHEAD)
+			pthread_cond_wait(&p->more, &p->mu);
+		if (p->stop || p->next >= p->n) {
+			pthread_mutex_unlock(&p->mu);
+			return NULL;
+		}
+		struct item *it = &p->items[p->next++];
+		pthread_mutex_unlock(&p->mu);
+		if (it->kind == IT_GENERATE)
+			make_one(p, it);
+		pthread_mutex_lock(&p->mu);
+		it->done = 1;
+		pthread_cond_broadcast(&p->done);
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct look {
+	const char *usage;
+	int active, certified;
+	unsigned char *csr;
+	size_t csr_len;
+};
+
+static int
+look_cb(void *arg, json_t *rec)
+{
+	struct look *l = arg;
+	const char *st = json_string_value(json_object_get(rec, "state"));
+	const char *us = json_string_value(json_object_get(rec, "usage"));
+	if (!st || strcmp(st, "active") != 0 || !us || strcmp(us, l->usage) != 0)
+		return 0;
+	l->active = 1;
+	if (json_array_size(json_object_get(rec, "certs")) > 0) {
+		l->certified = 1;
+		return 0;
+	}
+	const char *csr = json_string_value(json_object_get(rec, "csr"));
+	if (csr && !l->csr) {
+		size_t cap = strlen(csr);
+		l->csr = malloc(cap);
+		if (l->csr && sodium_base642bin(l->csr, cap, csr, cap, NULL, &l->csr_len, NULL,
+						sodium_base64_VARIANT_ORIGINAL) != 0) {
+			free(l->csr);
+			l->csr = NULL;
+		}
+	}
+	return 0;
+}
+
+static void
+item_clear(struct item *it)
+{
+	free(it->csr);
+	free(it->sealed);
+	it->csr = it->sealed = NULL;
+}
+
+/* Commit items [from, to) that are done, then report and write them. */
+static int
+flush(const struct smz_keygen_opts *o, struct smz_vault *v, struct item *items, size_t from,
+      size_t to, FILE *out, struct smz_keygen_stats *st, struct smz_err *e)
+{
+	struct smz_deposit *d = calloc(to - from + 1, sizeof *d);
+	size_t *map = calloc(to - from + 1, sizeof *map), nd = 0;
+	if (!d || !map) {
+		free(d);
+		free(map);
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	}
+	const char *alg = smz_alg_name(o->policy->alg);
+	for (size_t i = from; i < to; i++) {
+		struct item *it = &items[i];
+		if (it->kind != IT_GENERATE || it->failed)
+			continue;
+		struct smz_deposit *x = &d[nd];
+		map[nd++] = i;
+		x->address = it->row->address;
+		x->alg = alg;
+		x->usage = it->usage;
+		x->source = "keygen";
+		memcpy(x->key_id, it->key_id, SMZ_KEYID_LEN);
+		x->sealed = it->sealed;
+		x->sealed_len = it->sealed_len;
+		x->csr = it->csr;
+		x->csr_len = it->csr_len;
+		x->if_absent = !o->new_key;
+	}
+	int rc = nd ? smz_vault_deposit(v, d, nd, e) : 0;
+	size_t k = 0;
+	for (size_t i = from; !rc && i < to; i++) {
+		struct item *it = &items[i];
+		int raced = k < nd && map[k] == i && d[k].skipped;
+		if (k < nd && map[k] == i)
+			k++;
+		if (it->failed) {
+			st->failed++;
+			o->report(o->arg, it->row, it->usage, SMZ_KG_FAILED, it->why);
+		} else if (raced) {
+			st->skipped++;
+			o->report(o->arg, it->row, it->usage, SMZ_KG_RACED, NULL);
+		} else {
+			if (smz_pem_write(out, "CERTIFICATE REQUEST", it->csr, it->csr_len) < 0)
+				rc = smz_err_set(e, SMZ_ERR_IO, "cannot write to standard output");
+			else if (it->kind == IT_RESEND)
+				st->resent++;
+			else
+				st->generated++;
+			o->report(o->arg, it->row, it->usage,
+				  it->kind == IT_RESEND ? SMZ_KG_RESENT : SMZ_KG_GENERATED, NULL);
+		}
+	}
+	for (size_t i = from; i < to; i++)
+		item_clear(&items[i]);
+	if (!rc && fflush(out) != 0)
+		rc = smz_err_set(e, SMZ_ERR_IO, "cannot write to standard output");
+	free(d);
+	free(map);
+	return rc;
+}
+
+int
+smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
+	       struct smz_keygen_stats *st, struct smz_err *e)
+{
+	memset(st, 0, sizeof *st);
+	struct smz_vault *v = NULL;
+	int rc = smz_vault_open(o->vault_dir, &v, e);
+	if (rc)
+		return rc;
+	static const char *const dual[] = {"dual", NULL}, *const split[] = {"sign", "encrypt", NULL};
+	const char *const *usages = o->policy->split ? split : dual;
+	struct item *items = calloc(r->n * 2 + 1, sizeof *items);
+	size_t n = 0;
+	if (!items) {
+		smz_vault_close(v);
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	}
+	/* Decide each row's fate up front; rows that need no work still get
+	 * an item so that reports come out in roster order. */
+	for (size_t i = 0; i < r->n && !rc; i++) {
+		struct smz_row *row = &r->rows[i];
+		if (row->outcome != SMZ_ROW_OK) {
+			o->report(o->arg, row, NULL,
+				  row->outcome == SMZ_ROW_LEFT ? SMZ_KG_LEFT : SMZ_KG_REJECTED,
+				  row->reason);
+			if (row->outcome == SMZ_ROW_LEFT)
+				st->left++;
+			else
+				st->rejected++;
+			continue;
+		}
+		for (const char *const *u = usages; *u; u++) {
+			struct look l = {.usage = *u};
+			if (!o->new_key &&
+			    (rc = smz_vault_history(v, row->address, o->policy->local_part_sensitive,
+						    look_cb, &l, e)))
+				break;
+			if (l.certified) {
+				st->skipped++;
+				o->report(o->arg, row, *u, SMZ_KG_EXISTS, NULL);
+				free(l.csr);
+				continue;
+			}
+			struct item *it = &items[n++];
+			it->row = row;
+			it->usage = *u;
+			it->kind = l.active && l.csr ? IT_RESEND : IT_GENERATE;
+			if (it->kind == IT_RESEND) {
+				it->csr = l.csr;
+				it->csr_len = l.csr_len;
+			} else {
+				free(l.csr);
+			}
+		}
+	}
+	struct pool p = {.o = o, .pk = smz_vault_deposit_key(v), .items = items, .n = n};
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.more, NULL);
+	pthread_cond_init(&p.done, NULL);
+	int jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
+	pthread_t th[64];
+	int started = 0;
+	for (; !rc && started < jobs; started++)
+		if (pthread_create(&th[started], NULL, worker, &p) != 0) {
+			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot start worker threads");
+			break;
+		}
+	struct smz_progress prog;
+	smz_progress_start(&prog, stderr, o->quiet, "smz-keygen", n);
+	size_t from = 0;
+	double t0 = now();
+	for (size_t i = 0; !rc && i <= n; i++) {
+		if (i < n) {
+			pthread_mutex_lock(&p.mu);
+			while (!items[i].done)
+				pthread_cond_wait(&p.done, &p.mu);
+			pthread_mutex_unlock(&p.mu);
+		}
+		/* Commit a group when it is large, old, or the last. */
+		if (i == n || i + 1 - from >= BATCH_MAX || now() - t0 >= BATCH_SECONDS) {
+			size_t to = i == n ? n : i + 1;
+			if (to > from)
+				rc = flush(o, v, items, from, to, out, st, e);
+			from = to;
+			t0 = now();
+			pthread_mutex_lock(&p.mu);
+			p.committed = from;
+			pthread_cond_broadcast(&p.more);
+			pthread_mutex_unlock(&p.mu);
+			smz_progress_update(&prog, from);
+		}
+	}
+	pthread_mutex_lock(&p.mu);
+	p.stop = 1;
+	pthread_cond_broadcast(&p.more);
+	pthread_mutex_unlock(&p.mu);
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	smz_progress_end(&prog);
+	for (size_t i = 0; i < n; i++)
+		item_clear(&items[i]);
+	free(items);
+	pthread_mutex_destroy(&p.mu);
+	pthread_cond_destroy(&p.more);
+	pthread_cond_destroy(&p.done);
+	smz_vault_close(v);
+	return rc;
+}

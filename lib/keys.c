@@ -1,0 +1,188 @@
+#include "keys.h"
+
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/rsa.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+
+void
+smz_hex(const unsigned char *in, size_t len, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = d[in[i] >> 4];
+		out[2 * i + 1] = d[in[i] & 15];
+	}
+	out[2 * len] = 0;
+}
+
+int
+smz_key_generate(enum smz_alg alg, EVP_PKEY **out, struct smz_err *e)
+{
+	EVP_PKEY *k = NULL;
+	switch (alg) {
+	case SMZ_ALG_RSA2048:
+	case SMZ_ALG_RSA3072:
+	case SMZ_ALG_RSA4096:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
+				      (size_t)(alg == SMZ_ALG_RSA2048   ? 2048
+					       : alg == SMZ_ALG_RSA3072 ? 3072
+									: 4096));
+		break;
+	case SMZ_ALG_P256:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		break;
+	case SMZ_ALG_P384:
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+		break;
+	}
+	if (!k)
+		return smz_err_ssl(e, SMZ_ERR_INTERNAL, "key generation failed");
+	*out = k;
+	return 0;
+}
+
+int
+smz_key_id(EVP_PKEY *k, unsigned char id[SMZ_KEYID_LEN])
+{
+	unsigned char *der = NULL;
+	int len = i2d_PUBKEY(k, &der);
+	if (len <= 0)
+		return SMZ_ERR_INTERNAL;
+	SHA256(der, (size_t)len, id);
+	OPENSSL_free(der);
+	return 0;
+}
+
+const char *
+smz_key_alg(EVP_PKEY *k)
+{
+	if (EVP_PKEY_is_a(k, "RSA")) {
+		switch (EVP_PKEY_get_bits(k)) {
+		case 2048:
+			return "rsa-2048";
+		case 3072:
+			return "rsa-3072";
+		case 4096:
+			return "rsa-4096";
+		}
+		return NULL;
+	}
+	if (EVP_PKEY_is_a(k, "EC")) {
+		char group[64];
+		if (!EVP_PKEY_get_utf8_string_param(k, "group", group, sizeof group, NULL))
+			return NULL;
+		if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
+			return "ec-p256";
+		if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
+			return "ec-p384";
+	}
+	return NULL;
+}
+
+static int
+add_name(X509_NAME *n, int nid, const char *v)
+{
+	if (!v || !*v)
+		return 1;
+	return X509_NAME_add_entry_by_NID(n, nid, MBSTRING_UTF8, (const unsigned char *)v,
+					  -1, -1, 0);
+}
+
+int
+smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der,
+	      size_t *len, struct smz_err *e)
+{
+	X509_REQ *req = X509_REQ_new();
+	X509_NAME *name = X509_NAME_new();
+	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+	GENERAL_NAMES *gens = GENERAL_NAMES_new();
+	GENERAL_NAME *gen = GENERAL_NAME_new();
+	ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+	X509_EXTENSION *ext = NULL;
+	int rc = SMZ_ERR_INTERNAL;
+	if (!req || !name || !exts || !gens || !gen || !ia5)
+		goto out;
+	const char *cn = s->common_name && *s->common_name ? s->common_name : s->address;
+	/* X.520 caps commonName at 64 characters: fall back to the address. */
+	if (strlen(cn) > 64)
+		cn = s->address;
+	if (!add_name(name, NID_commonName, cn) || !add_name(name, NID_givenName, s->given) ||
+	    !add_name(name, NID_surname, s->surname) ||
+	    !X509_NAME_add_entry_by_NID(name, NID_pkcs9_emailAddress, MBSTRING_ASC,
+					(const unsigned char *)s->address, -1, -1, 0)) {
+		rc = smz_err_ssl(e, SMZ_ERR_DATA, "cannot build the subject name");
+		goto out;
+	}
+	if (!ASN1_STRING_set(ia5, s->address, -1))
+		goto out;
+	GENERAL_NAME_set0_value(gen, GEN_EMAIL, ia5);
+	ia5 = NULL;
+	if (!sk_GENERAL_NAME_push(gens, gen))
+		goto out;
+	gen = NULL;
+	ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens);
+	if (!ext || !sk_X509_EXTENSION_push(exts, ext))
+		goto out;
+	ext = NULL;
+	const EVP_MD *md = strcmp(smz_key_alg(k) ? smz_key_alg(k) : "", "ec-p384") == 0
+				   ? EVP_sha384()
+				   : EVP_sha256();
+	if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, name) ||
+	    !X509_REQ_set_pubkey(req, k) || !X509_REQ_add_extensions(req, exts) ||
+	    !X509_REQ_sign(req, k, md)) {
+		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign the request");
+		goto out;
+	}
+	unsigned char *buf = NULL;
+	int l = i2d_X509_REQ(req, &buf);
+	if (l <= 0)
+		goto out;
+	*der = buf;
+	*len = (size_t)l;
+	rc = 0;
+out:
+	if (rc == SMZ_ERR_INTERNAL && e && !e->msg[0])
+		smz_err_ssl(e, rc, "cannot build the request");
+	X509_EXTENSION_free(ext);
+	ASN1_IA5STRING_free(ia5);
+	GENERAL_NAME_free(gen);
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+	return rc;
+}
+
+int
+smz_key_to_pkcs8(EVP_PKEY *k, struct smz_secret *out, struct smz_err *e)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+	unsigned char *der = NULL;
+	int len = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, &der) : -1;
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	if (len <= 0)
+		return smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot encode the private key");
+	int rc = smz_secret_alloc(out, (size_t)len);
+	if (!rc)
+		memcpy(out->buf, der, (size_t)len);
+	OPENSSL_clear_free(der, (size_t)len);
+	return rc ? smz_err_set(e, rc, "cannot allocate secure memory") : 0;
+}
+
+int
+smz_key_from_pkcs8(const unsigned char *der, size_t len, EVP_PKEY **out, struct smz_err *e)
+{
+	const unsigned char *p = der;
+	PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len);
+	EVP_PKEY *k = p8 && p == der + len ? EVP_PKCS82PKEY(p8) : NULL;
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	if (!k)
+		return smz_err_ssl(e, SMZ_ERR_DATA, "damaged private key");
+	*out = k;
+	return 0;
+}

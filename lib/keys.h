@@ -1,0 +1,43 @@
+/*
+ * keys: key pairs per policy (OpenSSL EVP), the key id that names a key
+ * everywhere (SHA-256 of its DER SubjectPublicKeyInfo), PKCS#10 requests
+ * signed by the new key, and PKCS#8 encoding into guarded memory for
+ * sealing.
+ */
+#ifndef SMZ_KEYS_H
+#define SMZ_KEYS_H
+
+#include <openssl/evp.h>
+#include <stddef.h>
+#include "err.h"
+#include "policy.h"
+#include "secmem.h"
+
+#define SMZ_KEYID_LEN 32
+
+int smz_key_generate(enum smz_alg alg, EVP_PKEY **out, struct smz_err *e);
+
+/* SHA-256 of the DER SubjectPublicKeyInfo. */
+int smz_key_id(EVP_PKEY *k, unsigned char id[SMZ_KEYID_LEN]);
+
+/* The policy algorithm name of a key ("ec-p256", ...), or NULL if none fits. */
+const char *smz_key_alg(EVP_PKEY *k);
+
+struct smz_csr_subject {
+	const char *address;     /* rfc822Name and emailAddress */
+	const char *common_name; /* NULL: the address */
+	const char *given, *surname;
+};
+
+/* A DER PKCS#10 request for k, signed with SHA-256 (SHA-384 for P-384). */
+int smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der,
+		  size_t *len, struct smz_err *e);
+
+/* k's private key as PKCS#8 DER in guarded memory. */
+int smz_key_to_pkcs8(EVP_PKEY *k, struct smz_secret *out, struct smz_err *e);
+int smz_key_from_pkcs8(const unsigned char *der, size_t len, EVP_PKEY **out,
+		       struct smz_err *e);
+
+void smz_hex(const unsigned char *in, size_t len, char *out);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * pem: the record format between programs: concatenated PEM blocks (CSRs,
+ * certificates).  The reader distrusts its input: lines and blocks are
+ * capped, a bad block is reported with its index and skipped, and the
+ * stream goes on.  Text outside blocks (e.g. `openssl x509 -text` dumps)
+ * is ignored, as OpenSSL does.
+ */
+#ifndef SMZ_PEM_H
+#define SMZ_PEM_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include "err.h"
+
+#define SMZ_PEM_LINE_MAX 4096
+#define SMZ_PEM_BLOCK_MAX (1 << 20)
+
+struct smz_pem_reader;
+
+struct smz_pem_block {
+	char type[64];      /* e.g. "CERTIFICATE REQUEST" */
+	unsigned char *der; /* malloc'd */
+	size_t len;
+	size_t index; /* 1-based position in the stream */
+	size_t line;  /* line of its BEGIN */
+};
+
+struct smz_pem_reader *smz_pem_reader_new(FILE *f);
+void smz_pem_reader_free(struct smz_pem_reader *r);
+
+/* 1: a block in b; 0: end of stream; negative: block b->index is bad (detail
+ * in e), call again for the next one. */
+int smz_pem_next(struct smz_pem_reader *r, struct smz_pem_block *b, struct smz_err *e);
+
+void smz_pem_block_clear(struct smz_pem_block *b);
+
+/* Write one block; SMZ_ERR_IO if the stream failed (full disk, closed pipe). */
+int smz_pem_write(FILE *f, const char *type, const unsigned char *der, size_t len);
+
+#endif

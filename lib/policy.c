@@ -1,0 +1,306 @@
+#include "policy.h"
+#include "addr.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_POLICY "/etc/smz/policy.conf"
+
+static const char *alg_names[] = {"rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"};
+
+const char *
+smz_alg_name(enum smz_alg a)
+{
+	return (unsigned)a < 5 ? alg_names[a] : "?";
+}
+
+int
+smz_alg_parse(const char *s, enum smz_alg *a)
+{
+	for (int i = 0; i < 5; i++)
+		if (strcmp(s, alg_names[i]) == 0) {
+			*a = (enum smz_alg)i;
+			return 0;
+		}
+	return SMZ_ERR_DATA;
+}
+
+struct ctx {
+	struct smz_policy *p;
+	FILE *f;
+	int line;
+	struct smz_err *e;
+	int failed;
+};
+
+static char *
+reader(char *str, int num, void *stream)
+{
+	struct ctx *c = stream;
+	char *r = fgets(str, num, c->f);
+	if (r)
+		c->line++;
+	return r;
+}
+
+static int
+choice(const char *v, const char *const *allowed, int *out)
+{
+	for (int i = 0; allowed[i]; i++)
+		if (strcmp(v, allowed[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	return -1;
+}
+
+static void
+join(const char *const *allowed, char *buf, size_t cap)
+{
+	buf[0] = 0;
+	for (int i = 0; allowed[i]; i++) {
+		if (i)
+			strncat(buf, " | ", cap - strlen(buf) - 1);
+		strncat(buf, allowed[i], cap - strlen(buf) - 1);
+	}
+}
+
+static int
+integer(const char *v, long lo, long hi, int *out)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < lo || n > hi)
+		return -1;
+	*out = (int)n;
+	return 0;
+}
+
+static int
+copy(char *dst, size_t cap, const char *v)
+{
+	if (strlen(v) >= cap)
+		return -1;
+	strcpy(dst, v);
+	return 0;
+}
+
+static const char *const yesno[] = {"no", "yes", NULL};
+
+static int
+fail(struct ctx *c, const char *section, const char *name, const char *fmt, const char *arg)
+{
+	if (!c->failed) {
+		char why[512];
+		snprintf(why, sizeof why, fmt, arg);
+		smz_err_set(c->e, SMZ_ERR_CONFIG, "%s:%d: [%s] %s: %s", c->p->source, c->line,
+			    section, name, why);
+	}
+	c->failed = 1;
+	return 1; /* keep inih going; the first error is the one reported */
+}
+
+static int
+domains(struct ctx *c, const char *v)
+{
+	char *dup = strdup(v), *save = NULL;
+	int rc = 0;
+	for (char *t = strtok_r(dup, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+		char norm[256];
+		struct smz_err de;
+		int sub = t[0] == '.';
+		if (c->p->ndomains == SMZ_DOMAINS_MAX ||
+		    smz_domain_normalize(t + sub, norm + sub, sizeof norm - 1, &de) < 0) {
+			rc = -1;
+			break;
+		}
+		norm[0] = sub ? '.' : norm[0];
+		c->p->domains[c->p->ndomains++] = strdup(norm);
+	}
+	free(dup);
+	return rc;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *v)
+{
+	struct ctx *c = user;
+	struct smz_policy *p = c->p;
+	char allowed[256];
+	int i;
+#define IS(s, n) (strcmp(section, s) == 0 && strcmp(name, n) == 0)
+#define CHOICE(list, field)                                                                    \
+	do {                                                                                   \
+		static const char *const l[] = list;                                           \
+		if (choice(v, l, &i) < 0) {                                                    \
+			join(l, allowed, sizeof allowed);                                      \
+			return fail(c, section, name, "expected one of %s", allowed);          \
+		}                                                                              \
+		field;                                                                         \
+	} while (0)
+#define LIST(...) {__VA_ARGS__, NULL}
+	if (IS("vault", "path")) {
+		if (copy(p->vault_path, sizeof p->vault_path, v) < 0)
+			return fail(c, section, name, "%s", "path too long");
+	} else if (IS("vault", "kdf")) {
+		CHOICE(LIST("interactive", "moderate", "sensitive"), p->kdf = (enum smz_kdf)i);
+	} else if (IS("vault", "local_part")) {
+		CHOICE(LIST("insensitive", "sensitive"), p->local_part_sensitive = i);
+	} else if (IS("ca", "path")) {
+		if (copy(p->ca_path, sizeof p->ca_path, v) < 0)
+			return fail(c, section, name, "%s", "path too long");
+	} else if (IS("ca", "crl_url") || IS("ca", "issuer_url")) {
+		char *dst = strcmp(name, "crl_url") == 0 ? p->crl_url : p->issuer_url;
+		if (strncmp(v, "http://", 7) != 0 || copy(dst, 1024, v) < 0)
+			return fail(c, section, name, "%s",
+				    "expected an http:// URL (the S/MIME BRs allow no https here)");
+	} else if (IS("ca", "crl_days")) {
+		if (integer(v, 1, 10, &p->crl_days) < 0)
+			return fail(c, section, name, "%s", "expected a number of days, 1 to 10");
+	} else if (IS("keys", "algorithm")) {
+		CHOICE(LIST("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"),
+		       p->alg = (enum smz_alg)i);
+	} else if (IS("keys", "usage")) {
+		CHOICE(LIST("dual", "split"), p->split = i);
+	} else if (IS("certificate", "profile")) {
+		CHOICE(LIST("mailbox-strict", "mailbox-multipurpose", "sponsor-strict",
+			    "sponsor-multipurpose"),
+		       copy(p->profile, sizeof p->profile, v));
+	} else if (IS("certificate", "validity_days")) {
+		if (integer(v, 1, 825, &p->validity_days) < 0)
+			return fail(c, section, name, "%s", "expected a number of days, 1 to 825");
+	} else if (IS("certificate", "organization")) {
+		if (copy(p->organization, sizeof p->organization, v) < 0)
+			return fail(c, section, name, "%s", "longer than 255 bytes");
+	} else if (IS("certificate", "organization_identifier")) {
+		if (copy(p->organization_identifier, sizeof p->organization_identifier, v) < 0)
+			return fail(c, section, name, "%s", "longer than 127 bytes");
+	} else if (IS("certificate", "country")) {
+		if (strlen(v) != 2 || v[0] < 'A' || v[0] > 'Z' || v[1] < 'A' || v[1] > 'Z')
+			return fail(c, section, name, "%s",
+				    "expected a two-letter ISO 3166 code in capitals");
+		copy(p->country, sizeof p->country, v);
+	} else if (IS("domains", "allowed")) {
+		if (domains(c, v) < 0)
+			return fail(c, section, name, "%s",
+				    "expected a comma-separated list of mail domains");
+	} else if (IS("renewal", "window_days")) {
+		if (integer(v, 1, 365, &p->window_days) < 0)
+			return fail(c, section, name, "%s", "expected a number of days, 1 to 365");
+	} else if (IS("renewal", "reuse_key")) {
+		CHOICE(LIST("no", "yes"), p->reuse_key = i);
+	} else if (IS("bundle", "p12_profile")) {
+		CHOICE(LIST("compat", "modern"), copy(p->p12_profile, sizeof p->p12_profile, v));
+	} else if (IS("bundle", "mobileconfig")) {
+		if (choice(v, yesno, &p->mobileconfig) < 0)
+			return fail(c, section, name, "%s", "expected yes | no");
+	} else if (IS("ldap", "uri") || IS("ldap", "base")) {
+		if (copy(strcmp(name, "uri") == 0 ? p->ldap_uri : p->ldap_base, 1024, v) < 0)
+			return fail(c, section, name, "%s", "longer than 1023 bytes");
+	} else if (IS("ldap", "filter")) {
+		if (!strstr(v, "%s") || copy(p->ldap_filter, sizeof p->ldap_filter, v) < 0)
+			return fail(c, section, name, "%s",
+				    "expected an LDAP filter with %%s for the address");
+	} else if (IS("ldap", "smime_attribute")) {
+		if (choice(v, yesno, &p->smime_attribute) < 0)
+			return fail(c, section, name, "%s", "expected yes | no");
+	} else if (IS("offboarding", "max_fraction")) {
+		char *end;
+		errno = 0;
+		double d = strtod(v, &end);
+		if (errno || end == v || *end || d < 0 || d > 1)
+			return fail(c, section, name, "%s", "expected a fraction from 0 to 1");
+		p->max_fraction = d;
+	} else {
+		static const char *const sections[] = {"vault", "ca", "keys", "certificate",
+						       "domains", "renewal", "bundle", "ldap",
+						       "offboarding", NULL};
+		if (choice(section, sections, &i) < 0) {
+			join(sections, allowed, sizeof allowed);
+			return fail(c, section, name, "unknown section (known: %s)", allowed);
+		}
+		return fail(c, section, name, "%s", "unknown key (see smz-policy(5))");
+	}
+	return 1;
+#undef IS
+#undef CHOICE
+#undef LIST
+}
+
+static void
+defaults(struct smz_policy *p)
+{
+	memset(p, 0, sizeof *p);
+	p->kdf = SMZ_KDF_MODERATE;
+	p->alg = SMZ_ALG_P256;
+	p->crl_days = 7;
+	strcpy(p->profile, "mailbox-strict");
+	p->validity_days = 730;
+	p->window_days = 30;
+	strcpy(p->p12_profile, "compat");
+	strcpy(p->ldap_filter, "(mail=%s)");
+	p->smime_attribute = 1;
+	p->max_fraction = 0.10;
+}
+
+int
+smz_policy_load(const char *path, struct smz_policy *p, struct smz_err *e)
+{
+	defaults(p);
+	int explicit = 1;
+	if (!path) {
+		path = getenv("SMZ_POLICY");
+		if (!path || !*path) {
+			path = DEFAULT_POLICY;
+			explicit = 0;
+		}
+	}
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		if (!explicit && errno == ENOENT)
+			return 0;
+		return smz_err_set(e, SMZ_ERR_CONFIG, "%s: %s", path, strerror(errno));
+	}
+	snprintf(p->source, sizeof p->source, "%s", path);
+	struct ctx c = {p, f, 0, e, 0};
+	int r = ini_parse_stream(reader, &c, handler, &c);
+	fclose(f);
+	if (c.failed) {
+		smz_policy_free(p);
+		return SMZ_ERR_CONFIG;
+	}
+	if (r != 0) {
+		smz_policy_free(p);
+		return smz_err_set(e, SMZ_ERR_CONFIG, "%s:%d: not an INI line "
+				   "(expected [section] or key = value)", path, r);
+	}
+	return 0;
+}
+
+void
+smz_policy_free(struct smz_policy *p)
+{
+	for (size_t i = 0; i < p->ndomains; i++)
+		free(p->domains[i]);
+	p->ndomains = 0;
+}
+
+int
+smz_policy_domain_allowed(const struct smz_policy *p, const char *domain)
+{
+	size_t dl = strlen(domain);
+	for (size_t i = 0; i < p->ndomains; i++) {
+		const char *d = p->domains[i];
+		if (d[0] != '.' && strcmp(d, domain) == 0)
+			return 1;
+		size_t l = strlen(d);
+		if (d[0] == '.' && (strcmp(d + 1, domain) == 0 ||
+				    (dl > l && strcmp(domain + dl - l, d) == 0)))
+			return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * policy: smz-policy(5), one INI file that decides key algorithm, domains,
+ * profiles and every other rule.  Unknown keys and bad values are a
+ * configuration error naming the file, the line and the allowed values.
+ */
+#ifndef SMZ_POLICY_H
+#define SMZ_POLICY_H
+
+#include <stddef.h>
+#include "err.h"
+
+enum smz_alg { SMZ_ALG_RSA2048, SMZ_ALG_RSA3072, SMZ_ALG_RSA4096, SMZ_ALG_P256, SMZ_ALG_P384 };
+enum smz_kdf { SMZ_KDF_INTERACTIVE, SMZ_KDF_MODERATE, SMZ_KDF_SENSITIVE };
+
+#define SMZ_DOMAINS_MAX 64
+
+struct smz_policy {
+	char source[1024]; /* file it came from, "" for built-in defaults */
+	/* [vault] */
+	char vault_path[1024];
+	enum smz_kdf kdf;
+	int local_part_sensitive;
+	/* [ca] */
+	char ca_path[1024], crl_url[1024], issuer_url[1024];
+	int crl_days;
+	/* [keys] */
+	enum smz_alg alg;
+	int split; /* usage = split */
+	/* [certificate] */
+	char profile[32], organization[256], organization_identifier[128], country[3];
+	int validity_days;
+	/* [domains] allowed, lowercased A-labels; a leading '.' allows subdomains */
+	char *domains[SMZ_DOMAINS_MAX];
+	size_t ndomains;
+	/* [renewal] */
+	int window_days, reuse_key;
+	/* [bundle] */
+	char p12_profile[16];
+	int mobileconfig;
+	/* [ldap] */
+	char ldap_uri[1024], ldap_base[1024], ldap_filter[256];
+	int smime_attribute;
+	/* [offboarding] */
+	double max_fraction;
+};
+
+/* Load path; NULL means $SMZ_POLICY, else /etc/smz/policy.conf, and a
+ * missing default file gives the built-in defaults. */
+int smz_policy_load(const char *path, struct smz_policy *p, struct smz_err *e);
+void smz_policy_free(struct smz_policy *p);
+
+const char *smz_alg_name(enum smz_alg a);
+int smz_alg_parse(const char *s, enum smz_alg *a);
+
+/* Is the (normalised) domain allowed? */
+int smz_policy_domain_allowed(const struct smz_policy *p, const char *domain);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+ * prog: the one start-up call every smz program makes before anything
+ * else: standard descriptors open, umask 077, no core dumps and not
+ * dumpable (private keys may be in memory), libsodium and OpenSSL ready,
+ * and the program name used in messages.
+ */
+#ifndef SMZ_PROG_H
+#define SMZ_PROG_H
+
+#define SMZ_VERSION "0.1.0"
+
+/* Returns 0, or a negative SMZ_ERR_* if the process cannot be made safe. */
+int smz_prog_init(const char *argv0);
+
+/* Basename of argv[0] as given to smz_prog_init. */
+const char *smz_prog_name(void);
+
+/* "user@host" for audit entries. */
+const char *smz_prog_actor(void);
+
+#endif

@@ -1,0 +1,45 @@
+#include "progress.h"
+
+#include <time.h>
+#include <unistd.h>
+
+static double
+now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void
+smz_progress_start(struct smz_progress *p, FILE *tty, int quiet, const char *label,
+		   size_t total)
+{
+	p->out = (!quiet && tty && isatty(fileno(tty))) ? tty : NULL;
+	p->label = label;
+	p->total = total;
+	p->start = p->last = now();
+}
+
+void
+smz_progress_update(struct smz_progress *p, size_t done)
+{
+	if (!p->out)
+		return;
+	double t = now();
+	if (t - p->last < 0.2 && done < p->total)
+		return;
+	p->last = t;
+	double rate = done / (t - p->start > 1e-6 ? t - p->start : 1e-6);
+	double eta = rate > 0 ? (p->total - done) / rate : 0;
+	fprintf(p->out, "\r%s: %zu/%zu  %.0f/s  ETA %02d:%02d ", p->label, done, p->total,
+		rate, (int)eta / 60, (int)eta % 60);
+	fflush(p->out);
+}
+
+void
+smz_progress_end(struct smz_progress *p)
+{
+	if (p->out)
+		fputs("\r\033[K", p->out);
+}

@@ -1,0 +1,23 @@
+/*
+ * progress: done/total, rate and ETA on a terminal's stderr for long
+ * batches; silent when stderr is not a terminal or the user said -q.
+ */
+#ifndef SMZ_PROGRESS_H
+#define SMZ_PROGRESS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct smz_progress {
+	FILE *out; /* NULL when disabled */
+	const char *label;
+	size_t total;
+	double start, last;
+};
+
+void smz_progress_start(struct smz_progress *p, FILE *tty, int quiet, const char *label,
+			size_t total);
+void smz_progress_update(struct smz_progress *p, size_t done);
+void smz_progress_end(struct smz_progress *p);
+
+#endif

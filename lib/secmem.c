@@ -1,0 +1,77 @@
+#include "secmem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PASSPHRASE_MAX 1024
+
+int
+smz_secret_alloc(struct smz_secret *s, size_t len)
+{
+	s->buf = sodium_malloc(len + 1);
+	if (!s->buf) {
+		s->len = 0;
+		return SMZ_ERR_INTERNAL;
+	}
+	memset(s->buf, 0, len + 1);
+	s->len = len;
+	return 0;
+}
+
+void
+smz_secret_free(struct smz_secret *s)
+{
+	if (s->buf)
+		sodium_free(s->buf);
+	s->buf = NULL;
+	s->len = 0;
+}
+
+int
+smz_secret_read_passphrase(const char *path, struct smz_secret *s, struct smz_err *e)
+{
+	int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return smz_err_set(e, errno == ENOENT ? SMZ_ERR_NOINPUT : SMZ_ERR_IO,
+				   "%s: %s", path, strerror(errno));
+	if (smz_secret_alloc(s, PASSPHRASE_MAX) < 0) {
+		if (fd != STDIN_FILENO)
+			close(fd);
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "cannot allocate secure memory");
+	}
+	size_t n = 0;
+	int rc = 0;
+	/* Byte by byte so that nothing after the first line is consumed
+	 * from a shared stdin. */
+	while (n < PASSPHRASE_MAX) {
+		ssize_t r = read(fd, s->buf + n, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = smz_err_set(e, SMZ_ERR_IO, "%s: %s", path, strerror(errno));
+			break;
+		}
+		if (r == 0 || s->buf[n] == '\n')
+			break;
+		n++;
+	}
+	if (!rc && n == PASSPHRASE_MAX)
+		rc = smz_err_set(e, SMZ_ERR_DATA, "%s: passphrase longer than %d bytes",
+				 path, PASSPHRASE_MAX - 1);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (!rc && n > 0 && s->buf[n - 1] == '\r')
+		n--;
+	if (!rc && n == 0)
+		rc = smz_err_set(e, SMZ_ERR_DATA, "%s: empty passphrase", path);
+	if (rc) {
+		smz_secret_free(s);
+		return rc;
+	}
+	s->buf[n] = 0;
+	s->len = n;
+	return 0;
+}

@@ -1,0 +1,1397 @@
+#include "vault.h"
+#include "audit.h"
+#include "fileio.h"
+#include "share.h"
+#include "addr.h"
+
+#include <db.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEPOSIT_FILE "deposit.pub"
+#define RETRIES 50
+
+struct smz_vault {
+	char dir[PATH_MAX];
+	DB_ENV *env;
+	DB *keys, *addr, *isn, *ski, *meta, *log;
+	unsigned char pk[SMZ_VAULT_PK];
+	char id[33];
+	unsigned char *sk; /* guarded; NULL until unlocked */
+};
+
+static __thread char db_msg[512];
+
+static void
+errcall(const DB_ENV *env, const char *pfx, const char *msg)
+{
+	(void)env;
+	(void)pfx;
+	snprintf(db_msg, sizeof db_msg, "%s", msg);
+}
+
+static int
+dberr(struct smz_err *e, int r, const char *what)
+{
+	int code = (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED || r == DB_RUNRECOVERY ||
+		    r == EAGAIN)
+			   ? SMZ_ERR_TEMP
+		   : (r == EACCES || r == EPERM) ? SMZ_ERR_PERM
+		   : (r == ENOSPC || r == EIO)   ? SMZ_ERR_IO
+						 : SMZ_ERR_INTERNAL;
+	return smz_err_set(e, code, "%s: %s%s%s", what, db_strerror(r), db_msg[0] ? ": " : "",
+			   db_msg);
+}
+
+void
+smz_time_iso(long long t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- records and their index keys ---- */
+
+static json_t *
+rec_parse(const DBT *d)
+{
+	return json_loadb(d->data, d->size, JSON_REJECT_DUPLICATES, NULL);
+}
+
+/* Fill res with the (deduplicated) keys; DB_DONOTINDEX when none. */
+static int
+multi_keys(DBT *res, char **keys, u_int32_t *lens, size_t n)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		int dup = 0;
+		for (size_t j = 0; j < m; j++)
+			if (lens[j] == lens[i] && memcmp(keys[j], keys[i], lens[i]) == 0)
+				dup = 1;
+		if (dup) {
+			free(keys[i]);
+			continue;
+		}
+		keys[m] = keys[i];
+		lens[m++] = lens[i];
+	}
+	if (m == 0)
+		return DB_DONOTINDEX;
+	memset(res, 0, sizeof *res);
+	if (m == 1) {
+		res->data = keys[0];
+		res->size = lens[0];
+		res->flags = DB_DBT_APPMALLOC;
+		return 0;
+	}
+	DBT *arr = calloc(m, sizeof *arr);
+	if (!arr) {
+		for (size_t i = 0; i < m; i++)
+			free(keys[i]);
+		return ENOMEM;
+	}
+	for (size_t i = 0; i < m; i++) {
+		arr[i].data = keys[i];
+		arr[i].size = lens[i];
+		arr[i].flags = DB_DBT_APPMALLOC;
+	}
+	res->data = arr;
+	res->size = (u_int32_t)m;
+	res->flags = DB_DBT_MULTIPLE | DB_DBT_APPMALLOC;
+	return 0;
+}
+
+enum idx { IDX_ADDR, IDX_ISN, IDX_SKI };
+
+/* The secondary keys a record must have in index which (malloc'd). */
+static int
+index_keys(json_t *j, enum idx which, char **keys, u_int32_t *lens, size_t cap, size_t *n)
+{
+	*n = 0;
+	if (which == IDX_ADDR) {
+		size_t i;
+		json_t *a;
+		json_array_foreach(json_object_get(j, "addresses"), i, a)
+		{
+			const char *s = json_string_value(a);
+			if (!s || *n == cap)
+				return EINVAL;
+			char key[SMZ_ADDR_MAX];
+			smz_addr_key(s, 0, key);
+			keys[*n] = strdup(key);
+			lens[*n] = (u_int32_t)strlen(key);
+			if (!keys[(*n)++])
+				return ENOMEM;
+		}
+		return 0;
+	}
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(j, "certs"), i, c)
+	{
+		const char *h = json_string_value(json_object_get(c, which == IDX_ISN ? "isn"
+										      : "ski"));
+		if (!h)
+			continue;
+		size_t hl = strlen(h);
+		if (*n == cap || hl == 0 || hl % 2 || hl > 128)
+			return EINVAL;
+		unsigned char *b = malloc(hl / 2);
+		size_t bl = 0;
+		if (!b || sodium_hex2bin(b, hl / 2, h, hl, NULL, &bl, NULL) != 0) {
+			free(b);
+			return EINVAL;
+		}
+		keys[*n] = (char *)b;
+		lens[(*n)++] = (u_int32_t)bl;
+	}
+	return 0;
+}
+
+static int
+index_cb(enum idx which, const DBT *pdata, DBT *res)
+{
+	json_t *j = rec_parse(pdata);
+	if (!j)
+		return DB_DONOTINDEX;
+	char *keys[64];
+	u_int32_t lens[64];
+	size_t n = 0;
+	int r = index_keys(j, which, keys, lens, 64, &n);
+	json_decref(j);
+	if (r) {
+		for (size_t i = 0; i < n; i++)
+			free(keys[i]);
+		return r;
+	}
+	return multi_keys(res, keys, lens, n);
+}
+
+static int
+addr_cb(DB *s, const DBT *k, const DBT *d, DBT *res)
+{
+	(void)s, (void)k;
+	return index_cb(IDX_ADDR, d, res);
+}
+
+static int
+isn_cb(DB *s, const DBT *k, const DBT *d, DBT *res)
+{
+	(void)s, (void)k;
+	return index_cb(IDX_ISN, d, res);
+}
+
+static int
+ski_cb(DB *s, const DBT *k, const DBT *d, DBT *res)
+{
+	(void)s, (void)k;
+	return index_cb(IDX_SKI, d, res);
+}
+
+/* ---- environment ---- */
+
+static int
+open_db(struct smz_vault *v, DB **db, const char *file, DBTYPE type, int dup,
+	struct smz_err *e)
+{
+	int r = db_create(db, v->env, 0);
+	if (!r && dup)
+		r = (*db)->set_flags(*db, DB_DUP | DB_DUPSORT);
+	if (!r)
+		r = (*db)->open(*db, NULL, file, NULL, type, DB_CREATE | DB_AUTO_COMMIT, 0600);
+	if (r) {
+		if (*db)
+			(*db)->close(*db, 0);
+		*db = NULL;
+		return dberr(e, r, file);
+	}
+	return 0;
+}
+
+static int
+env_open(const char *dir, struct smz_vault **out, struct smz_err *e)
+{
+	struct smz_vault *v = calloc(1, sizeof *v);
+	if (!v)
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	snprintf(v->dir, sizeof v->dir, "%s", dir);
+	db_msg[0] = 0;
+	int r = db_env_create(&v->env, 0);
+	if (r) {
+		free(v);
+		return dberr(e, r, dir);
+	}
+	v->env->set_errcall(v->env, errcall);
+	v->env->set_lk_detect(v->env, DB_LOCK_DEFAULT);
+	v->env->set_cachesize(v->env, 0, 16 << 20, 1);
+	v->env->set_lg_bsize(v->env, 4 << 20);
+	v->env->set_lk_max_locks(v->env, 100000);
+	v->env->set_lk_max_objects(v->env, 100000);
+	v->env->set_lk_max_lockers(v->env, 10000);
+	v->env->log_set_config(v->env, DB_LOG_AUTO_REMOVE, 1);
+	/* DB_REGISTER: recovery runs only when a process died inside the
+	 * environment, never under another live one. */
+	r = v->env->open(v->env, dir,
+			 DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
+				 DB_REGISTER | DB_RECOVER,
+			 0600);
+	int rc = 0;
+	if (r) {
+		rc = r == DB_RUNRECOVERY ? smz_err_set(e, SMZ_ERR_TEMP,
+						       "%s: needs recovery while other programs "
+						       "use it; retry when they have finished", dir)
+					 : dberr(e, r, dir);
+		goto fail;
+	}
+	if ((rc = open_db(v, &v->keys, "keys.db", DB_BTREE, 0, e)) ||
+	    (rc = open_db(v, &v->addr, "addr.idx", DB_BTREE, 1, e)) ||
+	    (rc = open_db(v, &v->isn, "isn.idx", DB_BTREE, 1, e)) ||
+	    (rc = open_db(v, &v->ski, "ski.idx", DB_BTREE, 1, e)) ||
+	    (rc = open_db(v, &v->meta, "meta.db", DB_BTREE, 0, e)) ||
+	    (rc = open_db(v, &v->log, "audit.db", DB_RECNO, 0, e)))
+		goto fail;
+	if ((r = v->keys->associate(v->keys, NULL, v->addr, addr_cb, 0)) ||
+	    (r = v->keys->associate(v->keys, NULL, v->isn, isn_cb, 0)) ||
+	    (r = v->keys->associate(v->keys, NULL, v->ski, ski_cb, 0))) {
+		rc = dberr(e, r, "index");
+		goto fail;
+	}
+	*out = v;
+	return 0;
+fail:
+	smz_vault_close(v);
+	return rc;
+}
+
+void
+smz_vault_close(struct smz_vault *v)
+{
+	if (!v)
+		return;
+	DB *dbs[] = {v->addr, v->isn, v->ski, v->keys, v->meta, v->log};
+	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++)
+		if (dbs[i])
+			dbs[i]->close(dbs[i], 0);
+	if (v->env)
+		v->env->close(v->env, 0);
+	if (v->sk)
+		sodium_free(v->sk);
+	free(v);
+}
+
+static int
+meta_get(struct smz_vault *v, DB_TXN *txn, const char *key, char **val, size_t *len)
+{
+	DBT k = {.data = (void *)key, .size = (u_int32_t)strlen(key)};
+	DBT d = {.flags = DB_DBT_MALLOC};
+	int r = v->meta->get(v->meta, txn, &k, &d, 0);
+	if (r)
+		return r;
+	char *s = realloc(d.data, d.size + 1);
+	if (!s) {
+		free(d.data);
+		return ENOMEM;
+	}
+	s[d.size] = 0;
+	*val = s;
+	if (len)
+		*len = d.size;
+	return 0;
+}
+
+static int
+meta_put(struct smz_vault *v, DB_TXN *txn, const char *key, const void *val, size_t len)
+{
+	DBT k = {.data = (void *)key, .size = (u_int32_t)strlen(key)};
+	DBT d = {.data = (void *)val, .size = (u_int32_t)len};
+	return v->meta->put(v->meta, txn, &k, &d, 0);
+}
+
+/* Every write transaction first takes this lock, so writers queue instead
+ * of deadlocking on index pages. */
+static int
+writer_lock(struct smz_vault *v, DB_TXN *txn)
+{
+	DBT k = {.data = "audit_head", .size = 10};
+	DBT d = {.flags = DB_DBT_MALLOC};
+	int r = v->meta->get(v->meta, txn, &k, &d, DB_RMW);
+	free(d.data);
+	return r == DB_NOTFOUND ? 0 : r;
+}
+
+static int
+read_deposit_file(const char *dir, unsigned char pk[32], char id[33], struct smz_err *e)
+{
+	char path[PATH_MAX + 16], *buf = NULL;
+	size_t len;
+	snprintf(path, sizeof path, "%s/%s", dir, DEPOSIT_FILE);
+	int rc = smz_file_read(path, 4096, &buf, &len, e);
+	if (rc)
+		return rc == SMZ_ERR_NOINPUT
+			       ? smz_err_set(e, SMZ_ERR_NOINPUT,
+					     "%s: not a vault (no %s; create one with "
+					     "smz-vault init)", dir, DEPOSIT_FILE)
+			       : rc;
+	char b64[128] = "";
+	int version = 0;
+	if (sscanf(buf, "smz-vault-deposit-key: %d\nvault: %32s\nkey: %100s", &version, id,
+		   b64) != 3 || version != 1 || strlen(id) != 32 ||
+	    sodium_base642bin(pk, 32, b64, strlen(b64), NULL, &len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 || len != 32)
+		rc = smz_err_set(e, SMZ_ERR_CONFIG, "%s: damaged deposit key file", path);
+	free(buf);
+	return rc;
+}
+
+int
+smz_vault_open(const char *dir, struct smz_vault **out, struct smz_err *e)
+{
+	if (!dir || !*dir)
+		return smz_err_set(e, SMZ_ERR_CONFIG,
+				   "no vault given (--vault, $SMZ_VAULT or policy [vault] path)");
+	unsigned char pk[32];
+	char id[33];
+	int rc = read_deposit_file(dir, pk, id, e);
+	if (rc)
+		return rc;
+	struct smz_vault *v;
+	if ((rc = env_open(dir, &v, e)))
+		return rc;
+	char *mid = NULL, *mpk = NULL;
+	size_t pklen = 0;
+	if (meta_get(v, NULL, "vault_id", &mid, NULL) || meta_get(v, NULL, "pk", &mpk, &pklen) ||
+	    strcmp(mid, id) != 0 || pklen != 32 || memcmp(mpk, pk, 32) != 0)
+		rc = smz_err_set(e, SMZ_ERR_CONFIG,
+				 "%s: deposit.pub does not belong to this vault's database", dir);
+	free(mid);
+	free(mpk);
+	if (rc) {
+		smz_vault_close(v);
+		return rc;
+	}
+	memcpy(v->pk, pk, 32);
+	memcpy(v->id, id, 33);
+	*out = v;
+	return 0;
+}
+
+const unsigned char *
+smz_vault_deposit_key(const struct smz_vault *v)
+{
+	return v->pk;
+}
+
+const char *
+smz_vault_id(const struct smz_vault *v)
+{
+	return v->id;
+}
+
+/* ---- wrapping the vault secret ---- */
+
+static char *
+b64(const unsigned char *b, size_t n)
+{
+	size_t l = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+	char *s = malloc(l);
+	if (s)
+		sodium_bin2base64(s, l, b, n, sodium_base64_VARIANT_ORIGINAL);
+	return s;
+}
+
+static int
+unb64(const char *s, unsigned char *out, size_t cap, size_t *len)
+{
+	if (!s)
+		return -1;
+	return sodium_base642bin(out, cap, s, strlen(s), NULL, len, NULL,
+				 sodium_base64_VARIANT_ORIGINAL);
+}
+
+static void
+kdf_params(enum smz_kdf k, unsigned long long *ops, size_t *mem)
+{
+	*ops = k == SMZ_KDF_INTERACTIVE ? crypto_pwhash_OPSLIMIT_INTERACTIVE
+	       : k == SMZ_KDF_SENSITIVE ? crypto_pwhash_OPSLIMIT_SENSITIVE
+					: crypto_pwhash_OPSLIMIT_MODERATE;
+	*mem = k == SMZ_KDF_INTERACTIVE ? crypto_pwhash_MEMLIMIT_INTERACTIVE
+	       : k == SMZ_KDF_SENSITIVE ? crypto_pwhash_MEMLIMIT_SENSITIVE
+					: crypto_pwhash_MEMLIMIT_MODERATE;
+}
+
+/* {"nonce","ct"} plus extra fields: sk sealed under a 32-byte key. */
+static json_t *
+wrap(const unsigned char *sk, const unsigned char *key)
+{
+	unsigned char nonce[crypto_secretbox_NONCEBYTES], ct[32 + crypto_secretbox_MACBYTES];
+	randombytes_buf(nonce, sizeof nonce);
+	crypto_secretbox_easy(ct, sk, 32, nonce, key);
+	char *n = b64(nonce, sizeof nonce), *c = b64(ct, sizeof ct);
+	json_t *j = n && c ? json_pack("{s:s,s:s}", "nonce", n, "ct", c) : NULL;
+	free(n);
+	free(c);
+	return j;
+}
+
+static int
+unwrap(json_t *j, const unsigned char *key, unsigned char *sk)
+{
+	unsigned char nonce[crypto_secretbox_NONCEBYTES], ct[32 + crypto_secretbox_MACBYTES];
+	size_t nl, cl;
+	if (unb64(json_string_value(json_object_get(j, "nonce")), nonce, sizeof nonce, &nl) ||
+	    unb64(json_string_value(json_object_get(j, "ct")), ct, sizeof ct, &cl) ||
+	    nl != sizeof nonce || cl != sizeof ct)
+		return SMZ_ERR_CONFIG;
+	return crypto_secretbox_open_easy(sk, ct, cl, nonce, key) == 0 ? 0 : SMZ_ERR_PERM;
+}
+
+static json_t *
+wrap_passphrase(const unsigned char *sk, const struct smz_secret *pass, enum smz_kdf kdf)
+{
+	unsigned char salt[crypto_pwhash_SALTBYTES];
+	unsigned long long ops;
+	size_t mem;
+	kdf_params(kdf, &ops, &mem);
+	randombytes_buf(salt, sizeof salt);
+	unsigned char *key = sodium_malloc(32);
+	if (!key || crypto_pwhash(key, 32, (const char *)pass->buf, pass->len, salt, ops, mem,
+				  crypto_pwhash_ALG_ARGON2ID13) != 0) {
+		if (key)
+			sodium_free(key);
+		return NULL;
+	}
+	json_t *j = wrap(sk, key);
+	sodium_free(key);
+	char *s = b64(salt, sizeof salt);
+	if (!j || !s || json_object_set_new(j, "salt", json_string(s)) ||
+	    json_object_set_new(j, "ops", json_integer((json_int_t)ops)) ||
+	    json_object_set_new(j, "mem", json_integer((json_int_t)mem)) ||
+	    json_object_set_new(j, "kdf", json_string("argon2id13"))) {
+		json_decref(j);
+		j = NULL;
+	}
+	free(s);
+	return j;
+}
+
+static int
+write_shares(const struct smz_share *sh, int n, const char *dir, struct smz_err *e)
+{
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: %s", dir, strerror(errno));
+	char path[PATH_MAX];
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "%s/share-%d-of-%d.txt", dir, i + 1, n);
+		if (access(path, F_OK) == 0)
+			return smz_err_set(e, SMZ_ERR_EXISTS,
+					   "%s: exists; share files are never overwritten", path);
+	}
+	char *buf = sodium_malloc(1024);
+	if (!buf)
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+	int rc = 0, i;
+	for (i = 0; i < n && !rc; i++) {
+		snprintf(path, sizeof path, "%s/share-%d-of-%d.txt", dir, i + 1, n);
+		int l = smz_share_format(&sh[i], buf, 1024);
+		rc = l < 0 ? smz_err_set(e, SMZ_ERR_INTERNAL, "share too large")
+			   : smz_file_create_excl(path, buf, (size_t)l, e);
+	}
+	if (rc) /* leave no partial set behind */
+		for (int j = 0; j < i - 1; j++) {
+			snprintf(path, sizeof path, "%s/share-%d-of-%d.txt", dir, j + 1, n);
+			unlink(path);
+		}
+	sodium_free(buf);
+	return rc;
+}
+
+/* New share key, wrapped sk, share files. */
+static int
+make_shares(const char *vault_id, const unsigned char *sk, int n, int m, const char *dir,
+	    json_t **out, struct smz_err *e)
+{
+	unsigned char *ks = sodium_malloc(32);
+	struct smz_share *sh = sodium_allocarray((size_t)n, sizeof *sh);
+	int rc = 0;
+	if (!ks || !sh) {
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+		goto out;
+	}
+	randombytes_buf(ks, 32);
+	unsigned char setb[8];
+	char set[17];
+	randombytes_buf(setb, sizeof setb);
+	sodium_bin2hex(set, sizeof set, setb, sizeof setb);
+	if ((rc = smz_share_split(ks, n, m, sh, e)))
+		goto out;
+	for (int i = 0; i < n; i++) {
+		memcpy(sh[i].vault, vault_id, 33);
+		memcpy(sh[i].set, set, 17);
+	}
+	json_t *j = wrap(sk, ks);
+	if (!j || json_object_set_new(j, "set", json_string(set)) ||
+	    json_object_set_new(j, "shares", json_integer(n)) ||
+	    json_object_set_new(j, "threshold", json_integer(m))) {
+		json_decref(j);
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if ((rc = write_shares(sh, n, dir, e))) {
+		json_decref(j);
+		goto out;
+	}
+	*out = j;
+out:
+	if (ks)
+		sodium_free(ks);
+	if (sh)
+		sodium_free(sh);
+	return rc;
+}
+
+static int
+put_json(struct smz_vault *v, DB_TXN *txn, const char *key, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!s)
+		return ENOMEM;
+	int r = meta_put(v, txn, key, s, strlen(s));
+	free(s);
+	return r;
+}
+
+static int
+dir_is_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	struct dirent *de;
+	int empty = 1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
+int
+smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err *e)
+{
+	if (!dir || !*dir)
+		return smz_err_set(e, SMZ_ERR_CONFIG,
+				   "no vault given (--vault, $SMZ_VAULT or policy [vault] path)");
+	if (!o->passphrase && !o->shares)
+		return smz_err_set(e, SMZ_ERR_USAGE,
+				   "the vault secret needs a passphrase (--passphrase-file) or "
+				   "shares (--shares N --threshold M --share-out DIR), or both");
+	if (o->shares && (o->threshold < 2 || o->threshold > o->shares || o->shares > 255 ||
+			  !o->share_out))
+		return smz_err_set(e, SMZ_ERR_USAGE,
+				   "shares need 2 <= --threshold <= --shares <= 255 and "
+				   "--share-out DIR");
+	if (mkdir(dir, 0700) < 0 && !(errno == EEXIST && dir_is_empty(dir) == 1))
+		return smz_err_set(e, errno == EEXIST ? SMZ_ERR_EXISTS : SMZ_ERR_CANTCREAT,
+				   "%s: %s", dir,
+				   errno == EEXIST ? "exists and is not empty" : strerror(errno));
+	chmod(dir, 0700);
+	unsigned char *sk = sodium_malloc(32), pk[32], idb[16];
+	char id[33];
+	json_t *pw = NULL, *sh = NULL;
+	struct smz_vault *v = NULL;
+	int rc = 0;
+	if (!sk) {
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+		goto out;
+	}
+	crypto_box_keypair(pk, sk);
+	randombytes_buf(idb, sizeof idb);
+	sodium_bin2hex(id, sizeof id, idb, sizeof idb);
+	if (o->passphrase && !(pw = wrap_passphrase(sk, o->passphrase, o->kdf))) {
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot derive a key from the passphrase "
+				 "(out of memory for Argon2id?)");
+		goto out;
+	}
+	if (o->shares && (rc = make_shares(id, sk, o->shares, o->threshold, o->share_out, &sh, e)))
+		goto out;
+	if ((rc = env_open(dir, &v, e)))
+		goto out;
+	DB_TXN *txn;
+	int r = v->env->txn_begin(v->env, NULL, &txn, 0);
+	if (!r && !(r = meta_put(v, txn, "version", "1", 1)) &&
+	    !(r = meta_put(v, txn, "vault_id", id, 32)) && !(r = meta_put(v, txn, "pk", pk, 32)) &&
+	    !(r = pw ? put_json(v, txn, "pw", pw) : 0) && !(r = sh ? put_json(v, txn, "sh", sh) : 0)) {
+		char why[128];
+		snprintf(why, sizeof why, "%s%s", pw ? "passphrase" : "",
+			 sh ? (pw ? " and shares" : "shares") : "");
+		struct smz_audit_entry a = {"init", id, why};
+		if ((rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)) > 0)
+			r = rc, rc = 0;
+	}
+	if (r || rc) {
+		if (txn)
+			txn->abort(txn);
+		rc = rc ? rc : dberr(e, r, dir);
+		goto out;
+	}
+	if ((r = txn->commit(txn, 0))) {
+		rc = dberr(e, r, dir);
+		goto out;
+	}
+	char *pkb = b64(pk, 32), buf[256], path[PATH_MAX + 16];
+	int l = snprintf(buf, sizeof buf, "smz-vault-deposit-key: 1\nvault: %s\nkey: %s\n", id,
+			 pkb ? pkb : "");
+	free(pkb);
+	snprintf(path, sizeof path, "%s/%s", dir, DEPOSIT_FILE);
+	rc = smz_file_write_atomic(path, buf, (size_t)l, 0644, e);
+out:
+	smz_vault_close(v);
+	json_decref(pw);
+	json_decref(sh);
+	if (sk)
+		sodium_free(sk);
+	return rc;
+}
+
+/* ---- sealing ---- */
+
+int
+smz_vault_seal(const unsigned char pk[SMZ_VAULT_PK], const unsigned char *keyid,
+	       const struct smz_secret *pkcs8, unsigned char **sealed, size_t *len)
+{
+	struct smz_secret msg;
+	if (smz_secret_alloc(&msg, SMZ_KEYID_LEN + pkcs8->len) < 0)
+		return SMZ_ERR_INTERNAL;
+	memcpy(msg.buf, keyid, SMZ_KEYID_LEN);
+	memcpy(msg.buf + SMZ_KEYID_LEN, pkcs8->buf, pkcs8->len);
+	size_t l = msg.len + crypto_box_SEALBYTES;
+	unsigned char *out = malloc(l);
+	int rc = out && crypto_box_seal(out, msg.buf, msg.len, pk) == 0 ? 0 : SMZ_ERR_INTERNAL;
+	smz_secret_free(&msg);
+	if (rc) {
+		free(out);
+		return rc;
+	}
+	*sealed = out;
+	*len = l;
+	return 0;
+}
+
+int
+smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct smz_err *e)
+{
+	if (!v->sk)
+		return smz_err_set(e, SMZ_ERR_PERM, "the vault is locked");
+	const char *idhex = json_string_value(json_object_get(rec, "key_id"));
+	const char *s = json_string_value(json_object_get(rec, "sealed"));
+	if (!idhex || !s)
+		return smz_err_set(e, SMZ_ERR_DATA, "record has no sealed key");
+	size_t sl = strlen(s), bl = 0;
+	unsigned char *sealed = malloc(sl);
+	struct smz_secret msg = {0};
+	int rc = 0;
+	if (!sealed || unb64(s, sealed, sl, &bl) || bl <= crypto_box_SEALBYTES + SMZ_KEYID_LEN) {
+		rc = smz_err_set(e, SMZ_ERR_DATA, "sealed key is damaged");
+		goto out;
+	}
+	if (smz_secret_alloc(&msg, bl - crypto_box_SEALBYTES) < 0) {
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+		goto out;
+	}
+	if (crypto_box_seal_open(msg.buf, sealed, bl, v->pk, v->sk) != 0) {
+		rc = smz_err_set(e, SMZ_ERR_DATA, "sealed key is damaged or not for this vault");
+		goto out;
+	}
+	char inner[65];
+	smz_hex(msg.buf, SMZ_KEYID_LEN, inner);
+	if (strcmp(inner, idhex) != 0) {
+		rc = smz_err_set(e, SMZ_ERR_DATA, "sealed key belongs to key %.16s..., not this "
+				 "record (swapped record)", inner);
+		goto out;
+	}
+	EVP_PKEY *k = NULL;
+	if ((rc = smz_key_from_pkcs8(msg.buf + SMZ_KEYID_LEN, msg.len - SMZ_KEYID_LEN, &k, e)))
+		goto out;
+	unsigned char id[SMZ_KEYID_LEN];
+	char actual[65];
+	smz_key_id(k, id);
+	smz_hex(id, sizeof id, actual);
+	if (strcmp(actual, idhex) != 0) {
+		EVP_PKEY_free(k);
+		rc = smz_err_set(e, SMZ_ERR_DATA, "private key does not match its key id");
+		goto out;
+	}
+	*key = k;
+out:
+	free(sealed);
+	smz_secret_free(&msg);
+	return rc;
+}
+
+/* ---- deposits and lookups ---- */
+
+static int
+active_for(struct smz_vault *v, DB_TXN *txn, const char *address, const char *usage,
+	   int *active)
+{
+	char key[SMZ_ADDR_MAX];
+	smz_addr_key(address, 0, key);
+	DBC *c;
+	int r = v->addr->cursor(v->addr, txn, &c, 0);
+	if (r)
+		return r;
+	DBT sk = {.data = key, .size = (u_int32_t)strlen(key)}, pk = {0}, pd = {0};
+	*active = 0;
+	u_int32_t flag = DB_SET;
+	while ((r = c->pget(c, &sk, &pk, &pd, flag)) == 0) {
+		flag = DB_NEXT_DUP;
+		json_t *j = rec_parse(&pd);
+		const char *st = j ? json_string_value(json_object_get(j, "state")) : NULL;
+		const char *us = j ? json_string_value(json_object_get(j, "usage")) : NULL;
+		if (st && strcmp(st, "active") == 0 && us && strcmp(us, usage) == 0)
+			*active = 1;
+		json_decref(j);
+	}
+	c->close(c);
+	return r == DB_NOTFOUND ? 0 : r;
+}
+
+static int
+next_record_number(struct smz_vault *v, DB_TXN *txn, long long *n)
+{
+	char *s = NULL;
+	int r = meta_get(v, txn, "records", &s, NULL);
+	*n = r == 0 ? atoll(s) + 1 : 1;
+	free(s);
+	if (r && r != DB_NOTFOUND)
+		return r;
+	char buf[32];
+	int l = snprintf(buf, sizeof buf, "%lld", *n);
+	return meta_put(v, txn, "records", buf, (size_t)l);
+}
+
+static int
+deposit_once(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_err *e)
+{
+	DB_TXN *txn = NULL;
+	struct smz_audit_entry *a = calloc(n ? n : 1, sizeof *a);
+	char **subj = calloc(n ? n : 1, sizeof *subj);
+	size_t na = 0;
+	int r = a && subj ? v->env->txn_begin(v->env, NULL, &txn, 0) : ENOMEM;
+	if (!r)
+		r = writer_lock(v, txn);
+	long long t = (long long)time(NULL);
+	for (size_t i = 0; !r && i < n; i++) {
+		d[i].skipped = 0;
+		int active = 0;
+		if (d[i].if_absent && (r = active_for(v, txn, d[i].address, d[i].usage ? d[i].usage : "dual",
+						   &active)))
+			break;
+		if (active) {
+			d[i].skipped = 1;
+			continue;
+		}
+		long long recno;
+		if ((r = next_record_number(v, txn, &recno)))
+			break;
+		char id[65];
+		smz_hex(d[i].key_id, SMZ_KEYID_LEN, id);
+		char *sealed = b64(d[i].sealed, d[i].sealed_len);
+		char *csr = d[i].csr ? b64(d[i].csr, d[i].csr_len) : NULL;
+		json_t *j = sealed ? json_pack("{s:s,s:[s],s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:s,s:[]}",
+					       "key_id", id, "addresses", d[i].address, "alg",
+					       d[i].alg, "usage", d[i].usage ? d[i].usage : "dual",
+					       "source", d[i].source ? d[i].source : "keygen",
+					       "n", (json_int_t)recno, "created", (json_int_t)t,
+					       "state", "active", "state_changed", (json_int_t)t,
+					       "sealed", sealed, "certs")
+				   : NULL;
+		if (j && csr)
+			json_object_set_new(j, "csr", json_string(csr));
+		char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(j);
+		free(sealed);
+		free(csr);
+		if (!s) {
+			r = ENOMEM;
+			break;
+		}
+		DBT k = {.data = d[i].key_id, .size = SMZ_KEYID_LEN};
+		DBT dd = {.data = s, .size = (u_int32_t)strlen(s)};
+		r = v->keys->put(v->keys, txn, &k, &dd, DB_NOOVERWRITE);
+		free(s);
+		if (r == DB_KEYEXIST) {
+			d[i].skipped = 1;
+			r = 0;
+			continue;
+		}
+		if (r)
+			break;
+		if (asprintf(&subj[na], "%s %s", d[i].address, id) < 0) {
+			r = ENOMEM;
+			break;
+		}
+		a[na].op = "deposit";
+		a[na].subject = subj[na];
+		a[na].reason = d[i].source ? d[i].source : "keygen";
+		na++;
+	}
+	int rc = 0;
+	if (!r && na)
+		rc = smz_audit_append(v->log, v->meta, txn, a, na, e);
+	if (rc > 0)
+		r = rc, rc = 0;
+	if (!r && !rc)
+		r = txn->commit(txn, 0);
+	else if (txn)
+		txn->abort(txn);
+	for (size_t i = 0; i < na; i++)
+		free(subj[i]);
+	free(subj);
+	free(a);
+	if (rc)
+		return rc;
+	return r;
+}
+
+int
+smz_vault_deposit(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_err *e)
+{
+	for (int attempt = 0;; attempt++) {
+		db_msg[0] = 0;
+		int r = deposit_once(v, d, n, e);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return 0;
+		if ((r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) || attempt == RETRIES)
+			return dberr(e, r, "deposit");
+		usleep(1000u * (unsigned)(attempt + 1));
+	}
+}
+
+struct recs {
+	json_t **v;
+	size_t n, cap;
+};
+
+static int
+recs_push(struct recs *rs, json_t *j)
+{
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 16;
+		json_t **nv = realloc(rs->v, cap * sizeof *nv);
+		if (!nv)
+			return -1;
+		rs->v = nv;
+		rs->cap = cap;
+	}
+	rs->v[rs->n++] = j;
+	return 0;
+}
+
+static int
+by_number(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "n"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "n"));
+	return (x > y) - (x < y);
+}
+
+static int
+has_exact_local(json_t *rec, const char *address)
+{
+	size_t i;
+	json_t *a;
+	const char *at = strrchr(address, '@');
+	json_array_foreach(json_object_get(rec, "addresses"), i, a)
+	{
+		const char *s = json_string_value(a), *sat = s ? strrchr(s, '@') : NULL;
+		if (sat && at && sat - s == at - address && strncmp(s, address, (size_t)(at - address)) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+smz_vault_history(struct smz_vault *v, const char *address, int sensitive,
+		  int (*cb)(void *, json_t *), void *arg, struct smz_err *e)
+{
+	char key[SMZ_ADDR_MAX];
+	smz_addr_key(address, 0, key);
+	DBC *c;
+	int r = v->addr->cursor(v->addr, NULL, &c, 0);
+	if (r)
+		return dberr(e, r, "address index");
+	DBT sk = {.data = key, .size = (u_int32_t)strlen(key)}, pk = {0}, pd = {0};
+	struct recs rs = {0};
+	u_int32_t flag = DB_SET;
+	int rc = 0;
+	while ((r = c->pget(c, &sk, &pk, &pd, flag)) == 0) {
+		flag = DB_NEXT_DUP;
+		json_t *j = rec_parse(&pd);
+		if (!j)
+			continue;
+		if ((sensitive && !has_exact_local(j, address)) || recs_push(&rs, j) < 0)
+			json_decref(j);
+	}
+	c->close(c);
+	if (r != DB_NOTFOUND)
+		rc = dberr(e, r, "address index");
+	qsort(rs.v, rs.n, sizeof *rs.v, by_number);
+	for (size_t i = 0; i < rs.n; i++) {
+		if (!rc && cb(arg, rs.v[i]) < 0)
+			rc = SMZ_ERR_IO;
+		json_decref(rs.v[i]);
+	}
+	free(rs.v);
+	return rc;
+}
+
+int
+smz_vault_foreach(struct smz_vault *v, int (*cb)(void *, json_t *), void *arg,
+		  struct smz_err *e)
+{
+	DBC *c;
+	int r = v->keys->cursor(v->keys, NULL, &c, 0);
+	if (r)
+		return dberr(e, r, "keys");
+	DBT k = {0}, d = {0};
+	int rc = 0;
+	while (!rc && (r = c->get(c, &k, &d, DB_NEXT)) == 0) {
+		json_t *j = rec_parse(&d);
+		if (!j) {
+			char id[65];
+			smz_hex(k.data, k.size == 32 ? 32 : 0, id);
+			rc = smz_err_set(e, SMZ_ERR_DATA, "record %s is damaged", id);
+			break;
+		}
+		if (cb(arg, j) < 0)
+			rc = SMZ_ERR_IO;
+		json_decref(j);
+	}
+	c->close(c);
+	if (!rc && r != DB_NOTFOUND)
+		rc = dberr(e, r, "keys");
+	return rc;
+}
+
+struct find {
+	const char *prefix;
+	json_t *found;
+	int count;
+};
+
+static int
+find_cb(void *arg, json_t *rec)
+{
+	struct find *f = arg;
+	const char *id = json_string_value(json_object_get(rec, "key_id"));
+	if (id && strncmp(id, f->prefix, strlen(f->prefix)) == 0) {
+		if (!f->count++)
+			f->found = json_incref(rec);
+	}
+	return 0;
+}
+
+int
+smz_vault_get(struct smz_vault *v, const char *keyid, json_t **rec, struct smz_err *e)
+{
+	size_t l = strlen(keyid);
+	if (l < 8 || l > 64 || strspn(keyid, "0123456789abcdef") != l)
+		return smz_err_set(e, SMZ_ERR_USAGE,
+				   "%s: a key id is 8 to 64 lowercase hex digits", keyid);
+	struct find f = {keyid, NULL, 0};
+	int rc = smz_vault_foreach(v, find_cb, &f, e);
+	if (!rc && f.count == 0)
+		rc = smz_err_set(e, SMZ_ERR_NOTFOUND, "%s: no such key in the vault", keyid);
+	else if (!rc && f.count > 1)
+		rc = smz_err_set(e, SMZ_ERR_USAGE, "%s: matches %d keys; give more digits", keyid,
+				 f.count);
+	if (rc)
+		json_decref(f.found);
+	else
+		*rec = f.found;
+	return rc;
+}
+
+/* ---- unlocking ---- */
+
+static int
+audit_one(struct smz_vault *v, const char *op, const char *subject, const char *reason,
+	  struct smz_err *e)
+{
+	for (int attempt = 0;; attempt++) {
+		DB_TXN *txn;
+		int r = v->env->txn_begin(v->env, NULL, &txn, 0), rc = 0;
+		if (!r)
+			r = writer_lock(v, txn);
+		struct smz_audit_entry a = {op, subject, reason};
+		if (!r && (rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)) > 0)
+			r = rc, rc = 0;
+		if (!r && !rc)
+			r = txn->commit(txn, 0);
+		else if (txn)
+			txn->abort(txn);
+		if (rc)
+			return rc;
+		if (!r)
+			return 0;
+		if ((r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) || attempt == RETRIES)
+			return dberr(e, r, "audit");
+		usleep(1000u * (unsigned)(attempt + 1));
+	}
+}
+
+int
+smz_vault_audit(struct smz_vault *v, const char *op, const char *subject, const char *reason,
+		struct smz_err *e)
+{
+	return audit_one(v, op, subject, reason, e);
+}
+
+static int
+unlock_passphrase(struct smz_vault *v, const char *file, unsigned char *sk, struct smz_err *e)
+{
+	char *s = NULL;
+	if (meta_get(v, NULL, "pw", &s, NULL))
+		return smz_err_set(e, SMZ_ERR_PERM,
+				   "this vault has no passphrase; unlock it with --share");
+	json_t *j = json_loads(s, 0, NULL);
+	free(s);
+	unsigned char salt[crypto_pwhash_SALTBYTES];
+	size_t sl = 0;
+	json_int_t ops = json_integer_value(json_object_get(j, "ops"));
+	json_int_t mem = json_integer_value(json_object_get(j, "mem"));
+	if (!j || unb64(json_string_value(json_object_get(j, "salt")), salt, sizeof salt, &sl) ||
+	    sl != sizeof salt || ops < 1 || mem < 8192 || mem > ((json_int_t)1 << 34)) {
+		json_decref(j);
+		return smz_err_set(e, SMZ_ERR_CONFIG, "the vault's passphrase record is damaged");
+	}
+	struct smz_secret pass = {0};
+	int rc = smz_secret_read_passphrase(file, &pass, e);
+	unsigned char *key = rc ? NULL : sodium_malloc(32);
+	if (!rc && !key)
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+	if (!rc && crypto_pwhash(key, 32, (const char *)pass.buf, pass.len, salt,
+				 (unsigned long long)ops, (size_t)mem,
+				 crypto_pwhash_ALG_ARGON2ID13) != 0)
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "Argon2id failed (out of memory?)");
+	if (!rc && (rc = unwrap(j, key, sk)))
+		rc = smz_err_set(e, rc, rc == SMZ_ERR_PERM ? "wrong passphrase"
+					: "the vault's passphrase record is damaged");
+	if (key)
+		sodium_free(key);
+	smz_secret_free(&pass);
+	json_decref(j);
+	return rc;
+}
+
+static int
+unlock_shares(struct smz_vault *v, const char *const *files, unsigned char *sk, char *used,
+	      size_t usedcap, struct smz_err *e)
+{
+	char *s = NULL;
+	if (meta_get(v, NULL, "sh", &s, NULL))
+		return smz_err_set(e, SMZ_ERR_PERM,
+				   "this vault has no recovery shares; use --passphrase-file");
+	json_t *j = json_loads(s, 0, NULL);
+	free(s);
+	const char *set = json_string_value(json_object_get(j, "set"));
+	size_t n = 0;
+	while (files[n])
+		n++;
+	struct smz_share *sh = sodium_allocarray(n ? n : 1, sizeof *sh);
+	unsigned char *ks = sodium_malloc(32);
+	int rc = (!j || !set) ? smz_err_set(e, SMZ_ERR_CONFIG, "the vault's share record is damaged")
+		 : (!sh || !ks) ? smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory")
+				: 0;
+	used[0] = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		char *text = NULL;
+		size_t len;
+		if ((rc = smz_file_read(files[i], 4096, &text, &len, e))) {
+			if (rc == SMZ_ERR_DATA)
+				rc = smz_err_set(e, SMZ_ERR_PERM, "%s: not a share file", files[i]);
+			break;
+		}
+		rc = smz_share_parse(text, files[i], &sh[i], e);
+		sodium_memzero(text, len);
+		free(text);
+		if (rc)
+			break;
+		if (strcmp(sh[i].vault, v->id) != 0)
+			rc = smz_err_set(e, SMZ_ERR_PERM, "%s: a share of another vault (%s)",
+					 files[i], sh[i].vault);
+		else if (strcmp(sh[i].set, set) != 0)
+			rc = smz_err_set(e, SMZ_ERR_PERM,
+					 "%s: a share of an earlier share set, replaced by "
+					 "smz-vault reshare", files[i]);
+		size_t ul = strlen(used);
+		snprintf(used + ul, usedcap - ul, "%s%d", i ? "," : "", sh[i].index);
+	}
+	if (!rc)
+		rc = smz_share_combine(sh, n, ks, e);
+	if (!rc && (rc = unwrap(j, ks, sk)))
+		rc = smz_err_set(e, rc == SMZ_ERR_PERM ? SMZ_ERR_PERM : rc,
+				 "the shares do not unlock this vault");
+	if (sh)
+		sodium_free(sh);
+	if (ks)
+		sodium_free(ks);
+	json_decref(j);
+	return rc;
+}
+
+int
+smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *why,
+		 struct smz_err *e)
+{
+	int has_shares = u->shares && u->shares[0];
+	if (u->passphrase_file && has_shares)
+		return smz_err_set(e, SMZ_ERR_USAGE, "give --passphrase-file or --share, not both");
+	if (!u->passphrase_file && !has_shares)
+		return smz_err_set(e, SMZ_ERR_USAGE,
+				   "the vault must be unlocked: --passphrase-file FILE or "
+				   "--share FILE (M times)");
+	unsigned char *sk = sodium_malloc(32);
+	if (!sk)
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+	char used[1024], how[1100];
+	int rc = u->passphrase_file ? unlock_passphrase(v, u->passphrase_file, sk, e)
+				    : unlock_shares(v, u->shares, sk, used, sizeof used, e);
+	unsigned char pk[32];
+	if (!rc && (crypto_scalarmult_base(pk, sk) != 0 || memcmp(pk, v->pk, 32) != 0))
+		rc = smz_err_set(e, SMZ_ERR_CONFIG,
+				 "the unlocked secret does not match the deposit key (damaged vault)");
+	if (rc) {
+		sodium_free(sk);
+		return rc;
+	}
+	if (u->passphrase_file)
+		snprintf(how, sizeof how, "passphrase");
+	else
+		snprintf(how, sizeof how, "shares %s", used);
+	if ((rc = audit_one(v, "unlock", how, why, e))) {
+		sodium_free(sk);
+		return rc;
+	}
+	if (v->sk)
+		sodium_free(v->sk);
+	v->sk = sk;
+	return 0;
+}
+
+/* ---- passwd, reshare ---- */
+
+static int
+put_meta_audited(struct smz_vault *v, const char *key, json_t *j, const char *op,
+		 const char *subject, struct smz_err *e)
+{
+	DB_TXN *txn;
+	int r = v->env->txn_begin(v->env, NULL, &txn, 0), rc = 0;
+	if (!r)
+		r = writer_lock(v, txn);
+	if (!r)
+		r = put_json(v, txn, key, j);
+	struct smz_audit_entry a = {op, subject, ""};
+	if (!r && (rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)) > 0)
+		r = rc, rc = 0;
+	if (!r && !rc)
+		r = txn->commit(txn, 0);
+	else if (txn)
+		txn->abort(txn);
+	return rc ? rc : r ? dberr(e, r, key) : 0;
+}
+
+int
+smz_vault_passwd(struct smz_vault *v, const struct smz_secret *pass, enum smz_kdf kdf,
+		 struct smz_err *e)
+{
+	if (!v->sk)
+		return smz_err_set(e, SMZ_ERR_PERM, "the vault is locked");
+	json_t *j = wrap_passphrase(v->sk, pass, kdf);
+	if (!j)
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "cannot derive a key from the passphrase");
+	int rc = put_meta_audited(v, "pw", j, "passwd", "passphrase", e);
+	json_decref(j);
+	return rc;
+}
+
+int
+smz_vault_reshare(struct smz_vault *v, int shares, int threshold, const char *dir,
+		  struct smz_err *e)
+{
+	if (!v->sk)
+		return smz_err_set(e, SMZ_ERR_PERM, "the vault is locked");
+	if (!dir || threshold < 2 || threshold > shares || shares > 255)
+		return smz_err_set(e, SMZ_ERR_USAGE,
+				   "shares need 2 <= --threshold <= --shares <= 255 and "
+				   "--share-out DIR");
+	json_t *j = NULL;
+	int rc = make_shares(v->id, v->sk, shares, threshold, dir, &j, e);
+	if (rc)
+		return rc;
+	char subj[64];
+	snprintf(subj, sizeof subj, "set %s, %d of %d",
+		 json_string_value(json_object_get(j, "set")), threshold, shares);
+	rc = put_meta_audited(v, "sh", j, "reshare", subj, e);
+	json_decref(j);
+	return rc;
+}
+
+/* ---- check ---- */
+
+struct check {
+	struct smz_vault *v;
+	int (*cb)(void *, const char *, const char *);
+	void *arg;
+	size_t records, failed, expect[3];
+	struct smz_err *e;
+};
+
+static int
+check_record(struct check *c, const DBT *k, const DBT *d)
+{
+	char id[65] = "?", why[512] = "";
+	if (k->size == SMZ_KEYID_LEN)
+		smz_hex(k->data, SMZ_KEYID_LEN, id);
+	json_t *j = rec_parse(d);
+	const char *kid = j ? json_string_value(json_object_get(j, "key_id")) : NULL;
+	const char *st = j ? json_string_value(json_object_get(j, "state")) : NULL;
+	if (!j)
+		snprintf(why, sizeof why, "record does not parse");
+	else if (!kid || strcmp(kid, id) != 0)
+		snprintf(why, sizeof why, "record names key %s", kid ? kid : "(none)");
+	else if (!json_is_array(json_object_get(j, "addresses")) || !st ||
+		 !json_string_value(json_object_get(j, "sealed")))
+		snprintf(why, sizeof why, "record lacks addresses, state or sealed key");
+	for (int w = 0; !why[0] && w < 3; w++) {
+		char *keys[64];
+		u_int32_t lens[64];
+		size_t n = 0;
+		if (index_keys(j, (enum idx)w, keys, lens, 64, &n)) {
+			snprintf(why, sizeof why, "bad index field");
+			n = 0;
+		}
+		DB *idx = w == 0 ? c->v->addr : w == 1 ? c->v->isn : c->v->ski;
+		for (size_t i = 0; i < n; i++) {
+			DBC *cur;
+			DBT sk = {.data = keys[i], .size = lens[i]}, pk = {.data = k->data, .size = k->size};
+			DBT pd = {0};
+			if (!why[0] && idx->cursor(idx, NULL, &cur, 0) == 0) {
+				if (cur->pget(cur, &sk, &pk, &pd, DB_GET_BOTH) != 0)
+					snprintf(why, sizeof why, "missing from the %s index",
+						 w == 0 ? "address" : w == 1 ? "issuer+serial" : "SKI");
+				cur->close(cur);
+			}
+			free(keys[i]);
+		}
+		/* duplicates within a record index once */
+		char *k2[64];
+		u_int32_t l2[64];
+		size_t n2 = 0;
+		if (!why[0] && index_keys(j, (enum idx)w, k2, l2, 64, &n2) == 0) {
+			DBT tmp;
+			if (multi_keys(&tmp, k2, l2, n2) == 0) {
+				c->expect[w] += tmp.flags & DB_DBT_MULTIPLE ? tmp.size : 1;
+				if (tmp.flags & DB_DBT_MULTIPLE) {
+					for (u_int32_t q = 0; q < tmp.size; q++)
+						free(((DBT *)tmp.data)[q].data);
+				}
+				free(tmp.data);
+			}
+		}
+	}
+	if (!why[0] && c->v->sk) {
+		EVP_PKEY *pk = NULL;
+		struct smz_err ue = {0};
+		if (smz_vault_unseal(c->v, j, &pk, &ue) < 0)
+			snprintf(why, sizeof why, "%.400s", ue.msg);
+		EVP_PKEY_free(pk);
+	}
+	json_decref(j);
+	c->records++;
+	if (why[0])
+		c->failed++;
+	return c->cb(c->arg, id, why[0] ? why : NULL);
+}
+
+static int
+count_index(DB *idx, size_t *n, int *orphans)
+{
+	DBC *cur;
+	int r = idx->cursor(idx, NULL, &cur, 0);
+	if (r)
+		return r;
+	DBT sk = {0}, pk = {0}, pd = {0};
+	*n = 0;
+	while ((r = cur->pget(cur, &sk, &pk, &pd, DB_NEXT)) == 0)
+		(*n)++;
+	if (r == DB_SECONDARY_BAD) {
+		*orphans = 1;
+		r = DB_NOTFOUND;
+	}
+	cur->close(cur);
+	return r == DB_NOTFOUND ? 0 : r;
+}
+
+int
+smz_vault_check(struct smz_vault *v, int (*cb)(void *, const char *, const char *), void *arg,
+		size_t *records, size_t *failed, struct smz_err *e)
+{
+	struct check c = {.v = v, .cb = cb, .arg = arg, .e = e};
+	DBC *cur;
+	int r = v->keys->cursor(v->keys, NULL, &cur, 0), rc = 0;
+	if (r)
+		return dberr(e, r, "keys");
+	DBT k = {0}, d = {0};
+	while (!rc && (r = cur->get(cur, &k, &d, DB_NEXT)) == 0)
+		if (check_record(&c, &k, &d) < 0)
+			rc = SMZ_ERR_IO;
+	cur->close(cur);
+	if (!rc && r != DB_NOTFOUND)
+		return dberr(e, r, "keys");
+	static const char *names[] = {"address index", "issuer+serial index", "SKI index"};
+	DB *idx[] = {v->addr, v->isn, v->ski};
+	for (int w = 0; !rc && w < 3; w++) {
+		size_t n = 0;
+		int orphans = 0;
+		if ((r = count_index(idx[w], &n, &orphans)))
+			return dberr(e, r, names[w]);
+		if (orphans || n != c.expect[w]) {
+			char why[160];
+			snprintf(why, sizeof why, "%zu entries for %zu expected%s", n, c.expect[w],
+				 orphans ? ", some pointing at no record" : "");
+			c.failed++;
+			if (cb(arg, names[w], why) < 0)
+				rc = SMZ_ERR_IO;
+		}
+	}
+	*records = c.records;
+	*failed = c.failed;
+	return rc;
+}
+
+int
+smz_vault_audit_walk(struct smz_vault *v, int (*cb)(void *, json_t *), void *arg,
+		     struct smz_err *e)
+{
+	return smz_audit_walk(v->log, cb, arg, e);
+}
+
+int
+smz_vault_audit_verify(struct smz_vault *v, size_t *count, struct smz_err *e)
+{
+	return smz_audit_verify(v->log, v->meta, count, e);
+}

@@ -1,0 +1,104 @@
+/*
+ * vault: the directory that keeps every private key an address ever had,
+ * sealed to the vault's X25519 key (crypto_box_seal), in a transactional
+ * Berkeley DB environment with indexes by address, issuer+serial and
+ * subject key identifier, and a hash-chained audit log.  Depositing needs
+ * only the public half (deposit.pub); reading needs the secret half,
+ * stored only wrapped under a passphrase (Argon2id) and/or an M-of-N
+ * share key.
+ */
+#ifndef SMZ_VAULT_H
+#define SMZ_VAULT_H
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stddef.h>
+#include "err.h"
+#include "keys.h"
+#include "policy.h"
+#include "secmem.h"
+
+#define SMZ_VAULT_PK 32
+
+struct smz_vault;
+
+struct smz_vault_init {
+	const struct smz_secret *passphrase; /* may be NULL */
+	enum smz_kdf kdf;
+	int shares, threshold; /* 0: no shares */
+	const char *share_out; /* directory for share-K-of-N.txt */
+};
+
+struct smz_unlock {
+	const char *passphrase_file;
+	const char *const *shares; /* NULL-terminated paths */
+};
+
+int smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err *e);
+int smz_vault_open(const char *dir, struct smz_vault **out, struct smz_err *e);
+void smz_vault_close(struct smz_vault *v);
+
+const unsigned char *smz_vault_deposit_key(const struct smz_vault *v);
+const char *smz_vault_id(const struct smz_vault *v);
+
+/* Seal keyid || PKCS#8 to the deposit key; needs no secret. */
+int smz_vault_seal(const unsigned char pk[SMZ_VAULT_PK], const unsigned char *keyid,
+		   const struct smz_secret *pkcs8, unsigned char **sealed, size_t *len);
+
+struct smz_deposit {
+	/* in */
+	const char *address, *alg, *usage, *source;
+	unsigned char key_id[SMZ_KEYID_LEN];
+	unsigned char *sealed, *csr;
+	size_t sealed_len, csr_len;
+	int if_absent; /* skip when the address already has an active key */
+	/* out */
+	int skipped; /* another writer deposited a key for it first */
+};
+
+/* Deposit n keys in one transaction (retried on deadlock), with one audit
+ * entry each; durable when this returns 0. */
+int smz_vault_deposit(struct smz_vault *v, struct smz_deposit *d, size_t n,
+		      struct smz_err *e);
+
+/* Every record of address (case rules of policy), oldest first. */
+int smz_vault_history(struct smz_vault *v, const char *address, int local_sensitive,
+		      int (*cb)(void *arg, json_t *rec), void *arg, struct smz_err *e);
+
+/* Every record, in key id order. */
+int smz_vault_foreach(struct smz_vault *v, int (*cb)(void *arg, json_t *rec), void *arg,
+		      struct smz_err *e);
+
+/* One record by key id or unique hex prefix of at least 8 digits. */
+int smz_vault_get(struct smz_vault *v, const char *keyid, json_t **rec, struct smz_err *e);
+
+/* Unlock with a passphrase or shares; records an audit entry. */
+int smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *why,
+		     struct smz_err *e);
+
+/* The private key of rec, checked against its key id; needs unlock. */
+int smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct smz_err *e);
+
+/* Check indexes (and with unlocked, every sealed key).  cb gets each key id
+ * with NULL (OK) or the reason it failed. */
+int smz_vault_check(struct smz_vault *v, int (*cb)(void *arg, const char *id,
+						   const char *fail),
+		    void *arg, size_t *records, size_t *failed, struct smz_err *e);
+
+int smz_vault_passwd(struct smz_vault *v, const struct smz_secret *pass, enum smz_kdf kdf,
+		     struct smz_err *e);
+int smz_vault_reshare(struct smz_vault *v, int shares, int threshold, const char *dir,
+		      struct smz_err *e);
+
+int smz_vault_audit_walk(struct smz_vault *v, int (*cb)(void *arg, json_t *entry),
+			 void *arg, struct smz_err *e);
+int smz_vault_audit_verify(struct smz_vault *v, size_t *count, struct smz_err *e);
+
+/* Record one audit entry on its own (e.g. for a check). */
+int smz_vault_audit(struct smz_vault *v, const char *op, const char *subject,
+		    const char *reason, struct smz_err *e);
+
+/* Seconds since the epoch as 2026-11-27T13:45:00Z. */
+void smz_time_iso(long long t, char out[32]);
+
+#endif
