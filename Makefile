@@ -20,8 +20,9 @@ SCRIPTS =
 LIBSRC = $(wildcard lib/*.c)
 LIBOBJ = $(LIBSRC:.c=.o)
 UNITS = $(patsubst %.c,%,$(wildcard tests/unit/test-*.c))
+HELPERS = $(patsubst %.c,%,$(wildcard tests/helpers/*.c))
 
-all: $(PROGS) $(UNITS)
+all: $(PROGS) $(UNITS) $(HELPERS)
 
 lib/libsmz.a: $(LIBOBJ)
 	$(AR) rcs $@ $(LIBOBJ)
@@ -32,6 +33,9 @@ cmd/%: cmd/%.o cmd/common.o lib/libsmz.a
 	$(CC) $(LDFLAGS) -o $@ $< cmd/common.o $(LDLIBS)
 
 tests/unit/%: tests/unit/%.c tests/unit/tap.h lib/libsmz.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+tests/helpers/%: tests/helpers/%.c lib/libsmz.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 check: all
@@ -57,7 +61,7 @@ install: all
 	install -m 644 completions/_smz $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_smz
 
 clean:
-	rm -f lib/*.o lib/libsmz.a cmd/*.o $(PROGS) $(UNITS)
+	rm -f lib/*.o lib/libsmz.a cmd/*.o $(PROGS) $(UNITS) $(HELPERS)
 	rm -rf tests/trash.* demo
 
 .PHONY: all check bench demo deps install clean

@@ -60,7 +60,8 @@ report(void *arg, const struct smz_row *row, const char *usage, enum smz_keygen_
 			input_name, row->line, a, u);
 		break;
 	case SMZ_KG_RESENT:
-		cmd_msg("%s:%zu: %s%s: CSR sent again (key vaulted, no certificate yet)",
+		if (smz_opt.verbose)
+			cmd_msg("%s:%zu: %s%s: CSR sent again (key vaulted, no certificate yet)",
 			input_name, row->line, a, u);
 		break;
 	case SMZ_KG_FAILED:

@@ -653,7 +653,7 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 			 pkb ? pkb : "");
 	free(pkb);
 	snprintf(path, sizeof path, "%s/%s", dir, DEPOSIT_FILE);
-	rc = smz_file_write_atomic(path, buf, (size_t)l, 0644, e);
+	rc = smz_file_write_atomic(path, buf, (size_t)l, 0600, e);
 out:
 	smz_vault_close(v);
 	json_decref(pw);
