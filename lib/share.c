@@ -67,6 +67,8 @@ smz_share_combine(const struct smz_share *s, size_t n, unsigned char *secret,
 	if ((int)n < s[0].threshold)
 		return smz_err_set(e, SMZ_ERR_PERM, "too few shares: %zu given, %d needed", n,
 				   s[0].threshold);
+	/* gfshare_ctx_free scrambles with the random source: it must be set. */
+	gfshare_fill_rand = sodium_rand;
 	gfshare_ctx *g = gfshare_ctx_init_dec(nrs, (unsigned)used, SMZ_SHARE_SECRET);
 	if (!g)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "cannot combine shares");
