@@ -129,8 +129,8 @@ walk(DB *log, int (*cb)(void *, json_t *), void *arg, size_t *count, char head[6
 					 "(entries deleted, inserted or reordered)", n, (long long)seq);
 		} else if (head && strcmp(p, prev) != 0) {
 			rc = smz_err_set(e, SMZ_ERR_VERIFY,
-					 "entry %zu: chain broken (this entry or the one "
-					 "before it was edited)", n);
+					 "entry %zu: does not follow from entry %zu (one of "
+					 "them was edited)", n, n - 1);
 		} else if (head && (d.size != strlen(canon) || memcmp(canon, d.data, d.size))) {
 			rc = smz_err_set(e, SMZ_ERR_VERIFY, "entry %zu: not in canonical form "
 					 "(edited)", n);

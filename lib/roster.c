@@ -339,8 +339,11 @@ smz_roster_parse(const char *data, size_t len, const struct smz_roster_opts *o,
 		len -= 3;
 	}
 	struct parse ps = {.o = o, .p = p, .r = r, .e = e};
-	size_t expect = len / 32 + 64;
-	if (!hcreate_r(expect < 1000000 ? expect : 1000000, &ps.seen))
+	/* Never more records than lines; hsearch wants room to spare. */
+	size_t lines = 64;
+	for (const char *q = data; (q = memchr(q, '\n', (size_t)(data + len - q))); q++)
+		lines++;
+	if (!hcreate_r(lines * 2, &ps.seen))
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	int rc = 0;
 	if (o->addresses_only) {
