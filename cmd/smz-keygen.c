@@ -81,7 +81,7 @@ main(int argc, const char **argv)
 	poptContext ctx;
 	struct smz_policy pol;
 	struct smz_err e = {0};
-	int rc = cmd_start(argc, argv, table, NULL, "[ROSTER.csv | -]", &ctx);
+	int rc = cmd_start(argc, argv, table, NULL, "[OPTION...] [ROSTER.csv | -]", &ctx);
 	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
 		return rc;
 	const char *path = poptGetArg(ctx);

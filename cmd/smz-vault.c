@@ -305,7 +305,7 @@ int
 main(int argc, const char **argv)
 {
 	poptContext ctx;
-	int rc = cmd_start(argc, argv, table, verb_names, "VERB [ARG]", &ctx);
+	int rc = cmd_start(argc, argv, table, verb_names, "[OPTION...] VERB [ARG]", &ctx);
 	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
 		return rc;
 	dir = smz_opts_vault_dir(pol.vault_path[0] ? pol.vault_path : NULL);

@@ -1,0 +1,75 @@
+#!/bin/sh
+# The command-line surface: help, version, usage errors, policy errors,
+# completions and man pages that agree with the programs.
+. "$(dirname "$0")/lib.sh"
+
+for p in smz-keygen smz-vault; do
+	test_expect_success "$p --help, -h, --usage and --version" "
+		$p --help >h && test_grep '^Usage: $p \\[OPTION...\\]' h && test_grep 'policy=FILE' h &&
+		$p -h >h2 && test_cmp h h2 &&
+		$p --usage >u && test_grep '^Usage: $p' u &&
+		$p --version >v && test_grep '^$p (smz) [0-9]' v
+	"
+	test_expect_success "$p: an unknown option is a usage error (64)" "
+		test_must_fail 64 $p --no-such-option 2>err && test_grep '^$p: --no-such-option: unknown option' err
+	"
+	test_expect_success "$p: every option is in its man page" "
+		$p --smz-complete | awk '\$1==\"option\"{print substr(\$2, 3)}' >opts &&
+		while read -r o; do
+			grep -q -e \"^\\.Fl -\$o\" -e \"Fl -\$o\" '$TOP/man/$p.1' || { echo \"--\$o missing from $p.1\"; exit 1; }
+		done <opts
+	"
+done
+
+test_expect_success 'smz-vault: no verb, unknown verb, extra argument' '
+	test_must_fail 64 smz-vault 2>err && test_grep "no verb: expected a verb: init, list" err &&
+	test_must_fail 64 smz-vault frobnicate 2>err && test_grep "unknown verb frobnicate" err &&
+	test_must_fail 64 smz-vault list extra 2>err && test_grep "list takes no argument" err
+'
+
+test_expect_success 'the verbs in --help' '
+	smz-vault --help | test_grep "^Verbs: init list history show check audit passwd reshare\$" -
+'
+
+test_expect_success 'a bad policy is exit 78, naming file, line and allowed values' '
+	printf "[vault]\nkdf = fast\n" >bad.conf &&
+	test_must_fail 78 smz-vault --policy bad.conf list 2>err &&
+	test_grep "^smz-vault: unable to load the policy: bad.conf:2: \[vault\] kdf: expected one of interactive | moderate | sensitive\$" err &&
+	printf "[keys]\nalgorithm = ec-p256\nsize = 256\n" >bad2.conf &&
+	SMZ_POLICY=bad2.conf test_must_fail 78 smz-keygen - </dev/null 2>err &&
+	test_grep "bad2.conf:3: \[keys\] size: unknown key" err &&
+	test_must_fail 78 smz-keygen --policy missing.conf - </dev/null 2>err &&
+	test_grep "missing.conf: No such file" err
+'
+
+test_expect_success 'a missing roster is exit 66' '
+	printf "[domains]\nallowed = example.com\n[vault]\npath = vlt\n" >ok.conf &&
+	test_must_fail 66 smz-keygen --policy ok.conf nosuch.csv 2>err &&
+	test_grep "^smz-keygen: unable to read the roster: nosuch.csv: No such file" err
+'
+
+test_expect_success 'a full disk on standard output is an error, not silence' '
+	printf "[domains]\nallowed = example.com\n[vault]\npath = vlt\nkdf = interactive\n" >ok.conf &&
+	printf "pw\n" >pw && smz-vault --policy ok.conf init -q --passphrase-file pw &&
+	printf "email\nx@example.com\n" >r.csv &&
+	if [ -w /dev/full ]; then
+		test_must_fail 74 smz-keygen --policy ok.conf r.csv >/dev/full 2>err &&
+		test_grep "cannot write to standard output" err
+	fi
+'
+
+test_expect_success 'completions are generated from the programs and up to date' '
+	mkdir comp && cp "$TOP/completions/gen.sh" comp/ && sh comp/gen.sh "$TOP/cmd" &&
+	test_cmp "$TOP/completions/smz.bash" comp/smz.bash &&
+	test_cmp "$TOP/completions/_smz" comp/_smz &&
+	bash -c ". comp/smz.bash; COMP_WORDS=(smz-vault re); COMP_CWORD=1; _smz_vault; echo \${COMPREPLY[*]}" >c &&
+	test_grep "^reshare\$" c &&
+	bash -c ". comp/smz.bash; COMP_WORDS=(smz-keygen --new); COMP_CWORD=1; _smz_keygen; echo \${COMPREPLY[*]}" >c &&
+	test_grep "^--new-key\$" c
+'
+
+test_expect_success 'man pages are clean under mandoc -Tlint' '
+	mandoc -Tlint -Wwarning "$TOP"/man/* >lint 2>&1; test ! -s lint || { cat lint; false; }
+'
+
+test_done
