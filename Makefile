@@ -29,6 +29,12 @@ lib/libsmz.a: $(LIBOBJ)
 
 $(LIBOBJ) cmd/common.o: $(wildcard lib/*.h)
 
+# Rebuild everything when the flags change (make check SANITIZE=1 after make).
+BUILDFLAGS = $(CC) $(CFLAGS) $(LDFLAGS)
+.flags: FORCE
+	@echo '$(BUILDFLAGS)' | cmp -s - $@ || echo '$(BUILDFLAGS)' >$@
+$(LIBOBJ) $(PROGS:=.o) cmd/common.o: .flags cmd/common.h
+
 cmd/%: cmd/%.o cmd/common.o lib/libsmz.a
 	$(CC) $(LDFLAGS) -o $@ $< cmd/common.o $(LDLIBS)
 
@@ -62,7 +68,7 @@ install: all
 
 clean:
 	rm -f lib/*.o lib/libsmz.a cmd/*.o $(PROGS) $(UNITS) $(HELPERS)
-	rm -rf tests/trash.* demo
+	rm -rf tests/trash.* demo .flags
 
-.PHONY: all check bench demo deps install clean
+.PHONY: all check bench demo deps install clean FORCE
 .SECONDARY:

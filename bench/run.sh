@@ -36,6 +36,12 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Private copies, so that a rebuild of the tree during the run cannot mix
+# two builds into one table.
+cp "$keygen" "$vaultcmd" "$tmp/"
+keygen=$tmp/smz-keygen
+vaultcmd=$tmp/smz-vault
+
 now() { date +%s.%N; }
 
 # elapsed T0 T1: seconds between two `now` stamps
@@ -143,6 +149,10 @@ cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/nu
 ncpu=$(nproc 2>/dev/null) || ncpu='?'
 echo "smz-keygen benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $ncpu CPUs, ${cpu:-unknown CPU}; $(openssl version)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"
+if grep -qa -e __asan_init -e __ubsan_handle "$keygen"; then
+	echo "WARNING: smz-keygen is built with sanitizers (SANITIZE=1): figures are meaningless"
+fi
 
 # --- in-process reference program ---------------------------------------
 cc -O2 -o "$tmp/rsagen" "$here/rsagen.c" -lcrypto
@@ -221,8 +231,10 @@ echo
 echo "raw figures of this run:"
 awk -v p="$t_p256" -v pr="$t_p256_ref" -v r1="$t_rsa1" -v r2="$t_rsa2" \
     -v rr="$t_rsa_ref" -v rate2="$r_rsa2" -v s1="$s1" -v s2="$s2" \
-    -v n="$rsa_n" -v cv="$cv" -v secs="$speed_secs" 'BEGIN {
+    -v n="$rsa_n" -v cv="$cv" -v secs="$speed_secs" \
+    -v load="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)" 'BEGIN {
 	printf "  elapsed s: smz P-256 %.2f, openssl P-256 loop %.2f, smz RSA -j1 %.2f, -j2 %.2f, openssl RSA loop %.2f\n", p, pr, r1, r2, rr
 	printf "  smz RSA -j2: %.2f rows/s; openssl speed rsa2048 (%ss): %.0f sign/s 1 process, %.0f sign/s 2 processes\n", rate2, secs, s1, s2
+	printf "  load average at end: %s\n", load
 	printf "  RSA keygen time per key varies (cv %.2f): a rate over N=%d keys is +-%.1f%%, a ratio of two +-%.1f%% (1 sd)\n", cv, n, 100 * cv / sqrt(n), 100 * cv * sqrt(2 / n)
 }'

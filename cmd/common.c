@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
@@ -34,6 +35,22 @@ cmd_fail(int rc, const struct smz_err *e, const char *what, ...)
 	return smz_exit_code(rc);
 }
 
+static poptContext the_ctx;
+static struct smz_policy *the_policy;
+
+/* Every exit path frees what main() got here, so that leak checkers see
+ * only real leaks. */
+static void
+cleanup(void)
+{
+	if (the_ctx)
+		poptFreeContext(the_ctx);
+	if (the_policy)
+		smz_policy_free(the_policy);
+	the_ctx = NULL;
+	the_policy = NULL;
+}
+
 int
 cmd_start(int argc, const char **argv, struct poptOption *table, const char *const *verbs,
 	  const char *args_help, poptContext *ctx)
@@ -42,7 +59,8 @@ cmd_start(int argc, const char **argv, struct poptOption *table, const char *con
 		fprintf(stderr, "%s: unable to start: cannot make the process safe\n", argv[0]);
 		return EX_OSERR;
 	}
-	*ctx = poptGetContext(smz_prog_name(), argc, argv, table, 0);
+	*ctx = the_ctx = poptGetContext(smz_prog_name(), argc, argv, table, 0);
+	atexit(cleanup);
 	poptSetOtherOptionHelp(*ctx, args_help);
 	int r;
 	while ((r = poptGetNextOpt(*ctx)) > 0)
@@ -86,6 +104,8 @@ cmd_policy(struct smz_policy *p)
 {
 	struct smz_err e = {0};
 	int rc = smz_policy_load(smz_opt.policy, p, &e);
+	if (!rc)
+		the_policy = p;
 	if (rc)
 		return cmd_fail(rc, &e, "load the policy");
 	return -1;

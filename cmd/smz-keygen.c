@@ -116,13 +116,11 @@ main(int argc, const char **argv)
 	struct smz_keygen_stats st;
 	rc = smz_keygen_run(&ko, &roster, stdout, &st, &e);
 	smz_roster_free(&roster);
-	smz_policy_free(&pol);
 	if (rc)
 		return cmd_fail(rc, &e, "generate keys");
 	if (!smz_opt.quiet)
 		cmd_msg("%zu keys generated, %zu CSRs sent again, %zu skipped, %zu left, "
 			"%zu rejected%s", st.generated, st.resent, st.skipped, st.left,
 			st.rejected + st.failed, st.failed ? " (some failed)" : "");
-	poptFreeContext(ctx);
 	return cmd_exit(st.rejected || st.failed ? EX_DATAERR : 0);
 }

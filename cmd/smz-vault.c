@@ -317,9 +317,7 @@ main(int argc, const char **argv)
 				return EX_USAGE;
 			}
 			rc = verbs[i].fn(arg);
-			poptFreeContext(ctx);
-			smz_policy_free(&pol);
-			return cmd_exit(rc);
+							return cmd_exit(rc);
 		}
 	cmd_msg("%s%s: expected a verb: init, list, history, show, check, audit, passwd, reshare",
 		verb ? "unknown verb " : "no verb", verb ? verb : "");

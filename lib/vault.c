@@ -948,7 +948,8 @@ smz_vault_history(struct smz_vault *v, const char *address, int sensitive,
 	c->close(c);
 	if (r != DB_NOTFOUND)
 		rc = dberr(e, r, "address index");
-	qsort(rs.v, rs.n, sizeof *rs.v, by_number);
+	if (rs.n)
+		qsort(rs.v, rs.n, sizeof *rs.v, by_number);
 	for (size_t i = 0; i < rs.n; i++) {
 		if (!rc && cb(arg, rs.v[i]) < 0)
 			rc = SMZ_ERR_IO;
