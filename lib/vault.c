@@ -278,6 +278,10 @@ smz_vault_close(struct smz_vault *v)
 {
 	if (!v)
 		return;
+	/* A checkpoint lets DB_LOG_AUTO_REMOVE drop log files no longer
+	 * needed for recovery; without it the log only grows. */
+	if (v->env && v->keys)
+		v->env->txn_checkpoint(v->env, 0, 0, 0);
 	DB *dbs[] = {v->addr, v->isn, v->ski, v->keys, v->meta, v->log};
 	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++)
 		if (dbs[i])

@@ -126,6 +126,16 @@ test_expect_success 'usage = split gives a signing and an encryption key per per
 	test "$(smz-vault list | tail -n +2 | wc -l)" -eq 2
 '
 
+test_expect_success 'progress on a terminal, silence otherwise and with -q' '
+	seq 1 50 | sed "s/.*/t&@example.com/" | sed "1i email" >prog.csv &&
+	script -qec "smz-keygen prog.csv >prog.pem" /dev/null >tty.log &&
+	test_grep "smz-keygen: 50/50" tty.log &&
+	smz-keygen --new-key prog.csv >prog2.pem 2>notty.log &&
+	! grep -q "/50" notty.log &&
+	script -qec "smz-keygen -q --new-key prog.csv >prog3.pem" /dev/null >q.log &&
+	! grep -q "/50" q.log
+'
+
 test_expect_success 'no vault: exit 66 and a hint; no domains: exit 78' '
 	mkdir nov && cd nov && write_policy &&
 	printf "email\na@example.com\n" >r.csv &&
