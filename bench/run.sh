@@ -210,13 +210,14 @@ row() {
 			tgt = op tg
 			res = (r + 0 >= tg + 0) ? "ok" : "MISS"
 		}
-		printf "%-50s %10s %10s %8s %8s  %s\n", what, f(smz), f(ref), \
-		    (r == "-") ? "-" : sprintf("%.2f", r), tgt, res
+		if (r != "-")
+			r = sprintf((r + 0 >= 100) ? "%.0f" : (r + 0 >= 10) ? "%.1f" : "%.3f", r)
+		printf "%-58s %10s %10s %8s %8s  %s\n", what, f(smz), f(ref), r, tgt, res
 	}'
 }
 
 echo
-printf '%-50s %10s %10s %8s %8s  %s\n' what smz reference ratio target result
+printf '%-58s %10s %10s %8s %8s  %s\n' what smz reference ratio target result
 row "P-256 rows/s: smz ($p256_rows rows) / openssl CLI ($p256_ref)" \
 	"$r_p256" "$r_p256_ref" "$(ratio "$r_p256" "$r_p256_ref")" ">=" 50
 row "RSA-2048 rows/s: smz -j1 ($rsa_n rows) / openssl CLI ($rsa_ref)" \
