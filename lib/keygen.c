@@ -38,24 +38,31 @@ struct pool {
 	pthread_cond_t more, done;
 };
 
+/* What one worker reuses from key to key. */
+struct worker_state {
+	struct smz_keygen_ctx *gen;
+	struct smz_secret p8, msg;
+};
+
 static void
-make_one(struct pool *p, struct item *it)
+make_one(struct pool *p, struct worker_state *w, struct item *it)
 {
 	struct smz_err e = {0};
 	EVP_PKEY *k = NULL;
-	struct smz_secret p8 = {0};
 	struct smz_row *row = it->row;
 	char *cn = smz_row_common_name(row);
 	struct smz_csr_subject subj = {row->address, cn, row->field[SMZ_F_GIVEN],
 				       row->field[SMZ_F_SURNAME]};
-	if (smz_key_generate(p->o->policy->alg, &k, &e) || smz_key_id(k, it->key_id) ||
-	    smz_csr_build(k, &subj, &it->csr, &it->csr_len, &e) ||
-	    smz_key_to_pkcs8(k, &p8, &e) ||
-	    smz_vault_seal(p->pk, it->key_id, &p8, &it->sealed, &it->sealed_len)) {
+	if ((!w->gen && smz_key_generator_new(p->o->policy->alg, &w->gen, &e)) ||
+	    smz_key_generator_next(w->gen, &k, &e) ||
+	    smz_csr_build(k, &subj, &it->csr, &it->csr_len, it->key_id, &e) ||
+	    smz_key_to_pkcs8(k, &w->p8, &e) ||
+	    smz_vault_seal(p->pk, it->key_id, &w->p8, &w->msg, &it->sealed, &it->sealed_len)) {
 		it->failed = 1;
 		snprintf(it->why, sizeof it->why, "%.250s", e.msg[0] ? e.msg : "key generation failed");
 	}
-	smz_secret_free(&p8);
+	if (w->p8.buf)
+		sodium_memzero(w->p8.buf, w->p8.cap);
 	EVP_PKEY_free(k);
 	free(cn);
 }
@@ -64,18 +71,22 @@ static void *
 worker(void *arg)
 {
 	struct pool *p = arg;
+	struct worker_state w = {0};
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		while (!p->stop && p->next < p->n && p->next >= p->committed + LOOKAHEAD)
 			pthread_cond_wait(&p->more, &p->mu);
 		if (p->stop || p->next >= p->n) {
 			pthread_mutex_unlock(&p->mu);
+			smz_key_generator_free(w.gen);
+			smz_secret_free(&w.p8);
+			smz_secret_free(&w.msg);
 			return NULL;
 		}
 		struct item *it = &p->items[p->next++];
 		pthread_mutex_unlock(&p->mu);
 		if (it->kind == IT_GENERATE)
-			make_one(p, it);
+			make_one(p, &w, it);
 		pthread_mutex_lock(&p->mu);
 		it->done = 1;
 		pthread_cond_broadcast(&p->done);

@@ -2,11 +2,13 @@
 
 #include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <stdlib.h>
 #include <string.h>
 
 void
@@ -44,6 +46,48 @@ smz_key_generate(enum smz_alg alg, EVP_PKEY **out, struct smz_err *e)
 		return smz_err_ssl(e, SMZ_ERR_INTERNAL, "key generation failed");
 	*out = k;
 	return 0;
+}
+
+struct smz_keygen_ctx {
+	EVP_PKEY_CTX *ctx;
+};
+
+int
+smz_key_generator_new(enum smz_alg alg, struct smz_keygen_ctx **out, struct smz_err *e)
+{
+	struct smz_keygen_ctx *g = calloc(1, sizeof *g);
+	int ec = alg == SMZ_ALG_P256 || alg == SMZ_ALG_P384;
+	if (g)
+		g->ctx = EVP_PKEY_CTX_new_from_name(NULL, ec ? "EC" : "RSA", NULL);
+	if (!g || !g->ctx || EVP_PKEY_keygen_init(g->ctx) <= 0 ||
+	    (ec && EVP_PKEY_CTX_set_group_name(g->ctx, alg == SMZ_ALG_P256 ? "P-256" : "P-384") <=
+			   0) ||
+	    (!ec && EVP_PKEY_CTX_set_rsa_keygen_bits(g->ctx, alg == SMZ_ALG_RSA2048   ? 2048
+							     : alg == SMZ_ALG_RSA3072 ? 3072
+										  : 4096) <= 0)) {
+		smz_key_generator_free(g);
+		return smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot set up key generation");
+	}
+	*out = g;
+	return 0;
+}
+
+int
+smz_key_generator_next(struct smz_keygen_ctx *g, EVP_PKEY **out, struct smz_err *e)
+{
+	EVP_PKEY *k = NULL;
+	if (EVP_PKEY_generate(g->ctx, &k) <= 0)
+		return smz_err_ssl(e, SMZ_ERR_INTERNAL, "key generation failed");
+	*out = k;
+	return 0;
+}
+
+void
+smz_key_generator_free(struct smz_keygen_ctx *g)
+{
+	if (g)
+		EVP_PKEY_CTX_free(g->ctx);
+	free(g);
 }
 
 int
@@ -93,9 +137,34 @@ add_name(X509_NAME *n, int nid, const char *v)
 					  -1, -1, 0);
 }
 
+/* For EC keys, fill the request's SubjectPublicKeyInfo from the encoded
+ * point: OpenSSL 3.0's generic path runs its encoder machinery, which
+ * costs more than the key generation itself. */
+static int
+set_pubkey(X509_REQ *req, EVP_PKEY *k)
+{
+	const char *alg = smz_key_alg(k);
+	int curve = !alg ? 0 : strcmp(alg, "ec-p256") == 0 ? NID_X9_62_prime256v1
+			     : strcmp(alg, "ec-p384") == 0 ? NID_secp384r1 : 0;
+	unsigned char pt[160];
+	size_t ptlen = 0;
+	if (!curve || !EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
+							 sizeof pt, &ptlen))
+		return X509_REQ_set_pubkey(req, k) ? 0 : -1;
+	unsigned char *penc = OPENSSL_memdup(pt, ptlen);
+	X509_PUBKEY *xp = X509_REQ_get_X509_PUBKEY(req);
+	if (!penc || !xp ||
+	    !X509_PUBKEY_set0_param(xp, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+				    OBJ_nid2obj(curve), penc, (int)ptlen)) {
+		OPENSSL_free(penc);
+		return -1;
+	}
+	return 0;
+}
+
 int
 smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der,
-	      size_t *len, struct smz_err *e)
+	      size_t *len, unsigned char *keyid, struct smz_err *e)
 {
 	X509_REQ *req = X509_REQ_new();
 	X509_NAME *name = X509_NAME_new();
@@ -133,12 +202,22 @@ smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der,
 				   ? EVP_sha384()
 				   : EVP_sha256();
 	if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, name) ||
-	    !X509_REQ_set_pubkey(req, k) || !X509_REQ_add_extensions(req, exts) ||
+	    set_pubkey(req, k) < 0 || !X509_REQ_add_extensions(req, exts) ||
 	    !X509_REQ_sign(req, k, md)) {
 		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign the request");
 		goto out;
 	}
 	unsigned char *buf = NULL;
+	if (keyid) {
+		/* The request already holds the encoded SubjectPublicKeyInfo;
+		 * hashing it saves a second trip through OpenSSL's encoders. */
+		int pl = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &buf);
+		if (pl <= 0)
+			goto out;
+		SHA256(buf, (size_t)pl, keyid);
+		OPENSSL_free(buf);
+		buf = NULL;
+	}
 	int l = i2d_X509_REQ(req, &buf);
 	if (l <= 0)
 		goto out;
@@ -167,7 +246,7 @@ smz_key_to_pkcs8(EVP_PKEY *k, struct smz_secret *out, struct smz_err *e)
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	if (len <= 0)
 		return smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot encode the private key");
-	int rc = smz_secret_alloc(out, (size_t)len);
+	int rc = smz_secret_ensure(out, (size_t)len);
 	if (!rc)
 		memcpy(out->buf, der, (size_t)len);
 	OPENSSL_clear_free(der, (size_t)len);

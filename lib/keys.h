@@ -17,6 +17,13 @@
 
 int smz_key_generate(enum smz_alg alg, EVP_PKEY **out, struct smz_err *e);
 
+/* A reusable generator for many keys of one algorithm: OpenSSL 3 looks
+ * algorithms up by name under a lock, so a batch does it once per worker. */
+struct smz_keygen_ctx;
+int smz_key_generator_new(enum smz_alg alg, struct smz_keygen_ctx **g, struct smz_err *e);
+int smz_key_generator_next(struct smz_keygen_ctx *g, EVP_PKEY **out, struct smz_err *e);
+void smz_key_generator_free(struct smz_keygen_ctx *g);
+
 /* SHA-256 of the DER SubjectPublicKeyInfo. */
 int smz_key_id(EVP_PKEY *k, unsigned char id[SMZ_KEYID_LEN]);
 
@@ -29,11 +36,12 @@ struct smz_csr_subject {
 	const char *given, *surname;
 };
 
-/* A DER PKCS#10 request for k, signed with SHA-256 (SHA-384 for P-384). */
+/* A DER PKCS#10 request for k, signed with SHA-256 (SHA-384 for P-384);
+ * keyid (may be NULL) gets k's key id from the encoding the request holds. */
 int smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der,
-		  size_t *len, struct smz_err *e);
+		  size_t *len, unsigned char *keyid, struct smz_err *e);
 
-/* k's private key as PKCS#8 DER in guarded memory. */
+/* k's private key as PKCS#8 DER in guarded memory (out is reused if big enough). */
 int smz_key_to_pkcs8(EVP_PKEY *k, struct smz_secret *out, struct smz_err *e);
 int smz_key_from_pkcs8(const unsigned char *der, size_t len, EVP_PKEY **out,
 		       struct smz_err *e);

@@ -17,8 +17,21 @@ smz_secret_alloc(struct smz_secret *s, size_t len)
 		return SMZ_ERR_INTERNAL;
 	}
 	memset(s->buf, 0, len + 1);
-	s->len = len;
+	s->len = s->cap = len;
 	return 0;
+}
+
+int
+smz_secret_ensure(struct smz_secret *s, size_t len)
+{
+	if (s->buf && s->cap >= len) {
+		sodium_memzero(s->buf, s->cap + 1);
+		s->len = len;
+		return 0;
+	}
+	smz_secret_free(s);
+	return smz_secret_alloc(s, len < 4096 ? 4096 : len) < 0 ? SMZ_ERR_INTERNAL
+		: (s->len = len, 0);
 }
 
 void
@@ -27,7 +40,7 @@ smz_secret_free(struct smz_secret *s)
 	if (s->buf)
 		sodium_free(s->buf);
 	s->buf = NULL;
-	s->len = 0;
+	s->len = s->cap = 0;
 }
 
 int

@@ -11,11 +11,15 @@
 
 struct smz_secret {
 	unsigned char *buf; /* sodium_malloc'd, NUL-terminated */
-	size_t len;
+	size_t len, cap;
 };
 
 /* Allocate len bytes of guarded memory (plus a NUL); 0 or SMZ_ERR_INTERNAL. */
 int smz_secret_alloc(struct smz_secret *s, size_t len);
+
+/* Make s hold len bytes, reusing its buffer when large enough (guarded
+ * allocations cost system calls: a batch reuses one per worker). */
+int smz_secret_ensure(struct smz_secret *s, size_t len);
 
 /* Wipe and free; safe on a zeroed or already freed secret. */
 void smz_secret_free(struct smz_secret *s);

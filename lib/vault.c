@@ -161,6 +161,10 @@ index_keys(json_t *j, enum idx which, char **keys, u_int32_t *lens, size_t cap, 
 static int
 index_cb(enum idx which, const DBT *pdata, DBT *res)
 {
+	/* Records are stored compact with sorted keys, so a key without
+	 * certificates says so literally: skip the parse on every deposit. */
+	if (which != IDX_ADDR && memmem(pdata->data, pdata->size, "\"certs\":[]", 10))
+		return DB_DONOTINDEX;
 	json_t *j = rec_parse(pdata);
 	if (!j)
 		return DB_DONOTINDEX;
@@ -671,17 +675,17 @@ out:
 
 int
 smz_vault_seal(const unsigned char pk[SMZ_VAULT_PK], const unsigned char *keyid,
-	       const struct smz_secret *pkcs8, unsigned char **sealed, size_t *len)
+	       const struct smz_secret *pkcs8, struct smz_secret *msg, unsigned char **sealed,
+	       size_t *len)
 {
-	struct smz_secret msg;
-	if (smz_secret_alloc(&msg, SMZ_KEYID_LEN + pkcs8->len) < 0)
+	if (smz_secret_ensure(msg, SMZ_KEYID_LEN + pkcs8->len) < 0)
 		return SMZ_ERR_INTERNAL;
-	memcpy(msg.buf, keyid, SMZ_KEYID_LEN);
-	memcpy(msg.buf + SMZ_KEYID_LEN, pkcs8->buf, pkcs8->len);
-	size_t l = msg.len + crypto_box_SEALBYTES;
+	memcpy(msg->buf, keyid, SMZ_KEYID_LEN);
+	memcpy(msg->buf + SMZ_KEYID_LEN, pkcs8->buf, pkcs8->len);
+	size_t l = msg->len + crypto_box_SEALBYTES;
 	unsigned char *out = malloc(l);
-	int rc = out && crypto_box_seal(out, msg.buf, msg.len, pk) == 0 ? 0 : SMZ_ERR_INTERNAL;
-	smz_secret_free(&msg);
+	int rc = out && crypto_box_seal(out, msg->buf, msg->len, pk) == 0 ? 0 : SMZ_ERR_INTERNAL;
+	sodium_memzero(msg->buf, msg->len);
 	if (rc) {
 		free(out);
 		return rc;

@@ -41,9 +41,11 @@ void smz_vault_close(struct smz_vault *v);
 const unsigned char *smz_vault_deposit_key(const struct smz_vault *v);
 const char *smz_vault_id(const struct smz_vault *v);
 
-/* Seal keyid || PKCS#8 to the deposit key; needs no secret. */
+/* Seal keyid || PKCS#8 to the deposit key; needs no secret.  scratch is
+ * guarded memory for the message, reused across calls. */
 int smz_vault_seal(const unsigned char pk[SMZ_VAULT_PK], const unsigned char *keyid,
-		   const struct smz_secret *pkcs8, unsigned char **sealed, size_t *len);
+		   const struct smz_secret *pkcs8, struct smz_secret *scratch,
+		   unsigned char **sealed, size_t *len);
 
 struct smz_deposit {
 	/* in */
