@@ -634,7 +634,7 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 		goto out;
 	if ((rc = env_open(dir, &v, e)))
 		goto out;
-	DB_TXN *txn;
+	DB_TXN *txn = NULL;
 	int r = v->env->txn_begin(v->env, NULL, &txn, 0);
 	if (!r && !(r = meta_put(v, txn, "version", "1", 1)) &&
 	    !(r = meta_put(v, txn, "vault_id", id, 32)) && !(r = meta_put(v, txn, "pk", pk, 32)) &&
@@ -1036,15 +1036,19 @@ smz_vault_get(struct smz_vault *v, const char *keyid, json_t **rec, struct smz_e
 
 /* ---- unlocking ---- */
 
+/* One transaction: optionally a meta record, and one audit entry; retried
+ * when the lock manager breaks a deadlock. */
 static int
-audit_one(struct smz_vault *v, const char *op, const char *subject, const char *reason,
-	  struct smz_err *e)
+audited_write(struct smz_vault *v, const char *key, json_t *j, const char *op,
+	      const char *subject, const char *reason, struct smz_err *e)
 {
 	for (int attempt = 0;; attempt++) {
-		DB_TXN *txn;
+		DB_TXN *txn = NULL;
 		int r = v->env->txn_begin(v->env, NULL, &txn, 0), rc = 0;
 		if (!r)
 			r = writer_lock(v, txn);
+		if (!r && key)
+			r = put_json(v, txn, key, j);
 		struct smz_audit_entry a = {op, subject, reason};
 		if (!r && (rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)) > 0)
 			r = rc, rc = 0;
@@ -1057,9 +1061,16 @@ audit_one(struct smz_vault *v, const char *op, const char *subject, const char *
 		if (!r)
 			return 0;
 		if ((r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) || attempt == RETRIES)
-			return dberr(e, r, "audit");
+			return dberr(e, r, key ? key : "audit");
 		usleep(1000u * (unsigned)(attempt + 1));
 	}
+}
+
+static int
+audit_one(struct smz_vault *v, const char *op, const char *subject, const char *reason,
+	  struct smz_err *e)
+{
+	return audited_write(v, NULL, NULL, op, subject, reason, e);
 }
 
 int
@@ -1203,26 +1214,6 @@ smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *wh
 
 /* ---- passwd, reshare ---- */
 
-static int
-put_meta_audited(struct smz_vault *v, const char *key, json_t *j, const char *op,
-		 const char *subject, struct smz_err *e)
-{
-	DB_TXN *txn;
-	int r = v->env->txn_begin(v->env, NULL, &txn, 0), rc = 0;
-	if (!r)
-		r = writer_lock(v, txn);
-	if (!r)
-		r = put_json(v, txn, key, j);
-	struct smz_audit_entry a = {op, subject, ""};
-	if (!r && (rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)) > 0)
-		r = rc, rc = 0;
-	if (!r && !rc)
-		r = txn->commit(txn, 0);
-	else if (txn)
-		txn->abort(txn);
-	return rc ? rc : r ? dberr(e, r, key) : 0;
-}
-
 int
 smz_vault_passwd(struct smz_vault *v, const struct smz_secret *pass, enum smz_kdf kdf,
 		 struct smz_err *e)
@@ -1232,7 +1223,7 @@ smz_vault_passwd(struct smz_vault *v, const struct smz_secret *pass, enum smz_kd
 	json_t *j = wrap_passphrase(v->sk, pass, kdf);
 	if (!j)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "cannot derive a key from the passphrase");
-	int rc = put_meta_audited(v, "pw", j, "passwd", "passphrase", e);
+	int rc = audited_write(v, "pw", j, "passwd", "passphrase", "", e);
 	json_decref(j);
 	return rc;
 }
@@ -1254,7 +1245,7 @@ smz_vault_reshare(struct smz_vault *v, int shares, int threshold, const char *di
 	char subj[64];
 	snprintf(subj, sizeof subj, "set %s, %d of %d",
 		 json_string_value(json_object_get(j, "set")), threshold, shares);
-	rc = put_meta_audited(v, "sh", j, "reshare", subj, e);
+	rc = audited_write(v, "sh", j, "reshare", subj, "", e);
 	json_decref(j);
 	return rc;
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # tests/lib.sh: a small test harness in the style of git's t/test-lib.sh.
 # Each test script sources it, runs in its own scratch directory and
 # prints TAP for prove.

@@ -3,6 +3,7 @@
 # defect, delimiters, headers, encodings.
 . "$(dirname "$0")/lib.sh"
 FIX="$TOP/tests/fixtures"
+export FIX
 
 write_policy
 new_vault

@@ -3,6 +3,7 @@
 # so that no file of the vault holds a private key in clear.
 . "$(dirname "$0")/lib.sh"
 UNSEAL="$TOP/tests/helpers/unseal"
+export UNSEAL
 
 write_policy
 new_vault
