@@ -1,5 +1,6 @@
 #include "vault.h"
 #include "audit.h"
+#include "dbenv.h"
 #include "fileio.h"
 #include "share.h"
 #include "addr.h"
@@ -17,7 +18,6 @@
 #include <unistd.h>
 
 #define DEPOSIT_FILE "deposit.pub"
-#define RETRIES 50
 
 struct smz_vault {
 	char dir[PATH_MAX];
@@ -27,38 +27,6 @@ struct smz_vault {
 	char id[33];
 	unsigned char *sk; /* guarded; NULL until unlocked */
 };
-
-static __thread char db_msg[512];
-
-static void
-errcall(const DB_ENV *env, const char *pfx, const char *msg)
-{
-	(void)env;
-	(void)pfx;
-	snprintf(db_msg, sizeof db_msg, "%s", msg);
-}
-
-static int
-dberr(struct smz_err *e, int r, const char *what)
-{
-	int code = (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED || r == DB_RUNRECOVERY ||
-		    r == EAGAIN)
-			   ? SMZ_ERR_TEMP
-		   : (r == EACCES || r == EPERM) ? SMZ_ERR_PERM
-		   : (r == ENOSPC || r == EIO)   ? SMZ_ERR_IO
-						 : SMZ_ERR_INTERNAL;
-	return smz_err_set(e, code, "%s: %s%s%s", what, db_strerror(r), db_msg[0] ? ": " : "",
-			   db_msg);
-}
-
-void
-smz_time_iso(long long t, char out[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 /* ---- records and their index keys ---- */
 
@@ -205,69 +173,26 @@ ski_cb(DB *s, const DBT *k, const DBT *d, DBT *res)
 /* ---- environment ---- */
 
 static int
-open_db(struct smz_vault *v, DB **db, const char *file, DBTYPE type, int dup,
-	struct smz_err *e)
-{
-	int r = db_create(db, v->env, 0);
-	if (!r && dup)
-		r = (*db)->set_flags(*db, DB_DUP | DB_DUPSORT);
-	if (!r)
-		r = (*db)->open(*db, NULL, file, NULL, type, DB_CREATE | DB_AUTO_COMMIT, 0600);
-	if (r) {
-		if (*db)
-			(*db)->close(*db, 0);
-		*db = NULL;
-		return dberr(e, r, file);
-	}
-	return 0;
-}
-
-static int
 env_open(const char *dir, struct smz_vault **out, struct smz_err *e)
 {
 	struct smz_vault *v = calloc(1, sizeof *v);
 	if (!v)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	snprintf(v->dir, sizeof v->dir, "%s", dir);
-	db_msg[0] = 0;
-	int r = db_env_create(&v->env, 0);
-	if (r) {
-		free(v);
-		return dberr(e, r, dir);
-	}
-	v->env->set_errcall(v->env, errcall);
-	v->env->set_lk_detect(v->env, DB_LOCK_DEFAULT);
-	v->env->set_cachesize(v->env, 0, 16 << 20, 1);
-	v->env->set_lg_bsize(v->env, 4 << 20);
-	v->env->set_lk_max_locks(v->env, 100000);
-	v->env->set_lk_max_objects(v->env, 100000);
-	v->env->set_lk_max_lockers(v->env, 10000);
-	v->env->log_set_config(v->env, DB_LOG_AUTO_REMOVE, 1);
-	/* DB_REGISTER: recovery runs only when a process died inside the
-	 * environment, never under another live one. */
-	r = v->env->open(v->env, dir,
-			 DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
-				 DB_REGISTER | DB_RECOVER,
-			 0600);
-	int rc = 0;
-	if (r) {
-		rc = r == DB_RUNRECOVERY ? smz_err_set(e, SMZ_ERR_TEMP,
-						       "%s: needs recovery while other programs "
-						       "use it; retry when they have finished", dir)
-					 : dberr(e, r, dir);
+	int rc = smz_dbenv_open(dir, &v->env, e), r;
+	if (rc)
 		goto fail;
-	}
-	if ((rc = open_db(v, &v->keys, "keys.db", DB_BTREE, 0, e)) ||
-	    (rc = open_db(v, &v->addr, "addr.idx", DB_BTREE, 1, e)) ||
-	    (rc = open_db(v, &v->isn, "isn.idx", DB_BTREE, 1, e)) ||
-	    (rc = open_db(v, &v->ski, "ski.idx", DB_BTREE, 1, e)) ||
-	    (rc = open_db(v, &v->meta, "meta.db", DB_BTREE, 0, e)) ||
-	    (rc = open_db(v, &v->log, "audit.db", DB_RECNO, 0, e)))
+	if ((rc = smz_db_open(v->env, &v->keys, "keys.db", DB_BTREE, 0, e)) ||
+	    (rc = smz_db_open(v->env, &v->addr, "addr.idx", DB_BTREE, 1, e)) ||
+	    (rc = smz_db_open(v->env, &v->isn, "isn.idx", DB_BTREE, 1, e)) ||
+	    (rc = smz_db_open(v->env, &v->ski, "ski.idx", DB_BTREE, 1, e)) ||
+	    (rc = smz_db_open(v->env, &v->meta, "meta.db", DB_BTREE, 0, e)) ||
+	    (rc = smz_db_open(v->env, &v->log, "audit.db", DB_RECNO, 0, e)))
 		goto fail;
 	if ((r = v->keys->associate(v->keys, NULL, v->addr, addr_cb, 0)) ||
 	    (r = v->keys->associate(v->keys, NULL, v->isn, isn_cb, 0)) ||
 	    (r = v->keys->associate(v->keys, NULL, v->ski, ski_cb, 0))) {
-		rc = dberr(e, r, "index");
+		rc = smz_db_err(e, r, "index");
 		goto fail;
 	}
 	*out = v;
@@ -282,16 +207,11 @@ smz_vault_close(struct smz_vault *v)
 {
 	if (!v)
 		return;
-	/* A checkpoint lets DB_LOG_AUTO_REMOVE drop log files no longer
-	 * needed for recovery; without it the log only grows. */
-	if (v->env && v->keys)
-		v->env->txn_checkpoint(v->env, 0, 0, 0);
 	DB *dbs[] = {v->addr, v->isn, v->ski, v->keys, v->meta, v->log};
 	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++)
 		if (dbs[i])
 			dbs[i]->close(dbs[i], 0);
-	if (v->env)
-		v->env->close(v->env, 0);
+	smz_dbenv_close(v->env);
 	if (v->sk)
 		sodium_free(v->sk);
 	free(v);
@@ -300,29 +220,13 @@ smz_vault_close(struct smz_vault *v)
 static int
 meta_get(struct smz_vault *v, DB_TXN *txn, const char *key, char **val, size_t *len)
 {
-	DBT k = {.data = (void *)key, .size = (u_int32_t)strlen(key)};
-	DBT d = {.flags = DB_DBT_MALLOC};
-	int r = v->meta->get(v->meta, txn, &k, &d, 0);
-	if (r)
-		return r;
-	char *s = realloc(d.data, d.size + 1);
-	if (!s) {
-		free(d.data);
-		return ENOMEM;
-	}
-	s[d.size] = 0;
-	*val = s;
-	if (len)
-		*len = d.size;
-	return 0;
+	return smz_db_get_str(v->meta, txn, key, 0, val, len);
 }
 
 static int
 meta_put(struct smz_vault *v, DB_TXN *txn, const char *key, const void *val, size_t len)
 {
-	DBT k = {.data = (void *)key, .size = (u_int32_t)strlen(key)};
-	DBT d = {.data = (void *)val, .size = (u_int32_t)len};
-	return v->meta->put(v->meta, txn, &k, &d, 0);
+	return smz_db_put_str(v->meta, txn, key, val, len);
 }
 
 /* Every write transaction first takes this lock, so writers queue instead
@@ -407,25 +311,6 @@ smz_vault_id(const struct smz_vault *v)
 
 /* ---- wrapping the vault secret ---- */
 
-static char *
-b64(const unsigned char *b, size_t n)
-{
-	size_t l = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
-	char *s = malloc(l);
-	if (s)
-		sodium_bin2base64(s, l, b, n, sodium_base64_VARIANT_ORIGINAL);
-	return s;
-}
-
-static int
-unb64(const char *s, unsigned char *out, size_t cap, size_t *len)
-{
-	if (!s)
-		return -1;
-	return sodium_base642bin(out, cap, s, strlen(s), NULL, len, NULL,
-				 sodium_base64_VARIANT_ORIGINAL);
-}
-
 static void
 kdf_params(enum smz_kdf k, unsigned long long *ops, size_t *mem)
 {
@@ -444,7 +329,7 @@ wrap(const unsigned char *sk, const unsigned char *key)
 	unsigned char nonce[crypto_secretbox_NONCEBYTES], ct[32 + crypto_secretbox_MACBYTES];
 	randombytes_buf(nonce, sizeof nonce);
 	crypto_secretbox_easy(ct, sk, 32, nonce, key);
-	char *n = b64(nonce, sizeof nonce), *c = b64(ct, sizeof ct);
+	char *n = smz_b64(nonce, sizeof nonce), *c = smz_b64(ct, sizeof ct);
 	json_t *j = n && c ? json_pack("{s:s,s:s}", "nonce", n, "ct", c) : NULL;
 	free(n);
 	free(c);
@@ -456,8 +341,8 @@ unwrap(json_t *j, const unsigned char *key, unsigned char *sk)
 {
 	unsigned char nonce[crypto_secretbox_NONCEBYTES], ct[32 + crypto_secretbox_MACBYTES];
 	size_t nl, cl;
-	if (unb64(json_string_value(json_object_get(j, "nonce")), nonce, sizeof nonce, &nl) ||
-	    unb64(json_string_value(json_object_get(j, "ct")), ct, sizeof ct, &cl) ||
+	if (smz_unb64(json_string_value(json_object_get(j, "nonce")), nonce, sizeof nonce, &nl) ||
+	    smz_unb64(json_string_value(json_object_get(j, "ct")), ct, sizeof ct, &cl) ||
 	    nl != sizeof nonce || cl != sizeof ct)
 		return SMZ_ERR_CONFIG;
 	return crypto_secretbox_open_easy(sk, ct, cl, nonce, key) == 0 ? 0 : SMZ_ERR_PERM;
@@ -480,7 +365,7 @@ wrap_passphrase(const unsigned char *sk, const struct smz_secret *pass, enum smz
 	}
 	json_t *j = wrap(sk, key);
 	sodium_free(key);
-	char *s = b64(salt, sizeof salt);
+	char *s = smz_b64(salt, sizeof salt);
 	if (!j || !s || json_object_set_new(j, "salt", json_string(s)) ||
 	    json_object_set_new(j, "ops", json_integer((json_int_t)ops)) ||
 	    json_object_set_new(j, "mem", json_integer((json_int_t)mem)) ||
@@ -570,12 +455,7 @@ out:
 static int
 put_json(struct smz_vault *v, DB_TXN *txn, const char *key, json_t *j)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	if (!s)
-		return ENOMEM;
-	int r = meta_put(v, txn, key, s, strlen(s));
-	free(s);
-	return r;
+	return smz_db_put_json(v->meta, txn, key, j);
 }
 
 static int
@@ -649,14 +529,14 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 	if (r || rc) {
 		if (txn)
 			txn->abort(txn);
-		rc = rc ? rc : dberr(e, r, dir);
+		rc = rc ? rc : smz_db_err(e, r, dir);
 		goto out;
 	}
 	if ((r = txn->commit(txn, 0))) {
-		rc = dberr(e, r, dir);
+		rc = smz_db_err(e, r, dir);
 		goto out;
 	}
-	char *pkb = b64(pk, 32), buf[256], path[PATH_MAX + 16];
+	char *pkb = smz_b64(pk, 32), buf[256], path[PATH_MAX + 16];
 	int l = snprintf(buf, sizeof buf, "smz-vault-deposit-key: 1\nvault: %s\nkey: %s\n", id,
 			 pkb ? pkb : "");
 	free(pkb);
@@ -708,7 +588,7 @@ smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct smz_er
 	unsigned char *sealed = malloc(sl);
 	struct smz_secret msg = {0};
 	int rc = 0;
-	if (!sealed || unb64(s, sealed, sl, &bl) || bl <= crypto_box_SEALBYTES + SMZ_KEYID_LEN) {
+	if (!sealed || smz_unb64(s, sealed, sl, &bl) || bl <= crypto_box_SEALBYTES + SMZ_KEYID_LEN) {
 		rc = smz_err_set(e, SMZ_ERR_DATA, "sealed key is damaged");
 		goto out;
 	}
@@ -814,8 +694,8 @@ deposit_once(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_er
 			break;
 		char id[65];
 		smz_hex(d[i].key_id, SMZ_KEYID_LEN, id);
-		char *sealed = b64(d[i].sealed, d[i].sealed_len);
-		char *csr = d[i].csr ? b64(d[i].csr, d[i].csr_len) : NULL;
+		char *sealed = smz_b64(d[i].sealed, d[i].sealed_len);
+		char *csr = d[i].csr ? smz_b64(d[i].csr, d[i].csr_len) : NULL;
 		json_t *j = sealed ? json_pack("{s:s,s:[s],s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:s,s:[]}",
 					       "key_id", id, "addresses", d[i].address, "alg",
 					       d[i].alg, "usage", d[i].usage ? d[i].usage : "dual",
@@ -876,15 +756,11 @@ int
 smz_vault_deposit(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_err *e)
 {
 	for (int attempt = 0;; attempt++) {
-		db_msg[0] = 0;
 		int r = deposit_once(v, d, n, e);
-		if (r < 0)
+		if (r <= 0)
 			return r;
-		if (r == 0)
-			return 0;
-		if ((r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) || attempt == RETRIES)
-			return dberr(e, r, "deposit");
-		usleep(1000u * (unsigned)(attempt + 1));
+		if (!smz_db_retry(r, attempt))
+			return smz_db_err(e, r, "deposit");
 	}
 }
 
@@ -940,7 +816,7 @@ smz_vault_history(struct smz_vault *v, const char *address, int sensitive,
 	DBC *c;
 	int r = v->addr->cursor(v->addr, NULL, &c, 0);
 	if (r)
-		return dberr(e, r, "address index");
+		return smz_db_err(e, r, "address index");
 	DBT sk = {.data = key, .size = (u_int32_t)strlen(key)}, pk = {0}, pd = {0};
 	struct recs rs = {0};
 	u_int32_t flag = DB_SET;
@@ -955,7 +831,7 @@ smz_vault_history(struct smz_vault *v, const char *address, int sensitive,
 	}
 	c->close(c);
 	if (r != DB_NOTFOUND)
-		rc = dberr(e, r, "address index");
+		rc = smz_db_err(e, r, "address index");
 	if (rs.n)
 		qsort(rs.v, rs.n, sizeof *rs.v, by_number);
 	for (size_t i = 0; i < rs.n; i++) {
@@ -974,7 +850,7 @@ smz_vault_foreach(struct smz_vault *v, int (*cb)(void *, json_t *), void *arg,
 	DBC *c;
 	int r = v->keys->cursor(v->keys, NULL, &c, 0);
 	if (r)
-		return dberr(e, r, "keys");
+		return smz_db_err(e, r, "keys");
 	DBT k = {0}, d = {0};
 	int rc = 0;
 	while (!rc && (r = c->get(c, &k, &d, DB_NEXT)) == 0) {
@@ -991,7 +867,7 @@ smz_vault_foreach(struct smz_vault *v, int (*cb)(void *, json_t *), void *arg,
 	}
 	c->close(c);
 	if (!rc && r != DB_NOTFOUND)
-		rc = dberr(e, r, "keys");
+		rc = smz_db_err(e, r, "keys");
 	return rc;
 }
 
@@ -1060,9 +936,8 @@ audited_write(struct smz_vault *v, const char *key, json_t *j, const char *op,
 			return rc;
 		if (!r)
 			return 0;
-		if ((r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) || attempt == RETRIES)
-			return dberr(e, r, key ? key : "audit");
-		usleep(1000u * (unsigned)(attempt + 1));
+		if (!smz_db_retry(r, attempt))
+			return smz_db_err(e, r, key ? key : "audit");
 	}
 }
 
@@ -1093,7 +968,7 @@ unlock_passphrase(struct smz_vault *v, const char *file, unsigned char *sk, stru
 	size_t sl = 0;
 	json_int_t ops = json_integer_value(json_object_get(j, "ops"));
 	json_int_t mem = json_integer_value(json_object_get(j, "mem"));
-	if (!j || unb64(json_string_value(json_object_get(j, "salt")), salt, sizeof salt, &sl) ||
+	if (!j || smz_unb64(json_string_value(json_object_get(j, "salt")), salt, sizeof salt, &sl) ||
 	    sl != sizeof salt || ops < 1 || mem < 8192 || mem > ((json_int_t)1 << 34)) {
 		json_decref(j);
 		return smz_err_set(e, SMZ_ERR_CONFIG, "the vault's passphrase record is damaged");
@@ -1354,21 +1229,21 @@ smz_vault_check(struct smz_vault *v, int (*cb)(void *, const char *, const char 
 	DBC *cur;
 	int r = v->keys->cursor(v->keys, NULL, &cur, 0), rc = 0;
 	if (r)
-		return dberr(e, r, "keys");
+		return smz_db_err(e, r, "keys");
 	DBT k = {0}, d = {0};
 	while (!rc && (r = cur->get(cur, &k, &d, DB_NEXT)) == 0)
 		if (check_record(&c, &k, &d) < 0)
 			rc = SMZ_ERR_IO;
 	cur->close(cur);
 	if (!rc && r != DB_NOTFOUND)
-		return dberr(e, r, "keys");
+		return smz_db_err(e, r, "keys");
 	static const char *names[] = {"address index", "issuer+serial index", "SKI index"};
 	DB *idx[] = {v->addr, v->isn, v->ski};
 	for (int w = 0; !rc && w < 3; w++) {
 		size_t n = 0;
 		int orphans = 0;
 		if ((r = count_index(idx[w], &n, &orphans)))
-			return dberr(e, r, names[w]);
+			return smz_db_err(e, r, names[w]);
 		if (orphans || n != c.expect[w]) {
 			char why[160];
 			snprintf(why, sizeof why, "%zu entries for %zu expected%s", n, c.expect[w],

@@ -100,7 +100,4 @@ int smz_vault_audit_verify(struct smz_vault *v, size_t *count, struct smz_err *e
 int smz_vault_audit(struct smz_vault *v, const char *op, const char *subject,
 		    const char *reason, struct smz_err *e);
 
-/* Seconds since the epoch as 2026-11-27T13:45:00Z. */
-void smz_time_iso(long long t, char out[32]);
-
 #endif

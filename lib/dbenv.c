@@ -1,0 +1,173 @@
+#include "dbenv.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static __thread char db_msg[512];
+
+static void
+errcall(const DB_ENV *env, const char *pfx, const char *msg)
+{
+	(void)env;
+	(void)pfx;
+	snprintf(db_msg, sizeof db_msg, "%s", msg);
+}
+
+int
+smz_db_err(struct smz_err *e, int r, const char *what)
+{
+	int code = (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED || r == DB_RUNRECOVERY ||
+		    r == EAGAIN)
+			   ? SMZ_ERR_TEMP
+		   : (r == EACCES || r == EPERM) ? SMZ_ERR_PERM
+		   : (r == ENOSPC || r == EIO)   ? SMZ_ERR_IO
+						 : SMZ_ERR_INTERNAL;
+	int rc = smz_err_set(e, code, "%s: %s%s%s", what, db_strerror(r), db_msg[0] ? ": " : "",
+			     db_msg);
+	db_msg[0] = 0;
+	return rc;
+}
+
+int
+smz_db_retry(int r, int attempt)
+{
+	if ((r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) || attempt >= SMZ_DB_RETRIES)
+		return 0;
+	usleep(1000u * (unsigned)(attempt + 1));
+	return 1;
+}
+
+int
+smz_dbenv_open(const char *dir, DB_ENV **out, struct smz_err *e)
+{
+	DB_ENV *env;
+	db_msg[0] = 0;
+	int r = db_env_create(&env, 0);
+	if (r)
+		return smz_db_err(e, r, dir);
+	env->set_errcall(env, errcall);
+	env->set_lk_detect(env, DB_LOCK_DEFAULT);
+	env->set_cachesize(env, 0, 16 << 20, 1);
+	env->set_lg_bsize(env, 4 << 20);
+	env->set_lk_max_locks(env, 100000);
+	env->set_lk_max_objects(env, 100000);
+	env->set_lk_max_lockers(env, 10000);
+	env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1);
+	/* DB_REGISTER: recovery runs only when a process died inside the
+	 * environment, never under another live one. */
+	r = env->open(env, dir,
+		      DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
+			      DB_REGISTER | DB_RECOVER,
+		      0600);
+	if (r) {
+		int rc = r == DB_RUNRECOVERY
+				 ? smz_err_set(e, SMZ_ERR_TEMP,
+					       "%s: needs recovery while other programs use it; "
+					       "retry when they have finished", dir)
+				 : smz_db_err(e, r, dir);
+		env->close(env, 0);
+		return rc;
+	}
+	*out = env;
+	return 0;
+}
+
+void
+smz_dbenv_close(DB_ENV *env)
+{
+	if (!env)
+		return;
+	/* A checkpoint lets DB_LOG_AUTO_REMOVE drop log files no longer
+	 * needed for recovery; without it the log only grows. */
+	env->txn_checkpoint(env, 0, 0, 0);
+	env->close(env, 0);
+}
+
+int
+smz_db_open(DB_ENV *env, DB **db, const char *file, DBTYPE type, int dup, struct smz_err *e)
+{
+	int r = db_create(db, env, 0);
+	if (!r && dup)
+		r = (*db)->set_flags(*db, DB_DUP | DB_DUPSORT);
+	if (!r)
+		r = (*db)->open(*db, NULL, file, NULL, type, DB_CREATE | DB_AUTO_COMMIT, 0600);
+	if (r) {
+		if (*db)
+			(*db)->close(*db, 0);
+		*db = NULL;
+		return smz_db_err(e, r, file);
+	}
+	return 0;
+}
+
+int
+smz_db_get_str(DB *db, DB_TXN *txn, const char *key, u_int32_t flags, char **val, size_t *len)
+{
+	DBT k = {.data = (void *)key, .size = (u_int32_t)strlen(key)};
+	DBT d = {.flags = DB_DBT_MALLOC};
+	int r = db->get(db, txn, &k, &d, flags);
+	if (r)
+		return r;
+	char *s = realloc(d.data, d.size + 1);
+	if (!s) {
+		free(d.data);
+		return ENOMEM;
+	}
+	s[d.size] = 0;
+	*val = s;
+	if (len)
+		*len = d.size;
+	return 0;
+}
+
+int
+smz_db_put_str(DB *db, DB_TXN *txn, const char *key, const void *val, size_t len)
+{
+	DBT k = {.data = (void *)key, .size = (u_int32_t)strlen(key)};
+	DBT d = {.data = (void *)val, .size = (u_int32_t)len};
+	return db->put(db, txn, &k, &d, 0);
+}
+
+int
+smz_db_put_json(DB *db, DB_TXN *txn, const char *key, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!s)
+		return ENOMEM;
+	int r = smz_db_put_str(db, txn, key, s, strlen(s));
+	free(s);
+	return r;
+}
+
+void
+smz_time_iso(long long t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+char *
+smz_b64(const unsigned char *b, size_t n)
+{
+	size_t l = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+	char *s = malloc(l);
+	if (s)
+		sodium_bin2base64(s, l, b, n, sodium_base64_VARIANT_ORIGINAL);
+	return s;
+}
+
+int
+smz_unb64(const char *s, unsigned char *out, size_t cap, size_t *len)
+{
+	if (!s)
+		return -1;
+	return sodium_base642bin(out, cap, s, strlen(s), NULL, len, NULL,
+				 sodium_base64_VARIANT_ORIGINAL);
+}
