@@ -27,7 +27,7 @@ all: $(PROGS) $(UNITS) $(HELPERS)
 lib/libsmz.a: $(LIBOBJ)
 	$(AR) rcs $@ $(LIBOBJ)
 
-$(LIBOBJ) cmd/common.o: $(wildcard lib/*.h)
+$(LIBOBJ) $(PROGS:=.o) cmd/common.o $(UNITS) $(HELPERS): $(wildcard lib/*.h)
 
 # Rebuild everything when the flags change (make check SANITIZE=1 after make).
 BUILDFLAGS = $(CC) $(CFLAGS) $(LDFLAGS)

@@ -1,6 +1,7 @@
 /* smz-vault: create, unlock and inspect the key vault. */
 #include "addr.h"
 #include "common.h"
+#include "dbenv.h"
 #include "secmem.h"
 #include "vault.h"
 

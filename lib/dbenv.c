@@ -171,3 +171,58 @@ smz_unb64(const char *s, unsigned char *out, size_t cap, size_t *len)
 	return sodium_base642bin(out, cap, s, strlen(s), NULL, len, NULL,
 				 sodium_base64_VARIANT_ORIGINAL);
 }
+
+/* Fill res with the (deduplicated) keys; DB_DONOTINDEX when none. */
+int
+smz_db_multi_keys(DBT *res, char **keys, u_int32_t *lens, size_t n)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		int dup = 0;
+		for (size_t j = 0; j < m; j++)
+			if (lens[j] == lens[i] && memcmp(keys[j], keys[i], lens[i]) == 0)
+				dup = 1;
+		if (dup) {
+			free(keys[i]);
+			continue;
+		}
+		keys[m] = keys[i];
+		lens[m++] = lens[i];
+	}
+	if (m == 0)
+		return DB_DONOTINDEX;
+	memset(res, 0, sizeof *res);
+	if (m == 1) {
+		res->data = keys[0];
+		res->size = lens[0];
+		res->flags = DB_DBT_APPMALLOC;
+		return 0;
+	}
+	DBT *arr = calloc(m, sizeof *arr);
+	if (!arr) {
+		for (size_t i = 0; i < m; i++)
+			free(keys[i]);
+		return ENOMEM;
+	}
+	for (size_t i = 0; i < m; i++) {
+		arr[i].data = keys[i];
+		arr[i].size = lens[i];
+		arr[i].flags = DB_DBT_APPMALLOC;
+	}
+	res->data = arr;
+	res->size = (u_int32_t)m;
+	res->flags = DB_DBT_MULTIPLE | DB_DBT_APPMALLOC;
+	return 0;
+}
+
+/* Every write transaction first takes this lock, so writers queue instead
+ * of deadlocking on index pages. */
+int
+smz_db_writer_lock(DB *meta, DB_TXN *txn)
+{
+	DBT k = {.data = "audit_head", .size = 10};
+	DBT d = {.flags = DB_DBT_MALLOC};
+	int r = meta->get(meta, txn, &k, &d, DB_RMW);
+	free(d.data);
+	return r == DB_NOTFOUND ? 0 : r;
+}

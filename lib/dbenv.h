@@ -34,6 +34,13 @@ int smz_db_get_str(DB *db, DB_TXN *txn, const char *key, u_int32_t flags, char *
 int smz_db_put_str(DB *db, DB_TXN *txn, const char *key, const void *val, size_t len);
 int smz_db_put_json(DB *db, DB_TXN *txn, const char *key, json_t *j);
 
+/* For secondary index callbacks: fill res with the deduplicated keys (each
+ * malloc'd, ownership passes to BDB); DB_DONOTINDEX when there are none. */
+int smz_db_multi_keys(DBT *res, char **keys, u_int32_t *lens, size_t n);
+
+/* Take the writer lock (the audit head in meta) inside txn. */
+int smz_db_writer_lock(DB *meta, DB_TXN *txn);
+
 /* Seconds since the epoch as 2026-11-27T13:45:00Z. */
 void smz_time_iso(long long t, char out[32]);
 

@@ -52,7 +52,7 @@ make_one(struct pool *p, struct worker_state *w, struct item *it)
 	struct smz_row *row = it->row;
 	char *cn = smz_row_common_name(row);
 	struct smz_csr_subject subj = {row->address, cn, row->field[SMZ_F_GIVEN],
-				       row->field[SMZ_F_SURNAME]};
+				       row->field[SMZ_F_SURNAME], it->usage};
 	if ((!w->gen && smz_key_generator_new(p->o->policy->alg, &w->gen, &e)) ||
 	    smz_key_generator_next(w->gen, &k, &e) ||
 	    smz_csr_build(k, &subj, &it->csr, &it->csr_len, it->key_id, &e) ||

@@ -198,6 +198,19 @@ smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der,
 	if (!ext || !sk_X509_EXTENSION_push(exts, ext))
 		goto out;
 	ext = NULL;
+	/* Split keys say which half they are; the CA still decides the bits. */
+	int sign = s->usage && strcmp(s->usage, "sign") == 0;
+	int enc = s->usage && strcmp(s->usage, "encrypt") == 0;
+	if (sign || enc) {
+		int rsa = EVP_PKEY_is_a(k, "RSA");
+		const char *ku = sign ? "critical,digitalSignature"
+			       : rsa  ? "critical,keyEncipherment"
+				      : "critical,keyAgreement";
+		ext = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, ku);
+		if (!ext || !sk_X509_EXTENSION_push(exts, ext))
+			goto out;
+		ext = NULL;
+	}
 	const EVP_MD *md = strcmp(smz_key_alg(k) ? smz_key_alg(k) : "", "ec-p384") == 0
 				   ? EVP_sha384()
 				   : EVP_sha256();

@@ -34,6 +34,7 @@ struct smz_csr_subject {
 	const char *address;     /* rfc822Name and emailAddress */
 	const char *common_name; /* NULL: the address */
 	const char *given, *surname;
+	const char *usage; /* "sign" or "encrypt" asks for that keyUsage; NULL/"dual": none */
 };
 
 /* A DER PKCS#10 request for k, signed with SHA-256 (SHA-384 for P-384);

@@ -150,12 +150,28 @@ handler(void *user, const char *section, const char *name, const char *v)
 		CHOICE(LIST("interactive", "moderate", "sensitive"), p->kdf = (enum smz_kdf)i);
 	} else if (IS("vault", "local_part")) {
 		CHOICE(LIST("insensitive", "sensitive"), p->local_part_sensitive = i);
+	} else if (IS("vault", "supersede")) {
+		if (choice(v, yesno, &p->supersede) < 0)
+			return fail(c, section, name, "%s", "expected yes | no");
+	} else if (IS("ca", "name")) {
+		if (!*v || copy(p->ca_name, sizeof p->ca_name, v) < 0)
+			return fail(c, section, name, "%s", "expected a name of 1 to 100 bytes");
+	} else if (IS("ca", "root_algorithm")) {
+		CHOICE(LIST("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"),
+		       p->root_alg = (enum smz_alg)i);
+	} else if (IS("ca", "issuing_algorithm")) {
+		CHOICE(LIST("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"),
+		       p->issuing_alg = (enum smz_alg)i);
+	} else if (IS("ca", "root_days") || IS("ca", "issuing_days")) {
+		if (integer(v, 30, 9125, strcmp(name, "root_days") == 0 ? &p->root_days
+									 : &p->issuing_days) < 0)
+			return fail(c, section, name, "%s", "expected a number of days, 30 to 9125");
 	} else if (IS("ca", "path")) {
 		if (copy(p->ca_path, sizeof p->ca_path, v) < 0)
 			return fail(c, section, name, "%s", "path too long");
 	} else if (IS("ca", "crl_url") || IS("ca", "issuer_url")) {
 		char *dst = strcmp(name, "crl_url") == 0 ? p->crl_url : p->issuer_url;
-		if (strncmp(v, "http://", 7) != 0 || copy(dst, 1024, v) < 0)
+		if (strncmp(v, "http://", 7) != 0 || strpbrk(v, ", \t\"") || copy(dst, 1024, v) < 0)
 			return fail(c, section, name, "%s",
 				    "expected an http:// URL (the S/MIME BRs allow no https here)");
 	} else if (IS("ca", "crl_days")) {
@@ -238,6 +254,12 @@ defaults(struct smz_policy *p)
 	p->kdf = SMZ_KDF_MODERATE;
 	p->alg = SMZ_ALG_P256;
 	p->crl_days = 7;
+	p->supersede = 1;
+	strcpy(p->ca_name, "smz");
+	p->root_alg = SMZ_ALG_P384;
+	p->issuing_alg = SMZ_ALG_P256;
+	p->root_days = 7300;
+	p->issuing_days = 1825;
 	strcpy(p->profile, "mailbox-strict");
 	p->validity_days = 730;
 	p->window_days = 30;

@@ -20,9 +20,11 @@ struct smz_policy {
 	char vault_path[1024];
 	enum smz_kdf kdf;
 	int local_part_sensitive;
+	int supersede; /* attaching a new key's certificate supersedes older keys */
 	/* [ca] */
-	char ca_path[1024], crl_url[1024], issuer_url[1024];
-	int crl_days;
+	char ca_path[1024], crl_url[1024], issuer_url[1024], ca_name[128];
+	int crl_days, root_days, issuing_days;
+	enum smz_alg root_alg, issuing_alg;
 	/* [keys] */
 	enum smz_alg alg;
 	int split; /* usage = split */

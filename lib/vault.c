@@ -36,49 +36,6 @@ rec_parse(const DBT *d)
 	return json_loadb(d->data, d->size, JSON_REJECT_DUPLICATES, NULL);
 }
 
-/* Fill res with the (deduplicated) keys; DB_DONOTINDEX when none. */
-static int
-multi_keys(DBT *res, char **keys, u_int32_t *lens, size_t n)
-{
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++) {
-		int dup = 0;
-		for (size_t j = 0; j < m; j++)
-			if (lens[j] == lens[i] && memcmp(keys[j], keys[i], lens[i]) == 0)
-				dup = 1;
-		if (dup) {
-			free(keys[i]);
-			continue;
-		}
-		keys[m] = keys[i];
-		lens[m++] = lens[i];
-	}
-	if (m == 0)
-		return DB_DONOTINDEX;
-	memset(res, 0, sizeof *res);
-	if (m == 1) {
-		res->data = keys[0];
-		res->size = lens[0];
-		res->flags = DB_DBT_APPMALLOC;
-		return 0;
-	}
-	DBT *arr = calloc(m, sizeof *arr);
-	if (!arr) {
-		for (size_t i = 0; i < m; i++)
-			free(keys[i]);
-		return ENOMEM;
-	}
-	for (size_t i = 0; i < m; i++) {
-		arr[i].data = keys[i];
-		arr[i].size = lens[i];
-		arr[i].flags = DB_DBT_APPMALLOC;
-	}
-	res->data = arr;
-	res->size = (u_int32_t)m;
-	res->flags = DB_DBT_MULTIPLE | DB_DBT_APPMALLOC;
-	return 0;
-}
-
 enum idx { IDX_ADDR, IDX_ISN, IDX_SKI };
 
 /* The secondary keys a record must have in index which (malloc'd). */
@@ -146,7 +103,7 @@ index_cb(enum idx which, const DBT *pdata, DBT *res)
 			free(keys[i]);
 		return r;
 	}
-	return multi_keys(res, keys, lens, n);
+	return smz_db_multi_keys(res, keys, lens, n);
 }
 
 static int
@@ -229,16 +186,10 @@ meta_put(struct smz_vault *v, DB_TXN *txn, const char *key, const void *val, siz
 	return smz_db_put_str(v->meta, txn, key, val, len);
 }
 
-/* Every write transaction first takes this lock, so writers queue instead
- * of deadlocking on index pages. */
 static int
 writer_lock(struct smz_vault *v, DB_TXN *txn)
 {
-	DBT k = {.data = "audit_head", .size = 10};
-	DBT d = {.flags = DB_DBT_MALLOC};
-	int r = v->meta->get(v->meta, txn, &k, &d, DB_RMW);
-	free(d.data);
-	return r == DB_NOTFOUND ? 0 : r;
+	return smz_db_writer_lock(v->meta, txn);
 }
 
 static int
@@ -1178,7 +1129,7 @@ check_record(struct check *c, const DBT *k, const DBT *d)
 		size_t n2 = 0;
 		if (!why[0] && index_keys(j, (enum idx)w, k2, l2, 64, &n2) == 0) {
 			DBT tmp;
-			if (multi_keys(&tmp, k2, l2, n2) == 0) {
+			if (smz_db_multi_keys(&tmp, k2, l2, n2) == 0) {
 				c->expect[w] += tmp.flags & DB_DBT_MULTIPLE ? tmp.size : 1;
 				if (tmp.flags & DB_DBT_MULTIPLE) {
 					for (u_int32_t q = 0; q < tmp.size; q++)

@@ -1,0 +1,474 @@
+#include "profile.h"
+#include "addr.h"
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/pkcs7.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+	const char *name, *oid;
+} profiles[] = {
+	{"mailbox-strict", "2.23.140.1.5.1.3"},
+	{"mailbox-multipurpose", "2.23.140.1.5.1.2"},
+	{"sponsor-strict", "2.23.140.1.5.3.3"},
+	{"sponsor-multipurpose", "2.23.140.1.5.3.2"},
+};
+
+const char *
+smz_profile_oid(const char *profile)
+{
+	for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
+		if (strcmp(profile, profiles[i].name) == 0)
+			return profiles[i].oid;
+	return NULL;
+}
+
+const EVP_MD *
+smz_profile_md(EVP_PKEY *signer)
+{
+	const char *a = smz_key_alg(signer);
+	return a && strcmp(a, "ec-p384") == 0 ? EVP_sha384() : EVP_sha256();
+}
+
+int
+smz_profile_serial(unsigned char s[SMZ_SERIAL_LEN])
+{
+	if (RAND_priv_bytes(s, SMZ_SERIAL_LEN) != 1)
+		return SMZ_ERR_INTERNAL;
+	/* 01xxxxxx: positive, below 2^159, and never a leading zero octet,
+	 * so every serial is 20 octets with 158 random bits. */
+	s[0] = (unsigned char)((s[0] & 0x3f) | 0x40);
+	return 0;
+}
+
+void
+smz_csr_info_free(struct smz_csr_info *ci)
+{
+	X509_REQ_free(ci->req);
+	for (size_t i = 0; i < ci->naddr; i++)
+		free(ci->addresses[i]);
+	free(ci->cn);
+	free(ci->given);
+	free(ci->surname);
+	memset(ci, 0, sizeof *ci);
+}
+
+static char *
+name_entry(X509_NAME *n, int nid)
+{
+	int i = X509_NAME_get_index_by_NID(n, nid, -1);
+	if (i < 0)
+		return NULL;
+	unsigned char *u = NULL;
+	int l = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
+	if (l < 0)
+		return NULL;
+	char *s = strndup((char *)u, (size_t)l);
+	OPENSSL_free(u);
+	return s;
+}
+
+static int
+add_address(struct smz_csr_info *ci, const struct smz_policy *p, const char *raw, size_t len,
+	    struct smz_err *e)
+{
+	char in[SMZ_ADDR_MAX], out[SMZ_ADDR_MAX], k1[SMZ_ADDR_MAX], k2[SMZ_ADDR_MAX];
+	if (len >= sizeof in || memchr(raw, 0, len))
+		return smz_err_set(e, SMZ_ERR_DATA, "a mail address in the request is too long "
+				   "or contains NUL");
+	memcpy(in, raw, len);
+	in[len] = 0;
+	struct smz_err ae;
+	if (smz_addr_normalize(in, out, &ae) < 0)
+		return smz_err_set(e, SMZ_ERR_DATA, "%s", ae.msg);
+	const char *dom = strrchr(out, '@') + 1;
+	if (!smz_policy_domain_allowed(p, dom))
+		return smz_err_set(e, SMZ_ERR_DATA, "%s: domain %s is not allowed by policy "
+				   "(a request in another organisation's name)", out, dom);
+	smz_addr_key(out, p->local_part_sensitive, k1);
+	for (size_t i = 0; i < ci->naddr; i++) {
+		smz_addr_key(ci->addresses[i], p->local_part_sensitive, k2);
+		if (strcmp(k1, k2) == 0)
+			return 0;
+	}
+	if (ci->naddr == SMZ_MAX_ADDRESSES)
+		return smz_err_set(e, SMZ_ERR_DATA, "more than %d mail addresses",
+				   SMZ_MAX_ADDRESSES);
+	if (!(ci->addresses[ci->naddr] = strdup(out)))
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	ci->naddr++;
+	return 0;
+}
+
+static int
+check_key(EVP_PKEY *pk, struct smz_csr_info *ci, struct smz_err *e)
+{
+	if (EVP_PKEY_is_a(pk, "RSA")) {
+		int bits = EVP_PKEY_get_bits(pk);
+		BIGNUM *exp = NULL;
+		int e65537 = EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &exp) &&
+			     BN_is_word(exp, 65537);
+		BN_free(exp);
+		if (bits < 2048 || bits % 8 || bits > 8192)
+			return smz_err_set(e, SMZ_ERR_DATA, "RSA key of %d bits (need 2048 to 8192, "
+					   "a multiple of 8)", bits);
+		if (!e65537)
+			return smz_err_set(e, SMZ_ERR_DATA, "RSA public exponent is not 65537");
+		snprintf(ci->alg, sizeof ci->alg, "rsa-%d", bits);
+		return 0;
+	}
+	const char *a = smz_key_alg(pk);
+	if (!a || strncmp(a, "ec-", 3) != 0)
+		return smz_err_set(e, SMZ_ERR_DATA, "unsupported key type %s (RSA, EC P-256 "
+				   "or P-384 only)", EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) : "?");
+	snprintf(ci->alg, sizeof ci->alg, "%s", a);
+	return 0;
+}
+
+int
+smz_csr_check(const unsigned char *der, size_t len, const struct smz_policy *p,
+	      struct smz_csr_info *ci, struct smz_err *e)
+{
+	memset(ci, 0, sizeof *ci);
+	const unsigned char *q = der;
+	int rc = 0;
+	ci->req = len <= (1 << 20) ? d2i_X509_REQ(NULL, &q, (long)len) : NULL;
+	if (!ci->req || q != der + len) {
+		ERR_clear_error();
+		rc = smz_err_set(e, SMZ_ERR_DATA, "not a PKCS#10 request (damaged or truncated DER)");
+		goto out;
+	}
+	EVP_PKEY *pk = X509_REQ_get0_pubkey(ci->req);
+	if (!pk) {
+		ERR_clear_error();
+		rc = smz_err_set(e, SMZ_ERR_DATA, "unreadable public key");
+		goto out;
+	}
+	if ((rc = check_key(pk, ci, e)))
+		goto out;
+	if (X509_REQ_verify(ci->req, pk) != 1) {
+		ERR_clear_error();
+		rc = smz_err_set(e, SMZ_ERR_DATA, "bad signature: no proof of possession of the key");
+		goto out;
+	}
+	unsigned char *spki = NULL;
+	int sl = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(ci->req), &spki);
+	if (sl <= 0) {
+		rc = smz_err_set(e, SMZ_ERR_DATA, "unreadable public key");
+		goto out;
+	}
+	SHA256(spki, (size_t)sl, ci->key_id);
+	OPENSSL_free(spki);
+
+	ci->usage = "dual";
+	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(ci->req);
+	GENERAL_NAMES *gens = exts ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL) : NULL;
+	ASN1_BIT_STRING *ku = exts ? X509V3_get_d2i(exts, NID_key_usage, NULL, NULL) : NULL;
+	for (int i = 0; !rc && i < sk_GENERAL_NAME_num(gens); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		if (g->type == GEN_EMAIL)
+			rc = add_address(ci, p, (const char *)ASN1_STRING_get0_data(g->d.rfc822Name),
+					 (size_t)ASN1_STRING_length(g->d.rfc822Name), e);
+		else if (g->type == GEN_OTHERNAME)
+			rc = smz_err_set(e, SMZ_ERR_DATA, "otherName (e.g. SmtpUTF8Mailbox) in the "
+					 "request is not supported yet");
+	}
+	if (ku && p->split) {
+		int sig = ASN1_BIT_STRING_get_bit(ku, 0), enc = ASN1_BIT_STRING_get_bit(ku, 2) ||
+								   ASN1_BIT_STRING_get_bit(ku, 4);
+		ci->usage = sig && !enc ? "sign" : enc && !sig ? "encrypt" : "dual";
+	}
+	ASN1_BIT_STRING_free(ku);
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	ERR_clear_error();
+	X509_NAME *subj = X509_REQ_get_subject_name(ci->req);
+	for (int i = -1; !rc && (i = X509_NAME_get_index_by_NID(subj, NID_pkcs9_emailAddress, i)) >= 0;) {
+		ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
+		rc = add_address(ci, p, (const char *)ASN1_STRING_get0_data(s),
+				 (size_t)ASN1_STRING_length(s), e);
+	}
+	if (!rc && ci->naddr == 0)
+		rc = smz_err_set(e, SMZ_ERR_DATA, "no mail address in the request");
+	if (rc)
+		goto out;
+	ci->cn = name_entry(subj, NID_commonName);
+	ci->given = name_entry(subj, NID_givenName);
+	ci->surname = name_entry(subj, NID_surname);
+	if (strncmp(p->profile, "sponsor", 7) == 0 && (!ci->given || !ci->surname))
+		rc = smz_err_set(e, SMZ_ERR_DATA, "a sponsor-validated certificate needs givenName "
+				 "and surname in the request");
+out:
+	if (rc)
+		smz_csr_info_free(ci);
+	return rc;
+}
+
+/* Add an extension from its OpenSSL configuration form. */
+static int
+ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+	X509_EXTENSION *ex = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+	int ok = ex && X509_add_ext(x, ex, -1);
+	X509_EXTENSION_free(ex);
+	return ok ? 0 : -1;
+}
+
+/* S/MIME capabilities (RFC 8551 2.5.2), strongest first. */
+static int
+smime_caps(X509 *x)
+{
+	STACK_OF(X509_ALGOR) *caps = sk_X509_ALGOR_new_null();
+	int nids[] = {NID_aes_256_gcm, NID_aes_128_gcm, NID_aes_256_cbc, NID_aes_128_cbc};
+	unsigned char *der = NULL;
+	int ok = caps != NULL;
+	for (size_t i = 0; ok && i < sizeof nids / sizeof nids[0]; i++)
+		ok = PKCS7_simple_smimecap(caps, nids[i], -1) == 1;
+	int l = ok ? i2d_X509_ALGORS(caps, &der) : -1;
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *ex = NULL;
+	ok = l > 0 && os && ASN1_OCTET_STRING_set(os, der, l) &&
+	     (ex = X509_EXTENSION_create_by_NID(NULL, NID_SMIMECapabilities, 0, os)) &&
+	     X509_add_ext(x, ex, -1);
+	X509_EXTENSION_free(ex);
+	ASN1_OCTET_STRING_free(os);
+	OPENSSL_free(der);
+	sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
+	return ok ? 0 : -1;
+}
+
+static int
+add_utf8(X509_NAME *n, int nid, const char *v)
+{
+	return !v || !*v ||
+	       X509_NAME_add_entry_by_NID(n, nid, MBSTRING_UTF8, (const unsigned char *)v, -1, -1,
+					  0);
+}
+
+static int
+set_validity(X509 *x, X509 *issuer, time_t now, long days)
+{
+	time_t end = now + days * 86400L;
+	if (issuer) {
+		/* never outlive the issuer */
+		const ASN1_TIME *ia = X509_get0_notAfter(issuer);
+		int d = 0, s = 0;
+		ASN1_TIME *nt = ASN1_TIME_set(NULL, now);
+		if (nt && ASN1_TIME_diff(&d, &s, nt, ia) && (long)d * 86400L + s < days * 86400L)
+			end = now + (long)d * 86400L + s;
+		ASN1_TIME_free(nt);
+	}
+	return ASN1_TIME_set(X509_getm_notBefore(x), now) &&
+			       ASN1_TIME_set(X509_getm_notAfter(x), end)
+		       ? 0
+		       : -1;
+}
+
+int
+smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
+		  const struct smz_csr_info *ci, const unsigned char *serial, time_t now,
+		  X509 **out, struct smz_err *e)
+{
+	const char *oid = smz_profile_oid(p->profile);
+	if (!oid || !p->crl_url[0] || !p->issuer_url[0])
+		return smz_err_set(e, SMZ_ERR_CONFIG, "the policy needs [certificate] profile, "
+				   "[ca] crl_url and [ca] issuer_url to issue certificates");
+	X509 *x = X509_new();
+	X509_NAME *n = X509_NAME_new();
+	BIGNUM *bn = BN_bin2bn(serial, SMZ_SERIAL_LEN, NULL);
+	ASN1_INTEGER *sn = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
+	GENERAL_NAMES *gens = GENERAL_NAMES_new();
+	X509_EXTENSION *san = NULL;
+	int rc = SMZ_ERR_INTERNAL;
+	if (!x || !n || !sn || !gens)
+		goto out;
+	const char *mbox = ci->addresses[0];
+	int sponsor = strncmp(p->profile, "sponsor", 7) == 0;
+	if (sponsor) {
+		char cn[256];
+		snprintf(cn, sizeof cn, "%s %s", ci->given, ci->surname);
+		if (!add_utf8(n, NID_commonName, strlen(cn) <= 64 ? cn : mbox) ||
+		    !add_utf8(n, NID_givenName, ci->given) || !add_utf8(n, NID_surname, ci->surname) ||
+		    !add_utf8(n, NID_organizationName, p->organization) ||
+		    !add_utf8(n, NID_organizationIdentifier, p->organization_identifier) ||
+		    !X509_NAME_add_entry_by_NID(n, NID_countryName, MBSTRING_ASC,
+						(unsigned char *)(p->country[0] ? p->country : ""),
+						p->country[0] ? -1 : 0, -1, 0))
+			goto out;
+		if (!p->organization[0] || !p->country[0]) {
+			rc = smz_err_set(e, SMZ_ERR_CONFIG, "sponsor-validated profiles need "
+					 "[certificate] organization and country");
+			goto out;
+		}
+	} else if (!add_utf8(n, NID_commonName, mbox)) {
+		goto out;
+	}
+	if (!X509_NAME_add_entry_by_NID(n, NID_pkcs9_emailAddress, MBSTRING_ASC,
+					(const unsigned char *)mbox, -1, -1, 0))
+		goto out;
+	for (size_t i = 0; i < ci->naddr; i++) {
+		GENERAL_NAME *g = GENERAL_NAME_new();
+		ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+		if (!g || !s || !ASN1_STRING_set(s, ci->addresses[i], -1)) {
+			GENERAL_NAME_free(g);
+			ASN1_IA5STRING_free(s);
+			goto out;
+		}
+		GENERAL_NAME_set0_value(g, GEN_EMAIL, s);
+		if (!sk_GENERAL_NAME_push(gens, g)) {
+			GENERAL_NAME_free(g);
+			goto out;
+		}
+	}
+	EVP_PKEY *pk = X509_REQ_get0_pubkey(ci->req);
+	int rsa = EVP_PKEY_is_a(pk, "RSA");
+	const char *ku = strcmp(ci->usage, "sign") == 0 ? "critical,digitalSignature"
+			 : strcmp(ci->usage, "encrypt") == 0
+			     ? (rsa ? "critical,keyEncipherment" : "critical,keyAgreement")
+			 : rsa ? "critical,digitalSignature,keyEncipherment"
+			       : "critical,digitalSignature,keyAgreement";
+	char crl[1100], aia[1100];
+	snprintf(crl, sizeof crl, "URI:%s", p->crl_url);
+	snprintf(aia, sizeof aia, "caIssuers;URI:%s", p->issuer_url);
+	X509V3_CTX ctx;
+	if (!X509_set_version(x, 2) || !X509_set_serialNumber(x, sn) ||
+	    !X509_set_issuer_name(x, X509_get_subject_name(ca)) || !X509_set_subject_name(x, n) ||
+	    !X509_set_pubkey(x, pk) || set_validity(x, ca, now, p->validity_days) < 0)
+		goto out;
+	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
+	san = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens);
+	if (ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+	    ext(x, &ctx, NID_key_usage, ku) < 0 ||
+	    ext(x, &ctx, NID_ext_key_usage, "emailProtection") < 0 ||
+	    ext(x, &ctx, NID_certificate_policies, oid) < 0 || !san || !X509_add_ext(x, san, -1) ||
+	    ext(x, &ctx, NID_subject_key_identifier, "hash") < 0 ||
+	    ext(x, &ctx, NID_authority_key_identifier, "keyid:always") < 0 ||
+	    ext(x, &ctx, NID_crl_distribution_points, crl) < 0 ||
+	    ext(x, &ctx, NID_info_access, aia) < 0 || smime_caps(x) < 0)
+		goto out;
+	if (!X509_sign(x, ca_key, smz_profile_md(ca_key))) {
+		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign the certificate");
+		goto out;
+	}
+	*out = x;
+	x = NULL;
+	rc = 0;
+out:
+	if (rc == SMZ_ERR_INTERNAL && e && !e->msg[0])
+		smz_err_ssl(e, rc, "cannot build the certificate");
+	X509_EXTENSION_free(san);
+	GENERAL_NAMES_free(gens);
+	ASN1_INTEGER_free(sn);
+	BN_free(bn);
+	X509_NAME_free(n);
+	X509_free(x);
+	return rc;
+}
+
+static int
+ca_name(const struct smz_policy *p, const char *what, X509_NAME **out)
+{
+	X509_NAME *n = X509_NAME_new();
+	char cn[256];
+	snprintf(cn, sizeof cn, "%s %s", p->ca_name, what);
+	if (!n || !add_utf8(n, NID_commonName, cn) ||
+	    !add_utf8(n, NID_organizationName, p->organization) ||
+	    (p->country[0] && !X509_NAME_add_entry_by_NID(n, NID_countryName, MBSTRING_ASC,
+							  (const unsigned char *)p->country, -1,
+							  -1, 0))) {
+		X509_NAME_free(n);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+static int
+ca_cert(const struct smz_policy *p, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY *key,
+	time_t now, X509 **out, struct smz_err *e)
+{
+	int root = issuer == NULL;
+	X509 *x = X509_new();
+	X509_NAME *n = NULL;
+	unsigned char serial[SMZ_SERIAL_LEN];
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *sn = NULL;
+	int rc = SMZ_ERR_INTERNAL;
+	if (!x || ca_name(p, root ? "Root CA" : "S/MIME Issuing CA", &n) < 0 ||
+	    smz_profile_serial(serial) < 0 || !(bn = BN_bin2bn(serial, sizeof serial, NULL)) ||
+	    !(sn = BN_to_ASN1_INTEGER(bn, NULL)))
+		goto out;
+	if (!X509_set_version(x, 2) || !X509_set_serialNumber(x, sn) ||
+	    !X509_set_subject_name(x, n) ||
+	    !X509_set_issuer_name(x, root ? n : X509_get_subject_name(issuer)) ||
+	    !X509_set_pubkey(x, key) ||
+	    set_validity(x, issuer, now, root ? p->root_days : p->issuing_days) < 0)
+		goto out;
+	X509V3_CTX ctx;
+	X509V3_set_ctx(&ctx, root ? x : issuer, x, NULL, NULL, 0);
+	if (ext(x, &ctx, NID_basic_constraints, root ? "critical,CA:TRUE" : "critical,CA:TRUE,pathlen:0") < 0 ||
+	    ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
+	    ext(x, &ctx, NID_subject_key_identifier, "hash") < 0 ||
+	    (!root && ext(x, &ctx, NID_authority_key_identifier, "keyid:always") < 0))
+		goto out;
+	if (!root) {
+		/* Only the policy's mail domains, and only for e-mail protection. */
+		char nc[8192] = "critical";
+		for (size_t i = 0; i < p->ndomains; i++) {
+			const char *d = p->domains[i];
+			size_t l = strlen(nc);
+			if (d[0] == '.')
+				snprintf(nc + l, sizeof nc - l, ",permitted;email:%s,permitted;email:%s",
+					 d + 1, d);
+			else
+				snprintf(nc + l, sizeof nc - l, ",permitted;email:%s", d);
+		}
+		char pol[256] = "";
+		for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
+			snprintf(pol + strlen(pol), sizeof pol - strlen(pol), "%s%s", i ? "," : "",
+				 profiles[i].oid);
+		if (p->ndomains == 0) {
+			rc = smz_err_set(e, SMZ_ERR_CONFIG, "the policy has no [domains] allowed: "
+					 "the issuing CA would not be constrained");
+			goto out;
+		}
+		if (ext(x, &ctx, NID_name_constraints, nc) < 0 ||
+		    ext(x, &ctx, NID_ext_key_usage, "emailProtection") < 0 ||
+		    ext(x, &ctx, NID_certificate_policies, pol) < 0)
+			goto out;
+	}
+	if (!X509_sign(x, root ? key : issuer_key, smz_profile_md(root ? key : issuer_key))) {
+		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign the CA certificate");
+		goto out;
+	}
+	*out = x;
+	x = NULL;
+	rc = 0;
+out:
+	if (rc == SMZ_ERR_INTERNAL && e && !e->msg[0])
+		smz_err_ssl(e, rc, "cannot build the CA certificate");
+	ASN1_INTEGER_free(sn);
+	BN_free(bn);
+	X509_NAME_free(n);
+	X509_free(x);
+	return rc;
+}
+
+int
+smz_profile_root(const struct smz_policy *p, EVP_PKEY *key, time_t now, X509 **out,
+		 struct smz_err *e)
+{
+	return ca_cert(p, NULL, NULL, key, now, out, e);
+}
+
+int
+smz_profile_issuing(const struct smz_policy *p, X509 *root, EVP_PKEY *root_key, EVP_PKEY *key,
+		    time_t now, X509 **out, struct smz_err *e)
+{
+	return ca_cert(p, root, root_key, key, now, out, e);
+}
