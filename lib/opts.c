@@ -13,6 +13,7 @@ struct poptOption smz_opt_general[] = {
 struct poptOption smz_opt_vault[] = {SMZ_OPTS_VAULT(SMZ_POPT_ROW) POPT_TABLEEND};
 struct poptOption smz_opt_ca[] = {SMZ_OPTS_CA(SMZ_POPT_ROW) POPT_TABLEEND};
 struct poptOption smz_opt_unlock[] = {SMZ_OPTS_UNLOCK(SMZ_POPT_ROW) POPT_TABLEEND};
+struct poptOption smz_opt_capass[] = {SMZ_OPTS_CAPASS(SMZ_POPT_ROW) POPT_TABLEEND};
 struct poptOption smz_opt_json[] = {SMZ_OPTS_JSON(SMZ_POPT_ROW) POPT_TABLEEND};
 struct poptOption smz_opt_jobs[] = {SMZ_OPTS_JOBS(SMZ_POPT_ROW) POPT_TABLEEND};
 
@@ -33,13 +34,25 @@ smz_opts_print_completion(FILE *f, const struct poptOption *t, const char *const
 	}
 }
 
+static const char *
+resolve(const char *opt, const char *var, const char *policy_path)
+{
+	if (opt)
+		return opt;
+	const char *env = getenv(var);
+	if (env && *env)
+		return env;
+	return policy_path && *policy_path ? policy_path : NULL;
+}
+
 const char *
 smz_opts_vault_dir(const char *policy_path)
 {
-	if (smz_opt.vault)
-		return smz_opt.vault;
-	const char *env = getenv("SMZ_VAULT");
-	if (env && *env)
-		return env;
-	return policy_path;
+	return resolve(smz_opt.vault, "SMZ_VAULT", policy_path);
+}
+
+const char *
+smz_opts_ca_dir(const char *policy_path)
+{
+	return resolve(smz_opt.ca, "SMZ_CA", policy_path);
 }

@@ -39,13 +39,16 @@ extern struct smz_opts smz_opt;
 	  "read the vault passphrase from FILE's first line (- = stdin)")                      \
 	X("share", 0, POPT_ARG_ARGV, &smz_opt.shares, "FILE",                                  \
 	  "one recovery share file; repeat for M shares")
+#define SMZ_OPTS_CAPASS(X)                                                                     \
+	X("passphrase-file", 0, POPT_ARG_STRING, &smz_opt.passphrase_file, "FILE",             \
+	  "read the CA key passphrase from FILE's first line (- = stdin)")
 #define SMZ_OPTS_JSON(X)                                                                       \
 	X("json", 0, POPT_ARG_NONE, &smz_opt.json, NULL, "JSON lines instead of TSV")
 #define SMZ_OPTS_JOBS(X)                                                                       \
 	X("jobs", 'j', POPT_ARG_INT, &smz_opt.jobs, "N", "N worker threads (default 1)")
 
 extern struct poptOption smz_opt_general[], smz_opt_vault[], smz_opt_ca[],
-	smz_opt_unlock[], smz_opt_json[], smz_opt_jobs[];
+	smz_opt_unlock[], smz_opt_capass[], smz_opt_json[], smz_opt_jobs[];
 
 /* Print every long option of table (recursively) and the verbs, one a line,
  * for the completion generator. */
@@ -54,5 +57,7 @@ void smz_opts_print_completion(FILE *f, const struct poptOption *table,
 
 /* Resolve the vault directory: --vault, $SMZ_VAULT, then policy_path. */
 const char *smz_opts_vault_dir(const char *policy_path);
+/* Resolve the CA directory: --ca, $SMZ_CA, then policy_path. */
+const char *smz_opts_ca_dir(const char *policy_path);
 
 #endif

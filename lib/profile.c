@@ -219,6 +219,24 @@ ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 	return ok ? 0 : -1;
 }
 
+/* certificatePolicies with the given OIDs, no qualifiers.  (OpenSSL's
+ * configuration form of this extension needs a config database.) */
+static int
+policies(X509 *x, const char *const *oids, size_t n)
+{
+	CERTIFICATEPOLICIES *cp = sk_POLICYINFO_new_null();
+	int ok = cp != NULL;
+	for (size_t i = 0; ok && i < n; i++) {
+		POLICYINFO *pi = POLICYINFO_new();
+		ok = pi && (pi->policyid = OBJ_txt2obj(oids[i], 1)) && sk_POLICYINFO_push(cp, pi);
+		if (!ok)
+			POLICYINFO_free(pi);
+	}
+	ok = ok && X509_add1_ext_i2d(x, NID_certificate_policies, cp, 0, X509V3_ADD_DEFAULT) == 1;
+	CERTIFICATEPOLICIES_free(cp);
+	return ok ? 0 : -1;
+}
+
 /* S/MIME capabilities (RFC 8551 2.5.2), strongest first. */
 static int
 smime_caps(X509 *x)
@@ -345,7 +363,7 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 	if (ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
 	    ext(x, &ctx, NID_key_usage, ku) < 0 ||
 	    ext(x, &ctx, NID_ext_key_usage, "emailProtection") < 0 ||
-	    ext(x, &ctx, NID_certificate_policies, oid) < 0 || !san || !X509_add_ext(x, san, -1) ||
+	    policies(x, &oid, 1) < 0 || !san || !X509_add_ext(x, san, -1) ||
 	    ext(x, &ctx, NID_subject_key_identifier, "hash") < 0 ||
 	    ext(x, &ctx, NID_authority_key_identifier, "keyid:always") < 0 ||
 	    ext(x, &ctx, NID_crl_distribution_points, crl) < 0 ||
@@ -428,10 +446,9 @@ ca_cert(const struct smz_policy *p, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY
 			else
 				snprintf(nc + l, sizeof nc - l, ",permitted;email:%s", d);
 		}
-		char pol[256] = "";
+		const char *pol[sizeof profiles / sizeof profiles[0]];
 		for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
-			snprintf(pol + strlen(pol), sizeof pol - strlen(pol), "%s%s", i ? "," : "",
-				 profiles[i].oid);
+			pol[i] = profiles[i].oid;
 		if (p->ndomains == 0) {
 			rc = smz_err_set(e, SMZ_ERR_CONFIG, "the policy has no [domains] allowed: "
 					 "the issuing CA would not be constrained");
@@ -439,7 +456,7 @@ ca_cert(const struct smz_policy *p, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY
 		}
 		if (ext(x, &ctx, NID_name_constraints, nc) < 0 ||
 		    ext(x, &ctx, NID_ext_key_usage, "emailProtection") < 0 ||
-		    ext(x, &ctx, NID_certificate_policies, pol) < 0)
+		    policies(x, pol, sizeof pol / sizeof pol[0]) < 0)
 			goto out;
 	}
 	if (!X509_sign(x, root ? key : issuer_key, smz_profile_md(root ? key : issuer_key))) {

@@ -27,13 +27,16 @@ smz_progress_update(struct smz_progress *p, size_t done)
 	if (!p->out)
 		return;
 	double t = now();
-	if (t - p->last < 0.2 && done < p->total)
+	if (t - p->last < 0.2 && (done < p->total || !p->total))
 		return;
 	p->last = t;
 	double rate = done / (t - p->start > 1e-6 ? t - p->start : 1e-6);
-	double eta = rate > 0 ? (p->total - done) / rate : 0;
-	fprintf(p->out, "\r%s: %zu/%zu  %.0f/s  ETA %02d:%02d ", p->label, done, p->total,
-		rate, (int)eta / 60, (int)eta % 60);
+	double eta = rate > 0 && p->total > done ? (p->total - done) / rate : 0;
+	if (p->total)
+		fprintf(p->out, "\r%s: %zu/%zu  %.0f/s  ETA %02d:%02d ", p->label, done, p->total,
+			rate, (int)eta / 60, (int)eta % 60);
+	else /* a stream: no total, no ETA */
+		fprintf(p->out, "\r%s: %zu  %.0f/s ", p->label, done, rate);
 	fflush(p->out);
 }
 

@@ -1,0 +1,342 @@
+/* smz-issue: a private CA for S/MIME Baseline Requirements certificates. */
+#include "ca.h"
+#include "common.h"
+#include "dbenv.h"
+#include "fileio.h"
+#include "issue.h"
+#include "secmem.h"
+
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct {
+	int no_passphrase;
+	const char *root_cert, *root_key, *root_pass, *reason, *out, *within;
+	const char **addresses, **key_ids;
+} o;
+
+static struct poptOption table[] = {
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_general, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_ca, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_capass, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_json, 0, NULL, NULL},
+	{"no-passphrase", 0, POPT_ARG_NONE, &o.no_passphrase, 0,
+	 "init: store the CA keys unencrypted (0600)", NULL},
+	{"root-cert", 0, POPT_ARG_STRING, &o.root_cert, 0,
+	 "init: put the issuing CA under this existing root", "FILE"},
+	{"root-key", 0, POPT_ARG_STRING, &o.root_key, 0, "init: that root's private key", "FILE"},
+	{"root-passphrase-file", 0, POPT_ARG_STRING, &o.root_pass, 0,
+	 "init: passphrase of --root-key", "FILE"},
+	{"reason", 0, POPT_ARG_STRING, &o.reason, 0,
+	 "revoke: keyCompromise, affiliationChanged, superseded, cessationOfOperation, "
+	 "privilegeWithdrawn", "REASON"},
+	{"address", 0, POPT_ARG_ARGV, &o.addresses, 0, "revoke: every certificate of ADDR",
+	 "ADDR"},
+	{"key-id", 0, POPT_ARG_ARGV, &o.key_ids, 0, "revoke: every certificate of key K", "K"},
+	{"out", 0, POPT_ARG_STRING, &o.out, 0, "crl: write the CRL to FILE", "FILE"},
+	{"within", 0, POPT_ARG_STRING, &o.within, 0, "expiring: within DAYS (e.g. 30 or 30d)",
+	 "DAYS"},
+	POPT_TABLEEND};
+
+static struct smz_policy pol;
+static const char *dir;
+static struct smz_err e;
+static poptContext ctx;
+
+static int
+read_pass(const char *file, struct smz_secret *s)
+{
+	int rc = file ? smz_secret_read_passphrase(file, s, &e) : 0;
+	return rc ? cmd_fail(rc, &e, "read the passphrase") : -1;
+}
+
+static int
+open_ca(struct smz_ca **ca, int unlock)
+{
+	int rc = smz_ca_open(dir, ca, &e);
+	if (rc)
+		return cmd_fail(rc, &e, "open the CA");
+	struct smz_secret pass = {0};
+	if (unlock && (rc = read_pass(smz_opt.passphrase_file, &pass)) < 0) {
+		rc = smz_ca_unlock(*ca, pass.buf ? &pass : NULL, &e);
+		smz_secret_free(&pass);
+		rc = rc ? cmd_fail(rc, &e, "load the CA key") : -1;
+	}
+	if (rc >= 0)
+		smz_ca_close(*ca);
+	return rc;
+}
+
+static int
+v_init(void)
+{
+	if (!smz_opt.passphrase_file == !o.no_passphrase || !o.root_cert != !o.root_key) {
+		cmd_msg("init needs --passphrase-file F or --no-passphrase (one of them), and "
+			"--root-cert with --root-key");
+		return EX_USAGE;
+	}
+	struct smz_secret pass = {0}, rpass = {0};
+	int rc = read_pass(smz_opt.passphrase_file, &pass);
+	if (rc < 0)
+		rc = read_pass(o.root_pass, &rpass);
+	if (rc >= 0) {
+		smz_secret_free(&pass);
+		return rc;
+	}
+	struct smz_ca_init in = {pass.buf ? &pass : NULL, o.root_cert, o.root_key,
+				 rpass.buf ? &rpass : NULL};
+	rc = smz_ca_create(dir, &pol, &in, &e);
+	smz_secret_free(&pass);
+	smz_secret_free(&rpass);
+	if (rc)
+		return cmd_fail(rc, &e, "create the CA");
+	if (!smz_opt.quiet)
+		cmd_msg("CA created in %s (chain.pem is the issuing CA and its root)", dir);
+	return 0;
+}
+
+static void
+issue_report(void *arg, size_t index, size_t line, const char *addr, enum smz_issue_event ev,
+	     const char *detail)
+{
+	const char *name = arg;
+	if (ev == SMZ_IS_REJECTED)
+		cmd_msg("%s: request %zu (line %zu): rejected: %s", name, index, line, detail);
+	else if (smz_opt.verbose)
+		cmd_msg("%s: request %zu: %s: %s", name, index, addr,
+			ev == SMZ_IS_ISSUED ? "issued" : "already issued, sent again");
+}
+
+static int
+v_issue(const char *arg)
+{
+	const char *path = arg ? arg : "-";
+	if (!arg && isatty(STDIN_FILENO)) {
+		cmd_msg("expected a CSR stream on standard input or a file");
+		return EX_USAGE;
+	}
+	FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	if (!in) {
+		smz_err_set(&e, SMZ_ERR_NOINPUT, "%s: %m", path);
+		return cmd_fail(SMZ_ERR_NOINPUT, &e, "read the requests");
+	}
+	struct smz_ca *ca;
+	int rc = open_ca(&ca, 1);
+	if (rc >= 0) {
+		if (in != stdin)
+			fclose(in);
+		return rc;
+	}
+	struct smz_issue_opts io = {&pol, ca, smz_opt.quiet, issue_report,
+				    (void *)(in == stdin ? "(stdin)" : path)};
+	struct smz_issue_stats st;
+	rc = smz_issue_run(&io, in, stdout, &st, &e);
+	smz_ca_close(ca);
+	if (in != stdin)
+		fclose(in);
+	if (rc)
+		return cmd_fail(rc, &e, "issue certificates");
+	if (!smz_opt.quiet)
+		cmd_msg("%zu issued, %zu already issued, %zu rejected", st.issued, st.existed,
+			st.rejected);
+	return st.rejected ? EX_DATAERR : 0;
+}
+
+static void
+revoke_report(void *arg, json_t *rec, int already)
+{
+	(void)arg;
+	printf("%s: %s\n", json_string_value(json_object_get(rec, "serial")),
+	       already ? "already revoked" : "revoked");
+}
+
+static int
+v_revoke(const char *arg)
+{
+	if (!o.reason) {
+		cmd_msg("revoke needs --reason REASON");
+		return EX_USAGE;
+	}
+	if (!arg && !o.addresses && !o.key_ids) {
+		cmd_msg("revoke needs SERIAL..., --address ADDR or --key-id K");
+		return EX_USAGE;
+	}
+	struct smz_ca *ca;
+	int rc = open_ca(&ca, 0), failed = 0;
+	if (rc >= 0)
+		return rc;
+	struct {
+		enum smz_ca_select by;
+		const char **v;
+	} sel[] = {{SMZ_CA_BY_SERIAL, poptGetArgs(ctx)},
+		   {SMZ_CA_BY_ADDRESS, o.addresses},
+		   {SMZ_CA_BY_KEYID, o.key_ids}};
+	for (size_t s = 0; s < 3; s++)
+		for (const char **v = sel[s].v; v && *v && rc < 0; v++) {
+			int r = smz_ca_revoke(ca, sel[s].by, *v, o.reason, revoke_report, NULL, &e);
+			if (r == SMZ_ERR_NOTFOUND) {
+				printf("%s: FAIL %s\n", *v, e.msg);
+				failed = 1;
+			} else if (r) {
+				rc = cmd_fail(r, &e, "revoke %s", *v);
+			}
+		}
+	smz_ca_close(ca);
+	return rc >= 0 ? rc : failed ? EX_DATAERR : 0;
+}
+
+static int
+v_crl(const char *arg)
+{
+	(void)arg;
+	struct smz_ca *ca;
+	int rc = open_ca(&ca, 1);
+	if (rc >= 0)
+		return rc;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	rc = smz_ca_crl(ca, &pol, &der, &len, &e);
+	smz_ca_close(ca);
+	if (rc)
+		return cmd_fail(rc, &e, "make the CRL");
+	BIO *b = BIO_new(BIO_s_mem());
+	const unsigned char *q = der;
+	X509_CRL *crl = d2i_X509_CRL(NULL, &q, (long)len);
+	char *pem = NULL;
+	long pl = b && crl && PEM_write_bio_X509_CRL(b, crl) ? BIO_get_mem_data(b, &pem) : 0;
+	if (pl > 0 && o.out)
+		rc = smz_file_write_atomic(o.out, pem, (size_t)pl, 0644, &e);
+	else if (pl > 0)
+		rc = fwrite(pem, 1, (size_t)pl, stdout) == (size_t)pl ? 0 : SMZ_ERR_IO;
+	else
+		rc = smz_err_set(&e, SMZ_ERR_INTERNAL, "cannot encode the CRL");
+	X509_CRL_free(crl);
+	BIO_free(b);
+	OPENSSL_free(der);
+	return rc ? cmd_fail(rc, &e, "write the CRL") : 0;
+}
+
+static const char *const list_cols[] = {"serial", "address", "key_id", "not_before",
+					"not_after", "status", NULL};
+
+struct list_ctx {
+	long long before; /* expiring: not_after before this; 0: all */
+};
+
+static int
+list_cb(void *arg, json_t *rec)
+{
+	struct list_ctx *lc = arg;
+	json_int_t na = json_integer_value(json_object_get(rec, "not_after"));
+	const char *st = json_string_value(json_object_get(rec, "status"));
+	if (lc->before && (na > lc->before || na < (json_int_t)time(NULL) || !st ||
+			   strcmp(st, "valid") != 0))
+		return 0;
+	char nb[32], nae[32];
+	smz_time_iso(json_integer_value(json_object_get(rec, "not_before")), nb);
+	smz_time_iso(na, nae);
+	const char *status = st && strcmp(st, "valid") == 0 && na < (json_int_t)time(NULL)
+				     ? "expired"
+				     : st;
+	size_t i;
+	json_t *a;
+	json_array_foreach(json_object_get(rec, "addresses"), i, a)
+	{
+		json_t *row = json_pack("{s:O,s:O,s:O,s:s,s:s,s:s}", "serial",
+					json_object_get(rec, "serial"), "address", a, "key_id",
+					json_object_get(rec, "key_id"), "not_before", nb, "not_after",
+					nae, "status", status ? status : "?");
+		int r = row ? cmd_record(row, list_cols) : -1;
+		json_decref(row);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+v_list(const char *arg)
+{
+	(void)arg;
+	struct list_ctx lc = {0};
+	if (o.within) {
+		char *end;
+		long d = strtol(o.within, &end, 10);
+		if (end == o.within || (*end && strcmp(end, "d") != 0) || d < 0 || d > 36500) {
+			cmd_msg("--within %s: expected a number of days, e.g. 30 or 30d", o.within);
+			return EX_USAGE;
+		}
+		lc.before = (long long)time(NULL) + d * 86400LL;
+	}
+	struct smz_ca *ca;
+	int rc = open_ca(&ca, 0);
+	if (rc >= 0)
+		return rc;
+	cmd_header(list_cols);
+	rc = smz_ca_foreach(ca, list_cb, &lc, &e);
+	smz_ca_close(ca);
+	return rc ? cmd_fail(rc, &e, "list certificates") : 0;
+}
+
+static int
+v_expiring(const char *arg)
+{
+	if (!o.within) {
+		cmd_msg("expiring needs --within DAYS");
+		return EX_USAGE;
+	}
+	return v_list(arg);
+}
+
+static int
+v_issue_verb(const char *arg)
+{
+	return v_issue(arg);
+}
+
+static int
+v_init_verb(const char *arg)
+{
+	return arg ? (cmd_msg("init takes no argument"), EX_USAGE) : v_init();
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(const char *arg);
+} verbs[] = {{"init", v_init_verb}, {"issue", v_issue_verb},     {"revoke", v_revoke},
+	     {"crl", v_crl},        {"list", v_list},            {"expiring", v_expiring}};
+static const char *const verb_names[] = {"init", "issue", "revoke", "crl", "list", "expiring",
+					 NULL};
+
+int
+main(int argc, const char **argv)
+{
+	int rc = cmd_start(argc, argv, table, verb_names, "[OPTION...] [VERB] [ARG...]", &ctx);
+	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
+		return rc;
+	dir = smz_opts_ca_dir(pol.ca_path);
+	const char *verb = poptPeekArg(ctx);
+	for (size_t i = 0; verb && i < sizeof verbs / sizeof verbs[0]; i++)
+		if (strcmp(verb, verbs[i].name) == 0) {
+			poptGetArg(ctx);
+			const char *arg = strcmp(verb, "revoke") == 0 ? poptPeekArg(ctx)
+								       : poptGetArg(ctx);
+			if (strcmp(verb, "revoke") != 0 && poptPeekArg(ctx)) {
+				cmd_msg("%s: too many arguments", verb);
+				return EX_USAGE;
+			}
+			return cmd_exit(verbs[i].fn(arg));
+		}
+	/* no verb: issue, from a file or standard input */
+	const char *arg = poptGetArg(ctx);
+	if (poptPeekArg(ctx)) {
+		cmd_msg("expected one CSR file (or a verb: init, issue, revoke, crl, list, expiring)");
+		return EX_USAGE;
+	}
+	return cmd_exit(v_issue(arg));
+}

@@ -1,0 +1,70 @@
+/*
+ * ca: the private CA behind smz-issue.  A directory with the root and the
+ * issuing CA certificates, their private keys (encrypted PKCS#8 unless
+ * explicitly stored plain), and a transactional Berkeley DB of every
+ * certificate issued and revoked, indexed by address and key id, with the
+ * CRL number and a hash-chained audit log.
+ */
+#ifndef SMZ_CA_H
+#define SMZ_CA_H
+
+#include <jansson.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include "err.h"
+#include "policy.h"
+#include "profile.h"
+#include "secmem.h"
+
+struct smz_ca;
+
+struct smz_ca_init {
+	const struct smz_secret *passphrase; /* NULL: keys stored plain (0600) */
+	const char *root_cert, *root_key;    /* an existing enterprise root, or NULL */
+	const struct smz_secret *root_passphrase;
+};
+
+int smz_ca_create(const char *dir, const struct smz_policy *p, const struct smz_ca_init *o,
+		  struct smz_err *e);
+int smz_ca_open(const char *dir, struct smz_ca **out, struct smz_err *e);
+void smz_ca_close(struct smz_ca *ca);
+
+/* Load the issuing CA's private key (pass may be NULL for a plain key). */
+int smz_ca_unlock(struct smz_ca *ca, const struct smz_secret *pass, struct smz_err *e);
+
+X509 *smz_ca_issuing(struct smz_ca *ca);
+X509 *smz_ca_root(struct smz_ca *ca);
+
+struct smz_ca_request {
+	struct smz_csr_info *ci; /* checked request */
+	X509 *cert;              /* out: new or existing certificate */
+	int existed;             /* out: a valid certificate for this key was there */
+};
+
+/* Issue for n checked requests in one transaction; a request whose key
+ * already has a valid certificate for the same addresses gets that one. */
+int smz_ca_issue(struct smz_ca *ca, const struct smz_policy *p, struct smz_ca_request *r,
+		 size_t n, struct smz_err *e);
+
+enum smz_ca_select { SMZ_CA_BY_SERIAL, SMZ_CA_BY_ADDRESS, SMZ_CA_BY_KEYID };
+
+/* Revoke every valid certificate matching value; cb reports each serial
+ * revoked (or already revoked).  SMZ_ERR_NOTFOUND when nothing matched. */
+int smz_ca_revoke(struct smz_ca *ca, enum smz_ca_select by, const char *value,
+		  const char *reason, void (*cb)(void *arg, json_t *rec, int already),
+		  void *arg, struct smz_err *e);
+
+/* Is reason one smz accepts (RFC 5280 names, never unspecified)? */
+int smz_ca_reason_valid(const char *reason);
+
+/* A signed CRL (DER) with the next CRL number. */
+int smz_ca_crl(struct smz_ca *ca, const struct smz_policy *p, unsigned char **der,
+	       size_t *len, struct smz_err *e);
+
+/* Every certificate record, in serial order. */
+int smz_ca_foreach(struct smz_ca *ca, int (*cb)(void *arg, json_t *rec), void *arg,
+		   struct smz_err *e);
+
+int smz_ca_audit_verify(struct smz_ca *ca, size_t *count, struct smz_err *e);
+
+#endif

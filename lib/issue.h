@@ -1,0 +1,33 @@
+/*
+ * issue: the smz-issue batch.  Reads a PEM CSR stream, checks each request
+ * against policy, issues in grouped transactions and writes each
+ * certificate only once its issuance is committed, in input order.  A bad
+ * request is reported with its index and never stops the good ones.
+ */
+#ifndef SMZ_ISSUE_H
+#define SMZ_ISSUE_H
+
+#include <stdio.h>
+#include "ca.h"
+#include "err.h"
+#include "policy.h"
+
+enum smz_issue_event { SMZ_IS_REJECTED, SMZ_IS_ISSUED, SMZ_IS_EXISTED };
+
+struct smz_issue_opts {
+	const struct smz_policy *policy;
+	struct smz_ca *ca; /* unlocked */
+	int quiet;
+	void (*report)(void *arg, size_t index, size_t line, const char *address,
+		       enum smz_issue_event ev, const char *detail);
+	void *arg;
+};
+
+struct smz_issue_stats {
+	size_t issued, existed, rejected;
+};
+
+int smz_issue_run(const struct smz_issue_opts *o, FILE *in, FILE *out,
+		  struct smz_issue_stats *st, struct smz_err *e);
+
+#endif
