@@ -62,6 +62,7 @@ open_ca(struct smz_ca **ca, int unlock)
 	if (rc)
 		return cmd_fail(rc, &e, "open the CA");
 	struct smz_secret pass = {0};
+	rc = -1;
 	if (unlock && (rc = read_pass(smz_opt.passphrase_file, &pass)) < 0) {
 		rc = smz_ca_unlock(*ca, pass.buf ? &pass : NULL, &e);
 		smz_secret_free(&pass);

@@ -1,5 +1,6 @@
 /* smz-vault: create, unlock and inspect the key vault. */
 #include "addr.h"
+#include "attach.h"
 #include "common.h"
 #include "dbenv.h"
 #include "secmem.h"
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 static struct {
 	int shares, threshold, verify;
@@ -292,15 +294,55 @@ v_reshare(const char *arg)
 	return 0;
 }
 
+static void
+attach_report(void *arg, size_t index, size_t line, const char *addr, enum smz_attach_event ev,
+	      const char *detail)
+{
+	const char *name = arg;
+	if (ev == SMZ_AT_BAD || ev == SMZ_AT_NOKEY)
+		cmd_msg("%s: certificate %zu (line %zu): rejected: %s", name, index, line, detail);
+	else if (smz_opt.verbose)
+		cmd_msg("%s: certificate %zu: %s: %s", name, index, addr,
+			ev == SMZ_AT_ATTACHED ? "attached" : "already attached");
+}
+
+static int
+v_attach(const char *arg)
+{
+	const char *path = arg ? arg : "-";
+	if (!arg && isatty(STDIN_FILENO)) {
+		cmd_msg("expected a certificate stream on standard input or a file");
+		return EX_USAGE;
+	}
+	FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	if (!in) {
+		smz_err_set(&e, SMZ_ERR_NOINPUT, "%s: %m", path);
+		return cmd_fail(SMZ_ERR_NOINPUT, &e, "read the certificates");
+	}
+	struct smz_attach_opts ao = {&pol, dir, smz_opt.quiet, attach_report,
+				     (void *)(in == stdin ? "(stdin)" : path)};
+	struct smz_attach_stats st;
+	int rc = smz_attach_run(&ao, in, stdout, &st, &e);
+	if (in != stdin)
+		fclose(in);
+	if (rc)
+		return cmd_fail(rc, &e, "attach certificates");
+	if (!smz_opt.quiet)
+		cmd_msg("%zu attached, %zu already attached, %zu rejected", st.attached,
+			st.unchanged, st.rejected);
+	return st.rejected ? EX_DATAERR : 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(const char *arg);
 } verbs[] = {
+	{"attach", v_attach},
 	{"init", v_init},     {"list", v_list},       {"history", v_history}, {"show", v_show},
 	{"check", v_check},   {"audit", v_audit},     {"passwd", v_passwd},   {"reshare", v_reshare},
 };
-static const char *const verb_names[] = {"init",  "list",  "history", "show",
-					 "check", "audit", "passwd",  "reshare", NULL};
+static const char *const verb_names[] = {"init",  "list",   "history", "show",   "check",
+					 "audit", "passwd", "reshare", "attach", NULL};
 
 int
 main(int argc, const char **argv)
@@ -320,7 +362,7 @@ main(int argc, const char **argv)
 			rc = verbs[i].fn(arg);
 							return cmd_exit(rc);
 		}
-	cmd_msg("%s%s: expected a verb: init, list, history, show, check, audit, passwd, reshare",
+	cmd_msg("%s%s: expected a verb: init, list, history, show, check, audit, passwd, reshare, attach",
 		verb ? "unknown verb " : "no verb", verb ? verb : "");
 	return EX_USAGE;
 }

@@ -26,10 +26,27 @@ _smz_vault() {
 	esac
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --passphrase-file --share --json --shares --threshold --share-out --new-passphrase-file --verify" -- "$cur"))
-	elif [[ -n "init list history show check audit passwd reshare" && $COMP_CWORD -eq 1 ]]; then
-		COMPREPLY=($(compgen -W "init list history show check audit passwd reshare" -- "$cur"))
+	elif [[ -n "init list history show check audit passwd reshare attach" && $COMP_CWORD -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "init list history show check audit passwd reshare attach" -- "$cur"))
 	else
 		COMPREPLY=($(compgen -f -- "$cur"))
 	fi
 }
 complete -F _smz_vault smz-vault
+_smz_issue() {
+	local cur prev
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD-1]}
+	case $prev in
+	--policy|--passphrase-file|--root-cert|--root-key|--root-passphrase-file|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--ca) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --passphrase-file --json --no-passphrase --root-cert --root-key --root-passphrase-file --reason --address --key-id --out --within" -- "$cur"))
+	elif [[ -n "init issue revoke crl list expiring" && $COMP_CWORD -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "init issue revoke crl list expiring" -- "$cur"))
+	else
+		COMPREPLY=($(compgen -f -- "$cur"))
+	fi
+}
+complete -F _smz_issue smz-issue

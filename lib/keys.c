@@ -278,3 +278,34 @@ smz_key_from_pkcs8(const unsigned char *der, size_t len, EVP_PKEY **out, struct 
 	*out = k;
 	return 0;
 }
+
+int
+smz_cert_key_id(X509 *x, unsigned char id[SMZ_KEYID_LEN])
+{
+	unsigned char *der = NULL;
+	int l = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	if (l <= 0)
+		return SMZ_ERR_DATA;
+	SHA256(der, (size_t)l, id);
+	OPENSSL_free(der);
+	return 0;
+}
+
+int
+smz_isn_hash(const X509_NAME *issuer, const ASN1_INTEGER *serial,
+	     unsigned char out[SMZ_KEYID_LEN])
+{
+	unsigned char *der = NULL;
+	int l = i2d_X509_NAME(issuer, &der);
+	if (l <= 0)
+		return SMZ_ERR_DATA;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+		 EVP_DigestUpdate(c, der, (size_t)l) &&
+		 EVP_DigestUpdate(c, ASN1_STRING_get0_data(serial),
+				  (size_t)ASN1_STRING_length(serial)) &&
+		 EVP_DigestFinal_ex(c, out, NULL);
+	EVP_MD_CTX_free(c);
+	OPENSSL_free(der);
+	return ok ? 0 : SMZ_ERR_INTERNAL;
+}

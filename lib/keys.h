@@ -8,6 +8,7 @@
 #define SMZ_KEYS_H
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 #include "err.h"
 #include "policy.h"
@@ -48,5 +49,13 @@ int smz_key_from_pkcs8(const unsigned char *der, size_t len, EVP_PKEY **out,
 		       struct smz_err *e);
 
 void smz_hex(const unsigned char *in, size_t len, char *out);
+
+/* Key id of a certificate's public key (SHA-256 of its SubjectPublicKeyInfo). */
+int smz_cert_key_id(X509 *x, unsigned char id[SMZ_KEYID_LEN]);
+
+/* The issuer+serial index key: SHA-256 over the DER issuer Name followed by
+ * the serial number's content octets; what a CMS RecipientInfo names. */
+int smz_isn_hash(const X509_NAME *issuer, const ASN1_INTEGER *serial,
+		 unsigned char out[SMZ_KEYID_LEN]);
 
 #endif

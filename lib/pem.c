@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct smz_pem_reader {
 	FILE *f;
@@ -158,4 +159,49 @@ smz_pem_write(FILE *f, const char *type, const unsigned char *der, size_t len)
 	    ferror(f))
 		return SMZ_ERR_IO;
 	return 0;
+}
+
+static double
+seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int
+smz_pem_batches(FILE *in, size_t max, double secs,
+		int (*take)(void *, struct smz_pem_block *, const struct smz_err *),
+		int (*flush)(void *), void *arg)
+{
+	struct smz_pem_reader *r = smz_pem_reader_new(in);
+	if (!r)
+		return SMZ_ERR_INTERNAL;
+	size_t queued = 0;
+	double t0 = seconds();
+	int rc = 0;
+	for (;;) {
+		struct smz_pem_block b;
+		struct smz_err be = {0};
+		int got = smz_pem_next(r, &b, &be);
+		if (got == 0)
+			break;
+		int t = take(arg, &b, got < 0 ? &be : NULL);
+		smz_pem_block_clear(&b);
+		if (t < 0) {
+			rc = t;
+			break;
+		}
+		queued += (size_t)t;
+		if (queued >= max || (queued && seconds() - t0 >= secs)) {
+			if ((rc = flush(arg)) < 0)
+				break;
+			queued = 0;
+			t0 = seconds();
+		}
+	}
+	if (!rc)
+		rc = flush(arg);
+	smz_pem_reader_free(r);
+	return rc;
 }

@@ -34,6 +34,15 @@ int smz_pem_next(struct smz_pem_reader *r, struct smz_pem_block *b, struct smz_e
 
 void smz_pem_block_clear(struct smz_pem_block *b);
 
+/* Feed a stream to take() block by block (a bad block with bad set, b
+ * holding its index and line); take returns 1 when it queued the block, 0
+ * when not, negative to stop.  flush() runs when max blocks are queued or
+ * secs have passed since the last flush, and at the end.  This is how
+ * batch programs group records into one transaction each. */
+int smz_pem_batches(FILE *in, size_t max, double secs,
+		    int (*take)(void *arg, struct smz_pem_block *b, const struct smz_err *bad),
+		    int (*flush)(void *arg), void *arg);
+
 /* Write one block; SMZ_ERR_IO if the stream failed (full disk, closed pipe). */
 int smz_pem_write(FILE *f, const char *type, const unsigned char *der, size_t len);
 

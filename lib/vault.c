@@ -6,6 +6,7 @@
 #include "addr.h"
 
 #include <db.h>
+#include <openssl/x509v3.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -712,6 +713,239 @@ smz_vault_deposit(struct smz_vault *v, struct smz_deposit *d, size_t n, struct s
 			return r;
 		if (!smz_db_retry(r, attempt))
 			return smz_db_err(e, r, "deposit");
+	}
+}
+
+/* ---- attaching certificates ---- */
+
+static json_t *
+cert_entry(X509 *x)
+{
+	unsigned char *der = NULL, isn[SMZ_KEYID_LEN], fp[SMZ_KEYID_LEN];
+	int l = i2d_X509(x, &der);
+	if (l <= 0 || smz_isn_hash(X509_get_issuer_name(x), X509_get0_serialNumber(x), isn))
+		return NULL;
+	crypto_hash_sha256(fp, der, (size_t)l);
+	char isnhex[65], fphex[65], skihex[129] = "", serial[129] = "", issuer[512];
+	smz_hex(isn, sizeof isn, isnhex);
+	smz_hex(fp, sizeof fp, fphex);
+	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(x);
+	if (ski && ASN1_STRING_length(ski) <= 64)
+		smz_hex(ASN1_STRING_get0_data(ski), (size_t)ASN1_STRING_length(ski), skihex);
+	const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
+	if (ASN1_STRING_length(sn) <= 64)
+		smz_hex(ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn), serial);
+	X509_NAME_oneline(X509_get_issuer_name(x), issuer, sizeof issuer);
+	struct tm tb, ta;
+	ASN1_TIME_to_tm(X509_get0_notBefore(x), &tb);
+	ASN1_TIME_to_tm(X509_get0_notAfter(x), &ta);
+	char *b = smz_b64(der, (size_t)l);
+	OPENSSL_free(der);
+	json_t *j = b ? json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "der", b, "isn", isnhex,
+				  "sha256", fphex, "serial", serial, "issuer", issuer,
+				  "not_before", (json_int_t)timegm(&tb), "not_after",
+				  (json_int_t)timegm(&ta))
+		      : NULL;
+	if (j && skihex[0])
+		json_object_set_new(j, "ski", json_string(skihex));
+	free(b);
+	return j;
+}
+
+static void
+add_cert_addresses(json_t *rec, X509 *x)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	json_t *addrs = json_object_get(rec, "addresses");
+	for (int i = 0; addrs && i < sk_GENERAL_NAME_num(gens); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		if (g->type != GEN_EMAIL)
+			continue;
+		char in[SMZ_ADDR_MAX], out[SMZ_ADDR_MAX], k1[SMZ_ADDR_MAX], k2[SMZ_ADDR_MAX];
+		int l = ASN1_STRING_length(g->d.rfc822Name);
+		if (l <= 0 || l >= (int)sizeof in)
+			continue;
+		memcpy(in, ASN1_STRING_get0_data(g->d.rfc822Name), (size_t)l);
+		in[l] = 0;
+		struct smz_err ae;
+		if (smz_addr_normalize(in, out, &ae) < 0)
+			continue;
+		smz_addr_key(out, 0, k1);
+		size_t k;
+		json_t *a;
+		int have = 0;
+		json_array_foreach(addrs, k, a)
+		{
+			smz_addr_key(json_string_value(a) ? json_string_value(a) : "", 0, k2);
+			have |= strcmp(k1, k2) == 0;
+		}
+		if (!have)
+			json_array_append_new(addrs, json_string(out));
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+static int
+put_record(struct smz_vault *v, DB_TXN *txn, const unsigned char *kid, json_t *rec)
+{
+	char *s = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!s)
+		return ENOMEM;
+	DBT k = {.data = (void *)kid, .size = SMZ_KEYID_LEN};
+	DBT d = {.data = s, .size = (u_int32_t)strlen(s)};
+	int r = v->keys->put(v->keys, txn, &k, &d, 0);
+	free(s);
+	return r;
+}
+
+/* Mark older active keys of rec's addresses with the same usage superseded. */
+static int
+supersede_older(struct smz_vault *v, DB_TXN *txn, json_t *rec)
+{
+	json_int_t n = json_integer_value(json_object_get(rec, "n"));
+	const char *usage = json_string_value(json_object_get(rec, "usage"));
+	size_t i;
+	json_t *a;
+	json_array_foreach(json_object_get(rec, "addresses"), i, a)
+	{
+		char key[SMZ_ADDR_MAX];
+		smz_addr_key(json_string_value(a), 0, key);
+		DBC *c;
+		int r = v->addr->cursor(v->addr, txn, &c, 0);
+		if (r)
+			return r;
+		DBT sk = {.data = key, .size = (u_int32_t)strlen(key)}, pk = {0}, pd = {0};
+		u_int32_t flag = DB_SET;
+		unsigned char (*older)[SMZ_KEYID_LEN] = NULL;
+		size_t no = 0;
+		while ((r = c->pget(c, &sk, &pk, &pd, flag)) == 0) {
+			flag = DB_NEXT_DUP;
+			json_t *o = rec_parse(&pd);
+			const char *st = json_string_value(json_object_get(o, "state"));
+			const char *us = json_string_value(json_object_get(o, "usage"));
+			if (o && st && strcmp(st, "active") == 0 && us && usage &&
+			    strcmp(us, usage) == 0 &&
+			    json_integer_value(json_object_get(o, "n")) < n && pk.size == SMZ_KEYID_LEN) {
+				void *m = realloc(older, (no + 1) * sizeof *older);
+				if (m) {
+					older = m;
+					memcpy(older[no++], pk.data, SMZ_KEYID_LEN);
+				}
+			}
+			json_decref(o);
+		}
+		c->close(c);
+		if (r != DB_NOTFOUND) {
+			free(older);
+			return r;
+		}
+		r = 0;
+		for (size_t k = 0; !r && k < no; k++) {
+			DBT kk = {.data = older[k], .size = SMZ_KEYID_LEN}, dd = {.flags = DB_DBT_MALLOC};
+			if ((r = v->keys->get(v->keys, txn, &kk, &dd, DB_RMW)))
+				break;
+			json_t *o = rec_parse(&dd);
+			free(dd.data);
+			if (!o) {
+				r = EINVAL;
+				break;
+			}
+			json_object_set_new(o, "state", json_string("superseded"));
+			json_object_set_new(o, "state_changed", json_integer((json_int_t)time(NULL)));
+			r = put_record(v, txn, older[k], o);
+			json_decref(o);
+		}
+		free(older);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int
+attach_once(struct smz_vault *v, struct smz_attach *at, size_t n, int supersede,
+	    struct smz_err *e)
+{
+	DB_TXN *txn = NULL;
+	struct smz_audit_entry *a = calloc(n + 1, sizeof *a);
+	char **subj = calloc(n + 1, sizeof *subj);
+	size_t na = 0;
+	int r = a && subj ? v->env->txn_begin(v->env, NULL, &txn, 0) : ENOMEM, rc = 0;
+	if (!r)
+		r = writer_lock(v, txn);
+	for (size_t i = 0; !r && i < n; i++) {
+		unsigned char kid[SMZ_KEYID_LEN];
+		at[i].result = SMZ_ERR_NOTFOUND;
+		at[i].address[0] = 0;
+		if (smz_cert_key_id(at[i].cert, kid))
+			continue;
+		DBT k = {.data = kid, .size = SMZ_KEYID_LEN}, d = {.flags = DB_DBT_MALLOC};
+		r = v->keys->get(v->keys, txn, &k, &d, DB_RMW);
+		if (r == DB_NOTFOUND) {
+			r = 0;
+			continue;
+		}
+		if (r)
+			break;
+		json_t *rec = rec_parse(&d);
+		free(d.data);
+		json_t *ce = rec ? cert_entry(at[i].cert) : NULL;
+		if (!ce) {
+			json_decref(rec);
+			r = EINVAL;
+			break;
+		}
+		snprintf(at[i].address, sizeof at[i].address, "%s",
+			 json_string_value(json_array_get(json_object_get(rec, "addresses"), 0)));
+		const char *fp = json_string_value(json_object_get(ce, "sha256"));
+		size_t k2;
+		json_t *c;
+		int have = 0;
+		json_array_foreach(json_object_get(rec, "certs"), k2, c)
+			have |= json_string_value(json_object_get(c, "sha256")) &&
+				strcmp(json_string_value(json_object_get(c, "sha256")), fp) == 0;
+		at[i].result = have ? 1 : 0;
+		if (!have) {
+			json_array_append(json_object_get(rec, "certs"), ce);
+			add_cert_addresses(rec, at[i].cert);
+			r = put_record(v, txn, kid, rec);
+			if (!r && supersede)
+				r = supersede_older(v, txn, rec);
+			char id[65];
+			smz_hex(kid, sizeof kid, id);
+			if (!r && asprintf(&subj[na], "%s %s %s", at[i].address,
+					   json_string_value(json_object_get(ce, "serial")), id) >= 0) {
+				/* rec is freed below: nothing of it may stay in a[] */
+				a[na] = (struct smz_audit_entry){"attach", subj[na], ""};
+				na++;
+			}
+		}
+		json_decref(ce);
+		json_decref(rec);
+	}
+	if (!r && na && (rc = smz_audit_append(v->log, v->meta, txn, a, na, e)) > 0)
+		r = rc, rc = 0;
+	if (!r && !rc)
+		r = txn->commit(txn, 0);
+	else if (txn)
+		txn->abort(txn);
+	for (size_t i = 0; i < na; i++)
+		free(subj[i]);
+	free(subj);
+	free(a);
+	return rc ? rc : r;
+}
+
+int
+smz_vault_attach(struct smz_vault *v, struct smz_attach *at, size_t n, int supersede,
+		 struct smz_err *e)
+{
+	for (int attempt = 0;; attempt++) {
+		int r = attach_once(v, at, n, supersede, e);
+		if (r <= 0)
+			return r;
+		if (!smz_db_retry(r, attempt))
+			return smz_db_err(e, r, "attach");
 	}
 }
 

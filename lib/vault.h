@@ -16,6 +16,7 @@
 #include "err.h"
 #include "keys.h"
 #include "policy.h"
+#include "addr.h"
 #include "secmem.h"
 
 #define SMZ_VAULT_PK 32
@@ -62,6 +63,19 @@ struct smz_deposit {
  * entry each; durable when this returns 0. */
 int smz_vault_deposit(struct smz_vault *v, struct smz_deposit *d, size_t n,
 		      struct smz_err *e);
+
+struct smz_attach {
+	X509 *cert;                 /* in */
+	int result;                 /* out: 0 attached, 1 unchanged, SMZ_ERR_NOTFOUND no key */
+	char address[SMZ_ADDR_MAX]; /* out: the key's first address */
+};
+
+/* File each certificate beside its vaulted key (found by the key id of its
+ * public key), fill the issuer+serial and SKI indexes, and with supersede
+ * mark the addresses' older active keys of the same usage superseded.
+ * One transaction, one audit entry per certificate attached. */
+int smz_vault_attach(struct smz_vault *v, struct smz_attach *a, size_t n, int supersede,
+		     struct smz_err *e);
 
 /* Every record of address (case rules of policy), oldest first. */
 int smz_vault_history(struct smz_vault *v, const char *address, int local_sensitive,
