@@ -443,9 +443,11 @@ record_cert(json_t *rec)
 	return x;
 }
 
-/* A valid, unexpired certificate of this key covering these addresses. */
+/* A valid, unexpired certificate of this key covering these addresses,
+ * under the same profile and usage (a policy change gets new ones). */
 static int
-find_existing(struct smz_ca *ca, DB_TXN *txn, const struct smz_csr_info *ci, X509 **out)
+find_existing(struct smz_ca *ca, DB_TXN *txn, const struct smz_csr_info *ci,
+	      const char *profile, X509 **out)
 {
 	DBC *c;
 	int r = ca->kid->cursor(ca->kid, txn, &c, 0);
@@ -459,7 +461,10 @@ find_existing(struct smz_ca *ca, DB_TXN *txn, const struct smz_csr_info *ci, X50
 		json_t *j = json_loadb(pd.data, pd.size, 0, NULL);
 		const char *st = json_string_value(json_object_get(j, "status"));
 		json_int_t na = json_integer_value(json_object_get(j, "not_after"));
-		int cover = st && strcmp(st, "valid") == 0 && na > now;
+		const char *pr = json_string_value(json_object_get(j, "profile"));
+		const char *us = json_string_value(json_object_get(j, "usage"));
+		int cover = st && strcmp(st, "valid") == 0 && na > now && pr &&
+			    strcmp(pr, profile) == 0 && us && strcmp(us, ci->usage) == 0;
 		for (size_t i = 0; cover && i < ci->naddr; i++) {
 			size_t k;
 			json_t *a;
@@ -495,7 +500,7 @@ issue_fn(struct smz_ca *ca, DB_TXN *txn, void *arg, struct smz_audit_entry *a, s
 		X509_free(rq->cert);
 		rq->cert = NULL;
 		rq->existed = 0;
-		int r = find_existing(ca, txn, rq->ci, &rq->cert);
+		int r = find_existing(ca, txn, rq->ci, j->p->profile, &rq->cert);
 		if (r)
 			return r;
 		if (rq->cert) {

@@ -91,12 +91,15 @@ smz_issue_run(const struct smz_issue_opts *o, FILE *in, FILE *out, struct smz_is
 	      struct smz_err *e)
 {
 	memset(st, 0, sizeof *st);
+	int rc = smz_profile_check_policy(o->policy, e);
+	if (rc)
+		return rc;
 	struct run *r = calloc(1, sizeof *r);
 	if (!r)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	*r = (struct run){.o = o, .out = out, .st = st, .e = e};
 	smz_progress_start(&r->prog, stderr, o->quiet, "smz-issue", 0);
-	int rc = smz_pem_batches(in, BATCH_MAX, BATCH_SECONDS, take, flush, r);
+	rc = smz_pem_batches(in, BATCH_MAX, BATCH_SECONDS, take, flush, r);
 	for (size_t i = 0; i < r->n; i++)
 		smz_csr_info_free(&r->pd[i].ci);
 	smz_progress_end(&r->prog);

@@ -288,21 +288,35 @@ set_validity(X509 *x, X509 *issuer, time_t now, long days)
 }
 
 int
+smz_profile_check_policy(const struct smz_policy *p, struct smz_err *e)
+{
+	if (!smz_profile_oid(p->profile) || !p->crl_url[0] || !p->issuer_url[0])
+		return smz_err_set(e, SMZ_ERR_CONFIG, "the policy needs [certificate] profile, "
+				   "[ca] crl_url and [ca] issuer_url to issue certificates");
+	if (strncmp(p->profile, "sponsor", 7) == 0 && (!p->organization[0] || !p->country[0]))
+		return smz_err_set(e, SMZ_ERR_CONFIG, "sponsor-validated profiles need "
+				   "[certificate] organization and country");
+	if (p->ndomains == 0)
+		return smz_err_set(e, SMZ_ERR_CONFIG, "the policy has no [domains] allowed");
+	return 0;
+}
+
+int
 smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 		  const struct smz_csr_info *ci, const unsigned char *serial, time_t now,
 		  X509 **out, struct smz_err *e)
 {
 	const char *oid = smz_profile_oid(p->profile);
-	if (!oid || !p->crl_url[0] || !p->issuer_url[0])
-		return smz_err_set(e, SMZ_ERR_CONFIG, "the policy needs [certificate] profile, "
-				   "[ca] crl_url and [ca] issuer_url to issue certificates");
+	int rc = smz_profile_check_policy(p, e);
+	if (rc)
+		return rc;
 	X509 *x = X509_new();
 	X509_NAME *n = X509_NAME_new();
 	BIGNUM *bn = BN_bin2bn(serial, SMZ_SERIAL_LEN, NULL);
 	ASN1_INTEGER *sn = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
 	GENERAL_NAMES *gens = GENERAL_NAMES_new();
 	X509_EXTENSION *san = NULL;
-	int rc = SMZ_ERR_INTERNAL;
+	rc = SMZ_ERR_INTERNAL;
 	if (!x || !n || !sn || !gens)
 		goto out;
 	const char *mbox = ci->addresses[0];
@@ -315,14 +329,8 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 		    !add_utf8(n, NID_organizationName, p->organization) ||
 		    !add_utf8(n, NID_organizationIdentifier, p->organization_identifier) ||
 		    !X509_NAME_add_entry_by_NID(n, NID_countryName, MBSTRING_ASC,
-						(unsigned char *)(p->country[0] ? p->country : ""),
-						p->country[0] ? -1 : 0, -1, 0))
+						(const unsigned char *)p->country, -1, -1, 0))
 			goto out;
-		if (!p->organization[0] || !p->country[0]) {
-			rc = smz_err_set(e, SMZ_ERR_CONFIG, "sponsor-validated profiles need "
-					 "[certificate] organization and country");
-			goto out;
-		}
 	} else if (!add_utf8(n, NID_commonName, mbox)) {
 		goto out;
 	}

@@ -39,6 +39,9 @@ const char *smz_profile_oid(const char *profile);
 /* The digest that goes with a signing key: SHA-384 for P-384, else SHA-256. */
 const EVP_MD *smz_profile_md(EVP_PKEY *signer);
 
+/* Can this policy issue at all (profile, URLs, sponsor attributes)? */
+int smz_profile_check_policy(const struct smz_policy *p, struct smz_err *e);
+
 /* A subscriber certificate for ci, serial of SMZ_SERIAL_LEN bytes. */
 int smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 		      const struct smz_csr_info *ci, const unsigned char *serial, time_t now,
