@@ -1,0 +1,78 @@
+#!/bin/sh
+# The provisioning pipeline smz-keygen | smz-issue | smz-vault attach, at
+# scale: 10,000 unique full-length serials, keys and certificates that
+# agree, attach idempotent, supersession of older keys.
+. "$(dirname "$0")/lib.sh"
+
+write_policy ec-p256 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \
+	"issuer_url = http://pki.example.com/issuing.cer"
+new_vault
+smz-issue init -q --no-passphrase
+{ echo email; seq 1 10000 | sed 's/.*/u&@example.com/'; } >big.csv
+
+test_expect_success 'keygen | issue | attach over 10,000 people' '
+	smz-keygen -q -j 2 big.csv | tee csrs.pem | smz-issue -q | smz-vault attach -q >certs.pem &&
+	test "$(grep -c "BEGIN CERTIFICATE" certs.pem)" -eq 10000
+'
+
+test_expect_success '10,000 serials: unique, 20 octets, positive, below 2^159' '
+	smz-issue list | tail -n +2 | cut -f1 >serials &&
+	test "$(wc -l <serials)" -eq 10000 &&
+	test "$(sort -u serials | wc -l)" -eq 10000 &&
+	test "$(grep -cv "^[4-7][0-9a-f]\{39\}\$" serials)" -eq 0 &&
+	split_pem certs.pem c && for i in 1 777 5000 10000; do
+		s=$(openssl x509 -in c.$i -noout -serial | cut -d= -f2 | tr A-F a-f) &&
+		grep -qx "$s" serials || exit 1
+	done
+'
+
+test_expect_success 'every vaulted key has its certificate, found by key id' '
+	for i in 1 5000 10000; do
+		kid=$(openssl x509 -in c.$i -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256 -r | cut -d" " -f1) &&
+		smz-vault show "$kid" >show && test_grep "^certificates: 1\$" show || exit 1
+	done &&
+	smz-vault check >out && test_grep "^check: OK (10000 records)" out
+'
+
+test_expect_success 're-running the pipeline changes nothing' '
+	smz-keygen big.csv 2>kg.err | smz-issue 2>issue.err | smz-vault attach >again.pem 2>attach.err &&
+	test_grep "0 keys generated, 0 CSRs sent again, 10000 skipped" kg.err &&
+	test_grep "0 issued, 0 already issued, 0 rejected" issue.err && test ! -s again.pem &&
+	test "$(smz-issue list | tail -n +2 | wc -l)" -eq 10000
+'
+
+test_expect_success 'the same CSRs again get the same certificates, attached once' '
+	smz-issue -v csrs.pem 2>issue.err | smz-vault attach >again.pem 2>attach.err &&
+	test "$(grep -c "already issued, sent again" issue.err)" -eq 10000 &&
+	test_grep "0 attached, 10000 already attached, 0 rejected" attach.err &&
+	cmp certs.pem again.pem && test "$(smz-issue list | tail -n +2 | wc -l)" -eq 10000
+'
+
+test_expect_success 'a certificate whose key is not in the vault is reported, not passed on' '
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout o.key -subj "/CN=o" \
+		-addext "subjectAltName=email:outsider@example.com" -out o.csr 2>/dev/null &&
+	smz-issue -q o.csr >o.pem &&
+	cat c.1 o.pem >mix.pem &&
+	test_must_fail 65 smz-vault attach mix.pem >out 2>err &&
+	test "$(grep -c BEGIN out)" -eq 1 &&
+	test_grep "certificate 2 (line 1[0-9]*): rejected: its key is not in the vault" err &&
+	printf "garbage\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" >bad.pem &&
+	test_must_fail 65 smz-vault attach bad.pem >out 2>err && test_grep "not an X.509 certificate" err
+'
+
+test_expect_success 'a new key with its certificate supersedes the old key, which stays' '
+	printf "u7@example.com\n" >one.txt &&
+	smz-keygen -q --addresses --new-key one.txt | smz-issue -q | smz-vault attach -q >new.pem &&
+	smz-vault history u7@example.com >hist &&
+	test "$(tail -n +2 hist | wc -l)" -eq 2 &&
+	sed -n 2p hist | test_grep "	superseded\$" - &&
+	sed -n 3p hist | test_grep "	active\$" - &&
+	smz-vault check --passphrase-file pw >out && test_grep "every key unsealed" out
+'
+
+test_expect_success 'audit logs of vault and CA verify' '
+	smz-vault audit --verify | test_grep "^audit: OK" - &&
+	test "$(smz-vault audit | cut -f4 | grep -c attach)" -eq 10001
+'
+
+test_done
