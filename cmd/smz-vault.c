@@ -3,6 +3,7 @@
 #include "attach.h"
 #include "common.h"
 #include "dbenv.h"
+#include "pem.h"
 #include "secmem.h"
 #include "vault.h"
 
@@ -163,19 +164,27 @@ v_show(const char *arg)
 	json_object_set_new(rec, "created", json_string(t));
 	smz_time_iso(json_integer_value(json_object_get(rec, "state_changed")), t);
 	json_object_set_new(rec, "state_changed", json_string(t));
-	static const char *const cols[] = {"key_id", "addresses", "alg", "usage", "source",
+	json_object_set(rec, "algorithm", json_object_get(rec, "alg"));
+	static const char *const cols[] = {"key_id", "addresses", "algorithm", "usage", "source",
 					   "created", "state", "state_changed", "certificates",
 					   "csr", NULL};
 	if (smz_opt.json) {
 		cmd_record(rec, cols);
 	} else {
-		for (const char *const *c = cols; *c; c++) {
+		for (const char *const *c = cols; c[1]; c++) {
 			json_t *f = json_object_get(rec, *c);
 			char *s = json_is_string(f) ? strdup(json_string_value(f))
 						    : json_dumps(f, JSON_ENCODE_ANY | JSON_COMPACT);
 			printf("%s: %s\n", *c, s ? s : "");
 			free(s);
 		}
+		/* the stored request, as PEM, for re-submission to any CA */
+		const char *csr = json_string_value(json_object_get(rec, "csr"));
+		size_t cap = csr ? strlen(csr) : 0, len = 0;
+		unsigned char *der = cap ? malloc(cap) : NULL;
+		if (der && smz_unb64(csr, der, cap, &len) == 0)
+			smz_pem_write(stdout, "CERTIFICATE REQUEST", der, len);
+		free(der);
 	}
 	json_decref(rec);
 	return 0;

@@ -5,6 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+size_t
+smz_utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; s && *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+const char *
+smz_printable(const char *in, char *out, size_t cap)
+{
+	size_t i = 0;
+	for (; in && *in && i + 1 < cap; in++)
+		out[i++] = ((unsigned char)*in < 0x20 || *in == 0x7f) ? '?' : *in;
+	out[i] = 0;
+	return out;
+}
+
 int
 smz_utf8_valid(const char *s, size_t len)
 {
@@ -88,26 +107,37 @@ smz_domain_normalize(const char *in, char *out, size_t cap, struct smz_err *e)
 	return rc;
 }
 
+static int normalize(const char *in, const char *shown, char out[SMZ_ADDR_MAX],
+		     struct smz_err *e);
+
 int
 smz_addr_normalize(const char *in, char out[SMZ_ADDR_MAX], struct smz_err *e)
+{
+	char shown[SMZ_ADDR_MAX];
+	return normalize(in, smz_printable(in, shown, sizeof shown), out, e);
+}
+
+/* shown: in, safe to print */
+static int
+normalize(const char *in, const char *shown, char out[SMZ_ADDR_MAX], struct smz_err *e)
 {
 	if (!*in)
 		return smz_err_set(e, SMZ_ERR_DATA, "no address");
 	if (strchr(in, '<') || strchr(in, '>'))
 		return smz_err_set(e, SMZ_ERR_DATA,
-				   "\"%s\": give the bare address, not \"Name <address>\"", in);
+				   "\"%s\": give the bare address, not \"Name <address>\"", shown);
 	for (const char *p = in; *p; p++)
 		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
 			return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": address contains white space"
-					   " or a control character", in);
+					   " or a control character", shown);
 	const char *at = strrchr(in, '@');
 	if (!at)
-		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": not a mail address (no '@')", in);
+		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": not a mail address (no '@')", shown);
 	size_t ll = (size_t)(at - in);
 	if (ll == 0)
-		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": empty local part", in);
+		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": empty local part", shown);
 	if (!at[1])
-		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": address has no domain", in);
+		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": address has no domain", shown);
 	if (ll > 64)
 		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": local part longer than 64 octets",
 				   in);
@@ -119,22 +149,22 @@ smz_addr_normalize(const char *in, char out[SMZ_ADDR_MAX], struct smz_err *e)
 		if (c >= 0x80)
 			return smz_err_set(e, SMZ_ERR_DATA,
 					   "\"%s\": non-ASCII local part needs SMTPUTF8, "
-					   "not supported yet", in);
+					   "not supported yet", shown);
 		if (c == '.') {
 			if (i == 0 || i == ll - 1 || in[i + 1] == '.')
 				return smz_err_set(e, SMZ_ERR_DATA,
-						   "\"%s\": misplaced '.' in local part", in);
+						   "\"%s\": misplaced '.' in local part", shown);
 		} else if (!is_atext(c)) {
 			return smz_err_set(e, SMZ_ERR_DATA,
-					   "\"%s\": '%c' not allowed in a local part", in, c);
+					   "\"%s\": '%c' not allowed in a local part", shown, c);
 		}
 	}
 	char dom[256];
 	struct smz_err de;
 	if (smz_domain_normalize(at + 1, dom, sizeof dom, &de) < 0)
-		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": %s", in, de.msg);
+		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": %s", shown, de.msg);
 	if (ll + 1 + strlen(dom) >= SMZ_ADDR_MAX)
-		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": address too long", in);
+		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": address too long", shown);
 	memcpy(out, in, ll);
 	out[ll] = '@';
 	strcpy(out + ll + 1, dom);

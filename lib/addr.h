@@ -22,6 +22,13 @@ int smz_domain_normalize(const char *in, char *out, size_t cap, struct smz_err *
  * compared case-sensitively. */
 void smz_addr_key(const char *addr, int local_part_sensitive, char out[SMZ_ADDR_MAX]);
 
+/* Characters (code points) in a UTF-8 string; 0 for NULL. */
+size_t smz_utf8_chars(const char *s);
+
+/* Copy in to out (cap bytes) with control characters shown as '?', for
+ * messages that echo hostile input. */
+const char *smz_printable(const char *in, char *out, size_t cap);
+
 /* Is s valid UTF-8? */
 int smz_utf8_valid(const char *s, size_t len);
 

@@ -37,7 +37,13 @@ head_get(DB *meta, DB_TXN *txn, u_int32_t flags, size_t *count, char hash[65])
 	if (r)
 		return r;
 	unsigned long long c = 0;
-	int ok = d.size < 128 && sscanf(d.data, "%llu %64s", &c, hash) == 2;
+	char buf[128];
+	int ok = d.size < sizeof buf;
+	if (ok) {
+		memcpy(buf, d.data, d.size);
+		buf[d.size] = 0;
+		ok = sscanf(buf, "%llu %64s", &c, hash) == 2 && strlen(hash) == 64;
+	}
 	free(d.data);
 	if (!ok)
 		return EINVAL;
@@ -63,7 +69,7 @@ smz_audit_append(DB *log, DB *meta, DB_TXN *txn, const struct smz_audit_entry *a
 	char hash[65];
 	int r = head_get(meta, txn, DB_RMW, &count, hash);
 	if (r)
-		return r == DB_LOCK_DEADLOCK ? r
+		return (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED) ? r
 					     : smz_err_set(e, SMZ_ERR_INTERNAL, "audit head: %s",
 							   db_strerror(r));
 	char when[32];
@@ -87,7 +93,7 @@ smz_audit_append(DB *log, DB *meta, DB_TXN *txn, const struct smz_audit_entry *a
 			entry_hash(hash, canon, strlen(canon), hash);
 		free(canon);
 		if (r)
-			return r == DB_LOCK_DEADLOCK ? r
+			return (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED) ? r
 						     : smz_err_set(e, SMZ_ERR_INTERNAL,
 								   "audit append: %s",
 								   db_strerror(r));
@@ -95,7 +101,7 @@ smz_audit_append(DB *log, DB *meta, DB_TXN *txn, const struct smz_audit_entry *a
 	}
 	r = head_put(meta, txn, count, hash);
 	if (r)
-		return r == DB_LOCK_DEADLOCK ? r
+		return (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED) ? r
 					     : smz_err_set(e, SMZ_ERR_INTERNAL, "audit head: %s",
 							   db_strerror(r));
 	return 0;
@@ -103,11 +109,11 @@ smz_audit_append(DB *log, DB *meta, DB_TXN *txn, const struct smz_audit_entry *a
 
 /* Walks entries; verify != NULL checks the chain as it goes. */
 static int
-walk(DB *log, int (*cb)(void *, json_t *), void *arg, size_t *count, char head[65],
-     struct smz_err *e)
+walk(DB *log, DB_TXN *txn, int (*cb)(void *, json_t *), void *arg, size_t *count,
+     char head[65], struct smz_err *e)
 {
 	DBC *c;
-	int r = log->cursor(log, NULL, &c, 0);
+	int r = log->cursor(log, txn, &c, 0);
 	if (r)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "audit log: %s", db_strerror(r));
 	DBT k = {0}, d = {0};
@@ -157,19 +163,32 @@ walk(DB *log, int (*cb)(void *, json_t *), void *arg, size_t *count, char head[6
 int
 smz_audit_walk(DB *log, int (*cb)(void *, json_t *), void *arg, struct smz_err *e)
 {
-	return walk(log, cb, arg, NULL, NULL, e);
+	return walk(log, NULL, cb, arg, NULL, NULL, e);
 }
 
+/* Head and log are read in one transaction, head first as every writer
+ * takes it first: a verify never sees a half-appended batch, and never
+ * deadlocks with a writer. */
 int
 smz_audit_verify(DB *log, DB *meta, size_t *count, struct smz_err *e)
 {
 	char head[65], want[65];
 	size_t n = 0, want_n;
-	int rc = walk(log, NULL, NULL, &n, head, e);
+	DB_ENV *env = log->get_env(log);
+	DB_TXN *txn = NULL;
+	int r = env->txn_begin(env, NULL, &txn, 0), rc = 0;
+	if (!r)
+		r = head_get(meta, txn, 0, &want_n, want);
+	if (r) {
+		if (txn)
+			txn->abort(txn);
+		return r == EINVAL ? smz_err_set(e, SMZ_ERR_VERIFY, "the audit head record is damaged")
+				   : smz_err_set(e, SMZ_ERR_TEMP, "audit head: %s", db_strerror(r));
+	}
+	rc = walk(log, txn, NULL, NULL, &n, head, e);
+	txn->commit(txn, 0);
 	if (rc)
 		return rc;
-	if (head_get(meta, NULL, 0, &want_n, want) != 0)
-		return smz_err_set(e, SMZ_ERR_VERIFY, "the audit head record is damaged");
 	if (n != want_n)
 		return smz_err_set(e, SMZ_ERR_VERIFY,
 				   "entry %zu: log has %zu entries, the vault recorded %zu "

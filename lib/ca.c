@@ -226,9 +226,9 @@ in_txn(struct smz_ca *ca, struct txn_job *j, struct smz_err *e)
 		int rc = 0, r = ca->env->txn_begin(ca->env, NULL, &txn, 0);
 		if (!r)
 			r = smz_db_writer_lock(ca->meta, txn);
-		if (!r && (rc = j->fn(ca, txn, j->arg, j->a, &na, e)) > 0)
+		if (!r && smz_db_code(rc = j->fn(ca, txn, j->arg, j->a, &na, e)))
 			r = rc, rc = 0;
-		if (!r && !rc && na && (rc = smz_audit_append(ca->log, ca->meta, txn, j->a, na, e)) > 0)
+		if (!r && !rc && na && smz_db_code(rc = smz_audit_append(ca->log, ca->meta, txn, j->a, na, e)))
 			r = rc, rc = 0;
 		if (!r && !rc)
 			r = txn->commit(txn, 0);

@@ -25,6 +25,13 @@ int smz_db_open(DB_ENV *env, DB **db, const char *file, DBTYPE type, int dup,
 /* Map a BDB error to an SMZ_ERR_* with the message BDB gave. */
 int smz_db_err(struct smz_err *e, int r, const char *what);
 
+/* Is r a Berkeley DB or errno code (not 0, not an SMZ_ERR_*)? */
+static inline int
+smz_db_code(int r)
+{
+	return r != 0 && !SMZ_IS_ERR(r);
+}
+
 /* Is r worth retrying the transaction for (deadlock, lock not granted)? */
 int smz_db_retry(int r, int attempt);
 

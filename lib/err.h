@@ -26,6 +26,10 @@ enum {
 	SMZ_ERR_UNAVAILABLE = -13, /* service unavailable */
 };
 
+/* Is r one of ours (as opposed to an errno or a Berkeley DB code, which
+ * are positive or far below -1000)? */
+#define SMZ_IS_ERR(r) ((r) < 0 && (r) > -1000)
+
 struct smz_err {
 	int code;
 	char msg[1024];

@@ -95,7 +95,7 @@ smz_file_read(const char *path, size_t max, char **buf, size_t *len, struct smz_
 	if (fd < 0)
 		return smz_err_set(e, errno == ENOENT ? SMZ_ERR_NOINPUT : SMZ_ERR_IO,
 				   "%s: %s", path, strerror(errno));
-	size_t cap = 65536, n = 0;
+	size_t cap = max < 65536 ? max : 65536, n = 0;
 	char *b = malloc(cap + 1);
 	int rc = b ? 0 : smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	while (!rc) {
@@ -125,6 +125,8 @@ smz_file_read(const char *path, size_t max, char **buf, size_t *len, struct smz_
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (rc) {
+		if (b) /* it may have held a secret */
+			explicit_bzero(b, cap);
 		free(b);
 		return rc;
 	}

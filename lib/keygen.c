@@ -172,6 +172,7 @@ flush(const struct smz_keygen_opts *o, struct smz_vault *v, struct item *items, 
 		x->csr = it->csr;
 		x->csr_len = it->csr_len;
 		x->if_absent = !o->new_key;
+		x->local_sensitive = o->policy->local_part_sensitive;
 	}
 	int rc = nd ? smz_vault_deposit(v, d, nd, e) : 0;
 	size_t k = 0;

@@ -1,4 +1,5 @@
 #include "keys.h"
+#include "addr.h"
 
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -176,14 +177,18 @@ smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der,
 	int rc = SMZ_ERR_INTERNAL;
 	if (!req || !name || !exts || !gens || !gen || !ia5)
 		goto out;
+	/* X.520 upper bounds (characters): commonName 64, given name and
+	 * surname 64 here, emailAddress 128 (OpenSSL's table); a longer value
+	 * is left out, the address always stays in subjectAltName. */
 	const char *cn = s->common_name && *s->common_name ? s->common_name : s->address;
-	/* X.520 caps commonName at 64 characters: fall back to the address. */
-	if (strlen(cn) > 64)
-		cn = s->address;
-	if (!add_name(name, NID_commonName, cn) || !add_name(name, NID_givenName, s->given) ||
-	    !add_name(name, NID_surname, s->surname) ||
-	    !X509_NAME_add_entry_by_NID(name, NID_pkcs9_emailAddress, MBSTRING_ASC,
-					(const unsigned char *)s->address, -1, -1, 0)) {
+	if (smz_utf8_chars(cn) > 64)
+		cn = smz_utf8_chars(s->address) <= 64 ? s->address : NULL;
+	const char *mail = strlen(s->address) <= 128 ? s->address : NULL;
+	if (!add_name(name, NID_commonName, cn) ||
+	    !add_name(name, NID_givenName, smz_utf8_chars(s->given) <= 64 ? s->given : NULL) ||
+	    !add_name(name, NID_surname, smz_utf8_chars(s->surname) <= 64 ? s->surname : NULL) ||
+	    (mail && !X509_NAME_add_entry_by_NID(name, NID_pkcs9_emailAddress, MBSTRING_ASC,
+						 (const unsigned char *)mail, -1, -1, 0))) {
 		rc = smz_err_ssl(e, SMZ_ERR_DATA, "cannot build the subject name");
 		goto out;
 	}
@@ -194,7 +199,8 @@ smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der,
 	if (!sk_GENERAL_NAME_push(gens, gen))
 		goto out;
 	gen = NULL;
-	ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens);
+	/* RFC 5280: with an empty subject the subjectAltName is critical */
+	ext = X509V3_EXT_i2d(NID_subject_alt_name, X509_NAME_entry_count(name) == 0, gens);
 	if (!ext || !sk_X509_EXTENSION_push(exts, ext))
 		goto out;
 	ext = NULL;

@@ -9,6 +9,7 @@
 struct smz_pem_reader {
 	FILE *f;
 	size_t lineno, index;
+	int pending; /* line holds a BEGIN not yet consumed */
 	char line[SMZ_PEM_LINE_MAX + 2];
 };
 
@@ -79,6 +80,12 @@ smz_pem_next(struct smz_pem_reader *r, struct smz_pem_block *b, struct smz_err *
 	memset(b, 0, sizeof *b);
 	long n;
 	for (;;) {
+		if (r->pending) {
+			r->pending = 0;
+			r->lineno++;
+			begin_type(r->line, b->type, sizeof b->type);
+			break;
+		}
 		n = read_line(r);
 		if (n == -1)
 			return 0;
@@ -107,6 +114,15 @@ smz_pem_next(struct smz_pem_reader *r, struct smz_pem_block *b, struct smz_err *
 		}
 		if (n >= 0 && strcmp(r->line, end) == 0)
 			break;
+		char t2[64];
+		if (n >= 0 && begin_type(r->line, t2, sizeof t2)) {
+			/* a truncated block: report it, and read the new one next */
+			r->pending = 1;
+			r->lineno--;
+			rc = smz_err_set(e, SMZ_ERR_DATA, "line %zu: %s block not terminated",
+					 b->line, b->type);
+			goto out;
+		}
 		if (rc)
 			continue; /* already bad: skip to its END */
 		if (n == -2) {

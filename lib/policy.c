@@ -36,13 +36,46 @@ struct ctx {
 	int failed;
 };
 
+static int
+fail(struct ctx *c, const char *section, const char *name, const char *fmt, const char *arg)
+{
+	if (!c->failed) {
+		char why[512];
+		snprintf(why, sizeof why, fmt, arg);
+		if (name)
+			smz_err_set(c->e, SMZ_ERR_CONFIG, "%s:%d: [%s] %s: %s", c->p->source,
+				    c->line, section, name, why);
+		else
+			smz_err_set(c->e, SMZ_ERR_CONFIG, "%s:%d: %s", c->p->source, c->line, why);
+	}
+	c->failed = 1;
+	return 1; /* keep inih going; the first error is the one reported */
+}
+
+/* Feeds inih one line at a time, counting lines, and refuses what inih
+ * would misread: an indented line (inih takes it as a continuation of the
+ * previous value) and a line longer than its buffer (split in two). */
 static char *
 reader(char *str, int num, void *stream)
 {
 	struct ctx *c = stream;
 	char *r = fgets(str, num, c->f);
-	if (r)
-		c->line++;
+	if (!r)
+		return NULL;
+	c->line++;
+	size_t l = strlen(r);
+	if (l == (size_t)num - 1 && r[l - 1] != '\n' && !feof(c->f)) {
+		fail(c, NULL, NULL, "%s", "line too long (at most 198 bytes)");
+		int ch;
+		while ((ch = fgetc(c->f)) != EOF && ch != '\n')
+			;
+		r[0] = 0;
+	} else if ((r[0] == ' ' || r[0] == '\t') && r[strspn(r, " \t\r\n")] &&
+		   !strchr(";#", r[strspn(r, " \t")])) {
+		fail(c, NULL, NULL, "%s", "indented line (continuation lines are not allowed; "
+		     "put each key = value at the start of a line)");
+		r[0] = 0;
+	}
 	return r;
 }
 
@@ -90,19 +123,6 @@ copy(char *dst, size_t cap, const char *v)
 }
 
 static const char *const yesno[] = {"no", "yes", NULL};
-
-static int
-fail(struct ctx *c, const char *section, const char *name, const char *fmt, const char *arg)
-{
-	if (!c->failed) {
-		char why[512];
-		snprintf(why, sizeof why, fmt, arg);
-		smz_err_set(c->e, SMZ_ERR_CONFIG, "%s:%d: [%s] %s: %s", c->p->source, c->line,
-			    section, name, why);
-	}
-	c->failed = 1;
-	return 1; /* keep inih going; the first error is the one reported */
-}
 
 static int
 domains(struct ctx *c, const char *v)
@@ -218,9 +238,12 @@ handler(void *user, const char *section, const char *name, const char *v)
 		if (copy(strcmp(name, "uri") == 0 ? p->ldap_uri : p->ldap_base, 1024, v) < 0)
 			return fail(c, section, name, "%s", "longer than 1023 bytes");
 	} else if (IS("ldap", "filter")) {
-		if (!strstr(v, "%s") || copy(p->ldap_filter, sizeof p->ldap_filter, v) < 0)
+		const char *pc = strchr(v, '%');
+		if (!pc || pc[1] != 's' || strchr(pc + 2, '%') || v[0] != '(' ||
+		    copy(p->ldap_filter, sizeof p->ldap_filter, v) < 0)
 			return fail(c, section, name, "%s",
-				    "expected an LDAP filter with %%s for the address");
+				    "expected an LDAP filter in parentheses with one %s for the "
+				    "address and no other %");
 	} else if (IS("ldap", "smime_attribute")) {
 		if (choice(v, yesno, &p->smime_attribute) < 0)
 			return fail(c, section, name, "%s", "expected yes | no");
@@ -228,7 +251,7 @@ handler(void *user, const char *section, const char *name, const char *v)
 		char *end;
 		errno = 0;
 		double d = strtod(v, &end);
-		if (errno || end == v || *end || d < 0 || d > 1)
+		if (errno || end == v || *end || !(d >= 0 && d <= 1))
 			return fail(c, section, name, "%s", "expected a fraction from 0 to 1");
 		p->max_fraction = d;
 	} else {

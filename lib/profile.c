@@ -324,18 +324,20 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 	if (sponsor) {
 		char cn[256];
 		snprintf(cn, sizeof cn, "%s %s", ci->given, ci->surname);
-		if (!add_utf8(n, NID_commonName, strlen(cn) <= 64 ? cn : mbox) ||
+		if (!add_utf8(n, NID_commonName, smz_utf8_chars(cn) <= 64 ? cn : NULL) ||
 		    !add_utf8(n, NID_givenName, ci->given) || !add_utf8(n, NID_surname, ci->surname) ||
 		    !add_utf8(n, NID_organizationName, p->organization) ||
 		    !add_utf8(n, NID_organizationIdentifier, p->organization_identifier) ||
 		    !X509_NAME_add_entry_by_NID(n, NID_countryName, MBSTRING_ASC,
 						(const unsigned char *)p->country, -1, -1, 0))
 			goto out;
-	} else if (!add_utf8(n, NID_commonName, mbox)) {
+	} else if (!add_utf8(n, NID_commonName, strlen(mbox) <= 64 ? mbox : NULL)) {
 		goto out;
 	}
-	if (!X509_NAME_add_entry_by_NID(n, NID_pkcs9_emailAddress, MBSTRING_ASC,
-					(const unsigned char *)mbox, -1, -1, 0))
+	/* emailAddress is bounded at 128 (OpenSSL's table, ub-emailaddress 255) */
+	if (strlen(mbox) <= 128 && !X509_NAME_add_entry_by_NID(n, NID_pkcs9_emailAddress,
+							      MBSTRING_ASC, (const unsigned char *)mbox,
+							      -1, -1, 0))
 		goto out;
 	for (size_t i = 0; i < ci->naddr; i++) {
 		GENERAL_NAME *g = GENERAL_NAME_new();
@@ -367,7 +369,7 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 	    !X509_set_pubkey(x, pk) || set_validity(x, ca, now, p->validity_days) < 0)
 		goto out;
 	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
-	san = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens);
+	san = X509V3_EXT_i2d(NID_subject_alt_name, X509_NAME_entry_count(n) == 0, gens);
 	if (ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
 	    ext(x, &ctx, NID_key_usage, ku) < 0 ||
 	    ext(x, &ctx, NID_ext_key_usage, "emailProtection") < 0 ||

@@ -338,13 +338,24 @@ smz_roster_parse(const char *data, size_t len, const struct smz_roster_opts *o,
 		data += 3;
 		len -= 3;
 	}
+	/* "CSV (Macintosh)": lines end in CR alone. */
+	char *lf = NULL;
+	if (!memchr(data, '\n', len) && memchr(data, '\r', len)) {
+		if (!(lf = malloc(len)))
+			return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+		for (size_t i = 0; i < len; i++)
+			lf[i] = data[i] == '\r' ? '\n' : data[i];
+		data = lf;
+	}
 	struct parse ps = {.o = o, .p = p, .r = r, .e = e};
 	/* Never more records than lines; hsearch wants room to spare. */
 	size_t lines = 64;
 	for (const char *q = data; (q = memchr(q, '\n', (size_t)(data + len - q))); q++)
 		lines++;
-	if (!hcreate_r(lines * 2, &ps.seen))
+	if (!hcreate_r(lines * 2, &ps.seen)) {
+		free(lf);
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	}
 	int rc = 0;
 	if (o->addresses_only) {
 		rc = parse_addresses(&ps, data, len);
@@ -353,7 +364,10 @@ smz_roster_parse(const char *data, size_t len, const struct smz_roster_opts *o,
 	r->delimiter = o->delimiter ? o->delimiter : detect_delimiter(data, len);
 	ps.fields = calloc(FIELDS_MAX, sizeof *ps.fields);
 	struct csv_parser cp;
-	if (!ps.fields || csv_init(&cp, CSV_APPEND_NULL | CSV_STRICT_FINI) != 0) {
+	/* Strict: a stray quote ("Smith" Jr) would otherwise open a quoted
+	 * field that silently swallows the following rows. */
+	const unsigned char csvopts = CSV_STRICT | CSV_APPEND_NULL | CSV_STRICT_FINI;
+	if (!ps.fields || csv_init(&cp, csvopts) != 0) {
 		free(ps.fields);
 		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 		goto out;
@@ -369,9 +383,30 @@ smz_roster_parse(const char *data, size_t len, const struct smz_roster_opts *o,
 		if (cp.pstate == 0 && cp.entry_pos == 0)
 			ps.rec_line = line;
 		if (csv_parse(&cp, q, l, end_field, end_record, &ps) != l) {
-			rc = smz_err_set(e, SMZ_ERR_DATA, "line %zu: %s", line,
-					 csv_strerror(csv_error(&cp)));
-			break;
+			if (!ps.header_done) {
+				rc = smz_err_set(e, SMZ_ERR_DATA, "line %zu: malformed header: %s",
+						 line, csv_strerror(csv_error(&cp)));
+				break;
+			}
+			/* Reject this record, start afresh on the next line. */
+			struct smz_row *row;
+			if (row_push(r, &row) < 0) {
+				ps.oom = 1;
+				break;
+			}
+			row->line = ps.rec_line;
+			reject(r, row, "malformed quoting: a quote inside an unquoted field or "
+			       "after a closing quote (a quote inside a quoted field is written \"\")");
+			for (size_t i = 0; i < ps.nfields; i++)
+				free(ps.fields[i]);
+			ps.nfields = 0;
+			ps.too_many = 0;
+			csv_free(&cp);
+			if (csv_init(&cp, csvopts) != 0) {
+				ps.oom = 1;
+				break;
+			}
+			csv_set_delim(&cp, (unsigned char)r->delimiter);
 		}
 		q += l;
 	}
@@ -397,6 +432,7 @@ out:
 	for (size_t i = 0; i < ps.nkeys; i++)
 		free(ps.keys[i]);
 	free(ps.keys);
+	free(lf);
 	if (rc)
 		smz_roster_free(r);
 	return rc;

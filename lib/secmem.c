@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define PASSPHRASE_MAX 1024
@@ -57,6 +58,14 @@ smz_secret_read_passphrase(const char *path, struct smz_secret *s, struct smz_er
 	}
 	size_t n = 0;
 	int rc = 0;
+	/* Typed at a terminal: do not echo it. */
+	struct termios old, quiet;
+	int tty = isatty(fd) && tcgetattr(fd, &old) == 0;
+	if (tty) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fd, TCSAFLUSH, &quiet);
+	}
 	/* Byte by byte so that nothing after the first line is consumed
 	 * from a shared stdin. */
 	while (n < PASSPHRASE_MAX) {
@@ -71,6 +80,8 @@ smz_secret_read_passphrase(const char *path, struct smz_secret *s, struct smz_er
 			break;
 		n++;
 	}
+	if (tty)
+		tcsetattr(fd, TCSAFLUSH, &old);
 	if (!rc && n == PASSPHRASE_MAX)
 		rc = smz_err_set(e, SMZ_ERR_DATA, "%s: passphrase longer than %d bytes",
 				 path, PASSPHRASE_MAX - 1);

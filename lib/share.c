@@ -136,15 +136,19 @@ smz_share_parse(const char *text, const char *name, struct smz_share *s, struct 
 		const char *nl = strchr(p, '\n');
 		size_t l = nl ? (size_t)(nl - p) : strlen(p);
 		char line[256];
-		if (l >= sizeof line)
+		if (l >= sizeof line) {
+			sodium_memzero(hex, sizeof hex);
 			return smz_err_set(e, SMZ_ERR_PERM, "%s: damaged share (long line)", name);
+		}
 		memcpy(line, p, l);
 		line[l] = 0;
 		if (l && line[l - 1] == '\r')
 			line[l - 1] = 0;
 		p += l + (nl ? 1 : 0);
-		if (!line[0] || line[0] == '#')
+		if (!line[0] || line[0] == '#') {
+			sodium_memzero(line, sizeof line);
 			continue;
+		}
 		if (sscanf(line, "smz-share: %d", &version) == 1 ||
 		    sscanf(line, "vault: %39s", v) == 1 || sscanf(line, "set: %23s", set) == 1 ||
 		    sscanf(line, "index: %d", &s->index) == 1 ||
@@ -153,7 +157,12 @@ smz_share_parse(const char *text, const char *name, struct smz_share *s, struct 
 		    sscanf(line, "secret: %65s", hex) == 1 || sscanf(line, "check: %23s", sum) == 1)
 			seen++;
 		else
+			seen = -1000;
+		sodium_memzero(line, sizeof line); /* it may have held the secret */
+		if (seen < 0) {
+			sodium_memzero(hex, sizeof hex);
 			return smz_err_set(e, SMZ_ERR_PERM, "%s: not a share file or damaged", name);
+		}
 	}
 	sodium_memzero(s->secret, sizeof s->secret);
 	int rc = 0;

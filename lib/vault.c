@@ -475,7 +475,7 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 		snprintf(why, sizeof why, "%s%s", pw ? "passphrase" : "",
 			 sh ? (pw ? " and shares" : "shares") : "");
 		struct smz_audit_entry a = {"init", id, why};
-		if ((rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)) > 0)
+		if (smz_db_code(rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)))
 			r = rc, rc = 0;
 	}
 	if (r || rc) {
@@ -580,9 +580,11 @@ out:
 
 /* ---- deposits and lookups ---- */
 
+static int has_exact_local(json_t *rec, const char *address);
+
 static int
 active_for(struct smz_vault *v, DB_TXN *txn, const char *address, const char *usage,
-	   int *active)
+	   int sensitive, int *active)
 {
 	char key[SMZ_ADDR_MAX];
 	smz_addr_key(address, 0, key);
@@ -598,7 +600,8 @@ active_for(struct smz_vault *v, DB_TXN *txn, const char *address, const char *us
 		json_t *j = rec_parse(&pd);
 		const char *st = j ? json_string_value(json_object_get(j, "state")) : NULL;
 		const char *us = j ? json_string_value(json_object_get(j, "usage")) : NULL;
-		if (st && strcmp(st, "active") == 0 && us && strcmp(us, usage) == 0)
+		if (st && strcmp(st, "active") == 0 && us && strcmp(us, usage) == 0 &&
+		    (!sensitive || has_exact_local(j, address)))
 			*active = 1;
 		json_decref(j);
 	}
@@ -635,7 +638,7 @@ deposit_once(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_er
 		d[i].skipped = 0;
 		int active = 0;
 		if (d[i].if_absent && (r = active_for(v, txn, d[i].address, d[i].usage ? d[i].usage : "dual",
-						   &active)))
+						   d[i].local_sensitive, &active)))
 			break;
 		if (active) {
 			d[i].skipped = 1;
@@ -689,7 +692,7 @@ deposit_once(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_er
 	int rc = 0;
 	if (!r && na)
 		rc = smz_audit_append(v->log, v->meta, txn, a, na, e);
-	if (rc > 0)
+	if (smz_db_code(rc))
 		r = rc, rc = 0;
 	if (!r && !rc)
 		r = txn->commit(txn, 0);
@@ -709,7 +712,7 @@ smz_vault_deposit(struct smz_vault *v, struct smz_deposit *d, size_t n, struct s
 {
 	for (int attempt = 0;; attempt++) {
 		int r = deposit_once(v, d, n, e);
-		if (r <= 0)
+		if (r == 0 || SMZ_IS_ERR(r))
 			return r;
 		if (!smz_db_retry(r, attempt))
 			return smz_db_err(e, r, "deposit");
@@ -923,7 +926,7 @@ attach_once(struct smz_vault *v, struct smz_attach *at, size_t n, int supersede,
 		json_decref(ce);
 		json_decref(rec);
 	}
-	if (!r && na && (rc = smz_audit_append(v->log, v->meta, txn, a, na, e)) > 0)
+	if (!r && na && smz_db_code(rc = smz_audit_append(v->log, v->meta, txn, a, na, e)))
 		r = rc, rc = 0;
 	if (!r && !rc)
 		r = txn->commit(txn, 0);
@@ -942,7 +945,7 @@ smz_vault_attach(struct smz_vault *v, struct smz_attach *at, size_t n, int super
 {
 	for (int attempt = 0;; attempt++) {
 		int r = attach_once(v, at, n, supersede, e);
-		if (r <= 0)
+		if (r == 0 || SMZ_IS_ERR(r))
 			return r;
 		if (!smz_db_retry(r, attempt))
 			return smz_db_err(e, r, "attach");
@@ -1111,7 +1114,7 @@ audited_write(struct smz_vault *v, const char *key, json_t *j, const char *op,
 		if (!r && key)
 			r = put_json(v, txn, key, j);
 		struct smz_audit_entry a = {op, subject, reason};
-		if (!r && (rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)) > 0)
+		if (!r && smz_db_code(rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)))
 			r = rc, rc = 0;
 		if (!r && !rc)
 			r = txn->commit(txn, 0);
@@ -1314,6 +1317,7 @@ smz_vault_reshare(struct smz_vault *v, int shares, int threshold, const char *di
 
 struct check {
 	struct smz_vault *v;
+	DB_TXN *txn;
 	int (*cb)(void *, const char *, const char *);
 	void *arg;
 	size_t records, failed, expect[3];
@@ -1349,7 +1353,7 @@ check_record(struct check *c, const DBT *k, const DBT *d)
 			DBC *cur;
 			DBT sk = {.data = keys[i], .size = lens[i]}, pk = {.data = k->data, .size = k->size};
 			DBT pd = {0};
-			if (!why[0] && idx->cursor(idx, NULL, &cur, 0) == 0) {
+			if (!why[0] && idx->cursor(idx, c->txn, &cur, 0) == 0) {
 				if (cur->pget(cur, &sk, &pk, &pd, DB_GET_BOTH) != 0)
 					snprintf(why, sizeof why, "missing from the %s index",
 						 w == 0 ? "address" : w == 1 ? "issuer+serial" : "SKI");
@@ -1388,10 +1392,10 @@ check_record(struct check *c, const DBT *k, const DBT *d)
 }
 
 static int
-count_index(DB *idx, size_t *n, int *orphans)
+count_index(DB *idx, DB_TXN *txn, size_t *n, int *orphans)
 {
 	DBC *cur;
-	int r = idx->cursor(idx, NULL, &cur, 0);
+	int r = idx->cursor(idx, txn, &cur, 0);
 	if (r)
 		return r;
 	DBT sk = {0}, pk = {0}, pd = {0};
@@ -1406,29 +1410,42 @@ count_index(DB *idx, size_t *n, int *orphans)
 	return r == DB_NOTFOUND ? 0 : r;
 }
 
+/* One read transaction, which first takes the audit head as every writer
+ * does: records and indexes are seen as of one moment, never mid-batch. */
 int
 smz_vault_check(struct smz_vault *v, int (*cb)(void *, const char *, const char *), void *arg,
 		size_t *records, size_t *failed, struct smz_err *e)
 {
 	struct check c = {.v = v, .cb = cb, .arg = arg, .e = e};
-	DBC *cur;
-	int r = v->keys->cursor(v->keys, NULL, &cur, 0), rc = 0;
-	if (r)
+	DBC *cur = NULL;
+	char *head = NULL;
+	int r = v->env->txn_begin(v->env, NULL, &c.txn, 0), rc = 0;
+	if (!r && (r = smz_db_get_str(v->meta, c.txn, "audit_head", 0, &head, NULL)) == DB_NOTFOUND)
+		r = 0;
+	free(head);
+	if (!r)
+		r = v->keys->cursor(v->keys, c.txn, &cur, 0);
+	if (r) {
+		if (c.txn)
+			c.txn->abort(c.txn);
 		return smz_db_err(e, r, "keys");
+	}
 	DBT k = {0}, d = {0};
 	while (!rc && (r = cur->get(cur, &k, &d, DB_NEXT)) == 0)
 		if (check_record(&c, &k, &d) < 0)
 			rc = SMZ_ERR_IO;
 	cur->close(cur);
 	if (!rc && r != DB_NOTFOUND)
-		return smz_db_err(e, r, "keys");
+		rc = smz_db_err(e, r, "keys");
 	static const char *names[] = {"address index", "issuer+serial index", "SKI index"};
 	DB *idx[] = {v->addr, v->isn, v->ski};
 	for (int w = 0; !rc && w < 3; w++) {
 		size_t n = 0;
 		int orphans = 0;
-		if ((r = count_index(idx[w], &n, &orphans)))
-			return smz_db_err(e, r, names[w]);
+		if ((r = count_index(idx[w], c.txn, &n, &orphans))) {
+			rc = smz_db_err(e, r, names[w]);
+			break;
+		}
 		if (orphans || n != c.expect[w]) {
 			char why[160];
 			snprintf(why, sizeof why, "%zu entries for %zu expected%s", n, c.expect[w],
@@ -1438,6 +1455,7 @@ smz_vault_check(struct smz_vault *v, int (*cb)(void *, const char *, const char 
 				rc = SMZ_ERR_IO;
 		}
 	}
+	c.txn->commit(c.txn, 0);
 	*records = c.records;
 	*failed = c.failed;
 	return rc;

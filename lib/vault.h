@@ -54,7 +54,8 @@ struct smz_deposit {
 	unsigned char key_id[SMZ_KEYID_LEN];
 	unsigned char *sealed, *csr;
 	size_t sealed_len, csr_len;
-	int if_absent; /* skip when the address already has an active key */
+	int if_absent;      /* skip when the address already has an active key */
+	int local_sensitive; /* policy compares local parts case-sensitively */
 	/* out */
 	int skipped; /* another writer deposited a key for it first */
 };

@@ -18,6 +18,9 @@ main(void)
 	fputs("-----BEGIN OTHER-----\r\nAwQF\r\n-----END OTHER-----\r\n", f);
 	fputs("-----BEGIN THING-----\nAAEC\n", f);
 	rewind(f);
+	FILE *g = tmpfile();
+	fputs("-----BEGIN A-----\nAAEC\n-----BEGIN B-----\nAAED\n-----END B-----\n", g);
+	rewind(g);
 	struct smz_pem_reader *r = smz_pem_reader_new(f);
 	struct smz_pem_block b;
 	struct smz_err e = {0};
@@ -39,6 +42,16 @@ main(void)
 	ok(smz_pem_next(r, &b, &e) == 0, "then end of stream");
 	smz_pem_reader_free(r);
 	fclose(f);
+	r = smz_pem_reader_new(g);
+	ok(smz_pem_next(r, &b, &e) == SMZ_ERR_DATA && b.index == 1 && strstr(e.msg, "A block not terminated"),
+	   "a BEGIN inside a block ends it as truncated: %s", e.msg);
+	ok(smz_pem_next(r, &b, &e) == 1 && b.index == 2 && strcmp(b.type, "B") == 0 && b.len == 3 &&
+		   b.der[2] == 3 && b.line == 3,
+	   "and the next block is read whole, with its own line");
+	smz_pem_block_clear(&b);
+	ok(smz_pem_next(r, &b, &e) == 0, "end");
+	smz_pem_reader_free(r);
+	fclose(g);
 	free(big);
 	return done_testing();
 }

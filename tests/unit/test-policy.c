@@ -45,5 +45,16 @@ main(void)
 	ok(load("[vault]\nthis is not ini\n", &p, &e) == SMZ_ERR_CONFIG, "garbage line");
 	ok(strstr(e.msg, ":2: not an INI line") != NULL, "%s", e.msg);
 	ok(smz_policy_load("/nonexistent/policy.conf", &p, &e) == SMZ_ERR_CONFIG, "missing file");
+	ok(load("[domains]\nallowed = example.com\n  evil.org\n", &p, &e) == SMZ_ERR_CONFIG,
+	   "an indented continuation line is refused");
+	ok(strstr(e.msg, ":3: indented line") != NULL, "%s", e.msg);
+	char longl[400] = "[ca]\nname = ";
+	memset(longl + strlen(longl), 'x', 250);
+	strcat(longl, "\n[keys]\nfoo = 1\n");
+	ok(load(longl, &p, &e) == SMZ_ERR_CONFIG && strstr(e.msg, ":2: line too long"),
+	   "a long line is refused at its own line: %s", e.msg);
+	ok(load("[ldap]\nfilter = (mail=%s)(cn=%n)\n", &p, &e) == SMZ_ERR_CONFIG,
+	   "a filter with another %% conversion is refused");
+	ok(load("[offboarding]\nmax_fraction = nan\n", &p, &e) == SMZ_ERR_CONFIG, "NaN refused");
 	return done_testing();
 }
