@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 static struct {
-	int no_passphrase;
+	int no_passphrase, verify;
 	const char *root_cert, *root_key, *root_pass, *reason, *out, *within;
 	const char **addresses, **key_ids;
 } o;
@@ -41,6 +41,7 @@ static struct poptOption table[] = {
 	{"out", 0, POPT_ARG_STRING, &o.out, 0, "crl: write the CRL to FILE", "FILE"},
 	{"within", 0, POPT_ARG_STRING, &o.within, 0, "expiring: within DAYS (e.g. 30 or 30d)",
 	 "DAYS"},
+	{"verify", 0, POPT_ARG_NONE, &o.verify, 0, "audit: verify the hash chain", NULL},
 	POPT_TABLEEND};
 
 static struct smz_policy pol;
@@ -294,6 +295,41 @@ v_expiring(const char *arg)
 	return v_list(arg);
 }
 
+static const char *const audit_cols[] = {"seq", "time", "actor", "op", "subject", "reason",
+					 "hash", NULL};
+
+static int
+audit_cb(void *arg, json_t *entry)
+{
+	(void)arg;
+	return cmd_record(entry, audit_cols);
+}
+
+static int
+v_audit(const char *arg)
+{
+	(void)arg;
+	struct smz_ca *ca;
+	int rc = open_ca(&ca, 0);
+	if (rc >= 0)
+		return rc;
+	size_t n = 0;
+	if (o.verify) {
+		rc = smz_ca_audit_verify(ca, &n, &e);
+		if (rc == SMZ_ERR_VERIFY)
+			printf("audit: FAIL: %s\n", e.msg);
+		else if (!rc)
+			printf("audit: OK (%zu entries)\n", n);
+	} else {
+		cmd_header(audit_cols);
+		rc = smz_ca_audit_walk(ca, audit_cb, NULL, &e);
+	}
+	smz_ca_close(ca);
+	if (rc == SMZ_ERR_VERIFY)
+		return 1;
+	return rc ? cmd_fail(rc, &e, "read the audit log") : 0;
+}
+
 static int
 v_issue_verb(const char *arg)
 {
@@ -310,9 +346,10 @@ static const struct {
 	const char *name;
 	int (*fn)(const char *arg);
 } verbs[] = {{"init", v_init_verb}, {"issue", v_issue_verb},     {"revoke", v_revoke},
-	     {"crl", v_crl},        {"list", v_list},            {"expiring", v_expiring}};
+	     {"crl", v_crl},        {"list", v_list},            {"expiring", v_expiring},
+	     {"audit", v_audit}};
 static const char *const verb_names[] = {"init", "issue", "revoke", "crl", "list", "expiring",
-					 NULL};
+					 "audit", NULL};
 
 int
 main(int argc, const char **argv)
@@ -336,7 +373,7 @@ main(int argc, const char **argv)
 	/* no verb: issue, from a file or standard input */
 	const char *arg = poptGetArg(ctx);
 	if (poptPeekArg(ctx)) {
-		cmd_msg("expected one CSR file (or a verb: init, issue, revoke, crl, list, expiring)");
+		cmd_msg("expected one CSR file (or a verb: init, issue, revoke, crl, list, expiring, audit)");
 		return EX_USAGE;
 	}
 	return cmd_exit(v_issue(arg));

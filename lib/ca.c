@@ -894,3 +894,9 @@ smz_ca_audit_verify(struct smz_ca *ca, size_t *count, struct smz_err *e)
 {
 	return smz_audit_verify(ca->log, ca->meta, count, e);
 }
+
+int
+smz_ca_audit_walk(struct smz_ca *ca, int (*cb)(void *, json_t *), void *arg, struct smz_err *e)
+{
+	return smz_audit_walk(ca->log, cb, arg, e);
+}

@@ -66,5 +66,7 @@ int smz_ca_foreach(struct smz_ca *ca, int (*cb)(void *arg, json_t *rec), void *a
 		   struct smz_err *e);
 
 int smz_ca_audit_verify(struct smz_ca *ca, size_t *count, struct smz_err *e);
+int smz_ca_audit_walk(struct smz_ca *ca, int (*cb)(void *arg, json_t *entry), void *arg,
+		      struct smz_err *e);
 
 #endif

@@ -164,8 +164,9 @@ test_expect_success 'bad requests are rejected with their index, good ones issue
 	openssl x509 -in m.2 -noout -subject | test_grep good2@ -
 '
 
+serial=
 test_expect_success 'a revoked certificate is in the next CRL, with its reason' '
-	serial=$(openssl x509 -in m.1 -noout -serial | cut -d= -f2) &&
+	serial=$(openssl x509 -in m.1 -noout -serial | cut -d= -f2) && echo "$serial" >serial.txt &&
 	smz-issue revoke --reason keyCompromise "$serial" >rv && test_grep "revoked\$" rv &&
 	smz-issue revoke --reason superseded --address good1@example.com >rv2 &&
 	test_grep "already revoked" rv2 &&
@@ -199,6 +200,15 @@ test_expect_success 'list and expiring' '
 	smz-issue expiring --within 30d >exp && test "$(wc -l <exp)" -eq 1 &&
 	smz-issue expiring --within 401 >exp && test_grep good2@example.com exp && ! grep -q good1@ exp &&
 	smz-issue list --json | head -n 1 | grep -q "^{\"serial\": *\"[0-9a-f]\{40\}\""
+'
+
+test_expect_success 'every issuance and revocation is in the CA audit log' '
+	smz-issue audit >log &&
+	test "$(cut -f4 log | grep -c "^issue\$")" -eq "$(smz-issue list | tail -n +2 | cut -f1 | sort -u | wc -l)" &&
+	serial=$(tr A-F a-f <serial.txt) &&
+	test_grep "	revoke	$serial good1@example.com	keyCompromise	" log &&
+	test_grep "	crl	CRL 2		" log &&
+	smz-issue audit --verify | test_grep "^audit: OK" -
 '
 
 test_expect_success 'a wrong CA passphrase: exit 77, nothing issued' '

@@ -70,6 +70,23 @@ test_expect_success 'a new key with its certificate supersedes the old key, whic
 	smz-vault check --passphrase-file pw >out && test_grep "every key unsealed" out
 '
 
+test_expect_success 'usage = split: a signing and an encryption certificate per person' '
+	mkdir split && cd split &&
+	write_policy ec-p256 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \
+		"issuer_url = http://pki.example.com/issuing.cer" &&
+	sed -i "s/^\[keys\]\$/[keys]\nusage = split/" policy.conf &&
+	new_vault && smz-issue init -q --no-passphrase &&
+	printf "email\ns1@example.com\n" >r.csv &&
+	smz-keygen -q r.csv | smz-issue -q | smz-vault attach -q >c.pem &&
+	split_pem c.pem x && test -f x.2 && ! test -f x.3 &&
+	openssl x509 -in x.1 -noout -ext keyUsage | tail -n 1 | test_grep "^ *Digital Signature\$" - &&
+	openssl x509 -in x.2 -noout -ext keyUsage | tail -n 1 | test_grep "^ *Key Agreement\$" - &&
+	smz-vault list --json >l && test_grep "s1@example.com" l &&
+	for id in $(smz-vault list | tail -n +2 | cut -f2); do smz-vault show "$id" | grep "^usage:\|^certificates:"; done >u &&
+	test_grep "^usage: sign" u && test_grep "^usage: encrypt" u &&
+	test "$(grep -c "^certificates: 1" u)" -eq 2
+'
+
 test_expect_success 'audit logs of vault and CA verify' '
 	smz-vault audit --verify | test_grep "^audit: OK" - &&
 	test "$(smz-vault audit | cut -f4 | grep -c attach)" -eq 10001
