@@ -79,7 +79,7 @@ int
 main(int argc, const char **argv)
 {
 	poptContext ctx;
-	struct smz_policy pol;
+	static struct smz_policy pol; /* freed at exit, after main returns */
 	struct smz_err e = {0};
 	int rc = cmd_start(argc, argv, table, NULL, "[OPTION...] [ROSTER.csv | -]", &ctx);
 	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
