@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sysexits.h>
 
+static int out_errno; /* errno of the first failed write to stdout */
+
 void
 cmd_msg(const char *fmt, ...)
 {
@@ -25,7 +27,7 @@ cmd_fail(int rc, const struct smz_err *e, const char *what, ...)
 	char buf[512];
 	va_list ap;
 	/* A reader that went away (| head) is not an error worth a word. */
-	if (rc == SMZ_ERR_IO && ferror(stdout) && errno == EPIPE)
+	if (rc == SMZ_ERR_IO && ferror(stdout) && (out_errno == EPIPE || errno == EPIPE))
 		return 0;
 	va_start(ap, what);
 	vsnprintf(buf, sizeof buf, what, ap);
@@ -156,14 +158,18 @@ cmd_record(json_t *rec, const char *const *cols)
 			putchar(c[1] ? '\t' : '\n');
 		}
 	}
-	return ferror(stdout) ? -1 : 0;
+	if (!ferror(stdout))
+		return 0;
+	if (!out_errno)
+		out_errno = errno;
+	return -1;
 }
 
 int
 cmd_exit(int code)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		if (errno == EPIPE)
+		if (errno == EPIPE || out_errno == EPIPE)
 			return code;
 		cmd_msg("unable to write to standard output: %s", strerror(errno));
 		return code ? code : EX_IOERR;

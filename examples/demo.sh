@@ -15,31 +15,48 @@ rm -rf demo
 mkdir -m 700 demo
 # A random passphrase; in production it lives with whoever may read keys.
 head -c 24 /dev/urandom | base64 >demo/passphrase
-chmod 600 demo/passphrase
+head -c 24 /dev/urandom | base64 >demo/ca-passphrase
+chmod 600 demo/passphrase demo/ca-passphrase
 
 say "smz-vault init: vault in demo/vault, passphrase plus 2-of-3 recovery shares"
 smz-vault init --passphrase-file demo/passphrase --shares 3 --threshold 2 --share-out demo/shares
 ls -l demo/shares
 
-say "smz-keygen examples/roster.csv > demo/csrs.pem (bad rows are reported, the rest proceed)"
-rc=0
-smz-keygen -j 2 examples/roster.csv >demo/csrs.pem || rc=$?
-echo "exit status $rc (65 = some rows rejected; see the lines above)"
-echo "$(grep -c 'BEGIN CERTIFICATE REQUEST' demo/csrs.pem) CSRs in demo/csrs.pem"
+say "smz-issue init: a root and a name-constrained issuing CA in demo/ca"
+smz-issue init --passphrase-file demo/ca-passphrase
 
-say "the first CSR, as openssl sees it"
-awk '/BEGIN/{n++} n==1' demo/csrs.pem | openssl req -noout -subject -nameopt utf8,sep_comma_plus -verify
+say "smz-keygen roster | smz-issue | smz-vault attach > demo/certs.pem (bad rows are reported, the rest proceed)"
+rc=0
+smz-keygen -j 2 examples/roster.csv | tee demo/csrs.pem |
+	smz-issue --passphrase-file demo/ca-passphrase | smz-vault attach >demo/certs.pem || rc=$?
+echo "$(grep -c 'BEGIN CERTIFICATE REQUEST' demo/csrs.pem) CSRs, $(grep -c 'BEGIN CERTIFICATE-' demo/certs.pem) certificates in demo/certs.pem"
+echo "(smz-keygen exits 65 when rows were rejected; see the lines above)"
+
+say "the first certificate, as openssl sees it, verified against the CA"
+awk '/BEGIN/{n++} n==1' demo/certs.pem >demo/first.pem
+openssl x509 -in demo/first.pem -noout -subject -nameopt utf8,sep_comma_plus -ext subjectAltName,certificatePolicies
+openssl verify -x509_strict -purpose smimesign -CAfile demo/ca/root.pem -untrusted demo/ca/issuing.pem demo/first.pem
+
+say "smz-issue list (first lines)"
+smz-issue list | head -n 4
 
 say "smz-vault list (first lines)"
 smz-vault list | head -n 6
 
-say "re-running the same roster generates nothing new"
-smz-keygen examples/roster.csv >/dev/null || true
+say "re-running the same pipeline changes nothing"
+{ smz-keygen examples/roster.csv 2>&1 >/dev/null | tail -n 1; } || true
+
+say "off-boarding one person: revoke and publish a CRL (keys stay in the vault)"
+smz-issue revoke --reason affiliationChanged --address lukasz.wisniewski@example.com
+smz-issue crl -q --passphrase-file demo/ca-passphrase --out demo/smz.crl
+openssl crl -in demo/smz.crl -noout -text | sed -n '/Revoked Certificates/,/Reason Code/p'
+smz-vault history lukasz.wisniewski@example.com
 
 say "smz-vault check with 2 of the 3 shares: every sealed key opens and matches"
 smz-vault check --share demo/shares/share-1-of-3.txt --share demo/shares/share-3-of-3.txt
 
-say "smz-vault audit --verify"
+say "smz-vault audit --verify; smz-issue audit --verify"
 smz-vault audit --verify
+smz-issue audit --verify
 echo
 echo "Done. Files are in ./demo; try: SMZ_POLICY=examples/policy.conf cmd/smz-vault history lukasz.wisniewski@example.com"
