@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench/run.sh - smz-keygen throughput against references measured in the
-# same run (openssl CLI, in-process libcrypto, openssl speed).  Only the
-# ratios mean anything; see bench/README.
+# same run (openssl CLI, in-process libcrypto, openssl speed), then
+# bench/issue.sh for smz-issue.  Only the ratios mean anything; see
+# bench/README.
 #
 # Usage: sh bench/run.sh            (or: make bench)
 # Environment:
@@ -11,12 +12,14 @@
 #                        in-process reference             (default 100)
 #   SMZ_BENCH_RSA_REF    rows of the RSA openssl loop     (default 10)
 #   SMZ_BENCH_SPEED_SECS seconds per openssl speed test   (default 3)
+#   and the SMZ_BENCH_ISSUE_* variables of bench/issue.sh
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 keygen=$top/cmd/smz-keygen
 vaultcmd=$top/cmd/smz-vault
+issuecmd=$top/cmd/smz-issue
 
 p256_rows=${SMZ_BENCH_P256_ROWS:-2000}
 p256_ref=${SMZ_BENCH_P256_REF:-50}
@@ -24,7 +27,7 @@ rsa_n=${SMZ_BENCH_RSA_N:-100}
 rsa_ref=${SMZ_BENCH_RSA_REF:-10}
 speed_secs=${SMZ_BENCH_SPEED_SECS:-3}
 
-for p in "$keygen" "$vaultcmd"; do
+for p in "$keygen" "$vaultcmd" "$issuecmd"; do
 	if [ ! -x "$p" ]; then
 		echo "run.sh: $p not built (run make first)" >&2
 		exit 1
@@ -38,7 +41,7 @@ trap 'exit 143' TERM
 
 # Private copies, so that a rebuild of the tree during the run cannot mix
 # two builds into one table.
-cp "$keygen" "$vaultcmd" "$tmp/"
+cp "$keygen" "$vaultcmd" "$issuecmd" "$tmp/"
 keygen=$tmp/smz-keygen
 vaultcmd=$tmp/smz-vault
 
@@ -244,3 +247,6 @@ awk -v p="$t_p256" -v pr="$t_p256_ref" -v r1="$t_rsa1" -v r2="$t_rsa2" \
 	printf "  load average at end: %s\n", load
 	printf "  RSA keygen time per key varies (cv %.2f): a rate over N=%d keys is +-%.1f%%, a ratio of two +-%.1f%% (1 sd)\n", cv, n, 100 * cv / sqrt(n), 100 * cv * sqrt(2 / n)
 }'
+
+# --- smz-issue, with the same private copies of the binaries --------------
+SMZ_BENCH_BINDIR=$tmp SMZ_BENCH_SPEED_SECS=$speed_secs sh "$here/issue.sh"

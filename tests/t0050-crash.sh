@@ -33,8 +33,9 @@ run_and_kill() {
 test_expect_success 'kill -9 mid-batch, twice, leaves a partial run' '
 	run_and_kill out1.pem 20 &&
 	test "$(csrs out1.pem)" -lt 300 &&
-	run_and_kill out2.pem 60 &&
-	test "$(csrs out2.pem)" -lt 300 &&
+	# the second run first re-sends the CSRs of keys already vaulted
+	run_and_kill out2.pem $(($(smz-vault list | tail -n +2 | wc -l) + 20)) &&
+	test "$(smz-vault list | tail -n +2 | wc -l)" -lt 300 &&
 	echo "killed after $(csrs out1.pem) and $(csrs out2.pem) CSRs"
 '
 
@@ -57,7 +58,11 @@ test_expect_success 'every good row has exactly one active key' '
 test_expect_success 'each CSR the killed runs wrote stands for a vaulted key' '
 	cat out1.pem out2.pem >early.pem && split_pem early.pem e &&
 	smz-vault list | cut -f2 >ids &&
-	for f in e.*; do [ -f "$f" ] || continue; grep -qx "$(keyid_of_csr "$f")" ids || exit 1; done
+	for f in e.*; do
+		# the kill may cut the last block short: only whole blocks count
+		grep -q "^-----END" "$f" || continue
+		grep -qx "$(keyid_of_csr "$f")" ids || exit 1
+	done
 '
 
 test_expect_success 'every key unseals, no record is half-written, the audit chain holds' '
