@@ -141,7 +141,7 @@ EOF
 smz_issue() {
 	new_ca "$1" "$2"
 	t0=$(now)
-	"$issue" -q "$3" >"$tmp/$1/certs.pem"
+	"$issue" -q -j "${5:-1}" "$3" >"$tmp/$1/certs.pem"
 	t1=$(now)
 	check_count "smz-issue ($2 CA)" CERTIFICATE "$tmp/$1/certs.pem" "$4"
 	elapsed "$t0" "$t1"
@@ -200,10 +200,12 @@ openssl_loop() {
 	elapsed "$t0" "$t1"
 }
 
-# speed_sign ALGORITHM FIELD: sign/s of `openssl speed ALGORITHM` from its
-# +FFIELD: line (one process)
+# speed_sign ALGORITHM FIELD [PROCS]: sign/s of `openssl speed ALGORITHM`
+# from its +FFIELD: line (one process, or -multi PROCS)
 speed_sign() {
-	openssl speed -mr -seconds "$speed_secs" "$1" 2>/dev/null |
+	if [ "${3:-1}" -gt 1 ]; then multi="-multi $3"; else multi=; fi
+	# shellcheck disable=SC2086
+	openssl speed -mr $multi -seconds "$speed_secs" "$1" 2>/dev/null |
 		awk -F: -v tag="+F$2" '$1 == tag { v = $4 }
 			END { if (v == "" || v + 0 <= 0) exit 1
 			      if (v + 0 < 1) v = 1 / v	# old builds print seconds/op
@@ -267,6 +269,14 @@ t_rsaca=$(smz_issue carsa rsa-2048 "$tmp/p256-c.csr" "$n_rsaca")
 r_rsaca=$(rate "$n_rsaca" "$t_rsaca")
 s_rsa=$(speed_sign rsa2048 2)
 
+# the same with two workers, against two openssl speed processes
+t_p384j=$(smz_issue cap384j ec-p384 "$tmp/p256-b.csr" "$n_p384" 2)
+r_p384j=$(rate "$n_p384" "$t_p384j")
+s_p384j=$(speed_sign ecdsap384 4 2)
+t_rsacaj=$(smz_issue carsaj rsa-2048 "$tmp/p256-c.csr" "$n_rsaca" 2)
+r_rsacaj=$(rate "$n_rsaca" "$t_rsacaj")
+s_rsaj=$(speed_sign rsa2048 2 2)
+
 # --- table ---------------------------------------------------------------
 # row WHAT SMZ REF RATIO TARGET-OP TARGET  (numbers unrounded; "-" = none)
 row() {
@@ -297,6 +307,14 @@ row "P-384 CA certs/s: smz ($n_p384) / speed ecdsap384 sign/s" \
 	"$r_p384" "$s_p384" "$(ratio "$r_p384" "$s_p384")" ">=" 0.80
 row "RSA-2048 CA certs/s: smz ($n_rsaca) / speed rsa2048 sign/s" \
 	"$r_rsaca" "$s_rsa" "$(ratio "$r_rsaca" "$s_rsa")" ">=" 0.80
+row "P-384 CA certs/s: smz -j2 / speed -multi 2 ecdsap384" \
+	"$r_p384j" "$s_p384j" "$(ratio "$r_p384j" "$s_p384j")" ">=" 0.80
+row "RSA-2048 CA certs/s: smz -j2 / speed -multi 2 rsa2048" \
+	"$r_rsacaj" "$s_rsaj" "$(ratio "$r_rsacaj" "$s_rsaj")" ">=" 0.80
+row "P-384 CA certs/s: smz -j2 / speed ecdsap384 (1 process)" \
+	"$r_p384j" "$s_p384" "$(ratio "$r_p384j" "$s_p384")" ">=" 0.80
+row "RSA-2048 CA certs/s: smz -j2 / speed rsa2048 (1 process)" \
+	"$r_rsacaj" "$s_rsa" "$(ratio "$r_rsacaj" "$s_rsa")" ">=" 0.80
 
 echo
 echo "raw figures of this run:"

@@ -25,6 +25,7 @@ static struct poptOption table[] = {
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_ca, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_capass, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_json, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
 	{"no-passphrase", 0, POPT_ARG_NONE, &o.no_passphrase, 0,
 	 "init: store the CA keys unencrypted (0600)", NULL},
 	{"root-cert", 0, POPT_ARG_STRING, &o.root_cert, 0,
@@ -134,7 +135,7 @@ v_issue(const char *arg)
 			fclose(in);
 		return rc;
 	}
-	struct smz_issue_opts io = {&pol, ca, smz_opt.quiet, issue_report,
+	struct smz_issue_opts io = {&pol, ca, smz_opt.quiet, smz_opt.jobs, issue_report,
 				    (void *)(in == stdin ? "(stdin)" : path)};
 	struct smz_issue_stats st;
 	rc = smz_issue_run(&io, in, stdout, &st, &e);

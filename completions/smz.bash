@@ -42,7 +42,7 @@ _smz_issue() {
 	--ca) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --passphrase-file --json --no-passphrase --root-cert --root-key --root-passphrase-file --reason --address --key-id --out --within --verify" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --passphrase-file --json --jobs --no-passphrase --root-cert --root-key --root-passphrase-file --reason --address --key-id --out --within --verify" -- "$cur"))
 	elif [[ -n "init issue revoke crl list expiring audit" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "init issue revoke crl list expiring audit" -- "$cur"))
 	else

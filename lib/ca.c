@@ -43,16 +43,28 @@ smz_ca_reason_valid(const char *reason)
 
 /* ---- index callbacks ---- */
 
+/* Records are stored compact with sorted keys; the index callbacks read
+ * just their field instead of parsing the whole record (with its DER). */
+static json_t *
+field_array(const DBT *d, const char *name)
+{
+	char pat[32];
+	int pl = snprintf(pat, sizeof pat, "\"%s\":[", name);
+	const char *p = memmem(d->data, d->size, pat, (size_t)pl);
+	const char *end = p ? memchr(p, ']', (size_t)((const char *)d->data + d->size - p)) : NULL;
+	return end ? json_loadb(p + pl - 1, (size_t)(end - p - pl + 2), 0, NULL) : NULL;
+}
+
 static int
 addr_cb(DB *s, const DBT *k, const DBT *d, DBT *res)
 {
 	(void)s, (void)k;
-	json_t *j = json_loadb(d->data, d->size, 0, NULL);
+	json_t *arr = field_array(d, "addresses");
 	char *keys[SMZ_MAX_ADDRESSES];
 	u_int32_t lens[SMZ_MAX_ADDRESSES];
 	size_t n = 0, i;
 	json_t *a;
-	json_array_foreach(json_object_get(j, "addresses"), i, a)
+	json_array_foreach(arr, i, a)
 	{
 		char key[SMZ_ADDR_MAX];
 		if (n == SMZ_MAX_ADDRESSES || !json_string_value(a))
@@ -62,7 +74,7 @@ addr_cb(DB *s, const DBT *k, const DBT *d, DBT *res)
 			break;
 		lens[n++] = (u_int32_t)strlen(key);
 	}
-	json_decref(j);
+	json_decref(arr);
 	return smz_db_multi_keys(res, keys, lens, n);
 }
 
@@ -70,13 +82,13 @@ static int
 kid_cb(DB *s, const DBT *k, const DBT *d, DBT *res)
 {
 	(void)s, (void)k;
-	json_t *j = json_loadb(d->data, d->size, 0, NULL);
-	const char *h = json_string_value(json_object_get(j, "key_id"));
+	static const char pat[] = "\"key_id\":\"";
+	const char *h = memmem(d->data, d->size, pat, sizeof pat - 1);
 	unsigned char *b = malloc(SMZ_KEYID_LEN);
 	size_t bl = 0;
-	int ok = h && b && sodium_hex2bin(b, SMZ_KEYID_LEN, h, strlen(h), NULL, &bl, NULL) == 0 &&
+	int ok = h && b && (const char *)d->data + d->size - h >= (long)(sizeof pat - 1 + 64) &&
+		 sodium_hex2bin(b, SMZ_KEYID_LEN, h + sizeof pat - 1, 64, NULL, &bl, NULL) == 0 &&
 		 bl == SMZ_KEYID_LEN;
-	json_decref(j);
 	if (!ok) {
 		free(b);
 		return DB_DONOTINDEX;
@@ -507,32 +519,48 @@ issue_fn(struct smz_ca *ca, DB_TXN *txn, void *arg, struct smz_audit_entry *a, s
 			rq->existed = 1;
 			continue;
 		}
+		X509 *cand = rq->prebuilt;
+		rq->prebuilt = NULL;
 		for (int tries = 0;; tries++) {
+			if (!cand) {
+				unsigned char fresh[SMZ_SERIAL_LEN];
+				if (smz_profile_serial(fresh) < 0)
+					return smz_err_set(e, SMZ_ERR_INTERNAL, "no randomness for a serial");
+				int rc = smz_profile_build(j->p, ca->issuing, ca->key, rq->ci, fresh, now,
+							   &cand, e);
+				if (rc)
+					return rc;
+			}
+			const ASN1_INTEGER *sn = X509_get0_serialNumber(cand);
+			if (ASN1_STRING_length(sn) != SMZ_SERIAL_LEN) {
+				X509_free(cand);
+				return smz_err_set(e, SMZ_ERR_INTERNAL, "serial of the wrong length");
+			}
 			unsigned char serial[SMZ_SERIAL_LEN];
-			if (smz_profile_serial(serial) < 0)
-				return smz_err_set(e, SMZ_ERR_INTERNAL, "no randomness for a serial");
-			int rc = smz_profile_build(j->p, ca->issuing, ca->key, rq->ci, serial, now,
-						   &rq->cert, e);
-			if (rc)
-				return rc;
-			json_t *rec = cert_record(rq->cert, rq->ci, j->p->profile);
+			memcpy(serial, ASN1_STRING_get0_data(sn), SMZ_SERIAL_LEN);
+			json_t *rec = cert_record(cand, rq->ci, j->p->profile);
 			char *s = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 			char hex[2 * SMZ_SERIAL_LEN + 1];
 			smz_hex(serial, SMZ_SERIAL_LEN, hex);
 			json_decref(rec);
-			if (!s)
+			if (!s) {
+				X509_free(cand);
 				return ENOMEM;
+			}
 			DBT k = {.data = serial, .size = SMZ_SERIAL_LEN};
 			DBT d = {.data = s, .size = (u_int32_t)strlen(s)};
 			r = ca->certs->put(ca->certs, txn, &k, &d, DB_NOOVERWRITE);
 			free(s);
 			if (r == DB_KEYEXIST && tries < 8) { /* a serial is never reused */
-				X509_free(rq->cert);
-				rq->cert = NULL;
+				X509_free(cand);
+				cand = NULL;
 				continue;
 			}
-			if (r)
+			if (r) {
+				X509_free(cand);
 				return r;
+			}
+			rq->cert = cand;
 			free(j->subjects[*na]);
 			if (asprintf(&j->subjects[*na], "%s %s", hex, rq->ci->addresses[0]) < 0)
 				return ENOMEM;
@@ -542,6 +570,18 @@ issue_fn(struct smz_ca *ca, DB_TXN *txn, void *arg, struct smz_audit_entry *a, s
 		}
 	}
 	return 0;
+}
+
+int
+smz_ca_prepare(struct smz_ca *ca, const struct smz_policy *p, const struct smz_csr_info *ci,
+	       X509 **out, struct smz_err *e)
+{
+	unsigned char serial[SMZ_SERIAL_LEN];
+	if (!ca->key)
+		return smz_err_set(e, SMZ_ERR_PERM, "the CA key is not loaded");
+	if (smz_profile_serial(serial) < 0)
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "no randomness for a serial");
+	return smz_profile_build(p, ca->issuing, ca->key, ci, serial, time(NULL), out, e);
 }
 
 int

@@ -37,9 +37,15 @@ X509 *smz_ca_root(struct smz_ca *ca);
 
 struct smz_ca_request {
 	struct smz_csr_info *ci; /* checked request */
+	X509 *prebuilt;          /* in, optional: from smz_ca_prepare; taken over */
 	X509 *cert;              /* out: new or existing certificate */
 	int existed;             /* out: a valid certificate for this key was there */
 };
+
+/* Build (and sign) a certificate for ci with a fresh serial, outside any
+ * transaction; safe to call from several threads at once. */
+int smz_ca_prepare(struct smz_ca *ca, const struct smz_policy *p,
+		   const struct smz_csr_info *ci, X509 **out, struct smz_err *e);
 
 /* Issue for n checked requests in one transaction; a request whose key
  * already has a valid certificate for the same addresses gets that one. */

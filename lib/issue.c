@@ -3,11 +3,22 @@
 #include "progress.h"
 
 #include <openssl/pem.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BATCH_MAX 256
 #define BATCH_SECONDS 1.0
+
+/* A request as read; checked and signed by the workers at flush time. */
+struct pending {
+	unsigned char *der;
+	size_t len, index, line;
+	int ok;
+	char why[512];
+	struct smz_csr_info ci;
+	X509 *prebuilt;
+};
 
 struct run {
 	const struct smz_issue_opts *o;
@@ -15,69 +26,112 @@ struct run {
 	struct smz_issue_stats *st;
 	struct smz_err *e;
 	struct smz_progress prog;
-	size_t n, seen;
-	struct {
-		struct smz_csr_info ci;
-		size_t index, line;
-	} pd[BATCH_MAX];
+	size_t n, seen, next;
+	pthread_mutex_t mu;
+	struct pending pd[BATCH_MAX];
 	struct smz_ca_request rq[BATCH_MAX];
 };
 
 static void
-reject(struct run *r, const struct smz_pem_block *b, const char *why)
+reject(struct run *r, size_t index, size_t line, const char *why)
 {
 	r->st->rejected++;
-	r->o->report(r->o->arg, b->index, b->line, NULL, SMZ_IS_REJECTED, why);
+	r->o->report(r->o->arg, index, line, NULL, SMZ_IS_REJECTED, why);
 }
 
 static int
 take(void *arg, struct smz_pem_block *b, const struct smz_err *bad)
 {
 	struct run *r = arg;
-	struct smz_err ce = {0};
 	r->seen++;
 	if (bad) {
-		reject(r, b, bad->msg);
+		reject(r, b->index, b->line, bad->msg);
 		return 0;
 	}
 	if (strcmp(b->type, "CERTIFICATE REQUEST") != 0 &&
 	    strcmp(b->type, "NEW CERTIFICATE REQUEST") != 0) {
 		char why[128];
 		snprintf(why, sizeof why, "a %s block, not a certificate request", b->type);
-		reject(r, b, why);
+		reject(r, b->index, b->line, why);
 		return 0;
 	}
-	if (smz_csr_check(b->der, b->len, r->o->policy, &r->pd[r->n].ci, &ce) < 0) {
-		reject(r, b, ce.msg);
-		return 0;
-	}
-	r->pd[r->n].index = b->index;
-	r->pd[r->n].line = b->line;
-	r->n++;
+	struct pending *p = &r->pd[r->n++];
+	memset(p, 0, sizeof *p);
+	p->der = b->der; /* taken over from the block */
+	p->len = b->len;
+	b->der = NULL;
+	p->index = b->index;
+	p->line = b->line;
 	return 1;
+}
+
+/* Workers check requests and sign certificates: the expensive part, in
+ * parallel; the transaction then only records them. */
+static void *
+worker(void *arg)
+{
+	struct run *r = arg;
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		size_t i = r->next++;
+		pthread_mutex_unlock(&r->mu);
+		if (i >= r->n)
+			return NULL;
+		struct pending *p = &r->pd[i];
+		struct smz_err e = {0};
+		if (smz_csr_check(p->der, p->len, r->o->policy, &p->ci, &e) < 0 ||
+		    smz_ca_prepare(r->o->ca, r->o->policy, &p->ci, &p->prebuilt, &e) < 0)
+			snprintf(p->why, sizeof p->why, "%.500s", e.msg);
+		else
+			p->ok = 1;
+	}
 }
 
 static int
 flush(void *arg)
 {
 	struct run *r = arg;
-	size_t n = r->n;
-	for (size_t i = 0; i < n; i++)
-		r->rq[i] = (struct smz_ca_request){.ci = &r->pd[i].ci};
-	int rc = n ? smz_ca_issue(r->o->ca, r->o->policy, r->rq, n, r->e) : 0;
-	for (size_t i = 0; !rc && i < n; i++) {
-		if (!PEM_write_X509(r->out, r->rq[i].cert) || ferror(r->out))
+	size_t n = r->n, m = 0;
+	int jobs = r->o->jobs < 1 ? 1 : r->o->jobs > 64 ? 64 : r->o->jobs;
+	pthread_t th[64];
+	int started = 0;
+	r->next = 0;
+	for (; started < jobs - 1 && (size_t)started + 1 < n; started++)
+		if (pthread_create(&th[started], NULL, worker, r) != 0)
+			break;
+	worker(r);
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	size_t map[BATCH_MAX];
+	for (size_t i = 0; i < n; i++) {
+		if (!r->pd[i].ok) {
+			reject(r, r->pd[i].index, r->pd[i].line, r->pd[i].why);
+			continue;
+		}
+		r->rq[m] = (struct smz_ca_request){.ci = &r->pd[i].ci, .prebuilt = r->pd[i].prebuilt};
+		r->pd[i].prebuilt = NULL;
+		map[m++] = i;
+	}
+	int rc = m ? smz_ca_issue(r->o->ca, r->o->policy, r->rq, m, r->e) : 0;
+	for (size_t k = 0; !rc && k < m; k++) {
+		struct pending *p = &r->pd[map[k]];
+		if (!PEM_write_X509(r->out, r->rq[k].cert) || ferror(r->out))
 			rc = smz_err_set(r->e, SMZ_ERR_IO, "cannot write to standard output");
-		if (r->rq[i].existed)
+		if (r->rq[k].existed)
 			r->st->existed++;
 		else
 			r->st->issued++;
-		r->o->report(r->o->arg, r->pd[i].index, r->pd[i].line, r->pd[i].ci.addresses[0],
-			     r->rq[i].existed ? SMZ_IS_EXISTED : SMZ_IS_ISSUED, NULL);
+		r->o->report(r->o->arg, p->index, p->line, p->ci.addresses[0],
+			     r->rq[k].existed ? SMZ_IS_EXISTED : SMZ_IS_ISSUED, NULL);
+	}
+	for (size_t k = 0; k < m; k++) {
+		X509_free(r->rq[k].cert);
+		X509_free(r->rq[k].prebuilt);
 	}
 	for (size_t i = 0; i < n; i++) {
-		X509_free(r->rq[i].cert);
+		X509_free(r->pd[i].prebuilt);
 		smz_csr_info_free(&r->pd[i].ci);
+		free(r->pd[i].der);
 	}
 	r->n = 0;
 	if (!rc && fflush(r->out) != 0)
@@ -97,12 +151,17 @@ smz_issue_run(const struct smz_issue_opts *o, FILE *in, FILE *out, struct smz_is
 	struct run *r = calloc(1, sizeof *r);
 	if (!r)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
-	*r = (struct run){.o = o, .out = out, .st = st, .e = e};
+	r->o = o;
+	r->out = out;
+	r->st = st;
+	r->e = e;
+	pthread_mutex_init(&r->mu, NULL);
 	smz_progress_start(&r->prog, stderr, o->quiet, "smz-issue", 0);
 	rc = smz_pem_batches(in, BATCH_MAX, BATCH_SECONDS, take, flush, r);
 	for (size_t i = 0; i < r->n; i++)
-		smz_csr_info_free(&r->pd[i].ci);
+		free(r->pd[i].der);
 	smz_progress_end(&r->prog);
+	pthread_mutex_destroy(&r->mu);
 	free(r);
 	if (rc && !e->code)
 		rc = smz_err_set(e, rc, "%s", smz_strerror(rc));

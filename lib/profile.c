@@ -219,6 +219,43 @@ ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 	return ok ? 0 : -1;
 }
 
+/* Copy the request's SubjectPublicKeyInfo into the certificate as it is:
+ * X509_set_pubkey would re-encode the key through OpenSSL 3.0's encoder
+ * machinery, which costs more than the signature. */
+static int
+copy_pubkey(X509 *x, X509_REQ *req)
+{
+	ASN1_OBJECT *alg;
+	const unsigned char *pk;
+	int pklen, ptype;
+	const void *pval;
+	X509_ALGOR *pa;
+	X509_PUBKEY *src = X509_REQ_get_X509_PUBKEY(req), *dst = X509_get_X509_PUBKEY(x);
+	if (!src || !dst || !X509_PUBKEY_get0_param(&alg, &pk, &pklen, &pa, src))
+		return -1;
+	X509_ALGOR_get0((const ASN1_OBJECT **)&alg, &ptype, &pval, pa);
+	void *nval = NULL;
+	if (ptype == V_ASN1_OBJECT)
+		nval = OBJ_dup(pval);
+	else if (ptype == V_ASN1_SEQUENCE)
+		nval = ASN1_STRING_dup(pval);
+	else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+		return -1;
+	unsigned char *penc = OPENSSL_memdup(pk, (size_t)pklen);
+	ASN1_OBJECT *nalg = OBJ_dup(alg);
+	if (!penc || !nalg || ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && !nval) ||
+	    !X509_PUBKEY_set0_param(dst, nalg, ptype, nval, penc, pklen)) {
+		OPENSSL_free(penc);
+		ASN1_OBJECT_free(nalg);
+		if (ptype == V_ASN1_OBJECT)
+			ASN1_OBJECT_free(nval);
+		else
+			ASN1_STRING_free(nval);
+		return -1;
+	}
+	return 0;
+}
+
 /* certificatePolicies with the given OIDs, no qualifiers.  (OpenSSL's
  * configuration form of this extension needs a config database.) */
 static int
@@ -366,7 +403,7 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 	X509V3_CTX ctx;
 	if (!X509_set_version(x, 2) || !X509_set_serialNumber(x, sn) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(ca)) || !X509_set_subject_name(x, n) ||
-	    !X509_set_pubkey(x, pk) || set_validity(x, ca, now, p->validity_days) < 0)
+	    copy_pubkey(x, ci->req) < 0 || set_validity(x, ca, now, p->validity_days) < 0)
 		goto out;
 	X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
 	san = X509V3_EXT_i2d(NID_subject_alt_name, X509_NAME_entry_count(n) == 0, gens);

@@ -11,7 +11,7 @@ smz-issue init -q --no-passphrase
 { echo email; seq 1 10000 | sed 's/.*/u&@example.com/'; } >big.csv
 
 test_expect_success 'keygen | issue | attach over 10,000 people' '
-	smz-keygen -q -j 2 big.csv | tee csrs.pem | smz-issue -q | smz-vault attach -q >certs.pem &&
+	smz-keygen -q -j 2 big.csv | tee csrs.pem | smz-issue -q -j 2 | smz-vault attach -q >certs.pem &&
 	test "$(grep -c "BEGIN CERTIFICATE" certs.pem)" -eq 10000
 '
 
