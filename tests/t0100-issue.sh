@@ -217,6 +217,23 @@ test_expect_success 'a wrong CA passphrase: exit 77, nothing issued' '
 	test_must_fail 77 smz-issue good2.csr >o 2>err < /dev/null && test_grep "give --passphrase-file" err
 '
 
+test_expect_success 'init under an existing enterprise root (--root-cert/--root-key)' '
+	mkdir ent && cd ent && ca_policy mailbox-strict &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout root.key -out root.pem \
+		-days 3650 -subj "/CN=Enterprise Root/O=Example Corp" \
+		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null &&
+	printf "x\n" >pw && smz-issue init -q --passphrase-file pw --root-cert root.pem --root-key root.key &&
+	test ! -e ca/root.key && cmp root.pem ca/root.pem &&
+	openssl verify -x509_strict -CAfile root.pem ca/issuing.pem &&
+	openssl x509 -in ca/issuing.pem -noout -issuer | test_grep "Enterprise Root" - &&
+	csr e1 -newkey ec -pkeyopt ec_paramgen_curve:P-256 &&
+	smz-issue -q --passphrase-file pw e1.csr >e1.pem &&
+	openssl verify -x509_strict -purpose smimesign -CAfile root.pem -untrusted ca/issuing.pem e1.pem &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout other.key -out other.pem -days 30 -subj "/CN=x" 2>/dev/null &&
+	rm -rf ca && test_must_fail 65 smz-issue init --passphrase-file pw --root-cert root.pem --root-key other.key 2>err &&
+	test_grep "does not match" err
+'
+
 test_expect_success 'a policy without CRL URL cannot issue (78)' '
 	printf "[domains]\nallowed = example.com\n[ca]\npath = %s/ca\n" "$PWD" >nocrl.conf &&
 	test_must_fail 78 smz-issue --policy nocrl.conf --passphrase-file capw good2.csr >o 2>err &&

@@ -60,6 +60,17 @@ test_expect_success 'a certificate whose key is not in the vault is reported, no
 	test_must_fail 65 smz-vault attach bad.pem >out 2>err && test_grep "not an X.509 certificate" err
 '
 
+test_expect_success 'a certificate from another (public) CA for a vaulted key is attached' '
+	printf "pub@example.com\n" >pub.txt && smz-keygen -q --addresses pub.txt >pub.csr &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout pca.key -out pca.pem \
+		-days 30 -subj "/CN=Public CA" 2>/dev/null &&
+	printf "subjectAltName=email:pub@example.com\nkeyUsage=critical,digitalSignature,keyAgreement\n" >pub.ext &&
+	openssl x509 -req -in pub.csr -CA pca.pem -CAkey pca.key -set_serial 0x0123456789 -days 30 -extfile pub.ext -out pubcert.pem 2>/dev/null &&
+	smz-vault attach -q pubcert.pem >out && cmp out pubcert.pem &&
+	id=$(smz-vault list | awk -F"\t" "\$1==\"pub@example.com\"{print \$2}") &&
+	smz-vault show "$id" | test_grep "^certificates: 1\$" -
+'
+
 test_expect_success 'a new key with its certificate supersedes the old key, which stays' '
 	printf "u7@example.com\n" >one.txt &&
 	smz-keygen -q --addresses --new-key one.txt | smz-issue -q | smz-vault attach -q >new.pem &&
@@ -89,7 +100,7 @@ test_expect_success 'usage = split: a signing and an encryption certificate per 
 
 test_expect_success 'audit logs of vault and CA verify' '
 	smz-vault audit --verify | test_grep "^audit: OK" - &&
-	test "$(smz-vault audit | cut -f4 | grep -c attach)" -eq 10001
+	test "$(smz-vault audit | cut -f4 | grep -c attach)" -eq 10002
 '
 
 test_done
