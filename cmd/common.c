@@ -1,4 +1,5 @@
 #include "common.h"
+#include "audit.h"
 #include "prog.h"
 
 #include <errno.h>
@@ -175,4 +176,35 @@ cmd_exit(int code)
 		return code ? code : EX_IOERR;
 	}
 	return code;
+}
+
+static const char *const audit_cols[] = {"seq", "time", "actor", "op", "subject", "reason",
+					 "hash", NULL};
+
+static int
+audit_cb(void *arg, json_t *entry)
+{
+	(void)arg;
+	return cmd_record(entry, audit_cols);
+}
+
+int
+cmd_audit(const struct smz_audit *au, int verify)
+{
+	struct smz_err e = {0};
+	size_t n = 0;
+	int rc;
+	if (verify) {
+		rc = smz_audit_verify(au, &n, &e);
+		if (rc == SMZ_ERR_VERIFY) {
+			printf("audit: FAIL: %s\n", e.msg);
+			return 1;
+		}
+		if (!rc)
+			printf("audit: OK (%zu entries)\n", n);
+	} else {
+		cmd_header(audit_cols);
+		rc = smz_audit_walk(au, audit_cb, NULL, &e);
+	}
+	return rc ? cmd_fail(rc, &e, "read the audit log") : 0;
 }

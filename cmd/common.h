@@ -31,6 +31,11 @@ int cmd_fail(int rc, const struct smz_err *e, const char *what, ...)
 void cmd_header(const char *const *cols);
 int cmd_record(json_t *rec, const char *const *cols);
 
+/* The audit verb of smz-vault and smz-issue: print the log as TSV/JSON,
+ * or with verify check its chain ("audit: OK (N entries)", exit 1 on FAIL). */
+struct smz_audit;
+int cmd_audit(const struct smz_audit *au, int verify);
+
 /* Exit code after flushing stdout: a write error is EX_IOERR. */
 int cmd_exit(int code);
 

@@ -296,39 +296,18 @@ v_expiring(const char *arg)
 	return v_list(arg);
 }
 
-static const char *const audit_cols[] = {"seq", "time", "actor", "op", "subject", "reason",
-					 "hash", NULL};
-
-static int
-audit_cb(void *arg, json_t *entry)
-{
-	(void)arg;
-	return cmd_record(entry, audit_cols);
-}
-
 static int
 v_audit(const char *arg)
 {
-	(void)arg;
 	struct smz_ca *ca;
-	int rc = open_ca(&ca, 0);
+	int rc = arg ? (cmd_msg("audit takes no argument"), EX_USAGE) : open_ca(&ca, 0);
 	if (rc >= 0)
 		return rc;
-	size_t n = 0;
-	if (o.verify) {
-		rc = smz_ca_audit_verify(ca, &n, &e);
-		if (rc == SMZ_ERR_VERIFY)
-			printf("audit: FAIL: %s\n", e.msg);
-		else if (!rc)
-			printf("audit: OK (%zu entries)\n", n);
-	} else {
-		cmd_header(audit_cols);
-		rc = smz_ca_audit_walk(ca, audit_cb, NULL, &e);
-	}
+	struct smz_audit au;
+	smz_ca_audit_log(ca, &au);
+	rc = cmd_audit(&au, o.verify);
 	smz_ca_close(ca);
-	if (rc == SMZ_ERR_VERIFY)
-		return 1;
-	return rc ? cmd_fail(rc, &e, "read the audit log") : 0;
+	return rc;
 }
 
 static int

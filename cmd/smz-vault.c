@@ -227,16 +227,6 @@ v_check(const char *arg)
 	return bad ? 1 : 0;
 }
 
-static const char *const audit_cols[] = {"seq", "time", "actor", "op", "subject", "reason",
-					 "hash", NULL};
-
-static int
-audit_cb(void *arg, json_t *entry)
-{
-	(void)arg;
-	return cmd_record(entry, audit_cols);
-}
-
 static int
 v_audit(const char *arg)
 {
@@ -244,21 +234,11 @@ v_audit(const char *arg)
 	int rc = arg ? (cmd_msg("audit takes no argument"), EX_USAGE) : open_vault(&v, 0, NULL);
 	if (rc >= 0)
 		return rc;
-	size_t n = 0;
-	if (o.verify) {
-		rc = smz_vault_audit_verify(v, &n, &e);
-		if (rc == SMZ_ERR_VERIFY)
-			printf("audit: FAIL: %s\n", e.msg);
-		else if (!rc)
-			printf("audit: OK (%zu entries)\n", n);
-	} else {
-		cmd_header(audit_cols);
-		rc = smz_vault_audit_walk(v, audit_cb, NULL, &e);
-	}
+	struct smz_audit au;
+	smz_vault_audit_log(v, &au);
+	rc = cmd_audit(&au, o.verify);
 	smz_vault_close(v);
-	if (rc == SMZ_ERR_VERIFY)
-		return 1;
-	return rc ? cmd_fail(rc, &e, "read the audit log") : 0;
+	return rc;
 }
 
 static int

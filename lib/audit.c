@@ -1,4 +1,5 @@
 #include "audit.h"
+#include "dbenv.h"
 #include "prog.h"
 
 #include <errno.h>
@@ -161,20 +162,22 @@ walk(DB *log, DB_TXN *txn, int (*cb)(void *, json_t *), void *arg, size_t *count
 }
 
 int
-smz_audit_walk(DB *log, int (*cb)(void *, json_t *), void *arg, struct smz_err *e)
+smz_audit_walk(const struct smz_audit *au, int (*cb)(void *, json_t *), void *arg,
+	       struct smz_err *e)
 {
-	return walk(log, NULL, cb, arg, NULL, NULL, e);
+	return walk(au->log, NULL, cb, arg, NULL, NULL, e);
 }
 
 /* Head and log are read in one transaction, head first as every writer
  * takes it first: a verify never sees a half-appended batch, and never
  * deadlocks with a writer. */
 int
-smz_audit_verify(DB *log, DB *meta, size_t *count, struct smz_err *e)
+smz_audit_verify(const struct smz_audit *au, size_t *count, struct smz_err *e)
 {
 	char head[65], want[65];
 	size_t n = 0, want_n;
-	DB_ENV *env = log->get_env(log);
+	DB *log = au->log, *meta = au->meta;
+	DB_ENV *env = au->env;
 	DB_TXN *txn = NULL;
 	int r = env->txn_begin(env, NULL, &txn, 0), rc = 0;
 	if (!r)
@@ -200,4 +203,36 @@ smz_audit_verify(DB *log, DB *meta, size_t *count, struct smz_err *e)
 				   n);
 	*count = n;
 	return 0;
+}
+
+int
+smz_audit_txn(const struct smz_audit *au,
+	      int (*fn)(DB_TXN *, void *, struct smz_audit_entry *, size_t *, struct smz_err *),
+	      void *arg, struct smz_audit_entry *a, size_t cap, const char *what,
+	      struct smz_err *e)
+{
+	for (int attempt = 0;; attempt++) {
+		DB_TXN *txn = NULL;
+		size_t na = 0;
+		int rc = 0, r = au->env->txn_begin(au->env, NULL, &txn, 0);
+		if (!r)
+			r = smz_db_writer_lock(au->meta, txn);
+		if (!r && smz_db_code(rc = fn(txn, arg, a, &na, e)))
+			r = rc, rc = 0;
+		if (!r && !rc && na > cap)
+			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "too many audit entries");
+		if (!r && !rc && na &&
+		    smz_db_code(rc = smz_audit_append(au->log, au->meta, txn, a, na, e)))
+			r = rc, rc = 0;
+		if (!r && !rc)
+			r = txn->commit(txn, 0);
+		else if (txn)
+			txn->abort(txn);
+		if (rc)
+			return rc;
+		if (!r)
+			return 0;
+		if (!smz_db_retry(r, attempt))
+			return smz_db_err(e, r, what);
+	}
 }

@@ -219,40 +219,29 @@ smz_ca_close(struct smz_ca *ca)
 	free(ca);
 }
 
-/* Run fn in a write transaction that holds the writer lock, with one audit
- * entry per a[] filled by fn, retried on deadlock. */
+/* A transaction of the CA's, with audit entries (see smz_audit_txn). */
 struct txn_job {
 	int (*fn)(struct smz_ca *, DB_TXN *, void *, struct smz_audit_entry *, size_t *,
 		  struct smz_err *);
 	void *arg;
 	struct smz_audit_entry *a;
 	size_t cap;
+	struct smz_ca *ca;
 };
+
+static int
+job_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct smz_err *e)
+{
+	struct txn_job *j = arg;
+	return j->fn(j->ca, txn, j->arg, a, na, e);
+}
 
 static int
 in_txn(struct smz_ca *ca, struct txn_job *j, struct smz_err *e)
 {
-	for (int attempt = 0;; attempt++) {
-		DB_TXN *txn = NULL;
-		size_t na = 0;
-		int rc = 0, r = ca->env->txn_begin(ca->env, NULL, &txn, 0);
-		if (!r)
-			r = smz_db_writer_lock(ca->meta, txn);
-		if (!r && smz_db_code(rc = j->fn(ca, txn, j->arg, j->a, &na, e)))
-			r = rc, rc = 0;
-		if (!r && !rc && na && smz_db_code(rc = smz_audit_append(ca->log, ca->meta, txn, j->a, na, e)))
-			r = rc, rc = 0;
-		if (!r && !rc)
-			r = txn->commit(txn, 0);
-		else if (txn)
-			txn->abort(txn);
-		if (rc)
-			return rc;
-		if (!r)
-			return 0;
-		if (!smz_db_retry(r, attempt))
-			return smz_db_err(e, r, "CA database");
-	}
+	struct smz_audit au = {ca->env, ca->log, ca->meta};
+	j->ca = ca;
+	return smz_audit_txn(&au, job_fn, j, j->a, j->cap, "CA database", e);
 }
 
 static int
@@ -325,7 +314,7 @@ smz_ca_create(const char *dir, const struct smz_policy *p, const struct smz_ca_i
 	char subj[256];
 	X509_NAME_oneline(X509_get_subject_name(iss), subj, sizeof subj);
 	struct smz_audit_entry a[1];
-	struct txn_job j = {init_meta, subj, a, 1};
+	struct txn_job j = {init_meta, subj, a, 1, ca};
 	if ((rc = in_txn(ca, &j, e)))
 		goto out;
 	if ((path_of(ca, "root.pem", path, sizeof path), rc = write_cert(path, root, NULL, e)) ||
@@ -595,7 +584,7 @@ smz_ca_issue(struct smz_ca *ca, const struct smz_policy *p, struct smz_ca_reques
 	int rc = a && subjects ? 0 : smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	if (!rc) {
 		struct issue_job ij = {p, r, n, subjects};
-		struct txn_job j = {issue_fn, &ij, a, n};
+		struct txn_job j = {issue_fn, &ij, a, n, ca};
 		rc = in_txn(ca, &j, e);
 	}
 	for (size_t i = 0; subjects && i < n; i++)
@@ -762,7 +751,7 @@ smz_ca_revoke(struct smz_ca *ca, enum smz_ca_select by, const char *value, const
 				   "superseded, cessationOfOperation or privilegeWithdrawn", reason);
 	struct smz_audit_entry *a = calloc(4096, sizeof *a);
 	struct revoke_job rj = {by, value, reason, cb, arg, json_array(), NULL, 0};
-	struct txn_job j = {revoke_fn, &rj, a, 4096};
+	struct txn_job j = {revoke_fn, &rj, a, 4096, ca};
 	int rc = a ? in_txn(ca, &j, e) : smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	if (!rc && json_array_size(rj.done) == 0)
 		rc = smz_err_set(e, SMZ_ERR_NOTFOUND, "%s: no certificate issued by this CA", value);
@@ -859,7 +848,7 @@ smz_ca_crl(struct smz_ca *ca, const struct smz_policy *p, unsigned char **der, s
 		return smz_err_set(e, SMZ_ERR_PERM, "the CA key is not loaded");
 	struct crl_job cj = {0};
 	struct smz_audit_entry a[1];
-	struct txn_job j = {crl_fn, &cj, a, 1};
+	struct txn_job j = {crl_fn, &cj, a, 1, ca};
 	int rc = in_txn(ca, &j, e);
 	if (rc)
 		return rc;
@@ -929,14 +918,8 @@ smz_ca_foreach(struct smz_ca *ca, int (*cb)(void *, json_t *), void *arg, struct
 	return rc;
 }
 
-int
-smz_ca_audit_verify(struct smz_ca *ca, size_t *count, struct smz_err *e)
+void
+smz_ca_audit_log(struct smz_ca *ca, struct smz_audit *au)
 {
-	return smz_audit_verify(ca->log, ca->meta, count, e);
-}
-
-int
-smz_ca_audit_walk(struct smz_ca *ca, int (*cb)(void *, json_t *), void *arg, struct smz_err *e)
-{
-	return smz_audit_walk(ca->log, cb, arg, e);
+	*au = (struct smz_audit){ca->env, ca->log, ca->meta};
 }

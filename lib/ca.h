@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <openssl/x509.h>
 #include <stdio.h>
+#include "audit.h"
 #include "err.h"
 #include "policy.h"
 #include "profile.h"
@@ -71,8 +72,7 @@ int smz_ca_crl(struct smz_ca *ca, const struct smz_policy *p, unsigned char **de
 int smz_ca_foreach(struct smz_ca *ca, int (*cb)(void *arg, json_t *rec), void *arg,
 		   struct smz_err *e);
 
-int smz_ca_audit_verify(struct smz_ca *ca, size_t *count, struct smz_err *e);
-int smz_ca_audit_walk(struct smz_ca *ca, int (*cb)(void *arg, json_t *entry), void *arg,
-		      struct smz_err *e);
+/* The CA's audit log, for smz_audit_walk and smz_audit_verify. */
+void smz_ca_audit_log(struct smz_ca *ca, struct smz_audit *au);
 
 #endif

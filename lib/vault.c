@@ -440,10 +440,17 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 		return smz_err_set(e, SMZ_ERR_USAGE,
 				   "shares need 2 <= --threshold <= --shares <= 255 and "
 				   "--share-out DIR");
-	if (mkdir(dir, 0700) < 0 && !(errno == EEXIST && dir_is_empty(dir) == 1))
-		return smz_err_set(e, errno == EEXIST ? SMZ_ERR_EXISTS : SMZ_ERR_CANTCREAT,
-				   "%s: %s", dir,
-				   errno == EEXIST ? "exists and is not empty" : strerror(errno));
+	if (mkdir(dir, 0700) < 0 && !(errno == EEXIST && dir_is_empty(dir) == 1)) {
+		char dp[PATH_MAX + 16];
+		snprintf(dp, sizeof dp, "%s/%s", dir, DEPOSIT_FILE);
+		if (errno != EEXIST)
+			return smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: %s", dir, strerror(errno));
+		return smz_err_set(e, SMZ_ERR_EXISTS, "%s: %s", dir,
+				   access(dp, F_OK) == 0
+					   ? "exists and is not empty"
+					   : "holds an interrupted init (no deposit.pub): remove the "
+					     "directory and run init again");
+	}
 	chmod(dir, 0700);
 	unsigned char *sk = sodium_malloc(32), pk[32], idb[16];
 	char id[33];
@@ -1100,33 +1107,35 @@ smz_vault_get(struct smz_vault *v, const char *keyid, json_t **rec, struct smz_e
 
 /* ---- unlocking ---- */
 
-/* One transaction: optionally a meta record, and one audit entry; retried
- * when the lock manager breaks a deadlock. */
+/* One transaction: optionally a meta record, and one audit entry. */
+struct meta_write {
+	struct smz_vault *v;
+	const char *key;
+	json_t *j;
+	struct smz_audit_entry entry;
+};
+
+static int
+meta_write_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct smz_err *e)
+{
+	(void)e;
+	struct meta_write *m = arg;
+	int r = m->key ? put_json(m->v, txn, m->key, m->j) : 0;
+	if (!r) {
+		a[0] = m->entry;
+		*na = 1;
+	}
+	return r;
+}
+
 static int
 audited_write(struct smz_vault *v, const char *key, json_t *j, const char *op,
 	      const char *subject, const char *reason, struct smz_err *e)
 {
-	for (int attempt = 0;; attempt++) {
-		DB_TXN *txn = NULL;
-		int r = v->env->txn_begin(v->env, NULL, &txn, 0), rc = 0;
-		if (!r)
-			r = writer_lock(v, txn);
-		if (!r && key)
-			r = put_json(v, txn, key, j);
-		struct smz_audit_entry a = {op, subject, reason};
-		if (!r && smz_db_code(rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)))
-			r = rc, rc = 0;
-		if (!r && !rc)
-			r = txn->commit(txn, 0);
-		else if (txn)
-			txn->abort(txn);
-		if (rc)
-			return rc;
-		if (!r)
-			return 0;
-		if (!smz_db_retry(r, attempt))
-			return smz_db_err(e, r, key ? key : "audit");
-	}
+	struct smz_audit au = {v->env, v->log, v->meta};
+	struct meta_write m = {v, key, j, {op, subject, reason}};
+	struct smz_audit_entry a[1];
+	return smz_audit_txn(&au, meta_write_fn, &m, a, 1, key ? key : "audit", e);
 }
 
 static int
@@ -1461,15 +1470,8 @@ smz_vault_check(struct smz_vault *v, int (*cb)(void *, const char *, const char 
 	return rc;
 }
 
-int
-smz_vault_audit_walk(struct smz_vault *v, int (*cb)(void *, json_t *), void *arg,
-		     struct smz_err *e)
+void
+smz_vault_audit_log(struct smz_vault *v, struct smz_audit *au)
 {
-	return smz_audit_walk(v->log, cb, arg, e);
-}
-
-int
-smz_vault_audit_verify(struct smz_vault *v, size_t *count, struct smz_err *e)
-{
-	return smz_audit_verify(v->log, v->meta, count, e);
+	*au = (struct smz_audit){v->env, v->log, v->meta};
 }

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stddef.h>
+#include "audit.h"
 #include "err.h"
 #include "keys.h"
 #include "policy.h"
@@ -107,9 +108,8 @@ int smz_vault_passwd(struct smz_vault *v, const struct smz_secret *pass, enum sm
 int smz_vault_reshare(struct smz_vault *v, int shares, int threshold, const char *dir,
 		      struct smz_err *e);
 
-int smz_vault_audit_walk(struct smz_vault *v, int (*cb)(void *arg, json_t *entry),
-			 void *arg, struct smz_err *e);
-int smz_vault_audit_verify(struct smz_vault *v, size_t *count, struct smz_err *e);
+/* The vault's audit log, for smz_audit_walk and smz_audit_verify. */
+void smz_vault_audit_log(struct smz_vault *v, struct smz_audit *au);
 
 /* Record one audit entry on its own (e.g. for a check). */
 int smz_vault_audit(struct smz_vault *v, const char *op, const char *subject,
