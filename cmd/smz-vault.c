@@ -1,20 +1,27 @@
 /* smz-vault: create, unlock and inspect the key vault. */
 #include "addr.h"
 #include "attach.h"
+#include "bundle.h"
+#include "fileio.h"
+#include "import.h"
 #include "common.h"
 #include "dbenv.h"
 #include "pem.h"
 #include "secmem.h"
 #include "vault.h"
 
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 static struct {
-	int shares, threshold, verify;
-	const char *share_out, *new_passphrase_file;
+	int shares, threshold, verify, all, mobileconfig, current_only;
+	const char *share_out, *new_passphrase_file, *password_file, *manifest, *out,
+		*p12_profile, *reason, *chain;
+	const char **addresses;
 } o;
 
 static struct poptOption table[] = {
@@ -30,10 +37,29 @@ static struct poptOption table[] = {
 	{"new-passphrase-file", 0, POPT_ARG_STRING, &o.new_passphrase_file, 0,
 	 "passwd: the new passphrase", "FILE"},
 	{"verify", 0, POPT_ARG_NONE, &o.verify, 0, "audit: verify the hash chain", NULL},
+	{"password-file", 0, POPT_ARG_STRING, &o.password_file, 0,
+	 "import: the files' password; export: one password for every bundle", "FILE"},
+	{"manifest", 0, POPT_ARG_STRING, &o.manifest, 0,
+	 "import: TSV of file and password, one file a line", "TSV"},
+	{"address", 0, POPT_ARG_ARGV, &o.addresses, 0, "export: this address (repeatable)",
+	 "ADDR"},
+	{"all", 0, POPT_ARG_NONE, &o.all, 0, "export: every address with a certificate", NULL},
+	{"out", 0, POPT_ARG_STRING, &o.out, 0, "export: write bundles into DIR", "DIR"},
+	{"p12-profile", 0, POPT_ARG_STRING, &o.p12_profile, 0,
+	 "export: compat or modern (default: policy [bundle] p12_profile)", "PROFILE"},
+	{"mobileconfig", 0, POPT_ARG_NONE, &o.mobileconfig, 0,
+	 "export: also an Apple .mobileconfig per address", NULL},
+	{"current-only", 0, POPT_ARG_NONE, &o.current_only, 0,
+	 "export: only the current key, not the history", NULL},
+	{"reason", 0, POPT_ARG_STRING, &o.reason, 0, "export: why (recorded in the audit log)",
+	 "TEXT"},
+	{"chain", 0, POPT_ARG_STRING, &o.chain, 0,
+	 "export: CA certificates to include (default: chain.pem of the policy's CA)", "FILE"},
 	POPT_TABLEEND};
 
 static struct smz_policy pol;
 static const char *dir;
+static poptContext ctx;
 static struct smz_err e;
 
 static int
@@ -322,36 +348,212 @@ v_attach(const char *arg)
 	return st.rejected ? EX_DATAERR : 0;
 }
 
+static void
+import_report(void *arg, const char *path, enum smz_import_event ev, size_t keys,
+	      const char *detail)
+{
+	(void)arg;
+	if (ev == SMZ_IM_FAILED)
+		cmd_msg("%s: FAIL %s", path, detail);
+	else if (smz_opt.verbose || ev == SMZ_IM_IMPORTED)
+		printf("%s: %s (%zu keys)\n", path, ev == SMZ_IM_UNCHANGED ? "unchanged" : "imported",
+		       keys);
+}
+
+static int
+v_import(const char *arg)
+{
+	(void)arg;
+	struct smz_import_file f[1024];
+	struct smz_secret pw[1024] = {{0}}, one = {0};
+	size_t n = 0;
+	char *manifest = NULL;
+	int rc = -1;
+	if (o.password_file && (rc = smz_secret_read_passphrase(o.password_file, &one, &e)))
+		return cmd_fail(rc, &e, "read the password");
+	for (const char **a = poptGetArgs(ctx); a && *a && n < 1024; a++)
+		f[n++] = (struct smz_import_file){*a, one.buf ? &one : NULL};
+	size_t len;
+	if (o.manifest && (rc = smz_file_read(o.manifest, 1 << 24, &manifest, &len, &e)) == 0) {
+		/* file<TAB>password, one a line; the file holds secrets: wiped after */
+		for (char *save = NULL, *line = strtok_r(manifest, "\n", &save); line && n < 1024;
+		     line = strtok_r(NULL, "\n", &save)) {
+			char *tab = strchr(line, '\t');
+			if (!tab || line[0] == '#')
+				continue;
+			*tab = 0;
+			size_t pl = strcspn(tab + 1, "\r");
+			if (smz_secret_alloc(&pw[n], pl) == 0)
+				memcpy(pw[n].buf, tab + 1, pl);
+			f[n] = (struct smz_import_file){line, &pw[n]};
+			n++;
+		}
+		rc = -1;
+	}
+	if (rc >= 0) {
+		smz_secret_free(&one);
+		return cmd_fail(rc, &e, "read the manifest");
+	}
+	if (n == 0) {
+		cmd_msg("import needs FILE... or --manifest TSV");
+		smz_secret_free(&one);
+		return EX_USAGE;
+	}
+	struct smz_import_opts io = {&pol, dir, import_report, NULL};
+	struct smz_import_stats st;
+	rc = smz_import_run(&io, f, n, &st, &e);
+	for (size_t i = 0; i < n; i++)
+		smz_secret_free(&pw[i]);
+	smz_secret_free(&one);
+	if (manifest) {
+		sodium_memzero(manifest, len);
+		free(manifest);
+	}
+	if (rc)
+		return cmd_fail(rc, &e, "import keys");
+	if (!smz_opt.quiet)
+		cmd_msg("%zu files: %zu keys imported, %zu unchanged, %zu failed", st.files, st.keys,
+			st.unchanged, st.failed);
+	return st.failed ? EX_DATAERR : 0;
+}
+
+static void
+export_report(void *arg, const char *addr, enum smz_export_event ev, size_t keys,
+	      const char *detail)
+{
+	(void)arg;
+	if (ev == SMZ_EX_WRITTEN)
+		printf("%s: OK (%zu keys)\n", addr, keys);
+	else
+		printf("%s: FAIL %s\n", addr, detail);
+}
+
+static int
+v_export(const char *arg)
+{
+	const char *list[4096];
+	size_t n = 0;
+	char *in = NULL;
+	const char *profile = o.p12_profile ? o.p12_profile : pol.p12_profile;
+	if (!o.out || (!o.addresses && !o.all && !(arg && strcmp(arg, "-") == 0)) ||
+	    (strcmp(profile, "compat") && strcmp(profile, "modern"))) {
+		cmd_msg("export needs --out DIR and --address ADDR, --all or - (addresses on "
+			"standard input); --p12-profile is compat or modern");
+		return EX_USAGE;
+	}
+	for (const char **a = o.addresses; a && *a && n < 4096; a++)
+		list[n++] = *a;
+	size_t len;
+	int rc = arg ? smz_file_read("-", 1 << 24, &in, &len, &e) : 0;
+	if (rc)
+		return cmd_fail(rc, &e, "read addresses");
+	for (char *save = NULL, *l = in ? strtok_r(in, "\r\n", &save) : NULL; l && n < 4096;
+	     l = strtok_r(NULL, "\r\n", &save))
+		if (*l && *l != '#')
+			list[n++] = l;
+	struct smz_secret pw = {0};
+	STACK_OF(X509) *chain = NULL;
+	char chainpath[1100];
+	snprintf(chainpath, sizeof chainpath, "%s/chain.pem", pol.ca_path);
+	const char *cp = o.chain ? o.chain : pol.ca_path[0] && access(chainpath, R_OK) == 0 ? chainpath : NULL;
+	struct smz_vault *v = NULL;
+	if ((o.password_file && (rc = smz_secret_read_passphrase(o.password_file, &pw, &e))) ||
+	    (cp && (rc = smz_pem_read_certs(cp, &chain, &e)))) {
+		free(in);
+		smz_secret_free(&pw);
+		return cmd_fail(rc, &e, "export");
+	}
+	if ((rc = open_vault(&v, 1, "smz-vault export")) < 0) {
+		struct smz_export_opts eo = {&pol, v, o.out, profile, o.current_only,
+					     o.mobileconfig || pol.mobileconfig, pw.buf ? &pw : NULL,
+					     o.reason, chain, export_report, NULL};
+		struct smz_export_stats st;
+		rc = o.all ? smz_export_all(&eo, &st, &e) : smz_export_run(&eo, list, n, &st, &e);
+		smz_vault_close(v);
+		rc = rc ? cmd_fail(rc, &e, "export bundles") : st.missing ? EX_DATAERR : 0;
+		if (!smz_opt.quiet && rc != EX_CANTCREAT)
+			cmd_msg("%zu bundles written (%zu keys), %zu addresses failed, in %s%s",
+				st.written, st.keys, st.missing, o.out,
+				pw.buf ? "" : "; passwords in passwords.tsv");
+	}
+	sk_X509_pop_free(chain, X509_free);
+	smz_secret_free(&pw);
+	free(in);
+	return rc;
+}
+
+static int
+v_lookup(const char *arg)
+{
+	STACK_OF(X509) *certs = NULL;
+	struct smz_vault *v;
+	if (!arg) {
+		cmd_msg("lookup needs a certificate file");
+		return EX_USAGE;
+	}
+	int rc = smz_pem_read_certs(arg, &certs, &e);
+	if (rc)
+		return cmd_fail(rc, &e, "read %s", arg);
+	if ((rc = open_vault(&v, 0, NULL)) >= 0) {
+		sk_X509_pop_free(certs, X509_free);
+		return rc;
+	}
+	int missing = 0;
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		json_t *rec = NULL;
+		const char *how = NULL;
+		struct smz_err le = {0};
+		if (smz_vault_find_cert(v, sk_X509_value(certs, i), &rec, &how, &le) == 0) {
+			printf("%s: %s %s (by %s)\n", arg,
+			       json_string_value(json_object_get(rec, "key_id")),
+			       json_string_value(json_array_get(json_object_get(rec, "addresses"), 0))
+				       ?: "-", how);
+			json_decref(rec);
+		} else {
+			printf("%s: FAIL %s\n", arg, le.msg);
+			missing = 1;
+		}
+	}
+	sk_X509_pop_free(certs, X509_free);
+	smz_vault_close(v);
+	return missing ? 1 : 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(const char *arg);
 } verbs[] = {
+	{"lookup", v_lookup},
+	{"import", v_import},
+	{"export", v_export},
 	{"attach", v_attach},
 	{"init", v_init},     {"list", v_list},       {"history", v_history}, {"show", v_show},
 	{"check", v_check},   {"audit", v_audit},     {"passwd", v_passwd},   {"reshare", v_reshare},
 };
-static const char *const verb_names[] = {"init",  "list",   "history", "show",   "check",
-					 "audit", "passwd", "reshare", "attach", NULL};
+static const char *const verb_names[] = {"init",   "list",    "history", "show",
+					 "check",  "audit",   "passwd",  "reshare",
+					 "attach", "import",  "export",  "lookup", NULL};
 
 int
 main(int argc, const char **argv)
 {
-	poptContext ctx;
 	int rc = cmd_start(argc, argv, table, verb_names, "[OPTION...] VERB [ARG]", &ctx);
 	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
 		return rc;
 	dir = smz_opts_vault_dir(pol.vault_path[0] ? pol.vault_path : NULL);
-	const char *verb = poptGetArg(ctx), *arg = poptGetArg(ctx);
+	const char *verb = poptGetArg(ctx);
+	/* import takes many files (poptGetArgs); the others one argument */
+	const char *arg = verb && strcmp(verb, "import") ? poptGetArg(ctx) : NULL;
 	for (size_t i = 0; verb && i < sizeof verbs / sizeof verbs[0]; i++)
 		if (strcmp(verb, verbs[i].name) == 0) {
-			if (poptGetArg(ctx)) {
+			if (strcmp(verb, "import") && poptPeekArg(ctx)) {
 				cmd_msg("%s: too many arguments", verb);
 				return EX_USAGE;
 			}
-			rc = verbs[i].fn(arg);
-							return cmd_exit(rc);
+			return cmd_exit(verbs[i].fn(arg));
 		}
-	cmd_msg("%s%s: expected a verb: init, list, history, show, check, audit, passwd, reshare, attach",
+	cmd_msg("%s%s: expected a verb: init, list, history, show, check, audit, passwd, "
+		"reshare, attach, import, export, lookup",
 		verb ? "unknown verb " : "no verb", verb ? verb : "");
 	return EX_USAGE;
 }

@@ -1,6 +1,7 @@
 #include "pem.h"
 
 #include <openssl/evp.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,4 +221,24 @@ smz_pem_batches(FILE *in, size_t max, double secs,
 		rc = flush(arg);
 	smz_pem_reader_free(r);
 	return rc;
+}
+
+int
+smz_pem_read_certs(const char *path, STACK_OF(X509) **out, struct smz_err *e)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return smz_err_set(e, SMZ_ERR_NOINPUT, "%s: cannot open", path);
+	STACK_OF(X509) *sk = sk_X509_new_null();
+	X509 *x;
+	while (sk && (x = PEM_read_X509(f, NULL, NULL, NULL)))
+		sk_X509_push(sk, x);
+	ERR_clear_error();
+	fclose(f);
+	if (!sk || sk_X509_num(sk) == 0) {
+		sk_X509_pop_free(sk, X509_free);
+		return smz_err_set(e, SMZ_ERR_DATA, "%s: no PEM certificate", path);
+	}
+	*out = sk;
+	return 0;
 }

@@ -43,6 +43,10 @@ int smz_pem_batches(FILE *in, size_t max, double secs,
 		    int (*take)(void *arg, struct smz_pem_block *b, const struct smz_err *bad),
 		    int (*flush)(void *arg), void *arg);
 
+/* Every certificate in a PEM file (e.g. a CA chain). */
+#include <openssl/x509.h>
+int smz_pem_read_certs(const char *path, STACK_OF(X509) **out, struct smz_err *e);
+
 /* Write one block; SMZ_ERR_IO if the stream failed (full disk, closed pipe). */
 int smz_pem_write(FILE *f, const char *type, const unsigned char *der, size_t len);
 

@@ -234,6 +234,12 @@ handler(void *user, const char *section, const char *name, const char *v)
 	} else if (IS("bundle", "mobileconfig")) {
 		if (choice(v, yesno, &p->mobileconfig) < 0)
 			return fail(c, section, name, "%s", "expected yes | no");
+	} else if (IS("bundle", "imap_host") || IS("bundle", "smtp_host")) {
+		char *dst = strcmp(name, "imap_host") == 0 ? p->imap_host : p->smtp_host;
+		struct smz_err de;
+		char norm[256];
+		if (smz_domain_normalize(v, norm, sizeof norm, &de) < 0 || copy(dst, 256, norm) < 0)
+			return fail(c, section, name, "%s", "expected a host name");
 	} else if (IS("ldap", "uri") || IS("ldap", "base")) {
 		if (copy(strcmp(name, "uri") == 0 ? p->ldap_uri : p->ldap_base, 1024, v) < 0)
 			return fail(c, section, name, "%s", "longer than 1023 bytes");

@@ -39,6 +39,7 @@ struct smz_policy {
 	/* [bundle] */
 	char p12_profile[16];
 	int mobileconfig;
+	char imap_host[256], smtp_host[256]; /* mail payload of .mobileconfig */
 	/* [ldap] */
 	char ldap_uri[1024], ldap_base[1024], ldap_filter[256];
 	int smime_attribute;

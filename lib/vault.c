@@ -644,7 +644,7 @@ deposit_once(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_er
 	for (size_t i = 0; !r && i < n; i++) {
 		d[i].skipped = 0;
 		int active = 0;
-		if (d[i].if_absent && (r = active_for(v, txn, d[i].address, d[i].usage ? d[i].usage : "dual",
+		if (d[i].if_absent && d[i].address && (r = active_for(v, txn, d[i].address, d[i].usage ? d[i].usage : "dual",
 						   d[i].local_sensitive, &active)))
 			break;
 		if (active) {
@@ -658,14 +658,18 @@ deposit_once(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_er
 		smz_hex(d[i].key_id, SMZ_KEYID_LEN, id);
 		char *sealed = smz_b64(d[i].sealed, d[i].sealed_len);
 		char *csr = d[i].csr ? smz_b64(d[i].csr, d[i].csr_len) : NULL;
-		json_t *j = sealed ? json_pack("{s:s,s:[s],s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:s,s:[]}",
-					       "key_id", id, "addresses", d[i].address, "alg",
+		json_t *addrs = json_array();
+		if (d[i].address)
+			json_array_append_new(addrs, json_string(d[i].address));
+		json_t *j = sealed ? json_pack("{s:s,s:o,s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:s,s:[]}",
+					       "key_id", id, "addresses", addrs, "alg",
 					       d[i].alg, "usage", d[i].usage ? d[i].usage : "dual",
 					       "source", d[i].source ? d[i].source : "keygen",
-					       "n", (json_int_t)recno, "created", (json_int_t)t,
-					       "state", "active", "state_changed", (json_int_t)t,
-					       "sealed", sealed, "certs")
-				   : NULL;
+					       "n", (json_int_t)recno, "created",
+					       (json_int_t)(d[i].created ? d[i].created : t), "state",
+					       d[i].state ? d[i].state : "active", "state_changed",
+					       (json_int_t)t, "sealed", sealed, "certs")
+				   : (json_decref(addrs), NULL);
 		if (j && csr)
 			json_object_set_new(j, "csr", json_string(csr));
 		char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -687,7 +691,7 @@ deposit_once(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_er
 		}
 		if (r)
 			break;
-		if (asprintf(&subj[na], "%s %s", d[i].address, id) < 0) {
+		if (asprintf(&subj[na], "%s %s", d[i].address ? d[i].address : "-", id) < 0) {
 			r = ENOMEM;
 			break;
 		}
@@ -808,11 +812,21 @@ put_record(struct smz_vault *v, DB_TXN *txn, const unsigned char *kid, json_t *r
 	return r;
 }
 
+/* Is o older than (created, n)?  Imported keys carry their certificate's
+ * date, so the record number alone does not say which is newer. */
+static int
+older_than(json_t *o, json_int_t created, json_int_t n)
+{
+	json_int_t oc = json_integer_value(json_object_get(o, "created"));
+	return oc < created || (oc == created && json_integer_value(json_object_get(o, "n")) < n);
+}
+
 /* Mark older active keys of rec's addresses with the same usage superseded. */
 static int
 supersede_older(struct smz_vault *v, DB_TXN *txn, json_t *rec)
 {
 	json_int_t n = json_integer_value(json_object_get(rec, "n"));
+	json_int_t created = json_integer_value(json_object_get(rec, "created"));
 	const char *usage = json_string_value(json_object_get(rec, "usage"));
 	size_t i;
 	json_t *a;
@@ -835,7 +849,7 @@ supersede_older(struct smz_vault *v, DB_TXN *txn, json_t *rec)
 			const char *us = json_string_value(json_object_get(o, "usage"));
 			if (o && st && strcmp(st, "active") == 0 && us && usage &&
 			    strcmp(us, usage) == 0 &&
-			    json_integer_value(json_object_get(o, "n")) < n && pk.size == SMZ_KEYID_LEN) {
+			    older_than(o, created, n) && pk.size == SMZ_KEYID_LEN) {
 				void *m = realloc(older, (no + 1) * sizeof *older);
 				if (m) {
 					older = m;
@@ -957,6 +971,43 @@ smz_vault_attach(struct smz_vault *v, struct smz_attach *at, size_t n, int super
 		if (!smz_db_retry(r, attempt))
 			return smz_db_err(e, r, "attach");
 	}
+}
+
+static int
+get_by_index(DB *idx, const void *key, size_t klen, json_t **rec)
+{
+	DBT sk = {.data = (void *)key, .size = (u_int32_t)klen}, pk = {0},
+	    pd = {.flags = DB_DBT_MALLOC};
+	int r = idx->pget(idx, NULL, &sk, &pk, &pd, 0);
+	if (r)
+		return r;
+	*rec = rec_parse(&pd);
+	free(pd.data);
+	return *rec ? 0 : EINVAL;
+}
+
+int
+smz_vault_find_cert(struct smz_vault *v, X509 *cert, json_t **rec, const char **how,
+		    struct smz_err *e)
+{
+	unsigned char isn[SMZ_KEYID_LEN];
+	if (smz_isn_hash(X509_get_issuer_name(cert), X509_get0_serialNumber(cert), isn))
+		return smz_err_set(e, SMZ_ERR_DATA, "unreadable certificate");
+	int r = get_by_index(v->isn, isn, sizeof isn, rec);
+	if (!r) {
+		*how = "issuer+serial";
+		return 0;
+	}
+	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(cert);
+	if (r == DB_NOTFOUND && ski &&
+	    !(r = get_by_index(v->ski, ASN1_STRING_get0_data(ski), (size_t)ASN1_STRING_length(ski),
+			       rec))) {
+		*how = "subject key identifier";
+		return 0;
+	}
+	return r == DB_NOTFOUND ? smz_err_set(e, SMZ_ERR_NOTFOUND, "no vaulted key for this "
+					      "certificate")
+				: smz_db_err(e, r, "index");
 }
 
 struct recs {

@@ -51,12 +51,15 @@ int smz_vault_seal(const unsigned char pk[SMZ_VAULT_PK], const unsigned char *ke
 
 struct smz_deposit {
 	/* in */
-	const char *address, *alg, *usage, *source;
+	const char *address; /* NULL: none (an imported key without certificate) */
+	const char *alg, *usage, *source;
 	unsigned char key_id[SMZ_KEYID_LEN];
 	unsigned char *sealed, *csr;
 	size_t sealed_len, csr_len;
 	int if_absent;      /* skip when the address already has an active key */
 	int local_sensitive; /* policy compares local parts case-sensitively */
+	long long created;  /* 0: now; an imported key: its certificate's notBefore */
+	const char *state;  /* NULL: "active" */
 	/* out */
 	int skipped; /* another writer deposited a key for it first */
 };
@@ -82,6 +85,12 @@ int smz_vault_attach(struct smz_vault *v, struct smz_attach *a, size_t n, int su
 /* Every record of address (case rules of policy), oldest first. */
 int smz_vault_history(struct smz_vault *v, const char *address, int local_sensitive,
 		      int (*cb)(void *arg, json_t *rec), void *arg, struct smz_err *e);
+
+/* The record of the key a certificate names, through the issuer+serial
+ * index (how a CMS RecipientInfo names it), else the SKI index.  how says
+ * which index found it. */
+int smz_vault_find_cert(struct smz_vault *v, X509 *cert, json_t **rec, const char **how,
+			struct smz_err *e);
 
 /* Every record, in key id order. */
 int smz_vault_foreach(struct smz_vault *v, int (*cb)(void *arg, json_t *rec), void *arg,

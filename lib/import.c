@@ -1,0 +1,357 @@
+#include "import.h"
+#include "addr.h"
+#include "fileio.h"
+#include "keys.h"
+#include "vault.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/provider.h>
+#include <openssl/x509v3.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FILE_MAX (16u << 20)
+
+struct loaded {
+	EVP_PKEY *keys[64];
+	size_t nkeys;
+	STACK_OF(X509) *certs;
+};
+
+static void
+loaded_free(struct loaded *l)
+{
+	for (size_t i = 0; i < l->nkeys; i++)
+		EVP_PKEY_free(l->keys[i]);
+	sk_X509_pop_free(l->certs, X509_free);
+	memset(l, 0, sizeof *l);
+}
+
+static int
+add_key(struct loaded *l, EVP_PKEY *k)
+{
+	if (l->nkeys == sizeof l->keys / sizeof l->keys[0]) {
+		EVP_PKEY_free(k);
+		return -1;
+	}
+	l->keys[l->nkeys++] = k;
+	return 0;
+}
+
+static int
+pass_cb(char *buf, int size, int rw, void *u)
+{
+	(void)rw;
+	const struct smz_secret *s = u;
+	if (!s || !s->buf || (int)s->len >= size)
+		return 0;
+	memcpy(buf, s->buf, s->len);
+	return (int)s->len;
+}
+
+/* Every key and certificate bag of a PKCS#12 (PKCS12_parse takes only one key). */
+static int
+load_p12(PKCS12 *p12, const struct smz_secret *pw, struct loaded *l, struct smz_err *e)
+{
+	const char *pass = pw ? (const char *)pw->buf : "";
+	int plen = pw ? (int)pw->len : 0;
+	if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, pass, plen) &&
+	    !(plen == 0 && PKCS12_verify_mac(p12, NULL, 0)))
+		return smz_err_set(e, SMZ_ERR_PERM, "wrong password (the MAC does not verify)");
+	STACK_OF(PKCS7) *safes = PKCS12_unpack_authsafes(p12);
+	if (!safes)
+		return smz_err_set(e, SMZ_ERR_DATA, "damaged PKCS#12 (no safe contents)");
+	int rc = 0;
+	for (int i = 0; !rc && i < sk_PKCS7_num(safes); i++) {
+		PKCS7 *p7 = sk_PKCS7_value(safes, i);
+		int nid = OBJ_obj2nid(p7->type);
+		STACK_OF(PKCS12_SAFEBAG) *bags = nid == NID_pkcs7_data ? PKCS12_unpack_p7data(p7)
+						 : nid == NID_pkcs7_encrypted
+							 ? PKCS12_unpack_p7encdata(p7, pass, plen)
+							 : NULL;
+		if (!bags) {
+			rc = smz_err_set(e, SMZ_ERR_DATA, "cannot decrypt a safe (%s)",
+					 ERR_peek_last_error() ? ERR_reason_error_string(ERR_peek_last_error())
+							      : "unsupported");
+			break;
+		}
+		for (int b = 0; !rc && b < sk_PKCS12_SAFEBAG_num(bags); b++) {
+			PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, b);
+			int bt = PKCS12_SAFEBAG_get_nid(bag);
+			if (bt == NID_pkcs8ShroudedKeyBag || bt == NID_keyBag) {
+				PKCS8_PRIV_KEY_INFO *p8 = NULL;
+				const PKCS8_PRIV_KEY_INFO *in;
+				if (bt == NID_keyBag)
+					in = PKCS12_SAFEBAG_get0_p8inf(bag);
+				else
+					in = p8 = PKCS12_decrypt_skey(bag, pass, plen);
+				EVP_PKEY *k = in ? EVP_PKCS82PKEY(in) : NULL;
+				PKCS8_PRIV_KEY_INFO_free(p8);
+				if (!k || add_key(l, k) < 0)
+					rc = smz_err_set(e, SMZ_ERR_DATA, "cannot decrypt a key bag");
+			} else if (bt == NID_certBag &&
+				   PKCS12_SAFEBAG_get_bag_nid(bag) == NID_x509Certificate) {
+				X509 *x = PKCS12_SAFEBAG_get1_cert(bag);
+				if (x && !sk_X509_push(l->certs, x))
+					X509_free(x);
+			}
+		}
+		sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+	}
+	sk_PKCS7_pop_free(safes, PKCS7_free);
+	return rc;
+}
+
+static int
+load_pem(const char *data, size_t len, const struct smz_secret *pw, struct loaded *l,
+	 struct smz_err *e)
+{
+	BIO *b = BIO_new_mem_buf(data, (int)len);
+	STACK_OF(X509_INFO) *infos = b ? PEM_X509_INFO_read_bio(b, NULL, pass_cb, (void *)pw) : NULL;
+	BIO_free(b);
+	if (!infos)
+		return smz_err_set(e, SMZ_ERR_DATA, "%s", strstr(data, "ENCRYPTED")
+							 ? "cannot decrypt the key (wrong password?)"
+							 : "damaged PEM");
+	int rc = 0;
+	for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
+		X509_INFO *xi = sk_X509_INFO_value(infos, i);
+		if (xi->x509) {
+			sk_X509_push(l->certs, xi->x509);
+			xi->x509 = NULL;
+		}
+		if (xi->x_pkey && xi->x_pkey->dec_pkey) {
+			if (add_key(l, xi->x_pkey->dec_pkey) < 0)
+				rc = smz_err_set(e, SMZ_ERR_DATA, "too many keys in one file");
+			xi->x_pkey->dec_pkey = NULL;
+		} else if (xi->x_pkey) {
+			rc = smz_err_set(e, SMZ_ERR_PERM, "cannot decrypt the key (wrong password?)");
+		}
+	}
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	return rc;
+}
+
+static int
+load_file(const char *path, const struct smz_secret *pw, struct loaded *l, struct smz_err *e)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int rc = smz_file_read(path, FILE_MAX, &data, &len, e);
+	if (rc)
+		return rc;
+	l->certs = sk_X509_new_null();
+	if (strstr(data, "-----BEGIN ")) {
+		rc = load_pem(data, len, pw, l, e);
+	} else {
+		const unsigned char *q = (const unsigned char *)data;
+		PKCS12 *p12 = d2i_PKCS12(NULL, &q, (long)len);
+		if (p12) {
+			rc = load_p12(p12, pw, l, e);
+			PKCS12_free(p12);
+		} else {
+			q = (const unsigned char *)data;
+			EVP_PKEY *k = d2i_AutoPrivateKey(NULL, &q, (long)len);
+			q = (const unsigned char *)data;
+			X509 *x = k ? NULL : d2i_X509(NULL, &q, (long)len);
+			if (k)
+				add_key(l, k);
+			else if (x)
+				sk_X509_push(l->certs, x);
+			else
+				rc = smz_err_set(e, SMZ_ERR_DATA, "not PKCS#12, PEM or a DER key "
+						 "(damaged or truncated?)");
+		}
+	}
+	ERR_clear_error();
+	sodium_memzero(data, len);
+	free(data);
+	if (!rc && l->nkeys == 0)
+		rc = smz_err_set(e, SMZ_ERR_DATA, "no private key in the file");
+	return rc;
+}
+
+/* The newest certificate of k among certs, or NULL. */
+static X509 *
+cert_for(STACK_OF(X509) *certs, EVP_PKEY *k, int *any)
+{
+	X509 *best = NULL;
+	*any = 0;
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+		if (X509_check_private_key(x, k) != 1)
+			continue;
+		(*any)++;
+		if (!best || ASN1_TIME_compare(X509_get0_notBefore(x), X509_get0_notBefore(best)) > 0)
+			best = x;
+	}
+	ERR_clear_error();
+	return best;
+}
+
+static void
+first_address(X509 *x, char out[SMZ_ADDR_MAX])
+{
+	out[0] = 0;
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; !out[0] && i < sk_GENERAL_NAME_num(gens); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char in[SMZ_ADDR_MAX];
+		int l = g->type == GEN_EMAIL ? ASN1_STRING_length(g->d.rfc822Name) : 0;
+		struct smz_err ae;
+		if (l > 0 && l < (int)sizeof in) {
+			memcpy(in, ASN1_STRING_get0_data(g->d.rfc822Name), (size_t)l);
+			in[l] = 0;
+			if (smz_addr_normalize(in, out, &ae) < 0)
+				out[0] = 0;
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	X509_NAME *n = X509_get_subject_name(x);
+	int i = X509_NAME_get_index_by_NID(n, NID_pkcs9_emailAddress, -1);
+	if (!out[0] && i >= 0) {
+		ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
+		char in[SMZ_ADDR_MAX];
+		struct smz_err ae;
+		int l = ASN1_STRING_length(s);
+		if (l > 0 && l < (int)sizeof in) {
+			memcpy(in, ASN1_STRING_get0_data(s), (size_t)l);
+			in[l] = 0;
+			if (smz_addr_normalize(in, out, &ae) < 0)
+				out[0] = 0;
+		}
+	}
+}
+
+static long long
+asn1_epoch(const ASN1_TIME *t)
+{
+	struct tm tm;
+	return ASN1_TIME_to_tm(t, &tm) ? (long long)timegm(&tm) : 0;
+}
+
+/* Deposit the keys of one file and attach their certificates. */
+static int
+import_one(const struct smz_import_opts *o, struct smz_vault *v, struct loaded *l,
+	   size_t *imported, size_t *unchanged, struct smz_err *e)
+{
+	struct smz_deposit d[64];
+	struct smz_secret p8 = {0}, msg = {0};
+	char addr[64][SMZ_ADDR_MAX];
+	memset(d, 0, sizeof d);
+	int rc = 0;
+	size_t nd = 0;
+	long long now = (long long)time(NULL);
+	for (size_t i = 0; !rc && i < l->nkeys; i++) {
+		EVP_PKEY *k = l->keys[i];
+		int any = 0;
+		X509 *x = cert_for(l->certs, k, &any);
+		if (!x && sk_X509_num(l->certs) > 0 && l->nkeys == 1) {
+			rc = smz_err_set(e, SMZ_ERR_DATA, "the key does not match its certificate");
+			break;
+		}
+		struct smz_deposit *dp = &d[nd];
+		const char *alg = smz_key_alg(k);
+		if (x)
+			first_address(x, addr[nd]);
+		dp->address = x && addr[nd][0] ? addr[nd] : NULL;
+		dp->alg = alg ? alg : EVP_PKEY_get0_type_name(k);
+		dp->usage = "dual";
+		dp->source = "import";
+		dp->created = x ? asn1_epoch(X509_get0_notBefore(x)) : 0;
+		dp->state = x && asn1_epoch(X509_get0_notAfter(x)) < now ? "superseded" : "active";
+		dp->local_sensitive = o->policy->local_part_sensitive;
+		if (smz_key_id(k, dp->key_id) || smz_key_to_pkcs8(k, &p8, e) ||
+		    smz_vault_seal(smz_vault_deposit_key(v), dp->key_id, &p8, &msg, &dp->sealed,
+				   &dp->sealed_len)) {
+			rc = e->code ? e->code : smz_err_set(e, SMZ_ERR_INTERNAL, "cannot seal a key");
+			break;
+		}
+		nd++;
+	}
+	smz_secret_free(&p8);
+	smz_secret_free(&msg);
+	if (!rc && nd)
+		rc = smz_vault_deposit(v, d, nd, e);
+	size_t fresh = 0;
+	for (size_t i = 0; i < nd; i++) {
+		fresh += !d[i].skipped;
+		free(d[i].sealed);
+	}
+	if (rc)
+		return rc;
+	/* every certificate that belongs to one of the keys */
+	struct smz_attach at[64];
+	size_t na = 0;
+	for (int i = 0; i < sk_X509_num(l->certs) && na < 64; i++) {
+		X509 *x = sk_X509_value(l->certs, i);
+		int mine = 0;
+		for (size_t k = 0; k < l->nkeys && !mine; k++)
+			mine = X509_check_private_key(x, l->keys[k]) == 1;
+		ERR_clear_error();
+		if (mine)
+			at[na++] = (struct smz_attach){.cert = x};
+	}
+	/* imported keys keep the state their own dates give them */
+	rc = na ? smz_vault_attach(v, at, na, o->policy->supersede, e) : 0;
+	size_t newcerts = 0;
+	for (size_t i = 0; i < na; i++)
+		newcerts += at[i].result == 0;
+	*imported = fresh;
+	*unchanged = fresh == 0 && newcerts == 0;
+	return rc;
+}
+
+int
+smz_import_run(const struct smz_import_opts *o, const struct smz_import_file *files, size_t n,
+	       struct smz_import_stats *st, struct smz_err *e)
+{
+	memset(st, 0, sizeof *st);
+	/* RC2 and RC4, which old PKCS#12 files use, live in the legacy provider */
+	static OSSL_PROVIDER *legacy;
+	if (!legacy) {
+		/* loading legacy would hide default unless both are loaded */
+		OSSL_PROVIDER_load(NULL, "default");
+		legacy = OSSL_PROVIDER_load(NULL, "legacy");
+		ERR_clear_error();
+	}
+	struct smz_vault *v;
+	int rc = smz_vault_open(o->vault_dir, &v, e);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		struct loaded l = {0};
+		struct smz_err fe = {0};
+		size_t keys = 0, unchanged = 0;
+		st->files++;
+		int r = load_file(files[i].path, files[i].password, &l, &fe);
+		if (!r)
+			r = import_one(o, v, &l, &keys, &unchanged, &fe);
+		loaded_free(&l);
+		if (r == SMZ_ERR_TEMP || r == SMZ_ERR_IO || r == SMZ_ERR_INTERNAL) {
+			rc = smz_err_set(e, r, "%s: %s", files[i].path, fe.msg);
+			break;
+		}
+		if (r) {
+			st->failed++;
+			o->report(o->arg, files[i].path, SMZ_IM_FAILED, 0, fe.msg);
+			continue;
+		}
+		st->keys += keys;
+		st->unchanged += unchanged;
+		o->report(o->arg, files[i].path, unchanged ? SMZ_IM_UNCHANGED : SMZ_IM_IMPORTED, keys,
+			  NULL);
+	}
+	if (!rc) {
+		char what[64];
+		snprintf(what, sizeof what, "%zu files, %zu keys, %zu failed", st->files, st->keys,
+			 st->failed);
+		rc = smz_vault_audit(v, "import", what, "", e);
+	}
+	smz_vault_close(v);
+	return rc;
+}
