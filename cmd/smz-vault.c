@@ -368,9 +368,10 @@ v_import(const char *arg)
 	struct smz_secret pw[1024] = {{0}}, one = {0};
 	size_t n = 0;
 	char *manifest = NULL;
-	int rc = -1;
-	if (o.password_file && (rc = smz_secret_read_passphrase(o.password_file, &one, &e)))
+	int rc = o.password_file ? smz_secret_read_passphrase(o.password_file, &one, &e) : 0;
+	if (rc)
 		return cmd_fail(rc, &e, "read the password");
+	rc = -1;
 	for (const char **a = poptGetArgs(ctx); a && *a && n < 1024; a++)
 		f[n++] = (struct smz_import_file){*a, one.buf ? &one : NULL};
 	size_t len;

@@ -21,13 +21,13 @@ _smz_vault() {
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
 	case $prev in
-	--policy|--passphrase-file|--share|--new-passphrase-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	--vault|--share-out) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	--policy|--passphrase-file|--share|--new-passphrase-file|--password-file|--chain) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--vault|--share-out|--out) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --passphrase-file --share --json --shares --threshold --share-out --new-passphrase-file --verify" -- "$cur"))
-	elif [[ -n "init list history show check audit passwd reshare attach" && $COMP_CWORD -eq 1 ]]; then
-		COMPREPLY=($(compgen -W "init list history show check audit passwd reshare attach" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --passphrase-file --share --json --shares --threshold --share-out --new-passphrase-file --verify --password-file --manifest --address --all --out --p12-profile --mobileconfig --current-only --reason --chain" -- "$cur"))
+	elif [[ -n "init list history show check audit passwd reshare attach import export lookup" && $COMP_CWORD -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "init list history show check audit passwd reshare attach import export lookup" -- "$cur"))
 	else
 		COMPREPLY=($(compgen -f -- "$cur"))
 	fi

@@ -28,7 +28,7 @@ test_expect_success 'smz-vault: no verb, unknown verb, extra argument' '
 '
 
 test_expect_success 'the verbs in --help' '
-	smz-vault --help | test_grep "^Verbs: init list history show check audit passwd reshare attach\$" - &&
+	smz-vault --help | test_grep "^Verbs: init list history show check audit passwd reshare attach import export lookup\$" - &&
 	smz-issue --help | test_grep "^Verbs: init issue revoke crl list expiring audit\$" -
 '
 
