@@ -250,3 +250,4 @@ awk -v p="$t_p256" -v pr="$t_p256_ref" -v r1="$t_rsa1" -v r2="$t_rsa2" \
 
 # --- smz-issue, with the same private copies of the binaries --------------
 SMZ_BENCH_BINDIR=$tmp SMZ_BENCH_SPEED_SECS=$speed_secs sh "$here/issue.sh"
+SMZ_BENCH_BINDIR=$tmp sh "$here/export.sh"

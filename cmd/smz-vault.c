@@ -29,6 +29,7 @@ static struct poptOption table[] = {
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_vault, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_unlock, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_json, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
 	{"shares", 0, POPT_ARG_INT, &o.shares, 0, "init, reshare: split the secret into N shares",
 	 "N"},
 	{"threshold", 0, POPT_ARG_INT, &o.threshold, 0, "init, reshare: M shares unlock", "M"},
@@ -466,8 +467,8 @@ v_export(const char *arg)
 	}
 	if ((rc = open_vault(&v, 1, "smz-vault export")) < 0) {
 		struct smz_export_opts eo = {&pol, v, o.out, profile, o.current_only,
-					     o.mobileconfig || pol.mobileconfig, pw.buf ? &pw : NULL,
-					     o.reason, chain, export_report, NULL};
+					     o.mobileconfig || pol.mobileconfig, smz_opt.jobs,
+					     pw.buf ? &pw : NULL, o.reason, chain, export_report, NULL};
 		struct smz_export_stats st;
 		rc = o.all ? smz_export_all(&eo, &st, &e) : smz_export_run(&eo, list, n, &st, &e);
 		smz_vault_close(v);

@@ -6,6 +6,7 @@
 #include "vault.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/pkcs12.h>
@@ -250,84 +251,132 @@ newest_cert(json_t *rec)
 }
 
 static int
-write_secret_file(const char *dir, const char *name, const void *data, size_t len,
+write_secret_file(const char *dir, const char *name, const void *data, size_t len, int dirsync,
 		  struct smz_err *e)
 {
 	char path[PATH_MAX];
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
 		return smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: path too long", name);
-	int rc = smz_file_write_atomic(path, data, len, 0600, e);
-	return rc == SMZ_ERR_IO || rc == SMZ_ERR_CANTCREAT ? smz_err_set(e, SMZ_ERR_CANTCREAT, "%s", e->msg)
-							  : rc;
+	int rc = dirsync ? smz_file_write_atomic(path, data, len, 0600, e)
+			 : smz_file_write_atomic_nodirsync(path, data, len, 0600, e);
+	return rc == SMZ_ERR_IO || rc == SMZ_ERR_CANTCREAT
+		       ? smz_err_set(e, SMZ_ERR_CANTCREAT, "%s", e->msg)
+		       : rc;
 }
 
-static int
-export_one(const struct smz_export_opts *o, const char *addr, const char *pass, size_t *nkeys,
-	   char *audit_subject, size_t cap, struct smz_err *e)
+/* One address's bundle, built in memory. */
+struct built {
+	char addr[SMZ_ADDR_MAX], pw[32], subject[SMZ_ADDR_MAX + MAX_KEYS * 18];
+	unsigned char *p12;
+	size_t p12_len, keys;
+	char *xml;
+	uint32_t xml_len;
+	struct collect c; /* the records, read from the vault by the main thread */
+	int rc;
+	struct smz_err e;
+};
+
+static void
+built_clear(struct built *b)
 {
-	struct collect c = {.n = 0};
-	int rc = smz_vault_history(o->vault, addr, o->policy->local_part_sensitive, collect_cb, &c,
-				   e);
+	OPENSSL_clear_free(b->p12, b->p12_len);
+	if (b->xml)
+		sodium_memzero(b->xml, b->xml_len);
+	free(b->xml);
+	b->p12 = NULL;
+	b->xml = NULL;
+	for (size_t i = 0; i < b->c.n; i++) {
+		EVP_PKEY_free(b->c.k[i].key);
+		X509_free(b->c.k[i].cert);
+		json_decref(b->c.k[i].rec);
+	}
+	b->c.n = 0;
+}
+
+/* Main thread: the address's records with certificates, current first.
+ * (The Berkeley DB handles are not opened for threads.) */
+static int
+gather(const struct smz_export_opts *o, struct built *b, struct smz_err *e)
+{
+	b->c.n = 0;
+	int rc = smz_vault_history(o->vault, b->addr, o->policy->local_part_sensitive, collect_cb,
+				   &b->c, e);
 	if (rc)
 		return rc;
-	if (c.n == 0) {
-		rc = SMZ_ERR_NOTFOUND;
-		goto out;
+	if (b->c.n == 0)
+		return SMZ_ERR_NOTFOUND;
+	qsort(b->c.k, b->c.n, sizeof b->c.k[0], order);
+	if (o->current_only) {
+		for (size_t i = 1; i < b->c.n; i++)
+			json_decref(b->c.k[i].rec);
+		b->c.n = 1;
 	}
-	qsort(c.k, c.n, sizeof c.k[0], order);
-	if (o->current_only)
-		c.n = 1;
+	return 0;
+}
+
+/* Worker threads: unseal, and build the PKCS#12 (and .mobileconfig); the
+ * password hashing makes this the cost of an export. */
+static int
+make_bundle(const struct smz_export_opts *o, struct built *b, const char *pass,
+	    struct smz_err *e)
+{
+	struct collect *c = &b->c;
 	EVP_PKEY *keys[MAX_KEYS];
 	X509 *certs[MAX_KEYS];
 	const char *names[MAX_KEYS];
-	snprintf(audit_subject, cap, "%s", addr);
-	for (size_t i = 0; i < c.n; i++) {
-		struct key_item *k = &c.k[i];
+	int rc = 0;
+	snprintf(b->subject, sizeof b->subject, "%s", b->addr);
+	for (size_t i = 0; i < c->n; i++) {
+		struct key_item *k = &c->k[i];
 		snprintf(k->id, sizeof k->id, "%s", json_string_value(json_object_get(k->rec, "key_id")));
 		if ((rc = smz_vault_unseal(o->vault, k->rec, &k->key, e)))
-			goto out;
-		if (!(k->cert = newest_cert(k->rec))) {
-			rc = smz_err_set(e, SMZ_ERR_DATA, "key %.16s: damaged certificate", k->id);
-			goto out;
-		}
+			return rc;
+		if (!(k->cert = newest_cert(k->rec)))
+			return smz_err_set(e, SMZ_ERR_DATA, "key %.16s: damaged certificate", k->id);
 		char date[32];
 		smz_time_iso(json_integer_value(json_object_get(k->rec, "created")), date);
 		date[10] = 0;
-		snprintf(k->name, sizeof k->name, "%s %s%s", addr, date, i == 0 && !strcmp(
-			 json_string_value(json_object_get(k->rec, "state")) ?: "", "active") ? " (current)" : "");
+		const char *st = json_string_value(json_object_get(k->rec, "state"));
+		snprintf(k->name, sizeof k->name, "%s %s%s", b->addr, date,
+			 i == 0 && st && !strcmp(st, "active") ? " (current)" : "");
 		keys[i] = k->key;
 		certs[i] = k->cert;
 		names[i] = k->name;
-		size_t l = strlen(audit_subject);
-		snprintf(audit_subject + l, cap - l, " %.16s", k->id);
+		size_t l = strlen(b->subject);
+		snprintf(b->subject + l, sizeof b->subject - l, " %.16s", k->id);
 	}
-	unsigned char *der = NULL;
-	size_t len = 0;
-	char file[SMZ_ADDR_MAX + 16];
-	if ((rc = smz_bundle_p12(keys, certs, names, c.n, o->chain, o->profile, pass, &der, &len,
-				 e)))
-		goto out;
-	snprintf(file, sizeof file, "%s.p12", addr);
-	rc = write_secret_file(o->out_dir, file, der, len, e);
-	OPENSSL_clear_free(der, len);
-	if (!rc && o->mobileconfig) {
-		char *xml = NULL;
-		uint32_t xlen = 0;
-		if (!(rc = mobileconfig(o, addr, c.k, c.n, pass, &xml, &xlen, e))) {
-			snprintf(file, sizeof file, "%s.mobileconfig", addr);
-			rc = write_secret_file(o->out_dir, file, xml, xlen, e);
-			sodium_memzero(xml, xlen);
-			free(xml);
-		}
-	}
-	*nkeys = c.n;
-out:
-	for (size_t i = 0; i < c.n; i++) {
-		EVP_PKEY_free(c.k[i].key);
-		X509_free(c.k[i].cert);
-		json_decref(c.k[i].rec);
-	}
+	if ((rc = smz_bundle_p12(keys, certs, names, c->n, o->chain, o->profile, pass, &b->p12,
+				 &b->p12_len, e)))
+		return rc;
+	if (o->mobileconfig)
+		rc = mobileconfig(o, b->addr, c->k, c->n, pass, &b->xml, &b->xml_len, e);
+	b->keys = c->n;
 	return rc;
+}
+
+struct pool {
+	const struct smz_export_opts *o;
+	struct built *g;
+	size_t n, next;
+	pthread_mutex_t mu;
+};
+
+static void *
+worker(void *arg)
+{
+	struct pool *p = arg;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		size_t i = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		if (i >= p->n)
+			return NULL;
+		struct built *b = &p->g[i];
+		if (b->rc)
+			continue;
+		const char *pass = p->o->password ? (const char *)p->o->password->buf : b->pw;
+		b->rc = make_bundle(p->o, b, pass, &b->e);
+	}
 }
 
 struct all {
@@ -371,6 +420,63 @@ smz_export_all(const struct smz_export_opts *o, struct smz_export_stats *st, str
 	return rc;
 }
 
+#define GROUP 64
+
+/* Audit a group of bundles (one transaction), then write them: no bundle
+ * leaves the vault unaudited, and a group costs one commit. */
+static int
+write_group(const struct smz_export_opts *o, struct built *g, size_t n, struct smz_secret *tsv,
+	    size_t *tlen, struct smz_export_stats *st, struct smz_err *e)
+{
+	struct pool p = {o, g, n, 0, PTHREAD_MUTEX_INITIALIZER};
+	pthread_t th[64];
+	int started = 0, jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
+	for (; started < jobs - 1 && (size_t)started + 1 < n; started++)
+		if (pthread_create(&th[started], NULL, worker, &p) != 0)
+			break;
+	worker(&p);
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	struct smz_audit_entry a[GROUP];
+	size_t na = 0;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (g[i].rc == SMZ_ERR_DATA) {
+			st->missing++;
+			o->report(o->arg, g[i].addr, SMZ_EX_FAILED, 0, g[i].e.msg);
+		} else if (g[i].rc) {
+			rc = smz_err_set(e, g[i].rc, "%s", g[i].e.msg);
+		} else {
+			a[na++] = (struct smz_audit_entry){"export", g[i].subject,
+							    o->reason ? o->reason : ""};
+		}
+	}
+	if (!rc && na)
+		rc = smz_vault_audit_batch(o->vault, a, na, e);
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (g[i].rc)
+			continue;
+		char file[SMZ_ADDR_MAX + 16];
+		snprintf(file, sizeof file, "%s.p12", g[i].addr);
+		rc = write_secret_file(o->out_dir, file, g[i].p12, g[i].p12_len, 0, e);
+		if (!rc && g[i].xml) {
+			snprintf(file, sizeof file, "%s.mobileconfig", g[i].addr);
+			rc = write_secret_file(o->out_dir, file, g[i].xml, g[i].xml_len, 0, e);
+		}
+		if (rc)
+			break;
+		st->written++;
+		st->keys += g[i].keys;
+		if (!o->password)
+			*tlen += (size_t)snprintf((char *)tsv->buf + *tlen, tsv->len - *tlen,
+						  "%s\t%s.p12\t%s\n", g[i].addr, g[i].addr, g[i].pw);
+		o->report(o->arg, g[i].addr, SMZ_EX_WRITTEN, g[i].keys, NULL);
+	}
+	for (size_t i = 0; i < n; i++)
+		built_clear(&g[i]);
+	return rc;
+}
+
 int
 smz_export_run(const struct smz_export_opts *o, const char *const *addresses, size_t n,
 	       struct smz_export_stats *st, struct smz_err *e)
@@ -381,48 +487,55 @@ smz_export_run(const struct smz_export_opts *o, const char *const *addresses, si
 	if (access(o->out_dir, W_OK | X_OK) < 0)
 		return smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: %s", o->out_dir, strerror(errno));
 	struct smz_secret tsv = {0};
-	size_t tlen = 0;
-	int rc = o->password ? 0 : smz_secret_alloc(&tsv, 64 + n * (SMZ_ADDR_MAX + 64));
-	if (rc)
+	size_t tlen = 0, ng = 0;
+	struct built *g = sodium_allocarray(GROUP, sizeof *g); /* holds passwords */
+	int rc = (!o->password && smz_secret_alloc(&tsv, 64 + n * (SMZ_ADDR_MAX + 64))) || !g;
+	if (rc) {
+		if (g)
+			sodium_free(g);
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+	}
+	memset(g, 0, GROUP * sizeof *g);
 	if (!o->password)
 		tlen = (size_t)snprintf((char *)tsv.buf, tsv.len, "address\tfile\tpassword\n");
 	for (size_t i = 0; !rc && i < n; i++) {
-		char addr[SMZ_ADDR_MAX], pw[32], subject[SMZ_ADDR_MAX + MAX_KEYS * 18];
+		struct built *b = &g[ng];
 		struct smz_err ae = {0};
-		if (smz_addr_normalize(addresses[i], addr, &ae) < 0) {
+		if (smz_addr_normalize(addresses[i], b->addr, &ae) < 0) {
 			st->missing++;
 			o->report(o->arg, addresses[i], SMZ_EX_MISSING, 0, ae.msg);
 			continue;
 		}
-		const char *pass = o->password ? (const char *)o->password->buf : pw;
 		if (!o->password)
-			smz_bundle_password(pw);
-		size_t keys = 0;
+			smz_bundle_password(b->pw);
 		struct smz_err xe = {0};
-		int r = export_one(o, addr, pass, &keys, subject, sizeof subject, &xe);
+		int r = gather(o, b, &xe);
+		b->rc = 0;
 		if (r == SMZ_ERR_NOTFOUND) {
 			st->missing++;
-			o->report(o->arg, addr, SMZ_EX_MISSING, 0, "no key with a certificate in the vault");
+			o->report(o->arg, b->addr, SMZ_EX_MISSING, 0, "no key with a certificate in the vault");
 		} else if (r == SMZ_ERR_CANTCREAT || r == SMZ_ERR_IO || r == SMZ_ERR_TEMP ||
 			   r == SMZ_ERR_INTERNAL || r == SMZ_ERR_PERM) {
 			rc = smz_err_set(e, r, "%s", xe.msg);
 		} else if (r) {
 			st->missing++;
-			o->report(o->arg, addr, SMZ_EX_FAILED, 0, xe.msg);
-		} else {
-			st->written++;
-			st->keys += keys;
-			if (!o->password)
-				tlen += (size_t)snprintf((char *)tsv.buf + tlen, tsv.len - tlen,
-							 "%s\t%s.p12\t%s\n", addr, addr, pw);
-			rc = smz_vault_audit(o->vault, "export", subject, o->reason ? o->reason : "", e);
-			o->report(o->arg, addr, SMZ_EX_WRITTEN, keys, NULL);
+			o->report(o->arg, b->addr, SMZ_EX_FAILED, 0, xe.msg);
+		} else if (++ng == GROUP) {
+			rc = write_group(o, g, ng, &tsv, &tlen, st, e);
+			ng = 0;
 		}
-		sodium_memzero(pw, sizeof pw);
+		if (r)
+			built_clear(b);
 	}
+	if (!rc)
+		rc = write_group(o, g, ng, &tsv, &tlen, st, e);
+	for (size_t i = 0; i < GROUP; i++)
+		built_clear(&g[i]);
+	sodium_free(g);
+	if (!rc && st->written && smz_fsync_dir(o->out_dir) < 0)
+		rc = smz_err_set(e, SMZ_ERR_IO, "%s: fsync: %s", o->out_dir, strerror(errno));
 	if (!rc && !o->password && st->written)
-		rc = write_secret_file(o->out_dir, "passwords.tsv", tsv.buf, tlen, e);
+		rc = write_secret_file(o->out_dir, "passwords.tsv", tsv.buf, tlen, 1, e);
 	smz_secret_free(&tsv);
 	return rc;
 }

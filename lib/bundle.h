@@ -25,6 +25,7 @@ struct smz_export_opts {
 	const char *out_dir;
 	const char *profile; /* "compat" or "modern" */
 	int current_only, mobileconfig;
+	int jobs; /* threads building bundles */
 	const struct smz_secret *password; /* NULL: one generated per address */
 	const char *reason;
 	STACK_OF(X509) *chain; /* CA certificates to include; may be NULL */

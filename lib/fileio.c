@@ -40,9 +40,26 @@ smz_fsync_dir(const char *path)
 	return rc;
 }
 
+static int write_atomic(const char *path, const void *data, size_t len, int mode, int dirsync,
+			struct smz_err *e);
+
 int
 smz_file_write_atomic(const char *path, const void *data, size_t len, int mode,
 		      struct smz_err *e)
+{
+	return write_atomic(path, data, len, mode, 1, e);
+}
+
+int
+smz_file_write_atomic_nodirsync(const char *path, const void *data, size_t len, int mode,
+				struct smz_err *e)
+{
+	return write_atomic(path, data, len, mode, 0, e);
+}
+
+static int
+write_atomic(const char *path, const void *data, size_t len, int mode, int dirsync,
+	     struct smz_err *e)
 {
 	char tmp[4096];
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= sizeof tmp)
@@ -62,7 +79,7 @@ smz_file_write_atomic(const char *path, const void *data, size_t len, int mode,
 		unlink(tmp);
 		return smz_err_set(e, SMZ_ERR_IO, "%s: %s", path, strerror(err));
 	}
-	if (smz_fsync_dir(path) < 0)
+	if (dirsync && smz_fsync_dir(path) < 0)
 		return smz_err_set(e, SMZ_ERR_IO, "%s: fsync of directory: %s", path,
 				   strerror(errno));
 	return 0;

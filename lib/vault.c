@@ -1196,6 +1196,34 @@ audit_one(struct smz_vault *v, const char *op, const char *subject, const char *
 	return audited_write(v, NULL, NULL, op, subject, reason, e);
 }
 
+struct batch {
+	const struct smz_audit_entry *a;
+	size_t n;
+};
+
+static int
+batch_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct smz_err *e)
+{
+	(void)txn, (void)e;
+	struct batch *b = arg;
+	memcpy(a, b->a, b->n * sizeof *a);
+	*na = b->n;
+	return 0;
+}
+
+int
+smz_vault_audit_batch(struct smz_vault *v, const struct smz_audit_entry *a, size_t n,
+		      struct smz_err *e)
+{
+	struct smz_audit au = {v->env, v->log, v->meta};
+	struct batch b = {a, n};
+	struct smz_audit_entry *buf = calloc(n ? n : 1, sizeof *buf);
+	int rc = buf ? smz_audit_txn(&au, batch_fn, &b, buf, n, "audit", e)
+		     : smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	free(buf);
+	return rc;
+}
+
 int
 smz_vault_audit(struct smz_vault *v, const char *op, const char *subject, const char *reason,
 		struct smz_err *e)

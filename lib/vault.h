@@ -120,6 +120,10 @@ int smz_vault_reshare(struct smz_vault *v, int shares, int threshold, const char
 /* The vault's audit log, for smz_audit_walk and smz_audit_verify. */
 void smz_vault_audit_log(struct smz_vault *v, struct smz_audit *au);
 
+/* Record n audit entries in one transaction. */
+int smz_vault_audit_batch(struct smz_vault *v, const struct smz_audit_entry *a, size_t n,
+			  struct smz_err *e);
+
 /* Record one audit entry on its own (e.g. for a check). */
 int smz_vault_audit(struct smz_vault *v, const char *op, const char *subject,
 		    const char *reason, struct smz_err *e);
