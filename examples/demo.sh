@@ -52,6 +52,12 @@ smz-issue crl -q --passphrase-file demo/ca-passphrase --out demo/smz.crl
 openssl crl -in demo/smz.crl -noout -text | sed -n '/Revoked Certificates/,/Reason Code/p'
 smz-vault history lukasz.wisniewski@example.com
 
+say "smz-vault export: one PKCS#12 per person (compat, for every device) and .mobileconfig files"
+smz-vault export -q -j 2 --passphrase-file demo/passphrase --all --mobileconfig \
+	--out demo/bundles --reason "demo roll-out" | tail -n 3
+ls demo/bundles | head -n 4
+echo "... $(ls demo/bundles/*.p12 | wc -l) bundles; passwords in demo/bundles/passwords.tsv (0600)"
+
 say "smz-vault check with 2 of the 3 shares: every sealed key opens and matches"
 smz-vault check --share demo/shares/share-1-of-3.txt --share demo/shares/share-3-of-3.txt
 
