@@ -25,7 +25,7 @@ _smz_vault() {
 	--vault|--share-out|--out) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --passphrase-file --share --json --shares --threshold --share-out --new-passphrase-file --verify --password-file --manifest --address --all --out --p12-profile --mobileconfig --current-only --reason --chain" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --passphrase-file --share --json --jobs --shares --threshold --share-out --new-passphrase-file --verify --password-file --manifest --address --all --out --p12-profile --mobileconfig --current-only --reason --chain" -- "$cur"))
 	elif [[ -n "init list history show check audit passwd reshare attach import export lookup" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "init list history show check audit passwd reshare attach import export lookup" -- "$cur"))
 	else

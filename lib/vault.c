@@ -1053,30 +1053,47 @@ has_exact_local(json_t *rec, const char *address)
 	return 0;
 }
 
+/* Readers take no transaction; the lock manager may still pick one as a
+ * deadlock victim against a writer, so a read is retried like a write. */
+static int
+history_once(struct smz_vault *v, const char *key, const char *address, int sensitive,
+	     struct recs *rs)
+{
+	DBC *c;
+	int r = v->addr->cursor(v->addr, NULL, &c, 0);
+	if (r)
+		return r;
+	DBT sk = {.data = (void *)key, .size = (u_int32_t)strlen(key)}, pk = {0}, pd = {0};
+	u_int32_t flag = DB_SET;
+	while ((r = c->pget(c, &sk, &pk, &pd, flag)) == 0) {
+		flag = DB_NEXT_DUP;
+		json_t *j = rec_parse(&pd);
+		if (!j)
+			continue;
+		if ((sensitive && !has_exact_local(j, address)) || recs_push(rs, j) < 0)
+			json_decref(j);
+	}
+	c->close(c);
+	return r == DB_NOTFOUND ? 0 : r;
+}
+
 int
 smz_vault_history(struct smz_vault *v, const char *address, int sensitive,
 		  int (*cb)(void *, json_t *), void *arg, struct smz_err *e)
 {
 	char key[SMZ_ADDR_MAX];
 	smz_addr_key(address, 0, key);
-	DBC *c;
-	int r = v->addr->cursor(v->addr, NULL, &c, 0);
-	if (r)
-		return smz_db_err(e, r, "address index");
-	DBT sk = {.data = key, .size = (u_int32_t)strlen(key)}, pk = {0}, pd = {0};
 	struct recs rs = {0};
-	u_int32_t flag = DB_SET;
-	int rc = 0;
-	while ((r = c->pget(c, &sk, &pk, &pd, flag)) == 0) {
-		flag = DB_NEXT_DUP;
-		json_t *j = rec_parse(&pd);
-		if (!j)
-			continue;
-		if ((sensitive && !has_exact_local(j, address)) || recs_push(&rs, j) < 0)
-			json_decref(j);
+	int r, rc = 0;
+	for (int attempt = 0;; attempt++) {
+		r = history_once(v, key, address, sensitive, &rs);
+		if (!r || !smz_db_retry(r, attempt))
+			break;
+		for (size_t i = 0; i < rs.n; i++)
+			json_decref(rs.v[i]);
+		rs.n = 0;
 	}
-	c->close(c);
-	if (r != DB_NOTFOUND)
+	if (r)
 		rc = smz_db_err(e, r, "address index");
 	if (rs.n)
 		qsort(rs.v, rs.n, sizeof *rs.v, by_number);
