@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 static int out_errno; /* errno of the first failed write to stdout */
 
@@ -207,4 +208,23 @@ cmd_audit(const struct smz_audit *au, int verify)
 		rc = smz_audit_walk(au, audit_cb, NULL, &e);
 	}
 	return rc ? cmd_fail(rc, &e, "read the audit log") : 0;
+}
+
+FILE *
+cmd_open_stream(const char *arg, const char *what, int *code)
+{
+	if (!arg && isatty(STDIN_FILENO)) {
+		cmd_msg("expected %s on standard input or in a file", what);
+		*code = EX_USAGE;
+		return NULL;
+	}
+	if (!arg || strcmp(arg, "-") == 0)
+		return stdin;
+	FILE *f = fopen(arg, "r");
+	if (!f) {
+		struct smz_err e;
+		smz_err_set(&e, SMZ_ERR_NOINPUT, "%s: %s", arg, strerror(errno));
+		*code = cmd_fail(SMZ_ERR_NOINPUT, &e, "read %s", what);
+	}
+	return f;
 }

@@ -31,6 +31,11 @@ int cmd_fail(int rc, const struct smz_err *e, const char *what, ...)
 void cmd_header(const char *const *cols);
 int cmd_record(json_t *rec, const char *const *cols);
 
+/* Open a record stream: arg, "-" or (no arg, stdin not a terminal) stdin.
+ * NULL with *code set (usage or no input) on failure; what names the
+ * records in messages, e.g. "certificates". */
+FILE *cmd_open_stream(const char *arg, const char *what, int *code);
+
 /* The audit verb of smz-vault and smz-issue: print the log as TSV/JSON,
  * or with verify check its chain ("audit: OK (N entries)", exit 1 on FAIL). */
 struct smz_audit;

@@ -119,17 +119,12 @@ static int
 v_issue(const char *arg)
 {
 	const char *path = arg ? arg : "-";
-	if (!arg && isatty(STDIN_FILENO)) {
-		cmd_msg("expected a CSR stream on standard input or a file");
-		return EX_USAGE;
-	}
-	FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-	if (!in) {
-		smz_err_set(&e, SMZ_ERR_NOINPUT, "%s: %m", path);
-		return cmd_fail(SMZ_ERR_NOINPUT, &e, "read the requests");
-	}
+	int rc;
+	FILE *in = cmd_open_stream(arg, "certificate requests", &rc);
+	if (!in)
+		return rc;
 	struct smz_ca *ca;
-	int rc = open_ca(&ca, 1);
+	rc = open_ca(&ca, 1);
 	if (rc >= 0) {
 		if (in != stdin)
 			fclose(in);

@@ -326,19 +326,14 @@ static int
 v_attach(const char *arg)
 {
 	const char *path = arg ? arg : "-";
-	if (!arg && isatty(STDIN_FILENO)) {
-		cmd_msg("expected a certificate stream on standard input or a file");
-		return EX_USAGE;
-	}
-	FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-	if (!in) {
-		smz_err_set(&e, SMZ_ERR_NOINPUT, "%s: %m", path);
-		return cmd_fail(SMZ_ERR_NOINPUT, &e, "read the certificates");
-	}
+	int rc;
+	FILE *in = cmd_open_stream(arg, "certificates", &rc);
+	if (!in)
+		return rc;
 	struct smz_attach_opts ao = {&pol, dir, smz_opt.quiet, attach_report,
 				     (void *)(in == stdin ? "(stdin)" : path)};
 	struct smz_attach_stats st;
-	int rc = smz_attach_run(&ao, in, stdout, &st, &e);
+	rc = smz_attach_run(&ao, in, stdout, &st, &e);
 	if (in != stdin)
 		fclose(in);
 	if (rc)

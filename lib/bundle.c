@@ -238,16 +238,7 @@ newest_cert(json_t *rec)
 {
 	json_t *c = json_array_get(json_object_get(rec, "certs"),
 				   json_array_size(json_object_get(rec, "certs")) - 1);
-	const char *b = json_string_value(json_object_get(c, "der"));
-	size_t cap = b ? strlen(b) : 0, l = 0;
-	unsigned char *der = cap ? malloc(cap) : NULL;
-	X509 *x = NULL;
-	if (der && smz_unb64(b, der, cap, &l) == 0) {
-		const unsigned char *q = der;
-		x = d2i_X509(NULL, &q, (long)l);
-	}
-	free(der);
-	return x;
+	return smz_cert_from_b64(json_string_value(json_object_get(c, "der")));
 }
 
 static int

@@ -432,16 +432,7 @@ cert_record(X509 *x, const struct smz_csr_info *ci, const char *profile)
 static X509 *
 record_cert(json_t *rec)
 {
-	const char *b = json_string_value(json_object_get(rec, "der"));
-	size_t cap = b ? strlen(b) : 0, l = 0;
-	unsigned char *der = cap ? malloc(cap) : NULL;
-	X509 *x = NULL;
-	if (der && smz_unb64(b, der, cap, &l) == 0) {
-		const unsigned char *q = der;
-		x = d2i_X509(NULL, &q, (long)l);
-	}
-	free(der);
-	return x;
+	return smz_cert_from_b64(json_string_value(json_object_get(rec, "der")));
 }
 
 /* A valid, unexpired certificate of this key covering these addresses,

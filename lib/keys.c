@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 
 void
@@ -314,4 +315,23 @@ smz_isn_hash(const X509_NAME *issuer, const ASN1_INTEGER *serial,
 	EVP_MD_CTX_free(c);
 	OPENSSL_free(der);
 	return ok ? 0 : SMZ_ERR_INTERNAL;
+}
+
+X509 *
+smz_cert_from_b64(const char *b)
+{
+	size_t cap = b ? strlen(b) : 0, l = 0;
+	unsigned char *der = cap ? malloc(cap) : NULL;
+	X509 *x = NULL;
+	if (der && sodium_base642bin(der, cap, b, cap, NULL, &l, NULL,
+				     sodium_base64_VARIANT_ORIGINAL) == 0) {
+		const unsigned char *q = der;
+		x = d2i_X509(NULL, &q, (long)l);
+		if (x && q != der + l) {
+			X509_free(x);
+			x = NULL;
+		}
+	}
+	free(der);
+	return x;
 }

@@ -50,6 +50,9 @@ int smz_key_from_pkcs8(const unsigned char *der, size_t len, EVP_PKEY **out,
 
 void smz_hex(const unsigned char *in, size_t len, char *out);
 
+/* A certificate from its base64 DER (as records store it), or NULL. */
+X509 *smz_cert_from_b64(const char *b64);
+
 /* Key id of a certificate's public key (SHA-256 of its SubjectPublicKeyInfo). */
 int smz_cert_key_id(X509 *x, unsigned char id[SMZ_KEYID_LEN]);
 
