@@ -26,9 +26,8 @@ say "smz-issue init: a root and a name-constrained issuing CA in demo/ca"
 smz-issue init --passphrase-file demo/ca-passphrase
 
 say "smz-keygen roster | smz-issue | smz-vault attach > demo/certs.pem (bad rows are reported, the rest proceed)"
-rc=0
 smz-keygen -j 2 examples/roster.csv | tee demo/csrs.pem |
-	smz-issue --passphrase-file demo/ca-passphrase | smz-vault attach >demo/certs.pem || rc=$?
+	smz-issue --passphrase-file demo/ca-passphrase | smz-vault attach >demo/certs.pem || true
 echo "$(grep -c 'BEGIN CERTIFICATE REQUEST' demo/csrs.pem) CSRs, $(grep -c 'BEGIN CERTIFICATE-' demo/certs.pem) certificates in demo/certs.pem"
 echo "(smz-keygen exits 65 when rows were rejected; see the lines above)"
 

@@ -164,7 +164,6 @@ test_expect_success 'bad requests are rejected with their index, good ones issue
 	openssl x509 -in m.2 -noout -subject | test_grep good2@ -
 '
 
-serial=
 test_expect_success 'a revoked certificate is in the next CRL, with its reason' '
 	serial=$(openssl x509 -in m.1 -noout -serial | cut -d= -f2) && echo "$serial" >serial.txt &&
 	smz-issue revoke --reason keyCompromise "$serial" >rv && test_grep "revoked\$" rv &&
