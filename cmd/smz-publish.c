@@ -1,0 +1,121 @@
+/* smz-publish: certificates into the directory (OpenLDAP, Active Directory). */
+#include "common.h"
+#include "directory.h"
+#include "pem.h"
+#include "secmem.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+static struct {
+	const char *uri, *base, *filter, *bind_dn, *bind_pw_file, *tls_ca, *ldif;
+	int starttls, no_starttls, smime, remove, dry_run, timeout;
+} o = {.timeout = 10};
+
+static struct poptOption table[] = {
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_general, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_ca, 0, NULL, NULL},
+	{"uri", 0, POPT_ARG_STRING, &o.uri, 0,
+	 "ldap://, ldaps:// or ldapi:// (default: policy [ldap] uri)", "URI"},
+	{"base", 0, POPT_ARG_STRING, &o.base, 0, "search base (default: policy [ldap] base)", "DN"},
+	{"filter", 0, POPT_ARG_STRING, &o.filter, 0,
+	 "entry filter, %s = the escaped address (default: policy, else (mail=%s))", "TEMPLATE"},
+	{"bind-dn", 0, POPT_ARG_STRING, &o.bind_dn, 0, "simple bind as DN", "DN"},
+	{"bind-pw-file", 0, POPT_ARG_STRING, &o.bind_pw_file, 0,
+	 "the bind password, first line of FILE (- = stdin)", "FILE"},
+	{"starttls", 0, POPT_ARG_NONE, &o.starttls, 0,
+	 "StartTLS (default for ldap:// off loopback)", NULL},
+	{"no-starttls", 0, POPT_ARG_NONE, &o.no_starttls, 0, "no StartTLS on ldap://", NULL},
+	{"tls-ca", 0, POPT_ARG_STRING, &o.tls_ca, 0, "trust this CA file for TLS", "FILE"},
+	{"smime-attribute", 0, POPT_ARG_NONE, &o.smime, 0,
+	 "also write userSMIMECertificate (default: policy [ldap] smime_attribute)", NULL},
+	{"remove", 0, POPT_ARG_NONE, &o.remove, 0, "withdraw these certificates", NULL},
+	{"dry-run", 0, POPT_ARG_NONE, &o.dry_run, 0, "print what would change", NULL},
+	{"ldif", 0, POPT_ARG_STRING, &o.ldif, 0,
+	 "write the changes as LDIF to FILE (- = stdout) instead of applying them", "FILE"},
+	{"timeout", 0, POPT_ARG_INT, &o.timeout, 0, "seconds for connect and each operation",
+	 "S"},
+	POPT_TABLEEND};
+
+static void
+report(void *arg, const char *addr, enum smz_publish_event ev, const char *detail)
+{
+	FILE *out = arg;
+	static const char *const words[] = {"published", "unchanged", "removed", "planned",
+					    "FAIL", "not applied"};
+	fprintf(out, "%s: %s%s%s\n", addr, words[ev], detail ? " " : "", detail ? detail : "");
+}
+
+int
+main(int argc, const char **argv)
+{
+	poptContext ctx;
+	static struct smz_policy pol; /* freed at exit */
+	struct smz_err e = {0};
+	int rc = cmd_start(argc, argv, table, NULL, "[OPTION...] [CERTS.pem | -]", &ctx);
+	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
+		return rc;
+	const char *arg = poptGetArg(ctx);
+	if (poptPeekArg(ctx) || (o.starttls && o.no_starttls) || (!o.bind_dn != !o.bind_pw_file)) {
+		cmd_msg("expected one certificate file; --bind-dn goes with --bind-pw-file");
+		return EX_USAGE;
+	}
+	FILE *in = cmd_open_stream(arg, "certificates", &rc);
+	if (!in)
+		return rc;
+	FILE *ldif = !o.ldif ? NULL : strcmp(o.ldif, "-") == 0 ? stdout : fopen(o.ldif, "w");
+	if (o.ldif && !ldif) {
+		smz_err_set(&e, SMZ_ERR_CANTCREAT, "%s: cannot create", o.ldif);
+		return cmd_fail(SMZ_ERR_CANTCREAT, &e, "write LDIF");
+	}
+	struct smz_secret pw = {0};
+	if (o.bind_pw_file && (rc = smz_secret_read_passphrase(o.bind_pw_file, &pw, &e)))
+		return cmd_fail(rc, &e, "read the bind password");
+	/* this CA's certificate: whose certificates may be replaced */
+	const char *ca = smz_opts_ca_dir(pol.ca_path);
+	char path[1100];
+	STACK_OF(X509) *chain = NULL, *iss = NULL;
+	if (ca) {
+		snprintf(path, sizeof path, "%s/chain.pem", ca);
+		if (access(path, R_OK) == 0)
+			smz_pem_read_certs(path, &chain, &e);
+		snprintf(path, sizeof path, "%s/issuing.pem", ca);
+		if (access(path, R_OK) == 0)
+			smz_pem_read_certs(path, &iss, &e);
+	}
+	struct smz_publish_opts po = {
+		o.uri ? o.uri : pol.ldap_uri[0] ? pol.ldap_uri : "ldapi:///",
+		o.base ? o.base : pol.ldap_base,
+		o.filter ? o.filter : pol.ldap_filter,
+		o.starttls ? 1 : o.no_starttls ? 0 : -1,
+		o.tls_ca,
+		o.bind_dn,
+		pw.buf ? &pw : NULL,
+		o.smime || (pol.smime_attribute && pol.source[0]),
+		o.remove,
+		o.dry_run,
+		ldif,
+		iss ? sk_X509_value(iss, 0) : NULL,
+		chain,
+		o.timeout,
+		report,
+		ldif == stdout ? stderr : stdout};
+	struct smz_publish_stats st;
+	rc = smz_publish_run(&po, in, &st, &e);
+	smz_secret_free(&pw);
+	sk_X509_pop_free(chain, X509_free);
+	sk_X509_pop_free(iss, X509_free);
+	if (in != stdin)
+		fclose(in);
+	if (ldif && ldif != stdout && fclose(ldif) != 0)
+		rc = smz_err_set(&e, SMZ_ERR_IO, "%s: write error", o.ldif);
+	if (!smz_opt.quiet)
+		cmd_msg("%zu published, %zu unchanged, %zu removed, %zu planned, %zu failed, "
+			"%zu not applied", st.published, st.unchanged, st.removed, st.planned,
+			st.failed + st.rejected, st.not_applied);
+	if (rc)
+		return cmd_fail(rc, &e, "publish");
+	return cmd_exit(st.failed || st.rejected ? EX_DATAERR : 0);
+}

@@ -1,0 +1,498 @@
+#include "directory.h"
+#include "addr.h"
+#include "pem.h"
+
+#include <ldap.h>
+#include <openssl/err.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CERT_ATTR "userCertificate;binary"
+#define SMIME_ATTR "userSMIMECertificate"
+
+struct conn {
+	const struct smz_publish_opts *o;
+	LDAP *ld;
+	struct smz_err *e;
+	int down; /* the server went away */
+};
+
+static int
+ldap_fail(struct conn *c, int r, const char *what)
+{
+	if (r == LDAP_SERVER_DOWN || r == LDAP_CONNECT_ERROR || r == LDAP_TIMEOUT ||
+	    r == LDAP_UNAVAILABLE || r == LDAP_BUSY) {
+		c->down = 1;
+		return smz_err_set(c->e, SMZ_ERR_UNAVAILABLE, "%s: %s: %s", c->o->uri, what,
+				   ldap_err2string(r));
+	}
+	if (r == LDAP_INVALID_CREDENTIALS || r == LDAP_INSUFFICIENT_ACCESS ||
+	    r == LDAP_INAPPROPRIATE_AUTH || r == LDAP_STRONG_AUTH_REQUIRED ||
+	    r == LDAP_CONFIDENTIALITY_REQUIRED)
+		return smz_err_set(c->e, SMZ_ERR_PERM, "%s: %s: %s", c->o->uri, what,
+				   ldap_err2string(r));
+	return smz_err_set(c->e, SMZ_ERR_DATA, "%s: %s", what, ldap_err2string(r));
+}
+
+static int
+is_loopback(const char *uri)
+{
+	return strstr(uri, "://127.") || strstr(uri, "://localhost") || strstr(uri, "://[::1]");
+}
+
+static int
+connect_dir(struct conn *c)
+{
+	const struct smz_publish_opts *o = c->o;
+	int r = ldap_initialize(&c->ld, o->uri);
+	if (r != LDAP_SUCCESS)
+		return smz_err_set(c->e, SMZ_ERR_CONFIG, "%s: not an LDAP URI (%s)", o->uri,
+				   ldap_err2string(r));
+	int v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0;
+	struct timeval tv = {o->timeout > 0 ? o->timeout : 10, 0};
+	ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
+	ldap_set_option(c->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+	ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+	ldap_set_option(c->ld, LDAP_OPT_TIMEOUT, &tv);
+	/* verification always on; a CA file replaces the system's */
+	ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
+	if (o->tls_ca)
+		ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, o->tls_ca);
+	ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+	int starttls = o->starttls >= 0 ? o->starttls
+					: strncmp(o->uri, "ldap://", 7) == 0 && !is_loopback(o->uri);
+	if (starttls && (r = ldap_start_tls_s(c->ld, NULL, NULL)) != LDAP_SUCCESS)
+		return ldap_fail(c, r == LDAP_CONNECT_ERROR ? LDAP_CONNECT_ERROR : r,
+				 "StartTLS (is the certificate trusted? --tls-ca)");
+	struct berval cred = {0, NULL};
+	if (o->bind_dn) {
+		cred.bv_val = (char *)o->bind_pw->buf;
+		cred.bv_len = o->bind_pw->len;
+		r = ldap_sasl_bind_s(c->ld, o->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+	} else if (strncmp(o->uri, "ldapi://", 8) == 0) {
+		r = ldap_sasl_bind_s(c->ld, NULL, "EXTERNAL", &cred, NULL, NULL, NULL);
+	} else {
+		r = ldap_sasl_bind_s(c->ld, NULL, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+	}
+	return r == LDAP_SUCCESS ? 0 : ldap_fail(c, r, "bind");
+}
+
+/* The filter for one address: the template with %s replaced by the
+ * RFC 4515-escaped address (never through printf). */
+static char *
+make_filter(const char *tmpl, const char *addr)
+{
+	struct berval in = {strlen(addr), (char *)addr}, esc = {0, NULL};
+	if (ldap_bv2escaped_filter_value(&in, &esc) != 0)
+		return NULL;
+	const char *p = strstr(tmpl, "%s");
+	char *out = NULL;
+	if (p && asprintf(&out, "%.*s%s%s", (int)(p - tmpl), tmpl, esc.bv_val, p + 2) < 0)
+		out = NULL;
+	ber_memfree(esc.bv_val);
+	return out;
+}
+
+struct entry {
+	char *dn;
+	struct berval **certs, **smime;
+};
+
+static void
+entry_free(struct entry *en)
+{
+	ldap_memfree(en->dn);
+	ldap_value_free_len(en->certs);
+	ldap_value_free_len(en->smime);
+	memset(en, 0, sizeof *en);
+}
+
+/* Exactly one entry for addr. */
+static int
+find_entry(struct conn *c, const char *addr, struct entry *en, char *why, size_t cap)
+{
+	char *filter = make_filter(c->o->filter, addr);
+	char *attrs[] = {CERT_ATTR, SMIME_ATTR, NULL};
+	LDAPMessage *res = NULL;
+	if (!filter)
+		return smz_err_set(c->e, SMZ_ERR_INTERNAL, "out of memory");
+	struct timeval tv = {c->o->timeout > 0 ? c->o->timeout : 10, 0};
+	int r = ldap_search_ext_s(c->ld, c->o->base, LDAP_SCOPE_SUBTREE, filter, attrs, 0, NULL,
+				  NULL, &tv, 2, &res);
+	free(filter);
+	if (r == LDAP_SIZELIMIT_EXCEEDED) {
+		snprintf(why, cap, "more than one directory entry matches");
+		ldap_msgfree(res);
+		return 1;
+	}
+	if (r != LDAP_SUCCESS) {
+		ldap_msgfree(res);
+		if (r == LDAP_NO_SUCH_OBJECT) {
+			snprintf(why, cap, "base %s does not exist", c->o->base);
+			return 1;
+		}
+		return ldap_fail(c, r, "search");
+	}
+	int n = ldap_count_entries(c->ld, res);
+	if (n != 1) {
+		snprintf(why, cap, n == 0 ? "no directory entry" : "%d directory entries match", n);
+		ldap_msgfree(res);
+		return 1;
+	}
+	LDAPMessage *m = ldap_first_entry(c->ld, res);
+	en->dn = ldap_get_dn(c->ld, m);
+	en->certs = ldap_get_values_len(c->ld, m, CERT_ATTR);
+	if (!en->certs) /* some servers return the attribute without its option */
+		en->certs = ldap_get_values_len(c->ld, m, "userCertificate");
+	en->smime = ldap_get_values_len(c->ld, m, SMIME_ATTR);
+	ldap_msgfree(res);
+	return 0;
+}
+
+static X509 *
+bv_cert(const struct berval *bv)
+{
+	const unsigned char *q = (const unsigned char *)bv->bv_val;
+	X509 *x = d2i_X509(NULL, &q, (long)bv->bv_len);
+	ERR_clear_error();
+	return x;
+}
+
+static int
+has_value(struct berval **vals, const unsigned char *der, size_t len)
+{
+	for (int i = 0; vals && vals[i]; i++)
+		if (vals[i]->bv_len == len && memcmp(vals[i]->bv_val, der, len) == 0)
+			return 1;
+	return 0;
+}
+
+static void cert_addresses(X509 *x, char out[][SMZ_ADDR_MAX], size_t *n, size_t cap);
+
+/* Does x carry addr (an entry may hold certificates of several mailboxes)? */
+static int
+carries(X509 *x, const char *addr)
+{
+	char a[16][SMZ_ADDR_MAX];
+	size_t n;
+	cert_addresses(x, a, &n, 16);
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(a[i], addr) == 0)
+			return 1;
+	return 0;
+}
+
+/* Is x from this CA (and so ours to manage)? */
+static int
+ours(const struct smz_publish_opts *o, X509 *x)
+{
+	return o->issuer && X509_check_issued(o->issuer, x) == X509_V_OK;
+}
+
+static int
+by_der(const X509 *const *a, const X509 *const *b)
+{
+	return X509_cmp(*a, *b);
+}
+
+/* userSMIMECertificate: this CA's current certificates of the entry (an
+ * entry may have several mailboxes), in a stable order, then the chain. */
+static int
+smime_value(const struct smz_publish_opts *o, STACK_OF(X509) *mine, unsigned char **der,
+	    int *len)
+{
+	PKCS7 *p7 = PKCS7_new();
+	sk_X509_set_cmp_func(mine, by_der);
+	sk_X509_sort(mine);
+	int ok = p7 && PKCS7_set_type(p7, NID_pkcs7_signed) &&
+		 PKCS7_content_new(p7, NID_pkcs7_data);
+	for (int i = 0; ok && i < sk_X509_num(mine); i++)
+		ok = PKCS7_add_certificate(p7, sk_X509_value(mine, i));
+	for (int i = 0; ok && o->chain && i < sk_X509_num(o->chain); i++)
+		ok = PKCS7_add_certificate(p7, sk_X509_value(o->chain, i));
+	*der = NULL;
+	*len = ok ? i2d_PKCS7(p7, der) : -1;
+	PKCS7_free(p7);
+	return *len > 0 ? 0 : -1;
+}
+
+static void
+ldif_value(FILE *f, const char *attr, const void *v, size_t len)
+{
+	BIO *b64 = BIO_new(BIO_f_base64()), *mem = BIO_new(BIO_s_mem());
+	BIO_set_flags(b64, BIO_FLAGS_BASE64_NO_NL);
+	BIO_push(b64, mem);
+	BIO_write(b64, v, (int)len);
+	(void)BIO_flush(b64);
+	char *p;
+	long l = BIO_get_mem_data(mem, &p);
+	fprintf(f, "%s:: %.*s\n", attr, (int)l, p);
+	BIO_free_all(b64);
+}
+
+struct change {
+	const unsigned char *add;
+	size_t add_len;
+	struct berval *del[16];
+	int ndel;
+	unsigned char *smime;
+	int smime_len, smime_del;
+};
+
+static void
+write_ldif(FILE *f, const char *dn, const struct change *ch)
+{
+	ldif_value(f, "dn", dn, strlen(dn));
+	fputs("changetype: modify\n", f);
+	if (ch->add) {
+		fputs("add: " CERT_ATTR "\n", f);
+		ldif_value(f, CERT_ATTR, ch->add, ch->add_len);
+		fputs("-\n", f);
+	}
+	for (int i = 0; i < ch->ndel; i++) {
+		fputs("delete: " CERT_ATTR "\n", f);
+		ldif_value(f, CERT_ATTR, ch->del[i]->bv_val, ch->del[i]->bv_len);
+		fputs("-\n", f);
+	}
+	if (ch->smime) {
+		fputs("replace: " SMIME_ATTR "\n", f);
+		ldif_value(f, SMIME_ATTR, ch->smime, (size_t)ch->smime_len);
+		fputs("-\n", f);
+	} else if (ch->smime_del) {
+		fputs("delete: " SMIME_ATTR "\n-\n", f);
+	}
+	fputs("\n", f);
+}
+
+static int
+apply(struct conn *c, const char *dn, const struct change *ch)
+{
+	LDAPMod m[3], *mods[4];
+	struct berval addv, smv, *addvals[2] = {&addv, NULL}, *smvals[2] = {&smv, NULL},
+			       *delvals[17];
+	int n = 0;
+	if (ch->add) {
+		addv = (struct berval){ch->add_len, (char *)ch->add};
+		m[n] = (LDAPMod){.mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES, .mod_type = CERT_ATTR,
+				 .mod_bvalues = addvals};
+		n++;
+	}
+	if (ch->ndel) {
+		for (int i = 0; i < ch->ndel; i++)
+			delvals[i] = ch->del[i];
+		delvals[ch->ndel] = NULL;
+		m[n] = (LDAPMod){.mod_op = LDAP_MOD_DELETE | LDAP_MOD_BVALUES,
+				 .mod_type = CERT_ATTR, .mod_bvalues = delvals};
+		n++;
+	}
+	if (ch->smime) {
+		smv = (struct berval){(ber_len_t)ch->smime_len, (char *)ch->smime};
+		m[n] = (LDAPMod){.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES,
+				 .mod_type = SMIME_ATTR, .mod_bvalues = smvals};
+		n++;
+	} else if (ch->smime_del) {
+		m[n] = (LDAPMod){.mod_op = LDAP_MOD_DELETE | LDAP_MOD_BVALUES,
+				 .mod_type = SMIME_ATTR, .mod_bvalues = NULL};
+		n++;
+	}
+	for (int i = 0; i < n; i++)
+		mods[i] = &m[i];
+	mods[n] = NULL;
+	int r = ldap_modify_ext_s(c->ld, dn, mods, NULL, NULL);
+	return r == LDAP_SUCCESS ? 0 : ldap_fail(c, r, "modify");
+}
+
+/* One address of one certificate. */
+static int
+publish_address(struct conn *c, X509 *x, const unsigned char *der, size_t len, const char *addr,
+		struct smz_publish_stats *st)
+{
+	const struct smz_publish_opts *o = c->o;
+	struct entry en = {0};
+	char why[256];
+	int r = find_entry(c, addr, &en, why, sizeof why);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		st->failed++;
+		o->report(o->arg, addr, SMZ_PB_FAILED, why);
+		return 0;
+	}
+	struct change ch = {0};
+	int present = has_value(en.certs, der, len);
+	if (!o->remove) {
+		if (!present) {
+			ch.add = der;
+			ch.add_len = len;
+		}
+		/* this CA's expired or superseded certificates of this mailbox
+		 * go; other mailboxes' and other CAs' stay */
+		STACK_OF(X509) *mine = sk_X509_new_null();
+		sk_X509_push(mine, X509_dup(x));
+		for (int i = 0; en.certs && en.certs[i] && ch.ndel < 16; i++) {
+			X509 *old = bv_cert(en.certs[i]);
+			int keep = 1;
+			if (old && ours(o, old) && X509_cmp(old, x) != 0 && carries(old, addr) &&
+			    (X509_cmp_current_time(X509_get0_notAfter(old)) < 0 ||
+			     ASN1_TIME_compare(X509_get0_notBefore(old), X509_get0_notBefore(x)) <= 0)) {
+				ch.del[ch.ndel++] = en.certs[i];
+				keep = 0;
+			}
+			if (old && keep && ours(o, old) && X509_cmp(old, x) != 0 &&
+			    X509_cmp_current_time(X509_get0_notAfter(old)) > 0 && sk_X509_push(mine, old))
+				old = NULL;
+			X509_free(old);
+		}
+		if (o->smime_attribute && smime_value(o, mine, &ch.smime, &ch.smime_len) == 0 &&
+		    has_value(en.smime, ch.smime, (size_t)ch.smime_len)) {
+			OPENSSL_free(ch.smime);
+			ch.smime = NULL;
+		}
+		sk_X509_pop_free(mine, X509_free);
+	} else if (present) {
+		for (int i = 0; en.certs[i]; i++)
+			if (en.certs[i]->bv_len == len && !memcmp(en.certs[i]->bv_val, der, len))
+				ch.del[ch.ndel++] = en.certs[i];
+		ch.smime_del = en.smime != NULL; /* it carried the withdrawn certificate */
+	}
+	int nothing = !ch.add && !ch.ndel && !ch.smime && !ch.smime_del;
+	int rc = 0;
+	if (nothing) {
+		st->unchanged++;
+		o->report(o->arg, addr, SMZ_PB_UNCHANGED, NULL);
+	} else if (o->ldif || o->dry_run) {
+		if (o->ldif)
+			write_ldif(o->ldif, en.dn, &ch);
+		snprintf(why, sizeof why, "%s %s: %s%s%s", o->remove ? "remove from" : "publish to",
+			 en.dn, ch.add ? "+certificate " : "", ch.ndel ? "-old certificates " : "",
+			 ch.smime ? "userSMIMECertificate" : "");
+		st->planned++;
+		o->report(o->arg, addr, SMZ_PB_PLANNED, why);
+	} else if ((rc = apply(c, en.dn, &ch)) == 0) {
+		/* trust but verify: read the entry back */
+		struct entry back = {0};
+		char w2[256];
+		rc = find_entry(c, addr, &back, w2, sizeof w2);
+		int stored = rc == 0 && has_value(back.certs, der, len) != o->remove;
+		for (int i = 0; stored && !o->remove && i < ch.ndel; i++)
+			stored = !has_value(back.certs, (unsigned char *)ch.del[i]->bv_val,
+					    ch.del[i]->bv_len);
+		entry_free(&back);
+		if (rc < 0) {
+		} else if (stored) {
+			rc = 0;
+			if (o->remove)
+				st->removed++;
+			else
+				st->published++;
+			o->report(o->arg, addr, o->remove ? SMZ_PB_REMOVED : SMZ_PB_PUBLISHED, NULL);
+		} else {
+			rc = 0;
+			st->failed++;
+			o->report(o->arg, addr, SMZ_PB_FAILED,
+				  "the server accepted the change but did not store it");
+		}
+	} else if (rc == SMZ_ERR_DATA) {
+		st->failed++;
+		o->report(o->arg, addr, SMZ_PB_FAILED, c->e->msg);
+		rc = 0;
+	}
+	OPENSSL_free(ch.smime);
+	entry_free(&en);
+	return rc;
+}
+
+static void
+cert_addresses(X509 *x, char out[][SMZ_ADDR_MAX], size_t *n, size_t cap)
+{
+	*n = 0;
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; i < sk_GENERAL_NAME_num(gens) && *n < cap; i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char in[SMZ_ADDR_MAX];
+		int l = g->type == GEN_EMAIL ? ASN1_STRING_length(g->d.rfc822Name) : 0;
+		struct smz_err ae;
+		if (l <= 0 || l >= (int)sizeof in)
+			continue;
+		memcpy(in, ASN1_STRING_get0_data(g->d.rfc822Name), (size_t)l);
+		in[l] = 0;
+		if (!memchr(in, 0, (size_t)l) && smz_addr_normalize(in, out[*n], &ae) == 0)
+			(*n)++;
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+int
+smz_publish_run(const struct smz_publish_opts *o, FILE *in, struct smz_publish_stats *st,
+		struct smz_err *e)
+{
+	memset(st, 0, sizeof *st);
+	struct conn c = {o, NULL, e, 0};
+	int rc = 0;
+	/* Dry runs and LDIF still read the directory to compute the changes;
+	 * LDIF without a server (--uri -) only adds. */
+	int offline = o->ldif && strcmp(o->uri, "-") == 0;
+	if (!offline && (rc = connect_dir(&c))) {
+		if (c.ld)
+			ldap_unbind_ext_s(c.ld, NULL, NULL);
+		return rc;
+	}
+	struct smz_pem_reader *r = smz_pem_reader_new(in);
+	for (;;) {
+		struct smz_pem_block b;
+		struct smz_err be = {0};
+		int got = smz_pem_next(r, &b, &be);
+		if (got == 0)
+			break;
+		const unsigned char *q = b.der;
+		X509 *x = got > 0 && !strcmp(b.type, "CERTIFICATE") ? d2i_X509(NULL, &q, (long)b.len)
+								   : NULL;
+		char addrs[16][SMZ_ADDR_MAX];
+		size_t na = 0;
+		if (x)
+			cert_addresses(x, addrs, &na, 16);
+		if (!x || na == 0) {
+			char id[64];
+			snprintf(id, sizeof id, "certificate %zu", b.index);
+			st->rejected++;
+			o->report(o->arg, id, SMZ_PB_FAILED,
+				  got < 0 ? be.msg : !x ? "not an X.509 certificate" : "no mail address");
+		}
+		for (size_t i = 0; x && i < na; i++) {
+			if (rc || c.down) {
+				st->not_applied++;
+				o->report(o->arg, addrs[i], SMZ_PB_NOT_APPLIED, NULL);
+				continue;
+			}
+			if (offline) {
+				struct change ch = {.add = b.der, .add_len = b.len};
+				/* mail=ADDRESS,BASE, the value escaped as RFC 4514 says */
+				char dn[2 * SMZ_ADDR_MAX + 1100];
+				size_t k = (size_t)snprintf(dn, sizeof dn, "mail=");
+				for (const char *a = addrs[i]; *a && k + 3 < sizeof dn; a++) {
+					if (strchr(",+\"\\<>;=#", *a))
+						dn[k++] = '\\';
+					dn[k++] = *a;
+				}
+				snprintf(dn + k, sizeof dn - k, "%s%s", o->base && *o->base ? "," : "",
+					 o->base ? o->base : "");
+				write_ldif(o->ldif, dn, &ch);
+				st->planned++;
+				o->report(o->arg, addrs[i], SMZ_PB_PLANNED,
+					  "LDIF written without a server: dn mail=ADDRESS,BASE");
+				continue;
+			}
+			rc = publish_address(&c, x, b.der, b.len, addrs[i], st);
+		}
+		ERR_clear_error();
+		X509_free(x);
+		smz_pem_block_clear(&b);
+	}
+	smz_pem_reader_free(r);
+	if (c.ld)
+		ldap_unbind_ext_s(c.ld, NULL, NULL);
+	return rc;
+}
