@@ -50,3 +50,20 @@ _smz_issue() {
 	fi
 }
 complete -F _smz_issue smz-issue
+_smz_publish() {
+	local cur prev
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD-1]}
+	case $prev in
+	--policy|--bind-pw-file|--tls-ca|--ldif) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--ca) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --uri --base --filter --bind-dn --bind-pw-file --starttls --no-starttls --tls-ca --smime-attribute --remove --dry-run --ldif --timeout" -- "$cur"))
+	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "" -- "$cur"))
+	else
+		COMPREPLY=($(compgen -f -- "$cur"))
+	fi
+}
+complete -F _smz_publish smz-publish

@@ -51,6 +51,10 @@ smz-issue crl -q --passphrase-file demo/ca-passphrase --out demo/smz.crl
 openssl crl -in demo/smz.crl -noout -text | sed -n '/Revoked Certificates/,/Reason Code/p'
 smz-vault history lukasz.wisniewski@example.com
 
+say "smz-publish --ldif: the directory changes as LDIF (no server needed; see README for a live server)"
+smz-publish -q --uri - --ldif demo/publish.ldif --base ou=people,dc=example,dc=com demo/certs.pem | tail -n 2
+head -n 4 demo/publish.ldif; echo "... $(grep -c '^dn' demo/publish.ldif) entries in demo/publish.ldif"
+
 say "smz-vault export: one PKCS#12 per person (compat, for every device) and .mobileconfig files"
 smz-vault export -q -j 2 --passphrase-file demo/passphrase --all --mobileconfig \
 	--out demo/bundles --reason "demo roll-out" | tail -n 3

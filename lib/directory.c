@@ -242,10 +242,25 @@ struct change {
 	int smime_len, smime_del;
 };
 
+/* RFC 2849 SAFE-STRING: printable ASCII, not starting with space, ':' or '<' */
+static int
+ldif_safe(const char *s)
+{
+	if (!*s || *s == ' ' || *s == ':' || *s == '<')
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
+
 static void
 write_ldif(FILE *f, const char *dn, const struct change *ch)
 {
-	ldif_value(f, "dn", dn, strlen(dn));
+	if (ldif_safe(dn))
+		fprintf(f, "dn: %s\n", dn);
+	else
+		ldif_value(f, "dn", dn, strlen(dn));
 	fputs("changetype: modify\n", f);
 	if (ch->add) {
 		fputs("add: " CERT_ATTR "\n", f);
