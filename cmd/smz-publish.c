@@ -62,6 +62,17 @@ main(int argc, const char **argv)
 		cmd_msg("expected one certificate file; --bind-dn goes with --bind-pw-file");
 		return EX_USAGE;
 	}
+	const char *filter = o.filter ? o.filter : pol.ldap_filter;
+	const char *pc = strchr(filter, '%');
+	if (filter[0] != '(' || !pc || pc[1] != 's') {
+		cmd_msg("--filter %s: expected an LDAP filter in parentheses with %%s for the "
+			"address", filter);
+		return EX_USAGE;
+	}
+	if (o.remove && o.uri && strcmp(o.uri, "-") == 0) {
+		cmd_msg("--remove needs the directory (--uri -, without a server, only adds)");
+		return EX_USAGE;
+	}
 	FILE *in = cmd_open_stream(arg, "certificates", &rc);
 	if (!in)
 		return rc;
@@ -88,7 +99,7 @@ main(int argc, const char **argv)
 	struct smz_publish_opts po = {
 		o.uri ? o.uri : pol.ldap_uri[0] ? pol.ldap_uri : "ldapi:///",
 		o.base ? o.base : pol.ldap_base,
-		o.filter ? o.filter : pol.ldap_filter,
+		filter,
 		o.starttls ? 1 : o.no_starttls ? 0 : -1,
 		o.tls_ca,
 		o.bind_dn,

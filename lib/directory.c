@@ -29,12 +29,23 @@ ldap_fail(struct conn *c, int r, const char *what)
 		return smz_err_set(c->e, SMZ_ERR_UNAVAILABLE, "%s: %s: %s", c->o->uri, what,
 				   ldap_err2string(r));
 	}
+	if (r == LDAP_FILTER_ERROR)
+		return smz_err_set(c->e, SMZ_ERR_CONFIG, "%s: bad search filter %s", what,
+				   c->o->filter);
 	if (r == LDAP_INVALID_CREDENTIALS || r == LDAP_INSUFFICIENT_ACCESS ||
 	    r == LDAP_INAPPROPRIATE_AUTH || r == LDAP_STRONG_AUTH_REQUIRED ||
 	    r == LDAP_CONFIDENTIALITY_REQUIRED)
 		return smz_err_set(c->e, SMZ_ERR_PERM, "%s: %s: %s", c->o->uri, what,
 				   ldap_err2string(r));
 	return smz_err_set(c->e, SMZ_ERR_DATA, "%s: %s", what, ldap_err2string(r));
+}
+
+/* SASL EXTERNAL asks nothing: the server takes the peer's credentials. */
+static int
+no_interaction(LDAP *ld, unsigned flags, void *defaults, void *in)
+{
+	(void)ld, (void)flags, (void)defaults, (void)in;
+	return LDAP_SUCCESS;
 }
 
 static int
@@ -73,7 +84,8 @@ connect_dir(struct conn *c)
 		cred.bv_len = o->bind_pw->len;
 		r = ldap_sasl_bind_s(c->ld, o->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	} else if (strncmp(o->uri, "ldapi://", 8) == 0) {
-		r = ldap_sasl_bind_s(c->ld, NULL, "EXTERNAL", &cred, NULL, NULL, NULL);
+		r = ldap_sasl_interactive_bind_s(c->ld, NULL, "EXTERNAL", NULL, NULL, LDAP_SASL_QUIET,
+						 no_interaction, NULL);
 	} else {
 		r = ldap_sasl_bind_s(c->ld, NULL, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	}
@@ -381,9 +393,11 @@ publish_address(struct conn *c, X509 *x, const unsigned char *der, size_t len, c
 	} else if (o->ldif || o->dry_run) {
 		if (o->ldif)
 			write_ldif(o->ldif, en.dn, &ch);
-		snprintf(why, sizeof why, "%s %s: %s%s%s", o->remove ? "remove from" : "publish to",
-			 en.dn, ch.add ? "+certificate " : "", ch.ndel ? "-old certificates " : "",
-			 ch.smime ? "userSMIMECertificate" : "");
+		snprintf(why, sizeof why, "%s %s:%s%s%s%s", o->remove ? "remove from" : "publish to",
+			 en.dn, ch.add ? " +certificate" : "",
+			 ch.ndel ? (o->remove ? " -certificate" : " -old certificates") : "",
+			 ch.smime ? " =userSMIMECertificate" : "",
+			 ch.smime_del ? " -userSMIMECertificate" : "");
 		st->planned++;
 		o->report(o->arg, addr, SMZ_PB_PLANNED, why);
 	} else if ((rc = apply(c, en.dn, &ch)) == 0) {
@@ -410,10 +424,12 @@ publish_address(struct conn *c, X509 *x, const unsigned char *der, size_t len, c
 			o->report(o->arg, addr, SMZ_PB_FAILED,
 				  "the server accepted the change but did not store it");
 		}
-	} else if (rc == SMZ_ERR_DATA) {
+	} else {
+		/* refused: this address failed; fatal errors stop the run after it */
 		st->failed++;
 		o->report(o->arg, addr, SMZ_PB_FAILED, c->e->msg);
-		rc = 0;
+		if (rc == SMZ_ERR_DATA)
+			rc = 0;
 	}
 	OPENSSL_free(ch.smime);
 	entry_free(&en);

@@ -40,6 +40,7 @@ include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 pidfile $d/slapd.pid
+authz-regexp "gidNumber=0[+]uidNumber=0,cn=peercred,cn=external,cn=auth" "$SLAPD_ADMIN"
 modulepath /usr/lib/ldap
 moduleload back_mdb
 TLSCACertificateFile $d/ca.pem

@@ -104,6 +104,18 @@ test_expect_success '--remove takes a certificate out' '
 	test -z "$(der_of p2@example.com "userCertificate;binary")"
 '
 
+test_expect_success 'ldapi:// with SASL EXTERNAL (peer credentials), no password' '
+	smz-publish --uri "$SLAPD_LDAPI" --base "$PEOPLE" c.4 >x1 && test_grep "^p4@example.com: unchanged\$" x1 &&
+	smz-publish --uri "$SLAPD_LDAPI" --base "$PEOPLE" --remove c.4 >x2 && test_grep "^p4@example.com: removed\$" x2 &&
+	smz-publish --uri "$SLAPD_LDAPI" --base "$PEOPLE" c.4 >x3 && test_grep "^p4@example.com: published\$" x3
+'
+
+test_expect_success 'a bad filter is a usage or configuration error' '
+	test_must_fail 64 pub --filter "mail=%s" c.3 2>err && test_grep "expected an LDAP filter" err &&
+	test_must_fail 78 pub --filter "(mail=%s" c.3 2>err && test_grep "bad search filter" err &&
+	test_must_fail 64 smz-publish --uri - --ldif x.ldif --remove c.3 2>err
+'
+
 test_expect_success 'bad credentials: 77; unreachable server: 69, nothing changed' '
 	printf "wrong\n" >badpw &&
 	test_must_fail 77 smz-publish --uri "$SLAPD_URI" --base "$PEOPLE" --bind-dn "$SLAPD_ADMIN" --bind-pw-file badpw c.3 2>err &&
