@@ -17,8 +17,33 @@ struct conn {
 	const struct smz_publish_opts *o;
 	LDAP *ld;
 	struct smz_err *e;
-	int down; /* the server went away */
+	int down;              /* the server went away */
+	const char *cert_attr; /* userCertificate;binary, or plain for AD */
 };
+
+/* Active Directory (and Samba AD) accept userCertificate;binary in a
+ * modify but store nothing: there the attribute is named without the
+ * option.  The rootDSE says which server this is. */
+#define AD_CAPABILITY "1.2.840.113556.1.4.800"
+
+static void
+detect_server(struct conn *c)
+{
+	char *attrs[] = {"supportedCapabilities", NULL};
+	LDAPMessage *res = NULL;
+	c->cert_attr = CERT_ATTR;
+	if (ldap_search_ext_s(c->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL,
+			      NULL, 1, &res) == LDAP_SUCCESS) {
+		LDAPMessage *m = ldap_first_entry(c->ld, res);
+		struct berval **v = m ? ldap_get_values_len(c->ld, m, "supportedCapabilities") : NULL;
+		for (int i = 0; v && v[i]; i++)
+			if (v[i]->bv_len == strlen(AD_CAPABILITY) &&
+			    !memcmp(v[i]->bv_val, AD_CAPABILITY, v[i]->bv_len))
+				c->cert_attr = "userCertificate";
+		ldap_value_free_len(v);
+	}
+	ldap_msgfree(res);
+}
 
 static int
 ldap_fail(struct conn *c, int r, const char *what)
@@ -89,7 +114,10 @@ connect_dir(struct conn *c)
 	} else {
 		r = ldap_sasl_bind_s(c->ld, NULL, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	}
-	return r == LDAP_SUCCESS ? 0 : ldap_fail(c, r, "bind");
+	if (r != LDAP_SUCCESS)
+		return ldap_fail(c, r, "bind");
+	detect_server(c);
+	return 0;
 }
 
 /* The filter for one address: the template with %s replaced by the
@@ -127,7 +155,7 @@ static int
 find_entry(struct conn *c, const char *addr, struct entry *en, char *why, size_t cap)
 {
 	char *filter = make_filter(c->o->filter, addr);
-	char *attrs[] = {CERT_ATTR, SMIME_ATTR, NULL};
+	char *attrs[] = {(char *)c->cert_attr, SMIME_ATTR, NULL};
 	LDAPMessage *res = NULL;
 	if (!filter)
 		return smz_err_set(c->e, SMZ_ERR_INTERNAL, "out of memory");
@@ -156,7 +184,7 @@ find_entry(struct conn *c, const char *addr, struct entry *en, char *why, size_t
 	}
 	LDAPMessage *m = ldap_first_entry(c->ld, res);
 	en->dn = ldap_get_dn(c->ld, m);
-	en->certs = ldap_get_values_len(c->ld, m, CERT_ATTR);
+	en->certs = ldap_get_values_len(c->ld, m, c->cert_attr);
 	if (!en->certs) /* some servers return the attribute without its option */
 		en->certs = ldap_get_values_len(c->ld, m, "userCertificate");
 	en->smime = ldap_get_values_len(c->ld, m, SMIME_ATTR);
@@ -267,7 +295,7 @@ ldif_safe(const char *s)
 }
 
 static void
-write_ldif(FILE *f, const char *dn, const struct change *ch)
+write_ldif(FILE *f, const char *attr, const char *dn, const struct change *ch)
 {
 	if (ldif_safe(dn))
 		fprintf(f, "dn: %s\n", dn);
@@ -275,13 +303,13 @@ write_ldif(FILE *f, const char *dn, const struct change *ch)
 		ldif_value(f, "dn", dn, strlen(dn));
 	fputs("changetype: modify\n", f);
 	if (ch->add) {
-		fputs("add: " CERT_ATTR "\n", f);
-		ldif_value(f, CERT_ATTR, ch->add, ch->add_len);
+		fprintf(f, "add: %s\n", attr);
+		ldif_value(f, attr, ch->add, ch->add_len);
 		fputs("-\n", f);
 	}
 	for (int i = 0; i < ch->ndel; i++) {
-		fputs("delete: " CERT_ATTR "\n", f);
-		ldif_value(f, CERT_ATTR, ch->del[i]->bv_val, ch->del[i]->bv_len);
+		fprintf(f, "delete: %s\n", attr);
+		ldif_value(f, attr, ch->del[i]->bv_val, ch->del[i]->bv_len);
 		fputs("-\n", f);
 	}
 	if (ch->smime) {
@@ -303,7 +331,7 @@ apply(struct conn *c, const char *dn, const struct change *ch)
 	int n = 0;
 	if (ch->add) {
 		addv = (struct berval){ch->add_len, (char *)ch->add};
-		m[n] = (LDAPMod){.mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES, .mod_type = CERT_ATTR,
+		m[n] = (LDAPMod){.mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES, .mod_type = (char *)c->cert_attr,
 				 .mod_bvalues = addvals};
 		n++;
 	}
@@ -312,7 +340,7 @@ apply(struct conn *c, const char *dn, const struct change *ch)
 			delvals[i] = ch->del[i];
 		delvals[ch->ndel] = NULL;
 		m[n] = (LDAPMod){.mod_op = LDAP_MOD_DELETE | LDAP_MOD_BVALUES,
-				 .mod_type = CERT_ATTR, .mod_bvalues = delvals};
+				 .mod_type = (char *)c->cert_attr, .mod_bvalues = delvals};
 		n++;
 	}
 	if (ch->smime) {
@@ -392,7 +420,7 @@ publish_address(struct conn *c, X509 *x, const unsigned char *der, size_t len, c
 		o->report(o->arg, addr, SMZ_PB_UNCHANGED, NULL);
 	} else if (o->ldif || o->dry_run) {
 		if (o->ldif)
-			write_ldif(o->ldif, en.dn, &ch);
+			write_ldif(o->ldif, c->cert_attr, en.dn, &ch);
 		snprintf(why, sizeof why, "%s %s:%s%s%s%s", o->remove ? "remove from" : "publish to",
 			 en.dn, ch.add ? " +certificate" : "",
 			 ch.ndel ? (o->remove ? " -certificate" : " -old certificates") : "",
@@ -461,7 +489,7 @@ smz_publish_run(const struct smz_publish_opts *o, FILE *in, struct smz_publish_s
 		struct smz_err *e)
 {
 	memset(st, 0, sizeof *st);
-	struct conn c = {o, NULL, e, 0};
+	struct conn c = {o, NULL, e, 0, CERT_ATTR};
 	int rc = 0;
 	/* Dry runs and LDIF still read the directory to compute the changes;
 	 * LDIF without a server (--uri -) only adds. */
@@ -510,7 +538,7 @@ smz_publish_run(const struct smz_publish_opts *o, FILE *in, struct smz_publish_s
 				}
 				snprintf(dn + k, sizeof dn - k, "%s%s", o->base && *o->base ? "," : "",
 					 o->base ? o->base : "");
-				write_ldif(o->ldif, dn, &ch);
+				write_ldif(o->ldif, CERT_ATTR, dn, &ch);
 				st->planned++;
 				o->report(o->arg, addrs[i], SMZ_PB_PLANNED,
 					  "LDIF written without a server: dn mail=ADDRESS,BASE");
