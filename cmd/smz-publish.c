@@ -1,4 +1,5 @@
 /* smz-publish: certificates into the directory (OpenLDAP, Active Directory). */
+#include "ca.h"
 #include "common.h"
 #include "directory.h"
 #include "pem.h"
@@ -12,6 +13,7 @@
 static struct {
 	const char *uri, *base, *filter, *bind_dn, *bind_pw_file, *tls_ca, *ldif;
 	int starttls, no_starttls, smime, remove, dry_run, timeout;
+	const char **serials;
 } o = {.timeout = 10};
 
 static struct poptOption table[] = {
@@ -32,6 +34,8 @@ static struct poptOption table[] = {
 	{"smime-attribute", 0, POPT_ARG_NONE, &o.smime, 0,
 	 "also write userSMIMECertificate (default: policy [ldap] smime_attribute)", NULL},
 	{"remove", 0, POPT_ARG_NONE, &o.remove, 0, "withdraw these certificates", NULL},
+	{"serial", 0, POPT_ARG_ARGV, &o.serials, 0,
+	 "with --remove: the certificate of this serial, from the CA database", "SERIAL"},
 	{"dry-run", 0, POPT_ARG_NONE, &o.dry_run, 0, "print what would change", NULL},
 	{"ldif", 0, POPT_ARG_STRING, &o.ldif, 0,
 	 "write the changes as LDIF to FILE (- = stdout) instead of applying them", "FILE"},
@@ -48,11 +52,42 @@ report(void *arg, const char *addr, enum smz_publish_event ev, const char *detai
 	fprintf(out, "%s: %s%s%s\n", addr, words[ev], detail ? " " : "", detail ? detail : "");
 }
 
+/* --remove --serial: the certificates, fetched from this CA's database,
+ * as the PEM stream the publisher reads. */
+static struct smz_policy pol; /* freed at exit */
+
+static FILE *
+serial_stream(int *code)
+{
+	struct smz_err e = {0};
+	struct smz_ca *ca = NULL;
+	FILE *f = tmpfile();
+	int rc = !o.remove ? SMZ_ERR_USAGE : !f ? SMZ_ERR_IO
+		 : smz_ca_open(smz_opts_ca_dir(pol.ca_path), &ca, &e);
+	for (const char **s = o.serials; !rc && *s; s++) {
+		X509 *x = NULL;
+		if ((rc = smz_ca_cert_by_serial(ca, *s, &x, &e)) == 0) {
+			rc = smz_pem_write_cert(f, x);
+			X509_free(x);
+		}
+	}
+	smz_ca_close(ca);
+	if (rc) {
+		if (f)
+			fclose(f);
+		*code = rc == SMZ_ERR_USAGE && !o.remove
+				? (cmd_msg("--serial goes with --remove"), EX_USAGE)
+				: cmd_fail(rc, &e, "find the certificates");
+		return NULL;
+	}
+	rewind(f);
+	return f;
+}
+
 int
 main(int argc, const char **argv)
 {
 	poptContext ctx;
-	static struct smz_policy pol; /* freed at exit */
 	struct smz_err e = {0};
 	int rc = cmd_start(argc, argv, table, NULL, "[OPTION...] [CERTS.pem | -]", &ctx);
 	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
@@ -63,8 +98,10 @@ main(int argc, const char **argv)
 		return EX_USAGE;
 	}
 	const char *filter = o.filter ? o.filter : pol.ldap_filter;
-	const char *pc = strchr(filter, '%');
-	if (filter[0] != '(' || !pc || pc[1] != 's') {
+	int badf = filter[0] != '(' || !strstr(filter, "%s");
+	for (const char *pc = strchr(filter, '%'); pc && !badf; pc = strchr(pc + 2, '%'))
+		badf = pc[1] != 's';
+	if (badf) {
 		cmd_msg("--filter %s: expected an LDAP filter in parentheses with %%s for the "
 			"address", filter);
 		return EX_USAGE;
@@ -73,7 +110,7 @@ main(int argc, const char **argv)
 		cmd_msg("--remove needs the directory (--uri -, without a server, only adds)");
 		return EX_USAGE;
 	}
-	FILE *in = cmd_open_stream(arg, "certificates", &rc);
+	FILE *in = o.serials ? serial_stream(&rc) : cmd_open_stream(arg, "certificates", &rc);
 	if (!in)
 		return rc;
 	FILE *ldif = !o.ldif ? NULL : strcmp(o.ldif, "-") == 0 ? stdout : fopen(o.ldif, "w");

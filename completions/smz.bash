@@ -59,7 +59,7 @@ _smz_publish() {
 	--ca) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --uri --base --filter --bind-dn --bind-pw-file --starttls --no-starttls --tls-ca --smime-attribute --remove --dry-run --ldif --timeout" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --uri --base --filter --bind-dn --bind-pw-file --starttls --no-starttls --tls-ca --smime-attribute --remove --serial --dry-run --ldif --timeout" -- "$cur"))
 	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "" -- "$cur"))
 	else

@@ -914,3 +914,31 @@ smz_ca_audit_log(struct smz_ca *ca, struct smz_audit *au)
 {
 	*au = (struct smz_audit){ca->env, ca->log, ca->meta};
 }
+
+int
+smz_ca_cert_by_serial(struct smz_ca *ca, const char *hex, X509 **out, struct smz_err *e)
+{
+	unsigned char serial[64];
+	char clean[160];
+	size_t cl = 0, sl = 0;
+	for (const char *p = hex; *p && cl + 1 < sizeof clean; p++)
+		if (*p != ':')
+			clean[cl++] = (char)((*p >= 'A' && *p <= 'F') ? *p + 32 : *p);
+	clean[cl] = 0;
+	if (sodium_hex2bin(serial, sizeof serial, clean, cl, NULL, &sl, NULL) != 0 || sl == 0)
+		return smz_err_set(e, SMZ_ERR_USAGE, "%s: not a hexadecimal serial", hex);
+	DBT k = {.data = serial, .size = (u_int32_t)sl}, d = {.flags = DB_DBT_MALLOC};
+	int r = ca->certs->get(ca->certs, NULL, &k, &d, 0);
+	if (r == DB_NOTFOUND)
+		return smz_err_set(e, SMZ_ERR_NOTFOUND, "%s: no certificate with this serial", hex);
+	if (r)
+		return smz_db_err(e, r, "certs.db");
+	json_t *rec = json_loadb(d.data, d.size, 0, NULL);
+	free(d.data);
+	X509 *x = rec ? record_cert(rec) : NULL;
+	json_decref(rec);
+	if (!x)
+		return smz_err_set(e, SMZ_ERR_DATA, "%s: damaged record", hex);
+	*out = x;
+	return 0;
+}

@@ -120,18 +120,31 @@ connect_dir(struct conn *c)
 	return 0;
 }
 
-/* The filter for one address: the template with %s replaced by the
- * RFC 4515-escaped address (never through printf). */
+/* The filter for one address: the template with every %s replaced by the
+ * RFC 4515-escaped address (never through printf), so that AD's
+ * (|(mail=%s)(proxyAddresses=smtp:%s)) works. */
 static char *
 make_filter(const char *tmpl, const char *addr)
 {
 	struct berval in = {strlen(addr), (char *)addr}, esc = {0, NULL};
 	if (ldap_bv2escaped_filter_value(&in, &esc) != 0)
 		return NULL;
-	const char *p = strstr(tmpl, "%s");
-	char *out = NULL;
-	if (p && asprintf(&out, "%.*s%s%s", (int)(p - tmpl), tmpl, esc.bv_val, p + 2) < 0)
-		out = NULL;
+	size_t n = 0;
+	for (const char *p = tmpl; (p = strstr(p, "%s")); p += 2)
+		n++;
+	size_t cap = strlen(tmpl) + n * esc.bv_len + 1, k = 0;
+	char *out = n ? malloc(cap) : NULL;
+	for (const char *p = tmpl; out && *p;) {
+		if (p[0] == '%' && p[1] == 's') {
+			memcpy(out + k, esc.bv_val, esc.bv_len);
+			k += esc.bv_len;
+			p += 2;
+		} else {
+			out[k++] = *p++;
+		}
+	}
+	if (out)
+		out[k] = 0;
 	ber_memfree(esc.bv_val);
 	return out;
 }

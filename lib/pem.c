@@ -242,3 +242,9 @@ smz_pem_read_certs(const char *path, STACK_OF(X509) **out, struct smz_err *e)
 	*out = sk;
 	return 0;
 }
+
+int
+smz_pem_write_cert(FILE *f, X509 *x)
+{
+	return PEM_write_X509(f, x) && !ferror(f) ? 0 : SMZ_ERR_IO;
+}

@@ -47,6 +47,9 @@ int smz_pem_batches(FILE *in, size_t max, double secs,
 #include <openssl/x509.h>
 int smz_pem_read_certs(const char *path, STACK_OF(X509) **out, struct smz_err *e);
 
+/* Write a certificate as PEM; SMZ_ERR_IO on failure. */
+int smz_pem_write_cert(FILE *f, X509 *x);
+
 /* Write one block; SMZ_ERR_IO if the stream failed (full disk, closed pipe). */
 int smz_pem_write(FILE *f, const char *type, const unsigned char *der, size_t len);
 

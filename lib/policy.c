@@ -244,11 +244,12 @@ handler(void *user, const char *section, const char *name, const char *v)
 		if (copy(strcmp(name, "uri") == 0 ? p->ldap_uri : p->ldap_base, 1024, v) < 0)
 			return fail(c, section, name, "%s", "longer than 1023 bytes");
 	} else if (IS("ldap", "filter")) {
-		const char *pc = strchr(v, '%');
-		if (!pc || pc[1] != 's' || strchr(pc + 2, '%') || v[0] != '(' ||
-		    copy(p->ldap_filter, sizeof p->ldap_filter, v) < 0)
+		int bad = !strstr(v, "%s") || v[0] != '(';
+		for (const char *pc = strchr(v, '%'); pc && !bad; pc = strchr(pc + 2, '%'))
+			bad = pc[1] != 's';
+		if (bad || copy(p->ldap_filter, sizeof p->ldap_filter, v) < 0)
 			return fail(c, section, name, "%s",
-				    "expected an LDAP filter in parentheses with one %s for the "
+				    "expected an LDAP filter in parentheses with %s for the "
 				    "address and no other %");
 	} else if (IS("ldap", "smime_attribute")) {
 		if (choice(v, yesno, &p->smime_attribute) < 0)

@@ -116,6 +116,24 @@ test_expect_success 'a bad filter is a usage or configuration error' '
 	test_must_fail 64 smz-publish --uri - --ldif x.ldif --remove c.3 2>err
 '
 
+test_expect_success '--remove --serial takes out a certificate found in the CA database' '
+	serial=$(openssl x509 -in c.6 -noout -serial | cut -d= -f2) &&
+	pub --remove --serial "$serial" >rs && test_grep "^p6@example.com: removed\$" rs &&
+	test -z "$(der_of p6@example.com "userCertificate;binary")" &&
+	test_must_fail 65 pub --remove --serial 0123 2>err && test_grep "no certificate with this serial" err
+'
+
+test_expect_success 'a forged address with filter syntax never reaches the directory' '
+	printf "subjectAltName=email:x)(mail=*@example.com\n" >forged.ext &&
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout f.key -subj "/CN=f" -out f.csr 2>/dev/null &&
+	openssl x509 -req -in f.csr -CA ca/issuing.pem -CAkey ca/issuing.key -set_serial 77 -days 3 -extfile forged.ext -out forged.pem 2>/dev/null &&
+	test_must_fail 65 pub forged.pem >fo && test_grep "^certificate 1: FAIL no mail address" fo
+'
+
+test_expect_success 'an AD-style filter with two %s' '
+	pub --filter "(|(mail=%s)(description=smtp:%s))" c.8 >ad && test_grep "^p8@example.com: unchanged\$" ad
+'
+
 test_expect_success 'bad credentials: 77; unreachable server: 69, nothing changed' '
 	printf "wrong\n" >badpw &&
 	test_must_fail 77 smz-publish --uri "$SLAPD_URI" --base "$PEOPLE" --bind-dn "$SLAPD_ADMIN" --bind-pw-file badpw c.3 2>err &&

@@ -56,5 +56,7 @@ main(void)
 	ok(load("[ldap]\nfilter = (mail=%s)(cn=%n)\n", &p, &e) == SMZ_ERR_CONFIG,
 	   "a filter with another %% conversion is refused");
 	ok(load("[offboarding]\nmax_fraction = nan\n", &p, &e) == SMZ_ERR_CONFIG, "NaN refused");
+	ok(load("[ldap]\nfilter = (|(mail=%s)(proxyAddresses=smtp:%s))\n", &p, &e) == 0,
+	   "an AD filter with two %%s is accepted");
 	return done_testing();
 }
