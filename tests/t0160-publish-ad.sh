@@ -89,7 +89,9 @@ test_expect_success 'idempotent, and StartTLS on ldap:// with verification' '
 test_expect_success 'a wrong TLS CA is refused; a wrong password is 77' '
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout w.key -out wrong.pem -days 3 -subj "/CN=w" 2>/dev/null &&
 	test_must_fail 69 smz-publish --uri ldaps://127.0.0.1 --tls-ca wrong.pem --base "$USERS" --bind-dn "$ADMIN" --bind-pw-file adminpw c.1 >/dev/null 2>&1 &&
-	printf "nope\n" >bad && test_must_fail 77 pub --bind-pw-file bad c.1 >/dev/null 2>err
+	printf "nope\n" >bad &&
+	test_must_fail 77 smz-publish --uri ldaps://127.0.0.1 --tls-ca "$AD/ca.pem" --base "$USERS" --bind-dn "$ADMIN" \
+		--bind-pw-file bad c.1 >/dev/null 2>err && test_grep "Invalid credentials" err
 '
 
 test_expect_success 'a renewal replaces the old certificate in AD' '
