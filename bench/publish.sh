@@ -28,6 +28,7 @@ el() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 cd "$tmp"
 slapd_start
 printf 'secret' >adminpw.raw
+chmod 600 adminpw.raw
 people=ou=people,$SLAPD_BASE
 total=$((n + nref))
 {
