@@ -64,6 +64,8 @@ install: all
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	install -m 644 completions/smz.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/smz
+	# bash-completion looks completions up by command name
+	for p in $(PROGS); do ln -sf smz $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$${p#cmd/}; done
 	install -m 644 completions/_smz $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_smz
 
 clean:
