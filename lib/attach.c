@@ -56,10 +56,11 @@ flush(void *arg)
 	int rc = r->n ? smz_vault_attach(r->v, r->at, r->n, r->o->policy->supersede, r->e) : 0;
 	for (size_t i = 0; !rc && i < r->n; i++) {
 		struct smz_attach *a = &r->at[i];
-		if (a->result == SMZ_ERR_NOTFOUND) {
+		if (a->result == SMZ_ERR_NOTFOUND || a->result == SMZ_ERR_DATA) {
 			r->st->rejected++;
-			r->o->report(r->o->arg, r->index[i], r->line[i], NULL, SMZ_AT_NOKEY,
-				     "its key is not in the vault");
+			r->o->report(r->o->arg, r->index[i], r->line[i], NULL,
+				     a->result == SMZ_ERR_DATA ? SMZ_AT_BAD : SMZ_AT_NOKEY,
+				     a->result == SMZ_ERR_DATA ? a->why : "its key is not in the vault");
 			continue;
 		}
 		if (!PEM_write_X509(r->out, a->cert) || ferror(r->out))

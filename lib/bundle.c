@@ -248,11 +248,12 @@ write_secret_file(const char *dir, const char *name, const void *data, size_t le
 	char path[PATH_MAX];
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
 		return smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: path too long", name);
-	int rc = dirsync ? smz_file_write_atomic(path, data, len, 0600, e)
-			 : smz_file_write_atomic_nodirsync(path, data, len, 0600, e);
-	return rc == SMZ_ERR_IO || rc == SMZ_ERR_CANTCREAT
-		       ? smz_err_set(e, SMZ_ERR_CANTCREAT, "%s", e->msg)
-		       : rc;
+	struct smz_err we = {0};
+	int rc = dirsync ? smz_file_write_atomic(path, data, len, 0600, &we)
+			 : smz_file_write_atomic_nodirsync(path, data, len, 0600, &we);
+	if (rc)
+		rc = smz_err_set(e, rc == SMZ_ERR_IO ? SMZ_ERR_CANTCREAT : rc, "%s", we.msg);
+	return rc;
 }
 
 /* One address's bundle, built in memory. */
@@ -413,6 +414,23 @@ smz_export_all(const struct smz_export_opts *o, struct smz_export_stats *st, str
 
 #define GROUP 64
 
+/* ADDRESS + suffix as a file name: '/' and '%' (valid in a local part)
+ * percent-encoded, so an address never names another directory. */
+static int
+file_name(const char *addr, const char *suffix, char *out, size_t cap)
+{
+	size_t k = 0;
+	for (const char *a = addr; *a; a++) {
+		if (k + 4 >= cap)
+			return -1;
+		if (*a == '/' || *a == '%')
+			k += (size_t)snprintf(out + k, cap - k, "%%%02X", (unsigned char)*a);
+		else
+			out[k++] = *a;
+	}
+	return (size_t)snprintf(out + k, cap - k, "%s", suffix) < cap - k ? 0 : -1;
+}
+
 /* Audit a group of bundles (one transaction), then write them: no bundle
  * leaves the vault unaudited, and a group costs one commit. */
 static int
@@ -447,20 +465,30 @@ write_group(const struct smz_export_opts *o, struct built *g, size_t n, struct s
 	for (size_t i = 0; !rc && i < n; i++) {
 		if (g[i].rc)
 			continue;
-		char file[SMZ_ADDR_MAX + 16];
-		snprintf(file, sizeof file, "%s.p12", g[i].addr);
-		rc = write_secret_file(o->out_dir, file, g[i].p12, g[i].p12_len, 0, e);
-		if (!rc && g[i].xml) {
-			snprintf(file, sizeof file, "%s.mobileconfig", g[i].addr);
-			rc = write_secret_file(o->out_dir, file, g[i].xml, g[i].xml_len, 0, e);
+		char file[3 * SMZ_ADDR_MAX + 16], p12name[3 * SMZ_ADDR_MAX + 16];
+		if (file_name(g[i].addr, ".p12", p12name, sizeof p12name) < 0 ||
+		    file_name(g[i].addr, ".mobileconfig", file, sizeof file) < 0 ||
+		    strlen(file) > 250) {
+			st->missing++;
+			o->report(o->arg, g[i].addr, SMZ_EX_FAILED, 0, "address too long for a file name");
+			continue;
 		}
+		rc = write_secret_file(o->out_dir, p12name, g[i].p12, g[i].p12_len, 0, e);
+		if (!rc && g[i].xml)
+			rc = write_secret_file(o->out_dir, file, g[i].xml, g[i].xml_len, 0, e);
 		if (rc)
 			break;
 		st->written++;
 		st->keys += g[i].keys;
-		if (!o->password)
-			*tlen += (size_t)snprintf((char *)tsv->buf + *tlen, tsv->len - *tlen,
-						  "%s\t%s.p12\t%s\n", g[i].addr, g[i].addr, g[i].pw);
+		if (!o->password) {
+			int l = snprintf((char *)tsv->buf + *tlen, tsv->len - *tlen, "%s\t%s\t%s\n",
+					 g[i].addr, p12name, g[i].pw);
+			if (l < 0 || (size_t)l >= tsv->len - *tlen) {
+				rc = smz_err_set(e, SMZ_ERR_INTERNAL, "passwords.tsv overflow");
+				break;
+			}
+			*tlen += (size_t)l;
+		}
 		o->report(o->arg, g[i].addr, SMZ_EX_WRITTEN, g[i].keys, NULL);
 	}
 	for (size_t i = 0; i < n; i++)
@@ -480,7 +508,8 @@ smz_export_run(const struct smz_export_opts *o, const char *const *addresses, si
 	struct smz_secret tsv = {0};
 	size_t tlen = 0, ng = 0;
 	struct built *g = sodium_allocarray(GROUP, sizeof *g); /* holds passwords */
-	int rc = (!o->password && smz_secret_alloc(&tsv, 64 + n * (SMZ_ADDR_MAX + 64))) || !g;
+	/* a line: address, file name (up to 3x when encoded), password */
+	int rc = (!o->password && smz_secret_alloc(&tsv, 64 + n * (4 * SMZ_ADDR_MAX + 64))) || !g;
 	if (rc) {
 		if (g)
 			sodium_free(g);
@@ -525,8 +554,13 @@ smz_export_run(const struct smz_export_opts *o, const char *const *addresses, si
 	sodium_free(g);
 	if (!rc && st->written && smz_fsync_dir(o->out_dir) < 0)
 		rc = smz_err_set(e, SMZ_ERR_IO, "%s: fsync: %s", o->out_dir, strerror(errno));
-	if (!rc && !o->password && st->written)
-		rc = write_secret_file(o->out_dir, "passwords.tsv", tsv.buf, tlen, 1, e);
+	/* even after a failure: the bundles written must not lose their passwords */
+	if (!o->password && st->written) {
+		struct smz_err te = {0};
+		int r = write_secret_file(o->out_dir, "passwords.tsv", tsv.buf, tlen, 1, &te);
+		if (!rc && r)
+			rc = smz_err_set(e, r, "%s", te.msg);
+	}
 	smz_secret_free(&tsv);
 	return rc;
 }

@@ -439,8 +439,9 @@ record_cert(json_t *rec)
  * under the same profile and usage (a policy change gets new ones). */
 static int
 find_existing(struct smz_ca *ca, DB_TXN *txn, const struct smz_csr_info *ci,
-	      const char *profile, X509 **out)
+	      const char *profile, X509 **out, int *compromised)
 {
+	*compromised = 0;
 	DBC *c;
 	int r = ca->kid->cursor(ca->kid, txn, &c, 0);
 	if (r)
@@ -448,11 +449,14 @@ find_existing(struct smz_ca *ca, DB_TXN *txn, const struct smz_csr_info *ci,
 	DBT sk = {.data = (void *)ci->key_id, .size = SMZ_KEYID_LEN}, pk = {0}, pd = {0};
 	u_int32_t flag = DB_SET;
 	long long now = (long long)time(NULL);
-	while (!*out && (r = c->pget(c, &sk, &pk, &pd, flag)) == 0) {
+	while ((r = c->pget(c, &sk, &pk, &pd, flag)) == 0) {
 		flag = DB_NEXT_DUP;
 		json_t *j = json_loadb(pd.data, pd.size, 0, NULL);
 		const char *st = json_string_value(json_object_get(j, "status"));
 		json_int_t na = json_integer_value(json_object_get(j, "not_after"));
+		const char *reason = json_string_value(json_object_get(j, "reason"));
+		if (st && strcmp(st, "revoked") == 0 && reason && strcmp(reason, "keyCompromise") == 0)
+			*compromised = 1; /* BR 4.9.1.1: never certify that key again */
 		const char *pr = json_string_value(json_object_get(j, "profile"));
 		const char *us = json_string_value(json_object_get(j, "usage"));
 		int cover = st && strcmp(st, "valid") == 0 && na > now && pr &&
@@ -466,7 +470,7 @@ find_existing(struct smz_ca *ca, DB_TXN *txn, const struct smz_csr_info *ci,
 					 strcasecmp(json_string_value(a), ci->addresses[i]) == 0;
 			cover = found;
 		}
-		if (cover)
+		if (cover && !*out)
 			*out = record_cert(j);
 		json_decref(j);
 	}
@@ -492,9 +496,17 @@ issue_fn(struct smz_ca *ca, DB_TXN *txn, void *arg, struct smz_audit_entry *a, s
 		X509_free(rq->cert);
 		rq->cert = NULL;
 		rq->existed = 0;
-		int r = find_existing(ca, txn, rq->ci, j->p->profile, &rq->cert);
+		rq->refused = 0;
+		int compromised = 0;
+		int r = find_existing(ca, txn, rq->ci, j->p->profile, &rq->cert, &compromised);
 		if (r)
 			return r;
+		if (compromised) {
+			X509_free(rq->cert);
+			rq->cert = NULL;
+			rq->refused = 1;
+			continue;
+		}
 		if (rq->cert) {
 			rq->existed = 1;
 			continue;

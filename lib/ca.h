@@ -41,6 +41,7 @@ struct smz_ca_request {
 	X509 *prebuilt;          /* in, optional: from smz_ca_prepare; taken over */
 	X509 *cert;              /* out: new or existing certificate */
 	int existed;             /* out: a valid certificate for this key was there */
+	int refused;             /* out: the key was revoked as compromised */
 };
 
 /* Build (and sign) a certificate for ci with a fresh serial, outside any

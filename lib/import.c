@@ -258,7 +258,10 @@ import_one(const struct smz_import_opts *o, struct smz_vault *v, struct loaded *
 		const char *alg = smz_key_alg(k);
 		if (x)
 			first_address(x, addr[nd]);
-		dp->address = x && addr[nd][0] ? addr[nd] : NULL;
+		/* no address yet: attaching the certificate files the key under
+		 * all of its mailboxes */
+		dp->address = NULL;
+		(void)addr;
 		dp->alg = alg ? alg : EVP_PKEY_get0_type_name(k);
 		dp->usage = "dual";
 		dp->source = "import";

@@ -115,6 +115,11 @@ flush(void *arg)
 	int rc = m ? smz_ca_issue(r->o->ca, r->o->policy, r->rq, m, r->e) : 0;
 	for (size_t k = 0; !rc && k < m; k++) {
 		struct pending *p = &r->pd[map[k]];
+		if (r->rq[k].refused) {
+			reject(r, p->index, p->line, "the key was revoked as compromised "
+			       "(keyCompromise): it is never certified again");
+			continue;
+		}
 		if (!PEM_write_X509(r->out, r->rq[k].cert) || ferror(r->out))
 			rc = smz_err_set(r->e, SMZ_ERR_IO, "cannot write to standard output");
 		if (r->rq[k].existed)

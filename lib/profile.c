@@ -151,6 +151,26 @@ smz_csr_check(const unsigned char *der, size_t len, const struct smz_policy *p,
 	}
 	if ((rc = check_key(pk, ci, e)))
 		goto out;
+	{
+		/* EC keys by named curve only (BR 7.1.3.1), RSA with NULL parameters */
+		ASN1_OBJECT *alg;
+		X509_ALGOR *pa;
+		int ptype;
+		const void *pval;
+		if (!X509_PUBKEY_get0_param(&alg, NULL, NULL, &pa, X509_REQ_get_X509_PUBKEY(ci->req))) {
+			rc = smz_err_set(e, SMZ_ERR_DATA, "unreadable public key");
+			goto out;
+		}
+		X509_ALGOR_get0(NULL, &ptype, &pval, pa);
+		int ec = OBJ_obj2nid(alg) == NID_X9_62_id_ecPublicKey;
+		if ((ec && ptype != V_ASN1_OBJECT) ||
+		    (OBJ_obj2nid(alg) == NID_rsaEncryption && ptype != V_ASN1_NULL)) {
+			rc = smz_err_set(e, SMZ_ERR_DATA, "%s",
+					 ec ? "EC key with explicit parameters (a named curve is required)"
+					    : "RSA key without NULL parameters");
+			goto out;
+		}
+	}
 	if (X509_REQ_verify(ci->req, pk) != 1) {
 		ERR_clear_error();
 		rc = smz_err_set(e, SMZ_ERR_DATA, "bad signature: no proof of possession of the key");
@@ -178,10 +198,15 @@ smz_csr_check(const unsigned char *der, size_t len, const struct smz_policy *p,
 			rc = smz_err_set(e, SMZ_ERR_DATA, "otherName (e.g. SmtpUTF8Mailbox) in the "
 					 "request is not supported yet");
 	}
-	if (ku && p->split) {
-		int sig = ASN1_BIT_STRING_get_bit(ku, 0), enc = ASN1_BIT_STRING_get_bit(ku, 2) ||
-								   ASN1_BIT_STRING_get_bit(ku, 4);
-		ci->usage = sig && !enc ? "sign" : enc && !sig ? "encrypt" : "dual";
+	if (p->split) {
+		/* split keys: the request says which half; the policy, not the
+		 * request, then decides the bits */
+		int sig = ku && ASN1_BIT_STRING_get_bit(ku, 0),
+		    enc = ku && (ASN1_BIT_STRING_get_bit(ku, 2) || ASN1_BIT_STRING_get_bit(ku, 4));
+		ci->usage = sig && !enc ? "sign" : enc && !sig ? "encrypt" : NULL;
+		if (!ci->usage && !rc)
+			rc = smz_err_set(e, SMZ_ERR_DATA, "policy usage = split: the request must ask "
+					 "for either signing or encryption (keyUsage)");
 	}
 	ASN1_BIT_STRING_free(ku);
 	GENERAL_NAMES_free(gens);
@@ -361,7 +386,9 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 	if (sponsor) {
 		char cn[256];
 		snprintf(cn, sizeof cn, "%s %s", ci->given, ci->surname);
-		if (!add_utf8(n, NID_commonName, smz_utf8_chars(cn) <= 64 ? cn : NULL) ||
+		if (!add_utf8(n, NID_commonName, smz_utf8_chars(cn) <= 64 ? cn
+						  : strlen(mbox) <= 64      ? mbox
+									    : NULL) ||
 		    !add_utf8(n, NID_givenName, ci->given) || !add_utf8(n, NID_surname, ci->surname) ||
 		    !add_utf8(n, NID_organizationName, p->organization) ||
 		    !add_utf8(n, NID_organizationIdentifier, p->organization_identifier) ||
@@ -416,6 +443,16 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 	    ext(x, &ctx, NID_crl_distribution_points, crl) < 0 ||
 	    ext(x, &ctx, NID_info_access, aia) < 0 || smime_caps(x) < 0)
 		goto out;
+	/* the issuing CA's name constraints, as fixed at init, not only the
+	 * policy of today: never issue what relying parties will reject */
+	NAME_CONSTRAINTS *nc = X509_get_ext_d2i(ca, NID_name_constraints, NULL, NULL);
+	int ncr = nc ? NAME_CONSTRAINTS_check(x, nc) : X509_V_OK;
+	NAME_CONSTRAINTS_free(nc);
+	if (ncr != X509_V_OK) {
+		rc = smz_err_set(e, SMZ_ERR_DATA, "a mailbox is outside the issuing CA's name "
+				 "constraints (re-create the CA after changing [domains])");
+		goto out;
+	}
 	if (!X509_sign(x, ca_key, smz_profile_md(ca_key))) {
 		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign the certificate");
 		goto out;

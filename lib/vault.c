@@ -766,37 +766,80 @@ cert_entry(X509 *x)
 	return j;
 }
 
-static void
-add_cert_addresses(json_t *rec, X509 *x)
+#define CERT_MAILBOXES 16
+#define KEY_CERTS 60
+
+/* The normalised rfc822Name mailboxes of x; -1 if one is unreadable or
+ * there are too many. */
+static int
+cert_mailboxes(X509 *x, char out[CERT_MAILBOXES][SMZ_ADDR_MAX], size_t *n)
 {
 	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	json_t *addrs = json_object_get(rec, "addresses");
-	for (int i = 0; addrs && i < sk_GENERAL_NAME_num(gens); i++) {
+	int rc = 0;
+	*n = 0;
+	for (int i = 0; !rc && i < sk_GENERAL_NAME_num(gens); i++) {
 		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 		if (g->type != GEN_EMAIL)
 			continue;
-		char in[SMZ_ADDR_MAX], out[SMZ_ADDR_MAX], k1[SMZ_ADDR_MAX], k2[SMZ_ADDR_MAX];
+		char in[SMZ_ADDR_MAX];
 		int l = ASN1_STRING_length(g->d.rfc822Name);
-		if (l <= 0 || l >= (int)sizeof in)
-			continue;
+		struct smz_err ae;
+		if (*n == CERT_MAILBOXES || l <= 0 || l >= (int)sizeof in ||
+		    memchr(ASN1_STRING_get0_data(g->d.rfc822Name), 0, (size_t)l)) {
+			rc = -1;
+			break;
+		}
 		memcpy(in, ASN1_STRING_get0_data(g->d.rfc822Name), (size_t)l);
 		in[l] = 0;
-		struct smz_err ae;
-		if (smz_addr_normalize(in, out, &ae) < 0)
-			continue;
-		smz_addr_key(out, 0, k1);
-		size_t k;
-		json_t *a;
-		int have = 0;
-		json_array_foreach(addrs, k, a)
-		{
-			smz_addr_key(json_string_value(a) ? json_string_value(a) : "", 0, k2);
-			have |= strcmp(k1, k2) == 0;
-		}
-		if (!have)
-			json_array_append_new(addrs, json_string(out));
+		if (smz_addr_normalize(in, out[*n], &ae) < 0)
+			rc = -1;
+		else
+			(*n)++;
 	}
 	GENERAL_NAMES_free(gens);
+	return rc;
+}
+
+/* May x be filed with rec?  Its mailboxes must be the ones the key was
+ * made for: a certificate naming someone else's mailbox for this key (a
+ * forged one, or a CA's mistake) must not make it that person's key.  A
+ * key without addresses (imported without certificate) takes them. */
+static int
+check_cert_for(json_t *rec, X509 *x, char *why, size_t cap)
+{
+	char mb[CERT_MAILBOXES][SMZ_ADDR_MAX];
+	size_t n;
+	json_t *addrs = json_object_get(rec, "addresses");
+	if (cert_mailboxes(x, mb, &n) < 0) {
+		snprintf(why, cap, "unreadable or more than %d mailboxes in subjectAltName",
+			 CERT_MAILBOXES);
+		return -1;
+	}
+	if (json_array_size(json_object_get(rec, "certs")) >= KEY_CERTS) {
+		snprintf(why, cap, "the key already has %d certificates", KEY_CERTS);
+		return -1;
+	}
+	for (size_t i = 0; json_array_size(addrs) && i < n; i++) {
+		char k1[SMZ_ADDR_MAX], k2[SMZ_ADDR_MAX];
+		int found = 0;
+		size_t j;
+		json_t *a;
+		smz_addr_key(mb[i], 0, k1);
+		json_array_foreach(addrs, j, a)
+		{
+			smz_addr_key(json_string_value(a) ? json_string_value(a) : "", 0, k2);
+			found |= strcmp(k1, k2) == 0;
+		}
+		if (!found) {
+			snprintf(why, cap, "names %.100s, but the key was made for %.60s", mb[i],
+				 json_string_value(json_array_get(addrs, 0)));
+			return -1;
+		}
+	}
+	if (!json_array_size(addrs))
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(addrs, json_string(mb[i]));
+	return 0;
 }
 
 static int
@@ -821,10 +864,12 @@ older_than(json_t *o, json_int_t created, json_int_t n)
 	return oc < created || (oc == created && json_integer_value(json_object_get(o, "n")) < n);
 }
 
-/* Mark older active keys of rec's addresses with the same usage superseded. */
+/* Mark older active keys of rec's addresses with the same usage
+ * superseded; *newer says whether an active key newer than rec exists. */
 static int
-supersede_older(struct smz_vault *v, DB_TXN *txn, json_t *rec)
+supersede_older(struct smz_vault *v, DB_TXN *txn, json_t *rec, int *newer)
 {
+	*newer = 0;
 	json_int_t n = json_integer_value(json_object_get(rec, "n"));
 	json_int_t created = json_integer_value(json_object_get(rec, "created"));
 	const char *usage = json_string_value(json_object_get(rec, "usage"));
@@ -847,6 +892,10 @@ supersede_older(struct smz_vault *v, DB_TXN *txn, json_t *rec)
 			json_t *o = rec_parse(&pd);
 			const char *st = json_string_value(json_object_get(o, "state"));
 			const char *us = json_string_value(json_object_get(o, "usage"));
+			if (o && st && strcmp(st, "active") == 0 && us && usage && strcmp(us, usage) == 0 &&
+			    json_array_size(json_object_get(o, "certs")) > 0 &&
+			    !older_than(o, created, n) && json_integer_value(json_object_get(o, "n")) != n)
+				*newer = 1;
 			if (o && st && strcmp(st, "active") == 0 && us && usage &&
 			    strcmp(us, usage) == 0 &&
 			    older_than(o, created, n) && pk.size == SMZ_KEYID_LEN) {
@@ -919,8 +968,6 @@ attach_once(struct smz_vault *v, struct smz_attach *at, size_t n, int supersede,
 			r = EINVAL;
 			break;
 		}
-		snprintf(at[i].address, sizeof at[i].address, "%s",
-			 json_string_value(json_array_get(json_object_get(rec, "addresses"), 0)));
 		const char *fp = json_string_value(json_object_get(ce, "sha256"));
 		size_t k2;
 		json_t *c;
@@ -929,12 +976,23 @@ attach_once(struct smz_vault *v, struct smz_attach *at, size_t n, int supersede,
 			have |= json_string_value(json_object_get(c, "sha256")) &&
 				strcmp(json_string_value(json_object_get(c, "sha256")), fp) == 0;
 		at[i].result = have ? 1 : 0;
+		if (!have && check_cert_for(rec, at[i].cert, at[i].why, sizeof at[i].why) < 0) {
+			at[i].result = SMZ_ERR_DATA;
+			have = 1; /* nothing to write */
+		}
+		const char *first = json_string_value(json_array_get(json_object_get(rec, "addresses"), 0));
+		snprintf(at[i].address, sizeof at[i].address, "%s", first ? first : "-");
 		if (!have) {
 			json_array_append(json_object_get(rec, "certs"), ce);
-			add_cert_addresses(rec, at[i].cert);
 			r = put_record(v, txn, kid, rec);
+			int newer = 0;
 			if (!r && supersede)
-				r = supersede_older(v, txn, rec);
+				r = supersede_older(v, txn, rec, &newer);
+			/* an older key attached late (an import) yields to the newer */
+			if (!r && newer) {
+				json_object_set_new(rec, "state", json_string("superseded"));
+				r = put_record(v, txn, kid, rec);
+			}
 			char id[65];
 			smz_hex(kid, sizeof kid, id);
 			if (!r && asprintf(&subj[na], "%s %s %s", at[i].address,

@@ -71,8 +71,10 @@ int smz_vault_deposit(struct smz_vault *v, struct smz_deposit *d, size_t n,
 
 struct smz_attach {
 	X509 *cert;                 /* in */
-	int result;                 /* out: 0 attached, 1 unchanged, SMZ_ERR_NOTFOUND no key */
+	int result;                 /* out: 0 attached, 1 unchanged, SMZ_ERR_NOTFOUND no key,
+				       SMZ_ERR_DATA refused (why) */
 	char address[SMZ_ADDR_MAX]; /* out: the key's first address */
+	char why[200];              /* out: why it was refused */
 };
 
 /* File each certificate beside its vaulted key (found by the key id of its

@@ -192,6 +192,26 @@ test_expect_success 'the name constraints hold: a foreign certificate forced und
 	test_grep "not valid\|constraint\|invalid\|Peer" nv
 '
 
+test_expect_success 'a key revoked as compromised is never certified again' '
+	ca_policy mailbox-strict &&
+	csr comp -newkey ec -pkeyopt ec_paramgen_curve:P-256 && smz-issue -q --passphrase-file capw comp.csr >comp.pem &&
+	smz-issue revoke --reason keyCompromise "$(openssl x509 -in comp.pem -noout -serial | cut -d= -f2)" >/dev/null &&
+	test_must_fail 65 smz-issue --passphrase-file capw comp.csr >again.pem 2>err &&
+	test_grep "revoked as compromised" err && test ! -s again.pem
+'
+
+test_expect_success 'explicit EC parameters are refused; a mailbox outside the name constraints is refused' '
+	openssl ecparam -name prime256v1 -param_enc explicit -out explicit.param &&
+	openssl req -new -newkey ec:explicit.param -nodes -keyout ex.key -subj "/CN=ex" \
+		-addext "subjectAltName=email:ex@example.com" -out ex.csr 2>/dev/null &&
+	test_must_fail 65 smz-issue --passphrase-file capw ex.csr 2>err && test_grep "explicit parameters" err &&
+	sed -i "s/^allowed = .*/allowed = example.com, example.org, example.net/" policy.conf &&
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout nn.key -subj "/CN=nn" \
+		-addext "subjectAltName=email:nn@example.net" -out nn.csr 2>/dev/null &&
+	test_must_fail 65 smz-issue --passphrase-file capw nn.csr >nn.pem 2>err &&
+	test_grep "outside the issuing CA.s name constraints" err && test ! -s nn.pem
+'
+
 test_expect_success 'list and expiring' '
 	smz-issue list >list && test "$(head -n 1 list)" = "$(printf "serial\taddress\tkey_id\tnot_before\tnot_after\tstatus")" &&
 	test_grep "	good1@example.com	.*	revoked\$" list &&

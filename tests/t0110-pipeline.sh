@@ -71,6 +71,19 @@ test_expect_success 'a certificate from another (public) CA for a vaulted key is
 	smz-vault show "$id" | test_grep "^certificates: 1\$" -
 '
 
+test_expect_success 'a certificate naming another mailbox for a vaulted key is refused' '
+	printf "mallory@example.com\n" | smz-keygen -q --addresses - >mal.csr &&
+	openssl req -in mal.csr -noout -pubkey >mal.pub &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout evil.key -out evil.pem -days 3 -subj "/CN=Evil" 2>/dev/null &&
+	printf "subjectAltName=email:u1@example.com\n" >forge.ext &&
+	openssl x509 -new -force_pubkey mal.pub -subj "/CN=u1" -CA evil.pem -CAkey evil.key -set_serial 9 -days 3 \
+		-extfile forge.ext -out forged.pem 2>/dev/null ||
+	openssl x509 -req -in mal.csr -CA evil.pem -CAkey evil.key -set_serial 9 -days 3 -extfile forge.ext -out forged.pem 2>/dev/null &&
+	test_must_fail 65 smz-vault attach forged.pem >out 2>err &&
+	test_grep "names u1@example.com, but the key was made for mallory@example.com" err && test ! -s out &&
+	smz-vault history u1@example.com | tail -n +2 | test_grep "	active\$" -
+'
+
 test_expect_success 'a new key with its certificate supersedes the old key, which stays' '
 	printf "u7@example.com\n" >one.txt &&
 	smz-keygen -q --addresses --new-key one.txt | smz-issue -q | smz-vault attach -q >new.pem &&
