@@ -368,13 +368,24 @@ v_import(const char *arg)
 	if (rc)
 		return cmd_fail(rc, &e, "read the password");
 	rc = -1;
-	for (const char **a = poptGetArgs(ctx); a && *a && n < 1024; a++)
+	for (const char **a = poptGetArgs(ctx); a && *a; a++) {
+		if (n == 1024) {
+			cmd_msg("more than 1024 files: import them in several runs");
+			smz_secret_free(&one);
+			return EX_USAGE;
+		}
 		f[n++] = (struct smz_import_file){*a, one.buf ? &one : NULL};
+	}
 	size_t len;
 	if (o.manifest && (rc = smz_file_read(o.manifest, 1 << 24, &manifest, &len, &e)) == 0) {
 		/* file<TAB>password, one a line; the file holds secrets: wiped after */
-		for (char *save = NULL, *line = strtok_r(manifest, "\n", &save); line && n < 1024;
+		for (char *save = NULL, *line = strtok_r(manifest, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save)) {
+			if (n == 1024) {
+				cmd_msg("more than 1024 files: split the manifest");
+				rc = SMZ_ERR_USAGE;
+				break;
+			}
 			char *tab = strchr(line, '\t');
 			if (!tab || line[0] == '#')
 				continue;
@@ -385,7 +396,7 @@ v_import(const char *arg)
 			f[n] = (struct smz_import_file){line, &pw[n]};
 			n++;
 		}
-		rc = -1;
+		rc = rc == SMZ_ERR_USAGE ? rc : -1;
 	}
 	if (rc >= 0) {
 		smz_secret_free(&one);
@@ -438,16 +449,28 @@ v_export(const char *arg)
 			"standard input); --p12-profile is compat or modern");
 		return EX_USAGE;
 	}
-	for (const char **a = o.addresses; a && *a && n < 4096; a++)
-		list[n++] = *a;
+	size_t cap = 4096;
+	for (const char **a = o.addresses; a && *a; a++)
+		if (n < cap)
+			list[n++] = *a;
 	size_t len;
 	int rc = arg ? smz_file_read("-", 1 << 24, &in, &len, &e) : 0;
 	if (rc)
 		return cmd_fail(rc, &e, "read addresses");
-	for (char *save = NULL, *l = in ? strtok_r(in, "\r\n", &save) : NULL; l && n < 4096;
+	size_t extra = 0;
+	for (char *save = NULL, *l = in ? strtok_r(in, "\r\n", &save) : NULL; l;
 	     l = strtok_r(NULL, "\r\n", &save))
-		if (*l && *l != '#')
-			list[n++] = l;
+		if (*l && *l != '#') {
+			if (n < cap)
+				list[n++] = l;
+			else
+				extra++;
+		}
+	if (extra || (o.addresses && n == cap)) {
+		cmd_msg("more than %zu addresses: use --all or several runs", cap);
+		free(in);
+		return EX_USAGE;
+	}
 	struct smz_secret pw = {0};
 	STACK_OF(X509) *chain = NULL;
 	char chainpath[1100];

@@ -2,7 +2,9 @@
 #include "addr.h"
 #include "pem.h"
 
+#include <arpa/inet.h>
 #include <ldap.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509v3.h>
@@ -73,10 +75,32 @@ no_interaction(LDAP *ld, unsigned flags, void *defaults, void *in)
 	return LDAP_SUCCESS;
 }
 
+/* Is the URI's host the loopback address (127.0.0.0/8, ::1) or exactly
+ * "localhost"?  Parsed, not matched: ldap://127.x.example.net is not. */
 static int
 is_loopback(const char *uri)
 {
-	return strstr(uri, "://127.") || strstr(uri, "://localhost") || strstr(uri, "://[::1]");
+	const char *h = strstr(uri, "://");
+	if (!h)
+		return 0;
+	h += 3;
+	char host[256];
+	size_t n = 0;
+	if (*h == '[') {
+		for (h++; *h && *h != ']' && n + 1 < sizeof host; h++)
+			host[n++] = *h;
+	} else {
+		for (; *h && *h != ':' && *h != '/' && n + 1 < sizeof host; h++)
+			host[n++] = *h;
+	}
+	host[n] = 0;
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (strcmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
 static int
@@ -403,7 +427,10 @@ publish_address(struct conn *c, X509 *x, const unsigned char *der, size_t len, c
 		for (int i = 0; en.certs && en.certs[i] && ch.ndel < 16; i++) {
 			X509 *old = bv_cert(en.certs[i]);
 			int keep = 1;
+			/* split keys: a signing certificate never supersedes an
+			 * encryption one */
 			if (old && ours(o, old) && X509_cmp(old, x) != 0 && carries(old, addr) &&
+			    X509_get_key_usage(old) == X509_get_key_usage(x) &&
 			    (X509_cmp_current_time(X509_get0_notAfter(old)) < 0 ||
 			     ASN1_TIME_compare(X509_get0_notBefore(old), X509_get0_notBefore(x)) <= 0)) {
 				ch.del[ch.ndel++] = en.certs[i];

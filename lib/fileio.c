@@ -122,13 +122,18 @@ smz_file_read(const char *path, size_t max, char **buf, size_t *len, struct smz_
 						 path, max);
 				break;
 			}
-			cap = cap * 2 > max ? max : cap * 2;
-			char *nb = realloc(b, cap + 1);
+			size_t ncap = cap * 2 > max ? max : cap * 2;
+			/* not realloc: the old block may hold secrets and must be wiped */
+			char *nb = malloc(ncap + 1);
 			if (!nb) {
 				rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 				break;
 			}
+			memcpy(nb, b, n);
+			explicit_bzero(b, cap + 1);
+			free(b);
 			b = nb;
+			cap = ncap;
 		}
 		ssize_t r = read(fd, b + n, cap - n);
 		if (r < 0 && errno == EINTR)

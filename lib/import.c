@@ -59,6 +59,12 @@ load_p12(PKCS12 *p12, const struct smz_secret *pw, struct loaded *l, struct smz_
 {
 	const char *pass = pw ? (const char *)pw->buf : "";
 	int plen = pw ? (int)pw->len : 0;
+	const ASN1_INTEGER *iter = NULL;
+	PKCS12_get0_mac(NULL, NULL, NULL, &iter, p12);
+	/* a crafted file must not stall an import in its key derivation */
+	if (iter && ASN1_INTEGER_get(iter) > 10000000)
+		return smz_err_set(e, SMZ_ERR_DATA, "MAC iteration count %ld is not credible",
+				   ASN1_INTEGER_get(iter));
 	if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, pass, plen) &&
 	    !(plen == 0 && PKCS12_verify_mac(p12, NULL, 0)))
 		return smz_err_set(e, SMZ_ERR_PERM, "wrong password (the MAC does not verify)");

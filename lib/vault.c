@@ -1056,12 +1056,32 @@ smz_vault_find_cert(struct smz_vault *v, X509 *cert, json_t **rec, const char **
 		*how = "issuer+serial";
 		return 0;
 	}
+	/* an SKI is only a hint (anyone can copy one): the key found must be
+	 * this certificate's key; and a key not attached yet is found by id */
+	unsigned char kid[SMZ_KEYID_LEN];
+	char hex[65];
+	if (r == DB_NOTFOUND && smz_cert_key_id(cert, kid) == 0) {
+		smz_hex(kid, sizeof kid, hex);
+		DBT k = {.data = kid, .size = SMZ_KEYID_LEN}, d = {.flags = DB_DBT_MALLOC};
+		if ((r = v->keys->get(v->keys, NULL, &k, &d, 0)) == 0) {
+			*rec = rec_parse(&d);
+			free(d.data);
+			*how = "key id";
+			return *rec ? 0 : smz_err_set(e, SMZ_ERR_DATA, "damaged record");
+		}
+	}
 	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(cert);
 	if (r == DB_NOTFOUND && ski &&
 	    !(r = get_by_index(v->ski, ASN1_STRING_get0_data(ski), (size_t)ASN1_STRING_length(ski),
 			       rec))) {
-		*how = "subject key identifier";
-		return 0;
+		const char *id = json_string_value(json_object_get(*rec, "key_id"));
+		if (id && strcmp(id, hex) == 0) {
+			*how = "subject key identifier";
+			return 0;
+		}
+		json_decref(*rec);
+		*rec = NULL;
+		r = DB_NOTFOUND;
 	}
 	return r == DB_NOTFOUND ? smz_err_set(e, SMZ_ERR_NOTFOUND, "no vaulted key for this "
 					      "certificate")
