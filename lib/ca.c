@@ -900,25 +900,7 @@ out:
 int
 smz_ca_foreach(struct smz_ca *ca, int (*cb)(void *, json_t *), void *arg, struct smz_err *e)
 {
-	DBC *c;
-	int r = ca->certs->cursor(ca->certs, NULL, &c, 0), rc = 0;
-	if (r)
-		return smz_db_err(e, r, "certs.db");
-	DBT k = {0}, d = {0};
-	while (!rc && (r = c->get(c, &k, &d, DB_NEXT)) == 0) {
-		json_t *j = json_loadb(d.data, d.size, 0, NULL);
-		if (!j) {
-			rc = smz_err_set(e, SMZ_ERR_DATA, "a certificate record is damaged");
-			break;
-		}
-		if (cb(arg, j) < 0)
-			rc = SMZ_ERR_IO;
-		json_decref(j);
-	}
-	c->close(c);
-	if (!rc && r != DB_NOTFOUND)
-		rc = smz_db_err(e, r, "certs.db");
-	return rc;
+	return smz_db_foreach_json(ca->certs, cb, arg, "certs.db", e);
 }
 
 void

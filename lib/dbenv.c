@@ -226,3 +226,28 @@ smz_db_writer_lock(DB *meta, DB_TXN *txn)
 	free(d.data);
 	return r == DB_NOTFOUND ? 0 : r;
 }
+
+int
+smz_db_foreach_json(DB *db, int (*cb)(void *, json_t *), void *arg, const char *what,
+		    struct smz_err *e)
+{
+	DBC *c;
+	int r = db->cursor(db, NULL, &c, 0), rc = 0;
+	if (r)
+		return smz_db_err(e, r, what);
+	DBT k = {0}, d = {0};
+	while (!rc && (r = c->get(c, &k, &d, DB_NEXT)) == 0) {
+		json_t *j = json_loadb(d.data, d.size, JSON_REJECT_DUPLICATES, NULL);
+		if (!j) {
+			rc = smz_err_set(e, SMZ_ERR_DATA, "%s: a damaged record", what);
+			break;
+		}
+		if (cb(arg, j) < 0)
+			rc = SMZ_ERR_IO;
+		json_decref(j);
+	}
+	c->close(c);
+	if (!rc && r != DB_NOTFOUND)
+		rc = smz_db_err(e, r, what);
+	return rc;
+}

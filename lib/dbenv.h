@@ -48,6 +48,11 @@ int smz_db_multi_keys(DBT *res, char **keys, u_int32_t *lens, size_t n);
 /* Take the writer lock (the audit head in meta) inside txn. */
 int smz_db_writer_lock(DB *meta, DB_TXN *txn);
 
+/* Every record of db (JSON values) in key order; cb < 0 stops with
+ * SMZ_ERR_IO; a record that does not parse is SMZ_ERR_DATA. */
+int smz_db_foreach_json(DB *db, int (*cb)(void *arg, json_t *rec), void *arg,
+			const char *what, struct smz_err *e);
+
 /* Seconds since the epoch as 2026-11-27T13:45:00Z. */
 void smz_time_iso(long long t, char out[32]);
 

@@ -188,12 +188,6 @@ meta_put(struct smz_vault *v, DB_TXN *txn, const char *key, const void *val, siz
 }
 
 static int
-writer_lock(struct smz_vault *v, DB_TXN *txn)
-{
-	return smz_db_writer_lock(v->meta, txn);
-}
-
-static int
 read_deposit_file(const char *dir, unsigned char pk[32], char id[33], struct smz_err *e)
 {
 	char path[PATH_MAX + 16], *buf = NULL;
@@ -630,22 +624,68 @@ next_record_number(struct smz_vault *v, DB_TXN *txn, long long *n)
 	return meta_put(v, txn, "records", buf, (size_t)l);
 }
 
-static int
-deposit_once(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_err *e)
+/* A batch job inside smz_audit_txn: the audit subjects it allocates live
+ * in the job, freed when the transaction is over (or retried). */
+struct job {
+	struct smz_vault *v;
+	void *items;
+	size_t n;
+	int supersede;
+	char **subj;
+	size_t nsubj;
+};
+
+static void
+job_clear(struct job *j)
 {
-	DB_TXN *txn = NULL;
-	struct smz_audit_entry *a = calloc(n ? n : 1, sizeof *a);
-	char **subj = calloc(n ? n : 1, sizeof *subj);
-	size_t na = 0;
-	int r = a && subj ? v->env->txn_begin(v->env, NULL, &txn, 0) : ENOMEM;
-	if (!r)
-		r = writer_lock(v, txn);
+	for (size_t i = 0; i < j->nsubj; i++)
+		free(j->subj[i]);
+	j->nsubj = 0;
+}
+
+static int
+job_entry(struct job *j, struct smz_audit_entry *a, size_t *na, const char *op,
+	  const char *reason, const char *fmt, const char *x, const char *y)
+{
+	if (asprintf(&j->subj[j->nsubj], fmt, x, y) < 0)
+		return ENOMEM;
+	a[(*na)++] = (struct smz_audit_entry){op, j->subj[j->nsubj++], reason};
+	return 0;
+}
+
+static int
+run_job(struct job *j, int (*fn)(DB_TXN *, void *, struct smz_audit_entry *, size_t *,
+				 struct smz_err *),
+	const char *what, struct smz_err *e)
+{
+	struct smz_audit au = {j->v->env, j->v->log, j->v->meta};
+	struct smz_audit_entry *a = calloc(j->n + 1, sizeof *a);
+	j->subj = calloc(j->n + 1, sizeof *j->subj);
+	int rc = a && j->subj ? smz_audit_txn(&au, fn, j, a, j->n, what, e)
+			      : smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	if (j->subj)
+		job_clear(j);
+	free(j->subj);
+	free(a);
+	return rc;
+}
+
+static int
+deposit_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct smz_err *e)
+{
+	(void)e;
+	struct job *job = arg;
+	struct smz_vault *v = job->v;
+	struct smz_deposit *d = job->items;
+	job_clear(job); /* an earlier attempt's */
 	long long t = (long long)time(NULL);
-	for (size_t i = 0; !r && i < n; i++) {
+	int r = 0;
+	for (size_t i = 0; !r && i < job->n; i++) {
 		d[i].skipped = 0;
 		int active = 0;
-		if (d[i].if_absent && d[i].address && (r = active_for(v, txn, d[i].address, d[i].usage ? d[i].usage : "dual",
-						   d[i].local_sensitive, &active)))
+		if (d[i].if_absent && d[i].address &&
+		    (r = active_for(v, txn, d[i].address, d[i].usage ? d[i].usage : "dual",
+				    d[i].local_sensitive, &active)))
 			break;
 		if (active) {
 			d[i].skipped = 1;
@@ -676,10 +716,8 @@ deposit_once(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_er
 		json_decref(j);
 		free(sealed);
 		free(csr);
-		if (!s) {
-			r = ENOMEM;
-			break;
-		}
+		if (!s)
+			return ENOMEM;
 		DBT k = {.data = d[i].key_id, .size = SMZ_KEYID_LEN};
 		DBT dd = {.data = s, .size = (u_int32_t)strlen(s)};
 		r = v->keys->put(v->keys, txn, &k, &dd, DB_NOOVERWRITE);
@@ -689,45 +727,18 @@ deposit_once(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_er
 			r = 0;
 			continue;
 		}
-		if (r)
-			break;
-		if (asprintf(&subj[na], "%s %s", d[i].address ? d[i].address : "-", id) < 0) {
-			r = ENOMEM;
-			break;
-		}
-		a[na].op = "deposit";
-		a[na].subject = subj[na];
-		a[na].reason = d[i].source ? d[i].source : "keygen";
-		na++;
+		if (!r)
+			r = job_entry(job, a, na, "deposit", d[i].source ? d[i].source : "keygen",
+				      "%s %s", d[i].address ? d[i].address : "-", id);
 	}
-	int rc = 0;
-	if (!r && na)
-		rc = smz_audit_append(v->log, v->meta, txn, a, na, e);
-	if (smz_db_code(rc))
-		r = rc, rc = 0;
-	if (!r && !rc)
-		r = txn->commit(txn, 0);
-	else if (txn)
-		txn->abort(txn);
-	for (size_t i = 0; i < na; i++)
-		free(subj[i]);
-	free(subj);
-	free(a);
-	if (rc)
-		return rc;
 	return r;
 }
 
 int
 smz_vault_deposit(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_err *e)
 {
-	for (int attempt = 0;; attempt++) {
-		int r = deposit_once(v, d, n, e);
-		if (r == 0 || SMZ_IS_ERR(r))
-			return r;
-		if (!smz_db_retry(r, attempt))
-			return smz_db_err(e, r, "deposit");
-	}
+	struct job j = {v, d, n, 0, NULL, 0};
+	return run_job(&j, deposit_fn, "deposit", e);
 }
 
 /* ---- attaching certificates ---- */
@@ -936,17 +947,15 @@ supersede_older(struct smz_vault *v, DB_TXN *txn, json_t *rec, int *newer)
 }
 
 static int
-attach_once(struct smz_vault *v, struct smz_attach *at, size_t n, int supersede,
-	    struct smz_err *e)
+attach_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct smz_err *e)
 {
-	DB_TXN *txn = NULL;
-	struct smz_audit_entry *a = calloc(n + 1, sizeof *a);
-	char **subj = calloc(n + 1, sizeof *subj);
-	size_t na = 0;
-	int r = a && subj ? v->env->txn_begin(v->env, NULL, &txn, 0) : ENOMEM, rc = 0;
-	if (!r)
-		r = writer_lock(v, txn);
-	for (size_t i = 0; !r && i < n; i++) {
+	(void)e;
+	struct job *job = arg;
+	struct smz_vault *v = job->v;
+	struct smz_attach *at = job->items;
+	int supersede = job->supersede, r = 0;
+	job_clear(job);
+	for (size_t i = 0; !r && i < job->n; i++) {
 		unsigned char kid[SMZ_KEYID_LEN];
 		at[i].result = SMZ_ERR_NOTFOUND;
 		at[i].address[0] = 0;
@@ -993,42 +1002,25 @@ attach_once(struct smz_vault *v, struct smz_attach *at, size_t n, int supersede,
 				json_object_set_new(rec, "state", json_string("superseded"));
 				r = put_record(v, txn, kid, rec);
 			}
-			char id[65];
+			char id[65], what[256];
 			smz_hex(kid, sizeof kid, id);
-			if (!r && asprintf(&subj[na], "%s %s %s", at[i].address,
-					   json_string_value(json_object_get(ce, "serial")), id) >= 0) {
-				/* rec is freed below: nothing of it may stay in a[] */
-				a[na] = (struct smz_audit_entry){"attach", subj[na], ""};
-				na++;
-			}
+			snprintf(what, sizeof what, "%s %s", at[i].address,
+				 json_string_value(json_object_get(ce, "serial")));
+			if (!r)
+				r = job_entry(job, a, na, "attach", "", "%s %s", what, id);
 		}
 		json_decref(ce);
 		json_decref(rec);
 	}
-	if (!r && na && smz_db_code(rc = smz_audit_append(v->log, v->meta, txn, a, na, e)))
-		r = rc, rc = 0;
-	if (!r && !rc)
-		r = txn->commit(txn, 0);
-	else if (txn)
-		txn->abort(txn);
-	for (size_t i = 0; i < na; i++)
-		free(subj[i]);
-	free(subj);
-	free(a);
-	return rc ? rc : r;
+	return r;
 }
 
 int
 smz_vault_attach(struct smz_vault *v, struct smz_attach *at, size_t n, int supersede,
 		 struct smz_err *e)
 {
-	for (int attempt = 0;; attempt++) {
-		int r = attach_once(v, at, n, supersede, e);
-		if (r == 0 || SMZ_IS_ERR(r))
-			return r;
-		if (!smz_db_retry(r, attempt))
-			return smz_db_err(e, r, "attach");
-	}
+	struct job j = {v, at, n, supersede, NULL, 0};
+	return run_job(&j, attach_fn, "attach", e);
 }
 
 static int
@@ -1188,28 +1180,7 @@ int
 smz_vault_foreach(struct smz_vault *v, int (*cb)(void *, json_t *), void *arg,
 		  struct smz_err *e)
 {
-	DBC *c;
-	int r = v->keys->cursor(v->keys, NULL, &c, 0);
-	if (r)
-		return smz_db_err(e, r, "keys");
-	DBT k = {0}, d = {0};
-	int rc = 0;
-	while (!rc && (r = c->get(c, &k, &d, DB_NEXT)) == 0) {
-		json_t *j = rec_parse(&d);
-		if (!j) {
-			char id[65];
-			smz_hex(k.data, k.size == 32 ? 32 : 0, id);
-			rc = smz_err_set(e, SMZ_ERR_DATA, "record %s is damaged", id);
-			break;
-		}
-		if (cb(arg, j) < 0)
-			rc = SMZ_ERR_IO;
-		json_decref(j);
-	}
-	c->close(c);
-	if (!rc && r != DB_NOTFOUND)
-		rc = smz_db_err(e, r, "keys");
-	return rc;
+	return smz_db_foreach_json(v->keys, cb, arg, "keys.db", e);
 }
 
 struct find {
