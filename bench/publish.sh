@@ -5,6 +5,7 @@
 #   SMZ_BENCH_BINDIR       binaries to use (default: ../cmd)
 #   SMZ_BENCH_PUBLISH_N    people published by smz (default 5000)
 #   SMZ_BENCH_PUBLISH_REF  people changed by the ldapmodify loop (default 200)
+#   SMZ_BENCH_WRAP         a command to run smz-publish under (e.g. /usr/bin/time)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${SMZ_BENCH_BINDIR:-$here/../cmd}
@@ -69,7 +70,7 @@ while [ "$i" -le "$nref" ]; do
 done
 
 t0=$(now)
-"$bin/smz-publish" -q --uri "$SLAPD_URI" --base "$people" --bind-dn "$SLAPD_ADMIN" \
+${SMZ_BENCH_WRAP:-} "$bin/smz-publish" -q --uri "$SLAPD_URI" --base "$people" --bind-dn "$SLAPD_ADMIN" \
 	--bind-pw-file "$SLAPD_PW" smz.pem >pub.out
 t1=$(now)
 got=$(grep -c ': published$' pub.out || true)
