@@ -231,7 +231,7 @@ smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
 		if (row->outcome != SMZ_ROW_OK) {
 			o->report(o->arg, row, NULL,
 				  row->outcome == SMZ_ROW_LEFT ? SMZ_KG_LEFT : SMZ_KG_REJECTED,
-				  row->reason);
+				  row->reason ? row->reason : "out of memory");
 			if (row->outcome == SMZ_ROW_LEFT)
 				st->left++;
 			else

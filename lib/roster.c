@@ -86,7 +86,8 @@ static void
 reject(struct smz_roster *r, struct smz_row *row, const char *why)
 {
 	row->outcome = SMZ_ROW_REJECTED;
-	snprintf(row->reason, sizeof row->reason, "%.600s", why);
+	free(row->reason);
+	row->reason = strndup(why, 600);
 	r->rejected++;
 }
 
@@ -242,7 +243,7 @@ end_record(int c, void *data)
 		if (smz_addr_normalize(row->field[SMZ_F_EMAIL], row->address, &ae) < 0)
 			snprintf(row->address, sizeof row->address, "%s", row->field[SMZ_F_EMAIL]);
 		row->outcome = SMZ_ROW_LEFT;
-		snprintf(row->reason, sizeof row->reason, "%s", row->field[SMZ_F_STATUS]);
+		row->reason = strndup(row->field[SMZ_F_STATUS], 600);
 		ps->r->left++;
 		goto reset;
 	}
@@ -441,9 +442,11 @@ out:
 void
 smz_roster_free(struct smz_roster *r)
 {
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = 0; i < r->n; i++) {
 		for (int f = 0; f < SMZ_F_COUNT; f++)
 			free(r->rows[i].field[f]);
+		free(r->rows[i].reason);
+	}
 	free(r->rows);
 	memset(r, 0, sizeof *r);
 }

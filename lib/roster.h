@@ -22,7 +22,7 @@ struct smz_row {
 	enum smz_row_outcome outcome;
 	char address[SMZ_ADDR_MAX]; /* normalised, when outcome is OK or LEFT */
 	char *field[SMZ_F_COUNT];   /* as in the file (UTF-8), NULL if absent */
-	char reason[640];           /* why rejected, or the leaver's status */
+	char *reason;               /* why rejected, or the leaver's status (malloc'd) */
 };
 
 struct smz_roster {
