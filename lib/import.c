@@ -199,40 +199,6 @@ cert_for(STACK_OF(X509) *certs, EVP_PKEY *k, int *any)
 	return best;
 }
 
-static void
-first_address(X509 *x, char out[SMZ_ADDR_MAX])
-{
-	out[0] = 0;
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	for (int i = 0; !out[0] && i < sk_GENERAL_NAME_num(gens); i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		char in[SMZ_ADDR_MAX];
-		int l = g->type == GEN_EMAIL ? ASN1_STRING_length(g->d.rfc822Name) : 0;
-		struct smz_err ae;
-		if (l > 0 && l < (int)sizeof in) {
-			memcpy(in, ASN1_STRING_get0_data(g->d.rfc822Name), (size_t)l);
-			in[l] = 0;
-			if (smz_addr_normalize(in, out, &ae) < 0)
-				out[0] = 0;
-		}
-	}
-	GENERAL_NAMES_free(gens);
-	X509_NAME *n = X509_get_subject_name(x);
-	int i = X509_NAME_get_index_by_NID(n, NID_pkcs9_emailAddress, -1);
-	if (!out[0] && i >= 0) {
-		ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i));
-		char in[SMZ_ADDR_MAX];
-		struct smz_err ae;
-		int l = ASN1_STRING_length(s);
-		if (l > 0 && l < (int)sizeof in) {
-			memcpy(in, ASN1_STRING_get0_data(s), (size_t)l);
-			in[l] = 0;
-			if (smz_addr_normalize(in, out, &ae) < 0)
-				out[0] = 0;
-		}
-	}
-}
-
 static long long
 asn1_epoch(const ASN1_TIME *t)
 {
@@ -247,7 +213,6 @@ import_one(const struct smz_import_opts *o, struct smz_vault *v, struct loaded *
 {
 	struct smz_deposit d[64];
 	struct smz_secret p8 = {0}, msg = {0};
-	char addr[64][SMZ_ADDR_MAX];
 	memset(d, 0, sizeof d);
 	int rc = 0;
 	size_t nd = 0;
@@ -262,12 +227,9 @@ import_one(const struct smz_import_opts *o, struct smz_vault *v, struct loaded *
 		}
 		struct smz_deposit *dp = &d[nd];
 		const char *alg = smz_key_alg(k);
-		if (x)
-			first_address(x, addr[nd]);
 		/* no address yet: attaching the certificate files the key under
 		 * all of its mailboxes */
 		dp->address = NULL;
-		(void)addr;
 		dp->alg = alg ? alg : EVP_PKEY_get0_type_name(k);
 		dp->usage = "dual";
 		dp->source = "import";

@@ -94,14 +94,6 @@ worker(void *arg)
 	}
 }
 
-static double
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 struct look {
 	const char *usage;
 	int active, certified;
@@ -277,7 +269,7 @@ smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
 	struct smz_progress prog;
 	smz_progress_start(&prog, stderr, o->quiet, "smz-keygen", n);
 	size_t from = 0;
-	double t0 = now();
+	double t0 = smz_now();
 	for (size_t i = 0; !rc && i <= n; i++) {
 		if (i < n) {
 			pthread_mutex_lock(&p.mu);
@@ -286,12 +278,12 @@ smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
 			pthread_mutex_unlock(&p.mu);
 		}
 		/* Commit a group when it is large, old, or the last. */
-		if (i == n || i + 1 - from >= BATCH_MAX || now() - t0 >= BATCH_SECONDS) {
+		if (i == n || i + 1 - from >= BATCH_MAX || smz_now() - t0 >= BATCH_SECONDS) {
 			size_t to = i == n ? n : i + 1;
 			if (to > from)
 				rc = flush(o, v, items, from, to, out, st, e);
 			from = to;
-			t0 = now();
+			t0 = smz_now();
 			pthread_mutex_lock(&p.mu);
 			p.committed = from;
 			pthread_cond_broadcast(&p.more);

@@ -1,4 +1,5 @@
 #include "pem.h"
+#include "progress.h"
 
 #include <openssl/evp.h>
 #include <openssl/err.h>
@@ -178,14 +179,6 @@ smz_pem_write(FILE *f, const char *type, const unsigned char *der, size_t len)
 	return 0;
 }
 
-static double
-seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int
 smz_pem_batches(FILE *in, size_t max, double secs,
 		int (*take)(void *, struct smz_pem_block *, const struct smz_err *),
@@ -195,7 +188,7 @@ smz_pem_batches(FILE *in, size_t max, double secs,
 	if (!r)
 		return SMZ_ERR_INTERNAL;
 	size_t queued = 0;
-	double t0 = seconds();
+	double t0 = smz_now();
 	int rc = 0;
 	for (;;) {
 		struct smz_pem_block b;
@@ -210,11 +203,11 @@ smz_pem_batches(FILE *in, size_t max, double secs,
 			break;
 		}
 		queued += (size_t)t;
-		if (queued >= max || (queued && seconds() - t0 >= secs)) {
+		if (queued >= max || (queued && smz_now() - t0 >= secs)) {
 			if ((rc = flush(arg)) < 0)
 				break;
 			queued = 0;
-			t0 = seconds();
+			t0 = smz_now();
 		}
 	}
 	if (!rc)

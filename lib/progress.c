@@ -3,8 +3,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static double
-now(void)
+double
+smz_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -18,7 +18,7 @@ smz_progress_start(struct smz_progress *p, FILE *tty, int quiet, const char *lab
 	p->out = (!quiet && tty && isatty(fileno(tty))) ? tty : NULL;
 	p->label = label;
 	p->total = total;
-	p->start = p->last = now();
+	p->start = p->last = smz_now();
 }
 
 void
@@ -26,7 +26,7 @@ smz_progress_update(struct smz_progress *p, size_t done)
 {
 	if (!p->out)
 		return;
-	double t = now();
+	double t = smz_now();
 	if (t - p->last < 0.2 && (done < p->total || !p->total))
 		return;
 	p->last = t;

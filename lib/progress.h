@@ -15,6 +15,9 @@ struct smz_progress {
 	double start, last;
 };
 
+/* Seconds on the monotonic clock, for rates and batch timing. */
+double smz_now(void);
+
 void smz_progress_start(struct smz_progress *p, FILE *tty, int quiet, const char *label,
 			size_t total);
 void smz_progress_update(struct smz_progress *p, size_t done);
