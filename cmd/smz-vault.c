@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 static struct {
-	int shares, threshold, verify, all, mobileconfig, current_only;
+	int shares, threshold, verify, all, mobileconfig, current_only, revoke;
 	const char *share_out, *new_passphrase_file, *password_file, *manifest, *out,
 		*p12_profile, *reason, *chain;
 	const char **addresses;
@@ -56,6 +56,8 @@ static struct poptOption table[] = {
 	 "TEXT"},
 	{"chain", 0, POPT_ARG_STRING, &o.chain, 0,
 	 "export: CA certificates to include (default: chain.pem of the policy's CA)", "FILE"},
+	{"revoke", 0, POPT_ARG_NONE, &o.revoke, 0, "gateway-key: no gateway unlock file works",
+	 NULL},
 	POPT_TABLEEND};
 
 static struct smz_policy pol;
@@ -69,7 +71,7 @@ open_vault(struct smz_vault **v, int unlock, const char *why)
 	int rc = smz_vault_open(dir, v, &e);
 	if (rc)
 		return cmd_fail(rc, &e, "open the vault");
-	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares};
+	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares, NULL};
 	if (unlock && (rc = smz_vault_unlock(*v, &u, why, &e))) {
 		smz_vault_close(*v);
 		return cmd_fail(rc, &e, "unlock the vault");
@@ -288,6 +290,30 @@ v_passwd(const char *arg)
 	smz_secret_free(&pass);
 	smz_vault_close(v);
 	return rc ? cmd_fail(rc, &e, "change the passphrase") : 0;
+}
+
+/* gateway-key FILE: a new unlock file for an unattended smz-sign (the
+ * previous one stops working); gateway-key --revoke: none works. */
+static int
+v_gateway_key(const char *arg)
+{
+	struct smz_vault *v;
+	if (!arg == !o.revoke) {
+		cmd_msg("gateway-key needs FILE (a new unlock file) or --revoke");
+		return EX_USAGE;
+	}
+	int rc = open_vault(&v, !o.revoke, "smz-vault gateway-key");
+	if (rc >= 0)
+		return rc;
+	rc = o.revoke ? smz_vault_gateway_revoke(v, &e) : smz_vault_gateway_key(v, arg, &e);
+	smz_vault_close(v);
+	if (rc)
+		return cmd_fail(rc, &e, o.revoke ? "revoke the gateway key"
+						 : "create the gateway key");
+	if (!smz_opt.quiet)
+		cmd_msg(o.revoke ? "gateway key revoked" : "%s: gateway unlock file created; "
+			"protect it like the CA key", arg);
+	return 0;
 }
 
 static int
@@ -549,10 +575,12 @@ static const struct {
 	{"attach", v_attach},
 	{"init", v_init},     {"list", v_list},       {"history", v_history}, {"show", v_show},
 	{"check", v_check},   {"audit", v_audit},     {"passwd", v_passwd},   {"reshare", v_reshare},
+	{"gateway-key", v_gateway_key},
 };
 static const char *const verb_names[] = {"init",   "list",    "history", "show",
 					 "check",  "audit",   "passwd",  "reshare",
-					 "attach", "import",  "export",  "lookup", NULL};
+					 "attach", "import",  "export",  "lookup",
+					 "gateway-key", NULL};
 
 int
 main(int argc, const char **argv)
@@ -573,7 +601,7 @@ main(int argc, const char **argv)
 			return cmd_exit(verbs[i].fn(arg));
 		}
 	cmd_msg("%s%s: expected a verb: init, list, history, show, check, audit, passwd, "
-		"reshare, attach, import, export, lookup",
+		"reshare, attach, import, export, lookup, gateway-key",
 		verb ? "unknown verb " : "no verb", verb ? verb : "");
 	return EX_USAGE;
 }

@@ -254,6 +254,13 @@ handler(void *user, const char *section, const char *name, const char *v)
 	} else if (IS("ldap", "smime_attribute")) {
 		if (choice(v, yesno, &p->smime_attribute) < 0)
 			return fail(c, section, name, "%s", "expected yes | no");
+	} else if (IS("smime", "rsa_transport")) {
+		CHOICE(LIST("auto", "pkcs1", "oaep"), p->rsa_transport = i);
+	} else if (IS("smime", "content_cipher")) {
+		CHOICE(LIST("auto", "aes256-cbc", "aes256-gcm"), p->content_cipher = i);
+	} else if (IS("gateway", "unlock_file")) {
+		if (v[0] != '/' || copy(p->gateway_unlock_file, sizeof p->gateway_unlock_file, v) < 0)
+			return fail(c, section, name, "%s", "expected an absolute path");
 	} else if (IS("offboarding", "max_fraction")) {
 		char *end;
 		errno = 0;
@@ -264,7 +271,7 @@ handler(void *user, const char *section, const char *name, const char *v)
 	} else {
 		static const char *const sections[] = {"vault", "ca", "keys", "certificate",
 						       "domains", "renewal", "bundle", "ldap",
-						       "offboarding", NULL};
+						       "smime", "gateway", "offboarding", NULL};
 		if (choice(section, sections, &i) < 0) {
 			join(sections, allowed, sizeof allowed);
 			return fail(c, section, name, "unknown section (known: %s)", allowed);

@@ -43,6 +43,11 @@ struct smz_policy {
 	/* [ldap] */
 	char ldap_uri[1024], ldap_base[1024], ldap_filter[256];
 	int smime_attribute;
+	/* [smime] */
+	int rsa_transport;  /* 0 auto (OAEP when the certificate advertises it), 1 pkcs1, 2 oaep */
+	int content_cipher; /* 0 auto (GCM when every recipient advertises it), 1 cbc, 2 gcm */
+	/* [gateway] */
+	char gateway_unlock_file[1024];
 	/* [offboarding] */
 	double max_fraction;
 };

@@ -1080,6 +1080,27 @@ smz_vault_find_cert(struct smz_vault *v, X509 *cert, json_t **rec, const char **
 				: smz_db_err(e, r, "index");
 }
 
+int
+smz_vault_find_rid(struct smz_vault *v, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+		   const ASN1_OCTET_STRING *ski, json_t **rec, const char **how,
+		   struct smz_err *e)
+{
+	unsigned char isn[SMZ_KEYID_LEN];
+	int r = DB_NOTFOUND;
+	if (issuer && serial) {
+		if (smz_isn_hash(issuer, serial, isn))
+			return smz_err_set(e, SMZ_ERR_DATA, "unreadable issuer and serial number");
+		r = get_by_index(v->isn, isn, sizeof isn, rec);
+		*how = "issuer+serial";
+	} else if (ski && ASN1_STRING_length(ski) > 0) {
+		r = get_by_index(v->ski, ASN1_STRING_get0_data(ski),
+				 (size_t)ASN1_STRING_length(ski), rec);
+		*how = "subject key identifier";
+	}
+	return !r ? 0 : r == DB_NOTFOUND ? smz_err_set(e, SMZ_ERR_NOTFOUND, "no vaulted key")
+					 : smz_db_err(e, r, "index");
+}
+
 struct recs {
 	json_t **v;
 	size_t n, cap;
@@ -1390,6 +1411,91 @@ unlock_shares(struct smz_vault *v, const char *const *files, unsigned char *sk, 
 	return rc;
 }
 
+#define GATEWAY_MAGIC "smz-gateway-key-v1"
+
+static int
+unlock_gateway(struct smz_vault *v, const char *file, unsigned char *sk, struct smz_err *e)
+{
+	char *text = NULL, *s = NULL;
+	size_t len;
+	int rc = smz_file_read(file, 1024, &text, &len, e);
+	if (rc)
+		return rc == SMZ_ERR_DATA ? smz_err_set(e, SMZ_ERR_PERM, "%s: not a gateway key file",
+						       file)
+					  : rc;
+	char id[128] = "", b64[128] = "";
+	unsigned char *key = sodium_malloc(32);
+	size_t kl = 0;
+	if (!key)
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+	else if (sscanf(text, GATEWAY_MAGIC " %127s %127s", id, b64) != 2 ||
+		 smz_unb64(b64, key, 32, &kl) || kl != 32)
+		rc = smz_err_set(e, SMZ_ERR_PERM, "%s: not a gateway key file", file);
+	else if (strcmp(id, v->id) != 0)
+		rc = smz_err_set(e, SMZ_ERR_PERM, "%s: the gateway key of another vault (%s)", file,
+				 id);
+	sodium_memzero(text, len);
+	sodium_memzero(b64, sizeof b64);
+	free(text);
+	if (!rc && meta_get(v, NULL, "gw", &s, NULL))
+		rc = smz_err_set(e, SMZ_ERR_PERM, "this vault has no gateway key "
+				 "(smz-vault gateway-key creates one)");
+	json_t *j = s ? json_loads(s, 0, NULL) : NULL;
+	free(s);
+	if (!rc && json_object_get(j, "revoked"))
+		rc = smz_err_set(e, SMZ_ERR_PERM, "the gateway key was revoked");
+	else if (!rc && (rc = unwrap(j, key, sk)))
+		rc = smz_err_set(e, SMZ_ERR_PERM, "%s: not the vault's current gateway key "
+				 "(replaced by a newer one?)", file);
+	json_decref(j);
+	if (key)
+		sodium_free(key);
+	return rc;
+}
+
+int
+smz_vault_gateway_key(struct smz_vault *v, const char *path, struct smz_err *e)
+{
+	if (!v->sk)
+		return smz_err_set(e, SMZ_ERR_PERM, "the vault is locked");
+	unsigned char *key = sodium_malloc(32);
+	char *line = sodium_malloc(256);
+	if (!key || !line) {
+		if (key)
+			sodium_free(key);
+		if (line)
+			sodium_free(line);
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+	}
+	randombytes_buf(key, 32);
+	char *b = smz_b64(key, 32);
+	int n = b ? snprintf(line, 256, GATEWAY_MAGIC " %s %s\n", v->id, b) : -1;
+	if (b) {
+		sodium_memzero(b, strlen(b));
+		free(b);
+	}
+	json_t *j = n > 0 ? wrap(v->sk, key) : NULL;
+	int rc = !j ? smz_err_set(e, SMZ_ERR_INTERNAL, "cannot wrap the vault secret")
+		    : smz_file_create_excl(path, line, (size_t)n, e);
+	if (!rc)
+		rc = audited_write(v, "gw", j, "gateway-key", path, "new gateway unlock file", e);
+	if (rc && rc != SMZ_ERR_EXISTS)
+		unlink(path);
+	json_decref(j);
+	sodium_free(key);
+	sodium_free(line);
+	return rc;
+}
+
+int
+smz_vault_gateway_revoke(struct smz_vault *v, struct smz_err *e)
+{
+	json_t *j = json_pack("{s:b}", "revoked", 1);
+	int rc = audited_write(v, "gw", j, "gateway-key", "revoked", "", e);
+	json_decref(j);
+	return rc;
+}
+
 int
 smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *why,
 		 struct smz_err *e)
@@ -1397,7 +1503,7 @@ smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *wh
 	int has_shares = u->shares && u->shares[0];
 	if (u->passphrase_file && has_shares)
 		return smz_err_set(e, SMZ_ERR_USAGE, "give --passphrase-file or --share, not both");
-	if (!u->passphrase_file && !has_shares)
+	if (!u->passphrase_file && !has_shares && !u->gateway_file)
 		return smz_err_set(e, SMZ_ERR_USAGE,
 				   "the vault must be unlocked: --passphrase-file FILE or "
 				   "--share FILE (M times)");
@@ -1406,7 +1512,8 @@ smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *wh
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
 	char used[1024], how[1100];
 	int rc = u->passphrase_file ? unlock_passphrase(v, u->passphrase_file, sk, e)
-				    : unlock_shares(v, u->shares, sk, used, sizeof used, e);
+		 : has_shares	    ? unlock_shares(v, u->shares, sk, used, sizeof used, e)
+				    : unlock_gateway(v, u->gateway_file, sk, e);
 	unsigned char pk[32];
 	if (!rc && (crypto_scalarmult_base(pk, sk) != 0 || memcmp(pk, v->pk, 32) != 0))
 		rc = smz_err_set(e, SMZ_ERR_CONFIG,
@@ -1417,8 +1524,10 @@ smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *wh
 	}
 	if (u->passphrase_file)
 		snprintf(how, sizeof how, "passphrase");
-	else
+	else if (has_shares)
 		snprintf(how, sizeof how, "shares %s", used);
+	else
+		snprintf(how, sizeof how, "gateway key");
 	if ((rc = audit_one(v, "unlock", how, why, e))) {
 		sodium_free(sk);
 		return rc;

@@ -34,6 +34,7 @@ struct smz_vault_init {
 struct smz_unlock {
 	const char *passphrase_file;
 	const char *const *shares; /* NULL-terminated paths */
+	const char *gateway_file;  /* used when neither of the above is given */
 };
 
 int smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err *e);
@@ -101,7 +102,19 @@ int smz_vault_foreach(struct smz_vault *v, int (*cb)(void *arg, json_t *rec), vo
 /* One record by key id or unique hex prefix of at least 8 digits. */
 int smz_vault_get(struct smz_vault *v, const char *keyid, json_t **rec, struct smz_err *e);
 
-/* Unlock with a passphrase or shares; records an audit entry. */
+/* The key a CMS RecipientInfo names: by issuer+serial when given, else by
+ * subject key identifier (a hint only: the caller's decryption proves it). */
+int smz_vault_find_rid(struct smz_vault *v, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+		       const ASN1_OCTET_STRING *ski, json_t **rec, const char **how,
+		       struct smz_err *e);
+
+/* A gateway unlock file at path (created 0600, never overwritten): a random
+ * key that unwraps a copy of the vault secret, for an unattended smz-sign.
+ * A new one replaces the previous; revoke makes every one useless. */
+int smz_vault_gateway_key(struct smz_vault *v, const char *path, struct smz_err *e);
+int smz_vault_gateway_revoke(struct smz_vault *v, struct smz_err *e);
+
+/* Unlock with a passphrase, shares or a gateway file; records an audit entry. */
 int smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *why,
 		     struct smz_err *e);
 
