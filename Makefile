@@ -4,7 +4,7 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 CC ?= cc
 CFLAGS ?= -O2 -g
-PKGS = libcrypto libsodium popt libgfshare inih jansson libidn2 libplist-2.0 ldap
+PKGS = libcrypto libsodium popt libgfshare inih jansson libidn2 libplist-2.0 ldap gmime-3.0
 override CFLAGS += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -pthread \
 	-D_DEFAULT_SOURCE -D_GNU_SOURCE -Ilib $(shell pkg-config --cflags $(PKGS))
@@ -15,7 +15,7 @@ override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 override LDFLAGS += -fsanitize=address,undefined
 endif
 
-PROGS = cmd/smz-keygen cmd/smz-vault cmd/smz-issue cmd/smz-publish
+PROGS = cmd/smz-keygen cmd/smz-vault cmd/smz-issue cmd/smz-publish cmd/smz-sign
 SCRIPTS =
 LIBSRC = $(wildcard lib/*.c)
 LIBOBJ = $(LIBSRC:.c=.o)

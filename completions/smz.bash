@@ -25,9 +25,9 @@ _smz_vault() {
 	--vault|--share-out|--out) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --passphrase-file --share --json --jobs --shares --threshold --share-out --new-passphrase-file --verify --password-file --manifest --address --all --out --p12-profile --mobileconfig --current-only --reason --chain" -- "$cur"))
-	elif [[ -n "init list history show check audit passwd reshare attach import export lookup" && $COMP_CWORD -eq 1 ]]; then
-		COMPREPLY=($(compgen -W "init list history show check audit passwd reshare attach import export lookup" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --passphrase-file --share --json --jobs --shares --threshold --share-out --new-passphrase-file --verify --password-file --manifest --address --all --out --p12-profile --mobileconfig --current-only --reason --chain --revoke" -- "$cur"))
+	elif [[ -n "init list history show check audit passwd reshare attach import export lookup gateway-key" && $COMP_CWORD -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "init list history show check audit passwd reshare attach import export lookup gateway-key" -- "$cur"))
 	else
 		COMPREPLY=($(compgen -f -- "$cur"))
 	fi
@@ -67,3 +67,20 @@ _smz_publish() {
 	fi
 }
 complete -F _smz_publish smz-publish
+_smz_sign() {
+	local cur prev
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD-1]}
+	case $prev in
+	--policy|--passphrase-file|--share|--cert|--trust|--crl) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--vault|--ca) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --ca --passphrase-file --share --sign --encrypt --decrypt --verify --as --opaque --to --cert --trust --crl --rsa-transport --cipher --batch --suffix" -- "$cur"))
+	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "" -- "$cur"))
+	else
+		COMPREPLY=($(compgen -f -- "$cur"))
+	fi
+}
+complete -F _smz_sign smz-sign

@@ -3,7 +3,7 @@
 # completions and man pages that agree with the programs.
 . "$(dirname "$0")/lib.sh"
 
-for p in smz-keygen smz-vault smz-issue smz-publish; do
+for p in smz-keygen smz-vault smz-issue smz-publish smz-sign; do
 	test_expect_success "$p --help, -h, --usage and --version" "
 		$p --help >h && test_grep '^Usage: $p \\[OPTION...\\]' h && test_grep 'policy=FILE' h &&
 		$p -h >h2 && test_cmp h h2 &&
@@ -28,7 +28,7 @@ test_expect_success 'smz-vault: no verb, unknown verb, extra argument' '
 '
 
 test_expect_success 'the verbs in --help' '
-	smz-vault --help | test_grep "^Verbs: init list history show check audit passwd reshare attach import export lookup\$" - &&
+	smz-vault --help | test_grep "^Verbs: init list history show check audit passwd reshare attach import export lookup gateway-key\$" - &&
 	smz-issue --help | test_grep "^Verbs: init issue revoke crl list expiring audit\$" -
 '
 

@@ -1,0 +1,68 @@
+/*
+ * smime: one RFC 5322 message in, one out: sign (clear or opaque), encrypt
+ * (AuthEnvelopedData or EnvelopedData, key transport or agreement chosen
+ * per recipient), decrypt (whichever key of an address's history a
+ * RecipientInfo names) and verify (signature, chain at signing time,
+ * revocation, signer mailbox = From:).  GMime parses the untrusted MIME;
+ * OpenSSL's CMS does the cryptography; keys come from the vault.
+ */
+#ifndef SMZ_SMIME_H
+#define SMZ_SMIME_H
+
+#include <openssl/x509.h>
+#include <stdio.h>
+#include "err.h"
+
+struct smz_vault;
+struct smz_smime;
+
+enum { SMZ_SMIME_SIGN = 1, SMZ_SMIME_ENCRYPT = 2, SMZ_SMIME_DECRYPT = 4, SMZ_SMIME_VERIFY = 8 };
+
+struct smz_smime_cfg {
+	struct smz_vault *vault;    /* NULL: no vault keys (verify, encrypt to --cert) */
+	int vault_unlocked;         /* private keys may be used */
+	/* called once, when a private key is first needed and the vault is locked */
+	int (*unlock)(void *arg, struct smz_err *e);
+	void *unlock_arg;
+	int local_sensitive;        /* policy [vault] local_part */
+	X509_STORE *trust;          /* verify: anchors (and CRLs) */
+	int crl_check;              /* a CRL was given: check the signer against it */
+	STACK_OF(X509) *chain;      /* sign: CA certificates to include; verify: intermediates */
+	STACK_OF(X509) *certs;      /* encrypt: recipient certificates from files */
+	/* recipient lookup in a directory, or NULL */
+	int (*lookup)(void *arg, const char *addr, STACK_OF(X509) *out, struct smz_err *e);
+	void *lookup_arg;
+	int opaque;                 /* sign: application/pkcs7-mime signed-data */
+	const char *as;             /* sign as this address instead of From: */
+	const char *const *to;      /* encrypt to these instead of To/Cc/Bcc */
+	int rsa_transport;          /* 0 auto, 1 PKCS#1 v1.5, 2 OAEP */
+	int content_cipher;         /* 0 auto, 1 AES-256-CBC, 2 AES-256-GCM */
+	int max_layers;             /* 0: 8 */
+};
+
+struct smz_smime_result {
+	char status[1024]; /* verify: "OK signer=..." or "FAIL reason: ..."; else what was done */
+	int signatures;    /* signature layers seen */
+	int decrypted;     /* encryption layers removed */
+};
+
+int smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct smz_err *e);
+void smz_smime_free(struct smz_smime *s);
+
+/* Process the message read from fd in; the resulting message (not for
+ * verify) goes to out.  Returns 0, SMZ_ERR_VERIFY (a signature or mailbox
+ * check failed: r->status says why), SMZ_ERR_DATA (malformed), SMZ_ERR_PERM
+ * (no key for it, vault locked), SMZ_ERR_NOTFOUND (no certificate). */
+int smz_smime_run(struct smz_smime *s, int ops, int in, FILE *out, struct smz_smime_result *r,
+		  struct smz_err *e);
+
+/* An unlinked temporary file in $TMPDIR (else /tmp), mode 0600. */
+FILE *smz_tmpfile(void);
+
+/* Private-key uses since the last commit, as audit entries (one transaction). */
+size_t smz_smime_pending(const struct smz_smime *s);
+int smz_smime_commit(struct smz_smime *s, struct smz_err *e);
+/* Forget the uses since the last commit (their outputs were not kept). */
+void smz_smime_discard(struct smz_smime *s, size_t keep);
+
+#endif
