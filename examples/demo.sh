@@ -61,6 +61,20 @@ smz-vault export -q -j 2 --passphrase-file demo/passphrase --all --mobileconfig 
 ls demo/bundles | head -n 4
 echo "... $(ls demo/bundles/*.p12 | wc -l) bundles; passwords in demo/bundles/passwords.tsv (0600)"
 
+say "smz-sign: a gateway key, then sign, verify, encrypt and decrypt one message"
+smz-vault gateway-key --passphrase-file demo/passphrase "$top/demo/gateway.key"
+cp examples/policy.conf demo/policy.conf
+printf '[gateway]\nunlock_file = %s/demo/gateway.key\n' "$top" >>demo/policy.conf
+from=$(smz-vault list | awk -F'\t' 'NR == 2 { print $1 }')
+to=$(smz-vault list | awk -F'\t' 'NR == 3 { print $1 }')
+printf 'From: %s\nTo: %s\nSubject: demo\nMessage-ID: <demo@example.com>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\nHello from the gateway.\n' \
+	"$from" "$to" >demo/message.eml
+SMZ_POLICY=demo/policy.conf smz-sign --sign demo/message.eml >demo/signed.eml
+smz-sign --verify demo/signed.eml
+smz-sign --encrypt demo/message.eml >demo/encrypted.eml
+SMZ_POLICY=demo/policy.conf smz-sign --decrypt demo/encrypted.eml | cmp - demo/message.eml &&
+	echo "decrypted message identical to the original"
+
 say "smz-vault check with 2 of the 3 shares: every sealed key opens and matches"
 smz-vault check --share demo/shares/share-1-of-3.txt --share demo/shares/share-3-of-3.txt
 
