@@ -1,5 +1,6 @@
 /* smz-sign: sign, encrypt, decrypt and verify mail on users' behalf. */
 #include "common.h"
+#include "directory.h"
 #include "pem.h"
 #include "smime.h"
 #include "vault.h"
@@ -17,7 +18,7 @@
 
 static struct {
 	int sign, encrypt, decrypt, verify, opaque, batch;
-	const char *as, *trust, *crl, *rsa, *cipher, *suffix;
+	const char *as, *trust, *crl, *rsa, *cipher, *suffix, *ldap, *tls_ca;
 	const char **to, **certs;
 } o = {.suffix = ".smz"};
 
@@ -38,6 +39,11 @@ static struct poptOption table[] = {
 	{"to", 0, POPT_ARG_ARGV, &o.to, 0, "encrypt to this address (repeat)", "ADDR"},
 	{"cert", 0, POPT_ARG_ARGV, &o.certs, 0,
 	 "recipient certificates (PEM) beside the vault's (repeat)", "FILE"},
+	{"ldap", 0, POPT_ARG_STRING, &o.ldap, 0,
+	 "also look recipient certificates up in this directory (policy [ldap] base and "
+	 "filter; - = policy [ldap] uri)", "URI"},
+	{"tls-ca", 0, POPT_ARG_STRING, &o.tls_ca, 0, "--ldap: trust this CA file for TLS",
+	 "FILE"},
 	{"trust", 0, POPT_ARG_STRING, &o.trust, 0,
 	 "trust anchors (PEM; default: the CA's root.pem)", "FILE"},
 	{"crl", 0, POPT_ARG_STRING, &o.crl, 0, "check the signer against this CRL (PEM or DER)",
@@ -313,8 +319,9 @@ main(int argc, const char **argv)
 		cmd_msg("--as and --opaque go with --sign");
 		return EX_USAGE;
 	}
-	if ((o.to || o.certs || o.rsa || o.cipher) && !o.encrypt) {
-		cmd_msg("--to, --cert, --rsa-transport and --cipher go with --encrypt");
+	if ((o.to || o.certs || o.rsa || o.cipher || o.ldap || o.tls_ca) && !o.encrypt) {
+		cmd_msg("--to, --cert, --ldap, --tls-ca, --rsa-transport and --cipher go with "
+			"--encrypt");
 		return EX_USAGE;
 	}
 	if ((o.trust || o.crl) && !o.verify && !o.decrypt) {
@@ -406,6 +413,21 @@ main(int argc, const char **argv)
 		return EX_USAGE;
 	}
 	cfg.vault = v;
+	struct smz_dir *dir = NULL;
+	if (o.ldap) {
+		const char *uri = strcmp(o.ldap, "-") == 0 ? pol.ldap_uri : o.ldap;
+		struct smz_publish_opts po = {0};
+		po.uri = uri[0] ? uri : "ldapi:///";
+		po.base = pol.ldap_base;
+		po.filter = pol.ldap_filter;
+		po.starttls = -1;
+		po.tls_ca = o.tls_ca;
+		po.timeout = 10;
+		if ((rc = smz_dir_open(&po, &dir, &e)))
+			return cmd_fail(rc, &e, "use the directory");
+		cfg.lookup = smz_dir_lookup;
+		cfg.lookup_arg = dir;
+	}
 	struct smz_smime *s = NULL;
 	if ((rc = smz_smime_new(&cfg, &s, &e)))
 		return cmd_fail(rc, &e, "start");
@@ -440,6 +462,7 @@ main(int argc, const char **argv)
 	if (in > 0)
 		close(in);
 	smz_smime_free(s);
+	smz_dir_close(dir);
 	smz_vault_close(v);
 	X509_STORE_free(trust);
 	sk_X509_pop_free(cfg.certs, X509_free);

@@ -72,11 +72,11 @@ _smz_sign() {
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
 	case $prev in
-	--policy|--passphrase-file|--share|--cert|--trust|--crl) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--policy|--passphrase-file|--share|--cert|--tls-ca|--trust|--crl) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--vault|--ca) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --ca --passphrase-file --share --sign --encrypt --decrypt --verify --as --opaque --to --cert --trust --crl --rsa-transport --cipher --batch --suffix" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --ca --passphrase-file --share --sign --encrypt --decrypt --verify --as --opaque --to --cert --ldap --tls-ca --trust --crl --rsa-transport --cipher --batch --suffix" -- "$cur"))
 	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "" -- "$cur"))
 	else

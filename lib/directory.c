@@ -595,3 +595,61 @@ smz_publish_run(const struct smz_publish_opts *o, FILE *in, struct smz_publish_s
 		ldap_unbind_ext_s(c.ld, NULL, NULL);
 	return rc;
 }
+
+/* ---- looking certificates up, for smz-sign --encrypt ---- */
+
+struct smz_dir {
+	struct smz_publish_opts o;
+	struct smz_err err;
+	struct conn c;
+	int connected;
+};
+
+int
+smz_dir_open(const struct smz_publish_opts *o, struct smz_dir **out, struct smz_err *e)
+{
+	struct smz_dir *d = calloc(1, sizeof *d);
+	if (!d)
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	d->o = *o;
+	*out = d;
+	return 0;
+}
+
+void
+smz_dir_close(struct smz_dir *d)
+{
+	if (!d)
+		return;
+	if (d->c.ld)
+		ldap_unbind_ext_s(d->c.ld, NULL, NULL);
+	free(d);
+}
+
+int
+smz_dir_lookup(void *arg, const char *addr, STACK_OF(X509) *out, struct smz_err *e)
+{
+	struct smz_dir *d = arg;
+	if (!d->connected) {
+		d->c = (struct conn){&d->o, NULL, e, 0, CERT_ATTR};
+		int rc = connect_dir(&d->c);
+		if (rc)
+			return rc;
+		d->connected = 1;
+	}
+	d->c.e = e;
+	struct entry en = {0};
+	char why[200];
+	int rc = find_entry(&d->c, addr, &en, why, sizeof why);
+	if (rc == 1)
+		return 0; /* no entry: no certificate from the directory */
+	if (rc)
+		return rc;
+	for (int i = 0; en.certs && en.certs[i]; i++) {
+		X509 *x = bv_cert(en.certs[i]);
+		if (x && !sk_X509_push(out, x))
+			X509_free(x);
+	}
+	entry_free(&en);
+	return 0;
+}

@@ -51,4 +51,13 @@ struct smz_publish_stats {
 int smz_publish_run(const struct smz_publish_opts *o, FILE *in, struct smz_publish_stats *st,
 		    struct smz_err *e);
 
+/* Certificates of the directory entry for an address (smz-sign --encrypt):
+ * connects on first use with o's uri, base, filter, TLS and bind settings.
+ * No entry is not an error (nothing is added); SMZ_ERR_UNAVAILABLE when the
+ * server cannot be reached. */
+struct smz_dir;
+int smz_dir_open(const struct smz_publish_opts *o, struct smz_dir **out, struct smz_err *e);
+int smz_dir_lookup(void *dir, const char *addr, STACK_OF(X509) *out, struct smz_err *e);
+void smz_dir_close(struct smz_dir *d);
+
 #endif
