@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@ static struct poptOption table[] = {
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_vault, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_ca, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_unlock, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
 	{"sign", 0, POPT_ARG_NONE, &o.sign, 0, "sign as the From: address (or --as)", NULL},
 	{"encrypt", 0, POPT_ARG_NONE, &o.encrypt, 0,
 	 "encrypt to To/Cc/Bcc (or --to) and the sender; after --sign when both", NULL},
@@ -208,25 +210,32 @@ publish(struct smz_smime *s, struct out *outs, size_t n, int *code)
 	return rc;
 }
 
-static int
-batch(struct smz_smime *s, int ops, poptContext ctx)
+static char **paths;
+static size_t npaths;
+
+static void
+free_paths(void)
 {
-	int code = 0;
+	for (size_t i = 0; i < npaths; i++)
+		free(paths[i]);
+	free(paths);
+}
+
+/* The batch's paths: MESSAGE arguments, then lines of stdin (unless a tty). */
+static char **
+batch_paths(poptContext ctx, size_t *np)
+{
+	char **v = NULL, *line = NULL;
+	size_t n = 0, cap = 0, lcap = 0;
 	const char *arg;
-	struct out outs[64];
-	size_t n = 0;
-	char *line = NULL;
-	size_t cap = 0;
-	int from_stdin = 0, verify = ops & SMZ_SMIME_VERIFY;
 	for (;;) {
 		char *path = NULL;
-		if (!from_stdin && (arg = poptGetArg(ctx))) {
+		if ((arg = poptGetArg(ctx))) {
 			path = strdup(arg);
 		} else {
-			if (!from_stdin && isatty(0))
+			if (isatty(0))
 				break;
-			from_stdin = 1;
-			ssize_t l = getline(&line, &cap, stdin);
+			ssize_t l = getline(&line, &lcap, stdin);
 			if (l < 0)
 				break;
 			while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
@@ -235,17 +244,39 @@ batch(struct smz_smime *s, int ops, poptContext ctx)
 				continue;
 			path = strdup(line);
 		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			char **nv = realloc(v, cap * sizeof *nv);
+			if (!nv)
+				break;
+			v = nv;
+		}
+		v[n++] = path;
+	}
+	free(line);
+	*np = n;
+	return v;
+}
+
+/* Process paths[first], paths[first + step], ... */
+static int
+batch(struct smz_smime *s, int ops, char **pv, size_t pn, size_t first, size_t step)
+{
+	int code = 0;
+	struct out outs[64];
+	size_t n = 0;
+	int verify = ops & SMZ_SMIME_VERIFY;
+	for (size_t pi = first; pi < pn; pi += step) {
+		char *path = pv[pi];
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			cmd_msg("%s: %s", path, strerror(errno));
 			code = worse(code, EX_NOINPUT);
-			free(path);
 			continue;
 		}
 		if (verify) {
 			one(s, ops, fd, NULL, path, &code);
 			close(fd);
-			free(path);
 			continue;
 		}
 		size_t dl = strlen(path) + strlen(o.suffix) + 1;
@@ -257,7 +288,7 @@ batch(struct smz_smime *s, int ops, poptContext ctx)
 			if (smz_opt.verbose)
 				cmd_msg("%s: exists, skipped", dst);
 			close(fd);
-			free(path), free(dst), free(tmp);
+			free(dst), free(tmp);
 			continue;
 		}
 		int tfd = mkstemp(tmp);
@@ -268,7 +299,7 @@ batch(struct smz_smime *s, int ops, poptContext ctx)
 			close(fd);
 			if (tfd >= 0)
 				close(tfd), unlink(tmp);
-			free(path), free(dst), free(tmp);
+			free(dst), free(tmp);
 			continue;
 		}
 		int rc = one(s, ops, fd, out, path, &code);
@@ -285,14 +316,12 @@ batch(struct smz_smime *s, int ops, poptContext ctx)
 		} else {
 			outs[n++] = (struct out){tmp, dst};
 		}
-		free(path);
 		if (n == 64) {
 			publish(s, outs, n, &code);
 			n = 0;
 		}
 	}
 	publish(s, outs, n, &code);
-	free(line);
 	return code;
 }
 
@@ -347,6 +376,45 @@ main(int argc, const char **argv)
 	if (!o.batch && poptPeekArg(ctx)) {
 		cmd_msg("one MESSAGE at a time; --batch for many");
 		return EX_USAGE;
+	}
+	/* --batch -j N: N worker processes, each with every Nth message and its
+	 * own vault handle, unlock and audit transactions */
+	size_t first = 0, step = 1;
+	if (!o.batch && smz_opt.jobs > 1) {
+		cmd_msg("-j goes with --batch");
+		return EX_USAGE;
+	}
+	if (o.batch) {
+		paths = batch_paths(ctx, &npaths);
+		atexit(free_paths);
+		size_t jobs = smz_opt.jobs > 1 ? (size_t)smz_opt.jobs : 1;
+		jobs = jobs > 64 ? 64 : jobs > npaths ? (npaths ? npaths : 1) : jobs;
+		pid_t pids[64];
+		size_t k = 0;
+		int worker = 0;
+		fflush(NULL);
+		for (; jobs > 1 && k < jobs && !worker; k++) {
+			pid_t p = fork();
+			if (p == 0) {
+				worker = 1, first = k, step = jobs;
+				break;
+			}
+			if (p < 0) {
+				cmd_msg("cannot start worker %zu: %s", k + 1, strerror(errno));
+				break;
+			}
+			pids[k] = p;
+		}
+		if (jobs > 1 && !worker) {
+			int code = k < jobs ? EX_OSERR : 0;
+			for (size_t i = 0; i < k; i++) {
+				int st = 0;
+				while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
+					;
+				code = worse(code, WIFEXITED(st) ? WEXITSTATUS(st) : EX_SOFTWARE);
+			}
+			return code;
+		}
 	}
 	int in = 0;
 	if (!o.batch && arg && strcmp(arg, "-") != 0 && (in = open(arg, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -413,6 +481,7 @@ main(int argc, const char **argv)
 		return EX_USAGE;
 	}
 	cfg.vault = v;
+	cfg.commit_before_output = !o.batch;
 	struct smz_dir *dir = NULL;
 	if (o.ldap) {
 		const char *uri = strcmp(o.ldap, "-") == 0 ? pol.ldap_uri : o.ldap;
@@ -433,29 +502,12 @@ main(int argc, const char **argv)
 		return cmd_fail(rc, &e, "start");
 	int code = 0;
 	if (o.batch) {
-		code = batch(s, ops, ctx);
+		code = batch(s, ops, paths, npaths, first, step);
 	} else if (o.verify) {
 		one(s, ops, in, NULL, NULL, &code);
 	} else {
-		/* the output waits in an unlinked file until the audit entry is durable */
-		FILE *tmp = smz_tmpfile();
-		if (!tmp) {
-			cmd_msg("cannot create a temporary file: %s", strerror(errno));
-			code = EX_CANTCREAT;
-		} else if (one(s, ops, in, tmp, NULL, &code) == 0) {
-			if ((rc = smz_smime_commit(s, &e))) {
-				code = cmd_fail(rc, &e, "record the key use in the audit log");
-			} else {
-				rewind(tmp);
-				char b[65536];
-				size_t n;
-				while ((n = fread(b, 1, sizeof b, tmp)) > 0)
-					if (fwrite(b, 1, n, stdout) != n)
-						break;
-			}
-		}
-		if (tmp)
-			fclose(tmp);
+		/* the library commits the audit entries before it writes */
+		one(s, ops, in, stdout, NULL, &code);
 	}
 	if (smz_smime_pending(s) && (rc = smz_smime_commit(s, &e)))
 		code = worse(code, cmd_fail(rc, &e, "record key uses in the audit log"));

@@ -259,8 +259,16 @@ struct vcache { /* a signer chain verified in this run, and for when */
 	int crl;
 };
 
+struct ridcache { /* a RecipientInfo id already looked up in this run */
+	unsigned char id[32];
+	size_t key;
+	char state[16], how[24];
+};
+
 struct smz_smime {
 	struct smz_smime_cfg cfg;
+	struct ridcache rid[256];
+	size_t nrid;
 	struct rcache rc[64];
 	size_t nrc;
 	struct vcache vc[64];
@@ -673,6 +681,20 @@ read_input(int fd, struct spool *sp, struct smz_err *e)
 {
 	struct stat st;
 	int big = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size > SPILL;
+	if (big && lseek(fd, 0, SEEK_CUR) == 0) { /* a large file: read in place */
+		if ((size_t)st.st_size > MAX_MESSAGE)
+			return smz_err_set(e, SMZ_ERR_DATA, "message larger than %u MiB",
+					   MAX_MESSAGE >> 20);
+		int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		memset(sp, 0, sizeof *sp);
+		if (d < 0 || !(sp->tf = fdopen(d, "r"))) {
+			if (d >= 0)
+				close(d);
+			return smz_err_set(e, SMZ_ERR_IO, "cannot read the message: %s",
+					   strerror(errno));
+		}
+		return 0;
+	}
 	if (spool_open(sp, big))
 		return smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
 	char b[65536];
@@ -1438,27 +1460,53 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 				snprintf(first, sizeof first, "%s%s%s", iss ? is : "key identifier",
 					 iss ? " serial " : "", sh);
 			}
-			json_t *rec = NULL;
-			const char *how = "";
-			struct smz_err fe = {0};
-			int fr = smz_vault_find_rid(s->cfg.vault, iss, sno, kid, &rec, &how, &fe);
-			if (fr == SMZ_ERR_NOTFOUND)
-				continue;
-			if (fr) {
-				*e = fe;
-				return fr;
-			}
-			json_t *addrs = json_object_get(rec, "addresses");
-			const char *addr = json_string_value(json_array_get(addrs, 0));
+			/* the id, as a cache key: issuer+serial hash, else the SKI's */
+			unsigned char rid[32];
+			int have_rid = iss && sno ? smz_isn_hash(iss, sno, rid) == 0
+				       : kid ? EVP_Digest(ASN1_STRING_get0_data(kid),
+							  (size_t)ASN1_STRING_length(kid), rid, NULL,
+							  EVP_sha256(), NULL) == 1
+					     : 0;
+			struct ridcache *hit = NULL;
+			for (size_t c = 0; have_rid && c < s->nrid && !hit; c++)
+				if (memcmp(s->rid[c].id, rid, 32) == 0)
+					hit = &s->rid[c];
 			struct keyc *k = NULL;
-			tried++;
-			int kr = vault_key(s, rec, NULL, addr ? addr : "", &k, e);
-			const char *state = json_string_value(json_object_get(rec, "state"));
-			char st[32];
-			snprintf(st, sizeof st, "%s", state ? state : "?");
-			json_decref(rec);
-			if (kr)
-				return kr;
+			char st[16], how[24];
+			if (hit) {
+				k = &s->keys[hit->key];
+				memcpy(st, hit->state, sizeof st);
+				memcpy(how, hit->how, sizeof how);
+				tried++;
+			} else {
+				json_t *rec = NULL;
+				const char *h = "";
+				struct smz_err fe = {0};
+				int fr = smz_vault_find_rid(s->cfg.vault, iss, sno, kid, &rec, &h, &fe);
+				if (fr == SMZ_ERR_NOTFOUND)
+					continue;
+				if (fr) {
+					*e = fe;
+					return fr;
+				}
+				json_t *addrs = json_object_get(rec, "addresses");
+				const char *addr = json_string_value(json_array_get(addrs, 0));
+				tried++;
+				int kr = vault_key(s, rec, NULL, addr ? addr : "", &k, e);
+				const char *state = json_string_value(json_object_get(rec, "state"));
+				snprintf(st, sizeof st, "%s", state ? state : "?");
+				snprintf(how, sizeof how, "%s", h);
+				json_decref(rec);
+				if (kr)
+					return kr;
+				if (have_rid && s->nrid < sizeof s->rid / sizeof s->rid[0]) {
+					struct ridcache *c = &s->rid[s->nrid++];
+					memcpy(c->id, rid, 32);
+					c->key = (size_t)(k - s->keys);
+					memcpy(c->state, st, sizeof st);
+					memcpy(c->how, how, sizeof how);
+				}
+			}
 			int ok;
 			if (type == CMS_RECIPINFO_TRANS) {
 				/* set0 takes a reference; setting NULL drops it */
@@ -1812,6 +1860,10 @@ smz_smime_run(struct smz_smime *s, int ops, int in, FILE *out, struct smz_smime_
 			     : outgoing(s, ops, &m, o.w, r, e);
 	if (!rc && spool_seal(&o))
 		rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
+	/* the audit entries of this message's key uses before its output */
+	if (!rc && !(ops & SMZ_SMIME_VERIFY) && s->cfg.commit_before_output &&
+	    smz_smime_pending(s))
+		rc = smz_smime_commit(s, e);
 	if (!rc && !(ops & SMZ_SMIME_VERIFY) && spool_copy(&o, out, m.crlf))
 		rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 	if (rc == SMZ_ERR_DATA && (ops & SMZ_SMIME_VERIFY) && !r->status[0])

@@ -38,6 +38,8 @@ struct smz_smime_cfg {
 	int rsa_transport;          /* 0 auto, 1 PKCS#1 v1.5, 2 OAEP */
 	int content_cipher;         /* 0 auto, 1 AES-256-CBC, 2 AES-256-GCM */
 	int max_layers;             /* 0: 8 */
+	int commit_before_output;   /* commit the audit entries of a message's key
+				       uses before writing its output */
 };
 
 struct smz_smime_result {
