@@ -76,7 +76,7 @@ _smz_sign() {
 	--vault|--ca) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --ca --passphrase-file --share --sign --encrypt --decrypt --verify --as --opaque --to --cert --ldap --tls-ca --trust --crl --rsa-transport --cipher --batch --suffix" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --ca --passphrase-file --share --jobs --sign --encrypt --decrypt --verify --as --opaque --to --cert --ldap --tls-ca --trust --crl --rsa-transport --cipher --batch --suffix" -- "$cur"))
 	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "" -- "$cur"))
 	else

@@ -366,6 +366,18 @@ test_expect_success 'batch: files and paths on stdin, results beside them, re-ru
 	test_grep "^md/new/bad.smz: FAIL bad-signature" vb && test_grep "^md/new/m1.smz: OK" vb
 '
 
+test_expect_success 'batch -j 2: two workers, every message once, every key use audited' '
+	mkdir -p md2 && for i in $(seq 1 9); do sed "s/q3@/j$i@/" msg.eml >md2/m$i; done &&
+	before=$(smz-vault audit | wc -l) &&
+	ls md2/m? | smz-sign -q --sign --batch -j 2 --passphrase-file pw &&
+	test "$(ls md2/*.smz | wc -l)" -eq 9 &&
+	smz-vault audit >a2 && test "$(tail -n +$((before + 1)) a2 | grep -c "	sign	")" -eq 9 &&
+	test "$(tail -n +$((before + 1)) a2 | grep -c "	unlock	")" -eq 2 &&
+	ls md2/*.smz | smz-sign --verify --batch -j 2 >vb && test "$(grep -c ": OK signer=" vb)" -eq 9 &&
+	smz-vault audit --verify >/dev/null &&
+	test_must_fail 64 smz-sign --sign -j 2 msg.eml 2>err && test_grep "\-j goes with --batch" err
+'
+
 test_expect_success 'gateway unlock file: no passphrase needed; revoked, it no longer works' '
 	smz-vault gateway-key -q --passphrase-file pw gw.key && test "$(stat -c %a gw.key)" = 600 &&
 	test_must_fail 73 smz-vault gateway-key -q --passphrase-file pw gw.key 2>/dev/null &&
