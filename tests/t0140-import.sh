@@ -29,10 +29,16 @@ test_expect_success 'files in every format' '
 	openssl pkcs12 -info -noout -in nss.p12 -passin file:p12pw 2>&1 | test_grep "AES-256-CBC" - &&
 	export GNUPGHOME="$PWD/gnupg" && mkdir -m 700 gnupg && echo allow-loopback-pinentry >gnupg/gpg-agent.conf &&
 	openssl pkcs12 -export -legacy -inkey gpg.key -in gpg.pem -passout file:p12pw -out gpg-in.p12 &&
-	{ gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --import gpg-in.p12 <p12pw >/dev/null 2>&1; true; } &&
-	# the key passphrase, then the export passphrase
-	printf "hunter2\nhunter2\n" | gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 \
-		--export-secret-key-p12 gpg@example.com >gpg.p12 2>gpg.err;
+	# gpg-agent, started on demand, can miss its first request on a loaded
+	# machine (make check runs two tests at once): up to three tries
+	for try in 1 2 3; do
+		{ gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --import gpg-in.p12 <p12pw >/dev/null 2>&1; true; }
+		# the key passphrase, then the export passphrase
+		printf "hunter2\nhunter2\n" | gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 \
+			--export-secret-key-p12 gpg@example.com >gpg.p12 2>gpg.err
+		test -s gpg.p12 && break
+		echo "# gpgsm export, try $try: $(tr "\n" " " <gpg.err)"; sleep 1
+	done;
 	gpgconf --kill all; test -s gpg.p12 &&
 	cat pem.key pem.pem >pair.pem
 '

@@ -424,4 +424,5 @@ test_expect_success 'usage errors' '
 	test_must_fail 66 smz-sign --verify no-such.eml 2>/dev/null
 '
 
+gpgconf --kill all 2>/dev/null
 test_done
