@@ -63,17 +63,6 @@ static struct poptOption table[] = {
 static struct smz_policy pol;
 
 static int
-choice(const char *v, const char *const *list, int *out)
-{
-	for (int i = 0; list[i]; i++)
-		if (strcmp(v, list[i]) == 0) {
-			*out = i;
-			return 0;
-		}
-	return -1;
-}
-
-static int
 load_crl(X509_STORE *st, const char *path, struct smz_err *e)
 {
 	BIO *b = BIO_new_file(path, "rb");
@@ -366,8 +355,8 @@ main(int argc, const char **argv)
 	cfg.content_cipher = pol.content_cipher;
 	static const char *const rsa_l[] = {"auto", "pkcs1", "oaep", NULL};
 	static const char *const ciph_l[] = {"auto", "aes256-cbc", "aes256-gcm", NULL};
-	if ((o.rsa && choice(o.rsa, rsa_l, &cfg.rsa_transport)) ||
-	    (o.cipher && choice(o.cipher, ciph_l, &cfg.content_cipher))) {
+	if ((o.rsa && smz_choice(o.rsa, rsa_l, &cfg.rsa_transport)) ||
+	    (o.cipher && smz_choice(o.cipher, ciph_l, &cfg.content_cipher))) {
 		cmd_msg("--rsa-transport: auto | pkcs1 | oaep; --cipher: auto | aes256-cbc | "
 			"aes256-gcm");
 		return EX_USAGE;

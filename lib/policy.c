@@ -79,8 +79,8 @@ reader(char *str, int num, void *stream)
 	return r;
 }
 
-static int
-choice(const char *v, const char *const *allowed, int *out)
+int
+smz_choice(const char *v, const char *const *allowed, int *out)
 {
 	for (int i = 0; allowed[i]; i++)
 		if (strcmp(v, allowed[i]) == 0) {
@@ -156,7 +156,7 @@ handler(void *user, const char *section, const char *name, const char *v)
 #define CHOICE(list, field)                                                                    \
 	do {                                                                                   \
 		static const char *const l[] = list;                                           \
-		if (choice(v, l, &i) < 0) {                                                    \
+		if (smz_choice(v, l, &i) < 0) {                                                    \
 			join(l, allowed, sizeof allowed);                                      \
 			return fail(c, section, name, "expected one of %s", allowed);          \
 		}                                                                              \
@@ -171,7 +171,7 @@ handler(void *user, const char *section, const char *name, const char *v)
 	} else if (IS("vault", "local_part")) {
 		CHOICE(LIST("insensitive", "sensitive"), p->local_part_sensitive = i);
 	} else if (IS("vault", "supersede")) {
-		if (choice(v, yesno, &p->supersede) < 0)
+		if (smz_choice(v, yesno, &p->supersede) < 0)
 			return fail(c, section, name, "%s", "expected yes | no");
 	} else if (IS("ca", "name")) {
 		if (!*v || copy(p->ca_name, sizeof p->ca_name, v) < 0)
@@ -232,7 +232,7 @@ handler(void *user, const char *section, const char *name, const char *v)
 	} else if (IS("bundle", "p12_profile")) {
 		CHOICE(LIST("compat", "modern"), copy(p->p12_profile, sizeof p->p12_profile, v));
 	} else if (IS("bundle", "mobileconfig")) {
-		if (choice(v, yesno, &p->mobileconfig) < 0)
+		if (smz_choice(v, yesno, &p->mobileconfig) < 0)
 			return fail(c, section, name, "%s", "expected yes | no");
 	} else if (IS("bundle", "imap_host") || IS("bundle", "smtp_host")) {
 		char *dst = strcmp(name, "imap_host") == 0 ? p->imap_host : p->smtp_host;
@@ -252,7 +252,7 @@ handler(void *user, const char *section, const char *name, const char *v)
 				    "expected an LDAP filter in parentheses with %s for the "
 				    "address and no other %");
 	} else if (IS("ldap", "smime_attribute")) {
-		if (choice(v, yesno, &p->smime_attribute) < 0)
+		if (smz_choice(v, yesno, &p->smime_attribute) < 0)
 			return fail(c, section, name, "%s", "expected yes | no");
 	} else if (IS("smime", "rsa_transport")) {
 		CHOICE(LIST("auto", "pkcs1", "oaep"), p->rsa_transport = i);
@@ -272,7 +272,7 @@ handler(void *user, const char *section, const char *name, const char *v)
 		static const char *const sections[] = {"vault", "ca", "keys", "certificate",
 						       "domains", "renewal", "bundle", "ldap",
 						       "smime", "gateway", "offboarding", NULL};
-		if (choice(section, sections, &i) < 0) {
+		if (smz_choice(section, sections, &i) < 0) {
 			join(sections, allowed, sizeof allowed);
 			return fail(c, section, name, "unknown section (known: %s)", allowed);
 		}

@@ -60,6 +60,9 @@ void smz_policy_free(struct smz_policy *p);
 const char *smz_alg_name(enum smz_alg a);
 int smz_alg_parse(const char *s, enum smz_alg *a);
 
+/* The index of v in the NULL-terminated list allowed, in *out; -1 if absent. */
+int smz_choice(const char *v, const char *const *allowed, int *out);
+
 /* Is the (normalised) domain allowed? */
 int smz_policy_domain_allowed(const struct smz_policy *p, const char *domain);
 
