@@ -378,6 +378,23 @@ test_expect_success 'batch -j 2: two workers, every message once, every key use 
 	test_must_fail 64 smz-sign --sign -j 2 msg.eml 2>err && test_grep "\-j goes with --batch" err
 '
 
+test_expect_success 'usage = split: signing uses the signing key, encryption the encryption key' '
+	mkdir split && sed -e "s#$PWD/vault#$PWD/split/vault#; s#$PWD/ca#$PWD/split/ca#" \
+		-e "s/^algorithm = ec-p256/algorithm = ec-p256\nusage = split/" policy.conf >split/policy.conf &&
+	(
+		SMZ_POLICY=$PWD/split/policy.conf && export SMZ_POLICY &&
+		smz-vault init -q --passphrase-file pw && smz-issue init -q --no-passphrase &&
+		printf "email\nalice@example.com\nbob@example.com\n" | smz-keygen -q - | smz-issue -q | smz-vault attach -q >split/certs.pem &&
+		test "$(smz-vault history alice@example.com | grep -c active)" -eq 2 &&
+		smz-sign --sign --passphrase-file pw msg.eml >split/s.eml 2>split/err.s &&
+		smz-sign --verify split/s.eml >st && test_grep "^OK signer=alice@example.com" st &&
+		smz-sign -q --encrypt --to bob@example.com msg.eml | smz-sign --decrypt --passphrase-file pw >/dev/null 2>split/err.d &&
+		ks=$(sed -n "s/.*with key \([0-9a-f]*\).*/\1/p" split/err.s) &&
+		kd=$(sed -n "s/.*decrypted with key \([0-9a-f]*\) of alice.*/\1/p" split/err.d) &&
+		test -n "$ks" && test -n "$kd" && test "$ks" != "$kd"
+	)
+'
+
 test_expect_success 'gateway unlock file: no passphrase needed; revoked, it no longer works' '
 	smz-vault gateway-key -q --passphrase-file pw gw.key && test "$(stat -c %a gw.key)" = 600 &&
 	test_must_fail 73 smz-vault gateway-key -q --passphrase-file pw gw.key 2>/dev/null &&
