@@ -15,7 +15,7 @@ override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 override LDFLAGS += -fsanitize=address,undefined
 endif
 
-PROGS = cmd/smz-keygen cmd/smz-vault cmd/smz-issue cmd/smz-publish cmd/smz-sign
+PROGS = cmd/smz-keygen cmd/smz-vault cmd/smz-issue cmd/smz-publish cmd/smz-sign cmd/smz-recover
 SCRIPTS =
 LIBSRC = $(wildcard lib/*.c)
 LIBOBJ = $(LIBSRC:.c=.o)

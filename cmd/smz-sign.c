@@ -413,7 +413,7 @@ main(int argc, const char **argv)
 	/* certificates */
 	const char *cadir = smz_opts_ca_dir(pol.ca_path);
 	char path[1200];
-	for (const char **c = o.certs; !rc && c && *c; c++)
+	for (const char **c = o.certs; c && *c; c++)
 		if ((rc = load_certs(*c, &cfg.certs, &e)))
 			return cmd_fail(rc, &e, "read %s", *c);
 	rc = 0;

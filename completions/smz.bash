@@ -84,3 +84,20 @@ _smz_sign() {
 	fi
 }
 complete -F _smz_sign smz-sign
+_smz_recover() {
+	local cur prev
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD-1]}
+	case $prev in
+	--policy|--passphrase-file|--share|--mbox|--report) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--vault|--out) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --passphrase-file --share --json --jobs --case --reason --scope --out --mbox --report --only-encrypted --recursive" -- "$cur"))
+	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "" -- "$cur"))
+	else
+		COMPREPLY=($(compgen -f -- "$cur"))
+	fi
+}
+complete -F _smz_recover smz-recover

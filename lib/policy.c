@@ -258,6 +258,9 @@ handler(void *user, const char *section, const char *name, const char *v)
 		CHOICE(LIST("auto", "pkcs1", "oaep"), p->rsa_transport = i);
 	} else if (IS("smime", "content_cipher")) {
 		CHOICE(LIST("auto", "aes256-cbc", "aes256-gcm"), p->content_cipher = i);
+	} else if (IS("recovery", "allow_passphrase")) {
+		if (smz_choice(v, yesno, &p->recovery_passphrase) < 0)
+			return fail(c, section, name, "%s", "expected yes | no");
 	} else if (IS("gateway", "unlock_file")) {
 		if (v[0] != '/' || copy(p->gateway_unlock_file, sizeof p->gateway_unlock_file, v) < 0)
 			return fail(c, section, name, "%s", "expected an absolute path");
@@ -271,7 +274,8 @@ handler(void *user, const char *section, const char *name, const char *v)
 	} else {
 		static const char *const sections[] = {"vault", "ca", "keys", "certificate",
 						       "domains", "renewal", "bundle", "ldap",
-						       "smime", "gateway", "offboarding", NULL};
+						       "smime", "gateway", "recovery", "offboarding",
+						       NULL};
 		if (smz_choice(section, sections, &i) < 0) {
 			join(sections, allowed, sizeof allowed);
 			return fail(c, section, name, "unknown section (known: %s)", allowed);

@@ -46,6 +46,8 @@ struct smz_policy {
 	/* [smime] */
 	int rsa_transport;  /* 0 auto (OAEP when the certificate advertises it), 1 pkcs1, 2 oaep */
 	int content_cipher; /* 0 auto (GCM when every recipient advertises it), 1 cbc, 2 gcm */
+	/* [recovery] */
+	int recovery_passphrase; /* smz-recover may unlock with the passphrase alone */
 	/* [gateway] */
 	char gateway_unlock_file[1024];
 	/* [offboarding] */

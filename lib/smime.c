@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -244,6 +245,7 @@ b64sink_free(BIO *b, struct b64sink *s)
 
 struct keyc { /* a key used in this run, unsealed once */
 	char id[65], addr[SMZ_ADDR_MAX];
+	size_t uses;
 	EVP_PKEY *key;
 	X509 *cert;
 };
@@ -275,6 +277,8 @@ struct smz_smime {
 	size_t nvc;
 	struct keyc *keys;
 	size_t nkeys;
+	ptrdiff_t last_key;  /* the key of the last decryption */
+	int nest;            /* forwarded messages being opened */
 	char **audit; /* op, subject, reason triples */
 	size_t naudit, capaudit;
 };
@@ -295,6 +299,7 @@ smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct sm
 	if (!s)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	s->cfg = *cfg;
+	s->last_key = -1;
 	if (!s->cfg.max_layers)
 		s->cfg.max_layers = 8;
 	*out = s;
@@ -1419,6 +1424,28 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 
 /* ---- decrypt ---- */
 
+/* May a key of these addresses be used (cfg.scope)? */
+static int
+in_scope(struct smz_smime *s, json_t *addrs)
+{
+	if (!s->cfg.scope)
+		return 1;
+	size_t i;
+	json_t *a;
+	char have[SMZ_ADDR_MAX], want[SMZ_ADDR_MAX];
+	json_array_foreach(addrs, i, a)
+	{
+		smz_addr_key(json_string_value(a) ? json_string_value(a) : "", s->cfg.local_sensitive,
+			     have);
+		for (const char *const *sc = s->cfg.scope; *sc; sc++) {
+			smz_addr_key(*sc, s->cfg.local_sensitive, want);
+			if (strcmp(have, want) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
 static int
 decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid, char *used,
 	    size_t usedcap, struct smz_err *e)
@@ -1467,7 +1494,7 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 							  (size_t)ASN1_STRING_length(kid), rid, NULL,
 							  EVP_sha256(), NULL) == 1
 					     : 0;
-			struct ridcache *hit = NULL;
+			struct ridcache *hit = NULL; /* ids out of scope are never cached */
 			for (size_t c = 0; have_rid && c < s->nrid && !hit; c++)
 				if (memcmp(s->rid[c].id, rid, 32) == 0)
 					hit = &s->rid[c];
@@ -1491,6 +1518,10 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 				}
 				json_t *addrs = json_object_get(rec, "addresses");
 				const char *addr = json_string_value(json_array_get(addrs, 0));
+				if (!in_scope(s, addrs)) {
+					json_decref(rec);
+					continue;
+				}
 				tried++;
 				int kr = vault_key(s, rec, NULL, addr ? addr : "", &k, e);
 				const char *state = json_string_value(json_object_get(rec, "state"));
@@ -1525,10 +1556,11 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 			}
 			char subj[400];
 			snprintf(subj, sizeof subj, "%s %s", k->id, k->addr);
-			if (audit_add(s, "decrypt", subj, mid))
+			if (!s->cfg.count_only && audit_add(s, "decrypt", subj, mid))
 				return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 			snprintf(used, usedcap, "key %.16s of %s (%s, found by %s)", k->id, k->addr,
 				 st, how);
+			s->last_key = k - s->keys;
 			rc = 0;
 		}
 	}
@@ -1541,9 +1573,12 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 	ERR_clear_error();
 	if (!CMS_decrypt(cms, NULL, NULL, NULL, out, CMS_BINARY)) {
 		/* the key matched but the content does not decrypt or authenticate */
-		audit_add(s, "decrypt-failed", used, mid);
+		if (!s->cfg.count_only)
+			audit_add(s, "decrypt-failed", used, mid);
 		return smz_err_ssl(e, SMZ_ERR_DATA, "the encrypted content is damaged");
 	}
+	if (s->last_key >= 0)
+		s->keys[s->last_key].uses++;
 	return 0;
 }
 
@@ -1684,9 +1719,14 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big, co
 		;
 	else if (*type == NID_pkcs7_enveloped || *type == NID_id_smime_ct_authEnvelopedData)
 		rc = decrypt_cms(s, cms, ob, mid, used, usedcap, e);
-	else if (*type == NID_pkcs7_signed)
+	else if (*type == NID_pkcs7_signed) {
 		rc = verify_cms(s, cms, NULL, ob, from, sr, e);
-	else
+		/* a bad signature is reported, but what it wraps is still the
+		 * message: hand it on (OpenSSL's CMS_verify does not) */
+		ASN1_OCTET_STRING **pos = rc == SMZ_ERR_VERIFY ? CMS_get0_content(cms) : NULL;
+		if (pos && *pos && BIO_flush(ob) > 0 && ftell(next->w) == 0)
+			BIO_write(ob, ASN1_STRING_get0_data(*pos), ASN1_STRING_length(*pos));
+	} else
 		rc = smz_err_set(e, SMZ_ERR_DATA, "unsupported CMS content (%s)",
 				 OBJ_nid2sn(*type));
 	if (ob) {
@@ -1731,6 +1771,70 @@ signed_layer(struct smz_smime *s, GMimeObject *o, int big, const char *from, str
 	return rc;
 }
 
+/* Encrypted messages forwarded as message/rfc822 attachments, decrypted in
+ * place in the GMime tree (recovery); the number replaced. */
+static int
+open_forwarded(struct smz_smime *s, GMimeObject *o, int depth, struct smz_smime_result *r)
+{
+	int n = 0;
+	if (depth > MAX_DEPTH)
+		return 0;
+	if (GMIME_IS_MULTIPART(o)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(o);
+		for (int i = 0; i < g_mime_multipart_get_count(mp); i++)
+			n += open_forwarded(s, g_mime_multipart_get_part(mp, i), depth + 1, r);
+		return n;
+	}
+	if (!GMIME_IS_MESSAGE_PART(o))
+		return 0;
+	GMimeMessagePart *part = GMIME_MESSAGE_PART(o);
+	GMimeMessage *inner = g_mime_message_part_get_message(part);
+	GMimeObject *b = inner ? g_mime_message_get_mime_part(inner) : NULL;
+	if (!b)
+		return 0;
+	if (!is_pkcs7_mime(b) && !is_signed_multipart(b))
+		return open_forwarded(s, b, depth + 1, r);
+	if (s->nest >= 4)
+		return 0;
+	int fd = memfd_create("smz-fwd", MFD_CLOEXEC);
+	FILE *w = fd >= 0 ? fdopen(dup(fd), "w") : NULL;
+	FILE *res = w ? smz_tmpfile() : NULL;
+	if (!res || write_entity(GMIME_OBJECT(inner), w) || fclose(w) != 0 ||
+	    lseek(fd, 0, SEEK_SET) != 0) {
+		if (res)
+			fclose(res);
+		else if (w)
+			fclose(w);
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	struct smz_smime_result r2;
+	struct smz_err e2 = {0};
+	s->nest++;
+	int rc = smz_smime_run(s, SMZ_SMIME_DECRYPT, fd, res, &r2, &e2);
+	s->nest--;
+	close(fd);
+	if (rc || !r2.decrypted) { /* signed only is no failure */
+		r->forwarded_failed += rc != 0;
+		fclose(res);
+		return 0;
+	}
+	rewind(res);
+	GMimeStream *st = g_mime_stream_file_new(res); /* owns res */
+	GMimeParser *p = g_mime_parser_new_with_stream(st);
+	GMimeMessage *nm = g_mime_parser_construct_message(p, NULL);
+	if (nm) {
+		g_mime_message_part_set_message(part, nm);
+		g_object_unref(nm);
+		r->decrypted += r2.decrypted;
+		n = 1;
+	}
+	g_object_unref(p);
+	g_object_unref(st);
+	return n;
+}
+
 static int
 incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smime_result *r,
 	 struct smz_err *e)
@@ -1741,6 +1845,10 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 	const char *fromp = from_address(m->m, from, &fe) == 0 ? from : NULL;
 	const char *mid = g_mime_message_get_message_id(m->m);
 	mid = mid ? mid : "";
+	smz_printable(mid, r->message_id, sizeof r->message_id);
+	smz_printable(fromp ? fromp : "", r->from, sizeof r->from);
+	const char *date = g_mime_object_get_header(GMIME_OBJECT(m->m), "Date");
+	smz_printable(date ? date : "", r->date, sizeof r->date);
 	struct keep k;
 	k.nobj = k.nsp = 0;
 	GMimeObject *cur = g_mime_message_get_mime_part(m->m);
@@ -1757,6 +1865,7 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 		struct sigres sr = {0};
 		if (is_pkcs7_mime(cur)) {
 			struct spool *next = &k.sp[k.nsp++];
+			memset(next, 0, sizeof *next);
 			int type = 0;
 			rc = pkcs7_layer(s, cur, next, big, fromp, mid, used, sizeof used, &type, &sr,
 					 e);
@@ -1771,7 +1880,8 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 			GMimeObject *inner = NULL;
 			if (!rc)
 				rc = parse_entity(&k, next, &inner, e);
-			if (!rc && (type != NID_pkcs7_signed || is_pkcs7_mime(inner)))
+			if (!rc && (type != NID_pkcs7_signed || is_pkcs7_mime(inner) ||
+				    s->cfg.unwrap_all))
 				outsp = next; /* the output lies below this layer */
 			cur = inner;
 		} else if (is_signed_multipart(cur)) {
@@ -1784,6 +1894,7 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 			GMimeObject *content = g_mime_multipart_get_part(GMIME_MULTIPART(cur), 0);
 			if (!rc && is_pkcs7_mime(content)) { /* encrypted inside signed */
 				struct spool *sp = &k.sp[k.nsp++];
+				memset(sp, 0, sizeof *sp);
 				if (spool_open(sp, big) || write_entity(content, sp->w) || spool_seal(sp))
 					rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 				outsp = sp;
@@ -1795,6 +1906,8 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 	}
 	if (rc == -1000)
 		rc = 0;
+	snprintf(r->signature, sizeof r->signature, "%s",
+		 !r->signatures ? "none" : bad ? fail.line : first.line);
 	if (!rc && (ops & SMZ_SMIME_VERIFY)) {
 		size_t l = 0;
 		if (bad) {
@@ -1820,7 +1933,17 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 			snprintf(r->status, sizeof r->status, "decrypted with %s%s%s", used,
 				 r->signatures ? "; signature: " : "",
 				 r->signatures ? (bad ? fail.line : first.line) : "");
-		if (!outsp) {
+		GMimeObject *ent = NULL;
+		if (s->cfg.unwrap_all && outsp && parse_entity(&k, outsp, &ent, e))
+			ent = NULL;
+		else if (s->cfg.unwrap_all && !outsp)
+			ent = g_mime_message_get_mime_part(m->m);
+		if (ent && open_forwarded(s, ent, 0, r) > 0) {
+			write_outer_headers(m->m, out);
+			fputs("MIME-Version: 1.0\r\n", out);
+			if (write_entity(ent, out))
+				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
+		} else if (!outsp) {
 			if (spool_copy(&m->raw, out, 1))
 				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 		} else {
@@ -1871,4 +1994,24 @@ smz_smime_run(struct smz_smime *s, int ops, int in, FILE *out, struct smz_smime_
 	spool_free(&o);
 	msg_free(&m);
 	return rc;
+}
+
+void
+smz_smime_key_uses(const struct smz_smime *s,
+		   void (*cb)(void *arg, const char *key_id, const char *address, size_t uses),
+		   void *arg)
+{
+	for (size_t i = 0; i < s->nkeys; i++)
+		if (s->keys[i].uses)
+			cb(arg, s->keys[i].id, s->keys[i].addr, s->keys[i].uses);
+}
+
+int
+smz_smime_last_key(const struct smz_smime *s, const char **key_id, const char **address)
+{
+	if (s->last_key < 0 || (size_t)s->last_key >= s->nkeys)
+		return -1;
+	*key_id = s->keys[s->last_key].id;
+	*address = s->keys[s->last_key].addr;
+	return 0;
 }

@@ -40,12 +40,19 @@ struct smz_smime_cfg {
 	int max_layers;             /* 0: 8 */
 	int commit_before_output;   /* commit the audit entries of a message's key
 				       uses before writing its output */
+	/* recovery */
+	const char *const *scope;   /* NULL, or the only addresses whose keys may be used */
+	int count_only;             /* no audit entry per key use: smz_smime_key_uses */
+	int unwrap_all;             /* --decrypt also removes opaque signature layers */
 };
 
 struct smz_smime_result {
 	char status[1024]; /* verify: "OK signer=..." or "FAIL reason: ..."; else what was done */
 	int signatures;    /* signature layers seen */
 	int decrypted;     /* encryption layers removed */
+	char signature[1024]; /* decrypt/verify: "none", or the first failure, else the first OK */
+	char message_id[256], date[128], from[320]; /* of the message, printable */
+	int forwarded_failed; /* recovery: forwarded encrypted messages left closed */
 };
 
 int smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct smz_err *e);
@@ -60,6 +67,13 @@ int smz_smime_run(struct smz_smime *s, int ops, int in, FILE *out, struct smz_sm
 
 /* An unlinked temporary file in $TMPDIR (else /tmp), mode 0600. */
 FILE *smz_tmpfile(void);
+
+/* Each key used in this run (decryptions with it), and the key of the last
+ * decryption: for reports and per-key audit entries. */
+void smz_smime_key_uses(const struct smz_smime *s,
+			void (*cb)(void *arg, const char *key_id, const char *address, size_t uses),
+			void *arg);
+int smz_smime_last_key(const struct smz_smime *s, const char **key_id, const char **address);
 
 /* Private-key uses since the last commit, as audit entries (one transaction). */
 size_t smz_smime_pending(const struct smz_smime *s);

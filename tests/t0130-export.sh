@@ -82,7 +82,7 @@ done
 
 test_expect_success 'gpgsm imports a compat bundle of the current key' '
 	smz-vault export -q --passphrase-file pw --address alice@example.com --current-only --out single >/dev/null &&
-	export GNUPGHOME="$PWD/gnupg" && mkdir -m 700 gnupg &&
+	export GNUPGHOME="$PWD/gnupg" && { gpgconf --kill all 2>/dev/null; mkdir -m 700 gnupg; } &&
 	echo allow-loopback-pinentry >gnupg/gpg-agent.conf &&
 	# gpgsm exits non-zero when it cannot find the issuers online: judge by what it says
 	{ pw_of single alice@example.com | gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 \

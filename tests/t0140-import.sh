@@ -27,7 +27,7 @@ test_expect_success 'files in every format' '
 	pk12util -i nss-in.p12 -d sql:nssdb -w p12pw -K "" >/dev/null &&
 	pk12util -o nss.p12 -n nss -d sql:nssdb -w p12pw -K "" -c AES-256-CBC -C AES-256-CBC >/dev/null &&
 	openssl pkcs12 -info -noout -in nss.p12 -passin file:p12pw 2>&1 | test_grep "AES-256-CBC" - &&
-	export GNUPGHOME="$PWD/gnupg" && mkdir -m 700 gnupg && echo allow-loopback-pinentry >gnupg/gpg-agent.conf &&
+	export GNUPGHOME="$PWD/gnupg" && { gpgconf --kill all 2>/dev/null; mkdir -m 700 gnupg; } && echo allow-loopback-pinentry >gnupg/gpg-agent.conf &&
 	openssl pkcs12 -export -legacy -inkey gpg.key -in gpg.pem -passout file:p12pw -out gpg-in.p12 &&
 	# gpg-agent, started on demand, can miss its first request on a loaded
 	# machine (make check runs two tests at once): up to three tries

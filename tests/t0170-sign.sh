@@ -24,6 +24,11 @@ for a in alice bob rhea ross; do
 	awk -v a="$a@example.com" '/^# /{on = ($2 == a); next} on' keys.txt >$a.key
 done
 
+# a certificate from outside the vault (for --cert and for mail the vault cannot open)
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout x.key -out x.pem \
+	-subj /CN=x -days 30 -addext "subjectAltName=email:dave@example.org,email:bob@example.com" \
+	-addext keyUsage=keyAgreement -addext extendedKeyUsage=emailProtection 2>/dev/null
+
 # a message in every shape at once: multipart, HTML, 8-bit, trailing spaces, a long line
 long=$(printf '%01200d' 0)
 cat >msg.eml <<EOF
@@ -61,6 +66,8 @@ mkdir nss && certutil -N -d sql:nss --empty-password &&
 	certutil -A -d sql:nss -n issuing -t ,, -a -i ca/issuing.pem
 GNUPGHOME=$PWD/gnupg
 export GNUPGHOME
+# an agent left by an earlier run of this test would serve this same path
+gpgconf --kill all 2>/dev/null
 mkdir -m 700 gnupg
 printf 'disable-crl-checks\ndisable-policy-checks\nignore-cert-extension 2.5.29.30\n' >gnupg/gpgsm.conf
 echo allow-loopback-pinentry >gnupg/gpg-agent.conf
@@ -252,9 +259,12 @@ test_expect_success 'sign --encrypt: signed, then encrypted; verify and decrypt 
 	openssl cms -verify -in inner -CAfile ca/root.pem -out /dev/null 2>/dev/null
 '
 
+test_expect_success 'encrypt --cert: a recipient certificate from a file' '
+	smz-sign -q --encrypt --to dave@example.org --cert x.pem msg.eml >xc.eml &&
+	openssl cms -decrypt -in xc.eml -recip x.pem -inkey x.key -out xc.out && test_cmp entity.crlf xc.out
+'
+
 test_expect_success 'a message for a key not in the vault: 77 and a clear message' '
-	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout x.key -out x.pem \
-		-subj /CN=x -days 30 -addext "subjectAltName=email:bob@example.com" 2>/dev/null &&
 	sed -n "/^Content-Type: multipart/,\$p" msg.eml >entity.lf &&
 	openssl cms -encrypt -in entity.lf -aes256 x.pem | cat hdrs - >foreign.eml &&
 	test_must_fail 77 smz-sign --decrypt --passphrase-file pw foreign.eml >out 2>err &&

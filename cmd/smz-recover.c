@@ -1,0 +1,831 @@
+/* smz-recover: forensic recovery of old encrypted mail, under M-of-N control. */
+#include "addr.h"
+#include "common.h"
+#include "smime.h"
+#include "vault.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct {
+	const char *case_id, *reason, *out, *mbox, *report;
+	const char **scope;
+	int only_encrypted, recurse;
+} o;
+
+static struct poptOption table[] = {
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_general, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_vault, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_unlock, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_json, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
+	{"case", 0, POPT_ARG_STRING, &o.case_id, 0, "the case this recovery is for (required)",
+	 "ID"},
+	{"reason", 0, POPT_ARG_STRING, &o.reason, 0, "why (required; recorded in the audit log)",
+	 "TEXT"},
+	{"scope", 0, POPT_ARG_ARGV, &o.scope, 0,
+	 "use only this address's keys (repeat; default: every key)", "ADDR"},
+	{"out", 0, POPT_ARG_STRING, &o.out, 0, "write the messages into this Maildir", "DIR"},
+	{"mbox", 0, POPT_ARG_STRING, &o.mbox, 0, "append the messages to this mbox (mboxrd)",
+	 "FILE"},
+	{"report", 0, POPT_ARG_STRING, &o.report, 0,
+	 "write the report here (default: standard output)", "FILE"},
+	{"only-encrypted", 0, POPT_ARG_NONE, &o.only_encrypted, 0,
+	 "write only the messages that were encrypted", NULL},
+	{"recursive", 'r', POPT_ARG_NONE, &o.recurse, 0, "descend into directories", NULL},
+	POPT_TABLEEND};
+
+static struct smz_policy pol;
+
+/* ---- inputs ---- */
+
+struct item {
+	char *path;
+	int mbox;
+};
+
+static struct item *items;
+static size_t nitems, capitems;
+
+static void
+add_item(const char *path, int mbox)
+{
+	if (nitems == capitems) {
+		capitems = capitems ? capitems * 2 : 64;
+		items = realloc(items, capitems * sizeof *items);
+		if (!items) {
+			cmd_msg("out of memory");
+			exit(EX_OSERR);
+		}
+	}
+	items[nitems++] = (struct item){strdup(path), mbox};
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted entries of a directory (without . and ..). */
+static char **
+list_dir(const char *dir, size_t *n)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		cmd_msg("%s: %s", dir, strerror(errno));
+	char **v = NULL;
+	size_t cap = 0;
+	*n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = realloc(v, cap * sizeof *v);
+		}
+		size_t l = strlen(dir) + strlen(de->d_name) + 2;
+		v[*n] = malloc(l);
+		snprintf(v[(*n)++], l, "%s/%s", dir, de->d_name);
+	}
+	if (d)
+		closedir(d);
+	if (*n)
+		qsort(v, *n, sizeof *v, cmp_str);
+	return v;
+}
+
+static int is_mbox(const char *path)
+{
+	char b[5] = {0};
+	FILE *f = fopen(path, "rb");
+	size_t n = f ? fread(b, 1, 5, f) : 0;
+	if (f)
+		fclose(f);
+	return n == 5 && memcmp(b, "From ", 5) == 0;
+}
+
+/* A path: a message file, an mbox, a Maildir, or with -r any directory. */
+static int
+add_path(const char *path, int depth)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		cmd_msg("%s: %s", path, strerror(errno));
+		return EX_NOINPUT;
+	}
+	if (S_ISREG(st.st_mode)) {
+		add_item(path, is_mbox(path));
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		cmd_msg("%s: not a file or directory", path);
+		return EX_DATAERR;
+	}
+	char sub[4096];
+	snprintf(sub, sizeof sub, "%s/cur", path);
+	struct stat s2;
+	int maildir = stat(sub, &s2) == 0 && S_ISDIR(s2.st_mode);
+	if (!maildir && (!o.recurse || depth > 64)) {
+		cmd_msg("%s: a directory that is not a Maildir (-r descends into it)", path);
+		return EX_USAGE;
+	}
+	int code = 0;
+	if (maildir) {
+		for (int k = 0; k < 2; k++) {
+			snprintf(sub, sizeof sub, "%s/%s", path, k ? "new" : "cur");
+			size_t n;
+			char **v = list_dir(sub, &n);
+			for (size_t i = 0; i < n; i++) {
+				if (stat(v[i], &s2) == 0 && S_ISREG(s2.st_mode))
+					add_item(v[i], 0);
+				free(v[i]);
+			}
+			free(v);
+		}
+		return 0;
+	}
+	size_t n;
+	char **v = list_dir(path, &n);
+	for (size_t i = 0; i < n; i++) {
+		int c = add_path(v[i], depth + 1);
+		code = code ? code : c;
+		free(v[i]);
+	}
+	free(v);
+	return code;
+}
+
+/* ---- one message ---- */
+
+struct ctx {
+	struct smz_smime *s;
+	struct smz_vault *v;
+	FILE *report, *mbox;
+	size_t idx, first, step; /* this worker takes messages first, first + step, ... */
+	int prefix;              /* report lines start with the message index (workers) */
+	size_t counts[6]; /* decrypted, no-key, not-encrypted, corrupt, error, skipped */
+	json_t *generations; /* key id -> generation */
+};
+
+enum { C_DEC, C_NOKEY, C_PLAIN, C_CORRUPT, C_ERROR, C_SKIPPED };
+
+static const char *const cols[] = {"source", "offset", "message_id", "date", "from",
+				   "recipient", "key_id", "generation", "status", "signature",
+				   NULL};
+
+struct gen {
+	const char *id;
+	int n, found;
+};
+
+static int
+gen_cb(void *arg, json_t *rec)
+{
+	struct gen *g = arg;
+	g->n++;
+	const char *id = json_string_value(json_object_get(rec, "key_id"));
+	if (id && strcmp(id, g->id) == 0)
+		g->found = g->n;
+	return 0;
+}
+
+/* The key's generation: its place in the address's history, oldest 1. */
+static int
+generation(struct ctx *c, const char *id, const char *addr)
+{
+	json_t *have = json_object_get(c->generations, id);
+	if (have)
+		return (int)json_integer_value(have);
+	struct gen g = {id, 0, 0};
+	struct smz_err e = {0};
+	smz_vault_history(c->v, addr, pol.local_part_sensitive, gen_cb, &g, &e);
+	json_object_set_new(c->generations, id, json_integer(g.found));
+	return g.found;
+}
+
+/* mboxrd: a line ">*From " gains one '>' going into an mbox. */
+static void
+mbox_write(FILE *f, FILE *msg)
+{
+	char line[8192];
+	int bol = 1;
+	time_t now = time(NULL);
+	fprintf(f, "From MAILER-DAEMON %s", asctime(gmtime(&now)));
+	while (fgets(line, sizeof line, msg)) {
+		if (bol) {
+			const char *p = line;
+			while (*p == '>')
+				p++;
+			if (strncmp(p, "From ", 5) == 0)
+				fputc('>', f);
+		}
+		fputs(line, f);
+		size_t l = strlen(line);
+		bol = l > 0 && line[l - 1] == '\n';
+	}
+	if (!bol)
+		fputc('\n', f);
+	fputc('\n', f);
+}
+
+/* The Maildir name of a message: the same source and offset, the same name,
+ * so that a re-run finds what it wrote. */
+static void
+maildir_name(const char *source, long long offset, char *out, size_t cap)
+{
+	unsigned char h[32];
+	char buf[4200], hex[65], *real = realpath(source, NULL);
+	int l = snprintf(buf, sizeof buf, "%s:%lld", real ? real : source, offset);
+	free(real);
+	EVP_Digest(buf, (size_t)l, h, NULL, EVP_sha256(), NULL);
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	snprintf(out, cap, "smz-%s", hex);
+}
+
+static int
+maildir_has(const char *name)
+{
+	char p[4200];
+	struct stat st;
+	snprintf(p, sizeof p, "%s/new/%s", o.out, name);
+	if (stat(p, &st) == 0)
+		return 1;
+	/* moved to cur/ by a mail client, with whatever flags */
+	snprintf(p, sizeof p, "%s/cur/%s:2,*", o.out, name);
+	glob_t g;
+	int found = glob(p, GLOB_NOSORT, NULL, &g) == 0 && g.gl_pathc > 0;
+	globfree(&g);
+	return found;
+}
+
+static int
+one(struct ctx *c, int fd, const char *source, long long offset)
+{
+	size_t idx = c->idx++;
+	if (idx % c->step != c->first)
+		return 0; /* another worker's */
+	char name[80] = "";
+	if (o.out) {
+		maildir_name(source, offset, name, sizeof name);
+		if (maildir_has(name)) {
+			c->counts[C_SKIPPED]++;
+			if (smz_opt.verbose)
+				cmd_msg("%s:%lld: already recovered, skipped", source, offset);
+			return 0;
+		}
+	}
+	FILE *tmp = smz_tmpfile();
+	if (!tmp) {
+		cmd_msg("cannot create a temporary file: %s", strerror(errno));
+		return EX_CANTCREAT;
+	}
+	struct smz_smime_result r;
+	struct smz_err e = {0};
+	int rc = smz_smime_run(c->s, SMZ_SMIME_DECRYPT, fd, tmp, &r, &e);
+	const char *kid = "", *kaddr = "";
+	int gen = 0, status;
+	char st[1100];
+	if (!rc && r.decrypted) {
+		status = C_DEC;
+		smz_smime_last_key(c->s, &kid, &kaddr);
+		gen = generation(c, kid, kaddr);
+		snprintf(st, sizeof st, "decrypted");
+	} else if (!rc) {
+		status = C_PLAIN;
+		snprintf(st, sizeof st, "not-encrypted");
+	} else if (rc == SMZ_ERR_PERM) {
+		status = C_NOKEY;
+		snprintf(st, sizeof st, "no-key");
+	} else if (rc == SMZ_ERR_DATA) {
+		status = C_CORRUPT;
+		snprintf(st, sizeof st, "corrupt: %.1000s", e.msg);
+	} else {
+		status = C_ERROR;
+		snprintf(st, sizeof st, "error: %.1000s", e.msg);
+	}
+	c->counts[status]++;
+	char off[32], g[16];
+	snprintf(off, sizeof off, "%lld", offset);
+	snprintf(g, sizeof g, "%d", gen);
+	json_t *rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "source", source,
+				"offset", off, "message_id", r.message_id, "date", r.date, "from",
+				r.from, "recipient", kaddr, "key_id", kid, "generation",
+				gen ? g : "", "status", st, "signature",
+				r.signatures ? r.signature : "none");
+	int code = 0;
+	if (rec) {
+		FILE *saved = stdout;
+		stdout = c->report;
+		if (c->prefix)
+			printf("%zu\t", idx);
+		cmd_record(rec, cols);
+		stdout = saved;
+		json_decref(rec);
+	}
+	int write = (status == C_DEC || (status == C_PLAIN && !o.only_encrypted)) &&
+		    (o.out || o.mbox);
+	if (write) {
+		/* the message, with a first header naming the case and the key */
+		FILE *msg = smz_tmpfile();
+		if (!msg) {
+			fclose(tmp);
+			return EX_CANTCREAT;
+		}
+		rewind(tmp);
+		char first[4096];
+		int crlf = fgets(first, sizeof first, tmp) && strstr(first, "\r\n");
+		if (status == C_DEC)
+			fprintf(msg, "X-Smz-Recovered: case=%s; key=%s; address=%s; generation=%d%s",
+				o.case_id, kid, kaddr, gen, crlf ? "\r\n" : "\n");
+		rewind(tmp);
+		char b[65536];
+		size_t n;
+		while ((n = fread(b, 1, sizeof b, tmp)) > 0)
+			fwrite(b, 1, n, msg);
+		fflush(msg);
+		rewind(msg);
+		if (o.mbox) {
+			/* workers append to the one mbox: a message at a time */
+			flock(fileno(c->mbox), LOCK_EX);
+			mbox_write(c->mbox, msg);
+			if (fflush(c->mbox) != 0)
+				code = EX_IOERR;
+			flock(fileno(c->mbox), LOCK_UN);
+		} else {
+			char tp[4300], np[4300];
+			snprintf(tp, sizeof tp, "%s/tmp/%s", o.out, name);
+			snprintf(np, sizeof np, "%s/new/%s", o.out, name);
+			FILE *f = fopen(tp, "w"); /* a crash may have left one */
+			int ok = f != NULL;
+			while (ok && (n = fread(b, 1, sizeof b, msg)) > 0)
+				ok = fwrite(b, 1, n, f) == n;
+			if (f && (fflush(f) != 0 || fdatasync(fileno(f)) != 0))
+				ok = 0;
+			if (f)
+				fclose(f);
+			if (!ok || rename(tp, np) != 0) {
+				cmd_msg("%s: cannot write: %s", np, strerror(errno));
+				unlink(tp);
+				code = EX_CANTCREAT;
+			}
+		}
+		fclose(msg);
+	}
+	fclose(tmp);
+	return code;
+}
+
+/* One message of an mbox, held in a memfd, through the pipeline. */
+static int
+mbox_message(struct ctx *c, int mfd, size_t size, size_t trailing_blank, const char *path,
+	     long long start)
+{
+	/* the blank line before the next "From " separates; it is not the message's */
+	if (trailing_blank && ftruncate(mfd, (off_t)(size - trailing_blank)) != 0)
+		return EX_IOERR;
+	if (lseek(mfd, 0, SEEK_SET) != 0)
+		return EX_IOERR;
+	return one(c, mfd, path, start);
+}
+
+/* Every message of an mbox, streamed line by line: a message starts at a
+ * "From " line at the start of the file or after a blank line (mboxo and
+ * mboxrd agree on that), and mboxrd's ">From " quoting is undone.  Each
+ * message is then parsed on its own, so a hostile one (unclosed or
+ * 10,000-deep boundaries) cannot swallow the messages after it. */
+static int
+do_mbox(struct ctx *c, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		cmd_msg("%s: %s", path, strerror(errno));
+		return EX_NOINPUT;
+	}
+	char *line = NULL;
+	size_t cap = 0, size = 0, blank = 0;
+	ssize_t l;
+	long long off = 0, start = 0;
+	int mfd = -1, prev_blank = 1, code = 0, toobig = 0;
+	while ((l = getline(&line, &cap, f)) >= 0) {
+		long long here = off;
+		off += l;
+		if (prev_blank && l >= 5 && memcmp(line, "From ", 5) == 0) {
+			if (mfd >= 0) {
+				int rc = toobig ? (c->counts[C_CORRUPT]++, 0)
+						: mbox_message(c, mfd, size, blank, path, start);
+				close(mfd);
+				code = code ? code : rc;
+				if (rc == EX_CANTCREAT || rc == EX_OSERR || rc == EX_IOERR)
+					break;
+			}
+			mfd = memfd_create("smz-msg", MFD_CLOEXEC);
+			if (mfd < 0) {
+				cmd_msg("cannot hold a message in memory: %s", strerror(errno));
+				code = EX_OSERR;
+				break;
+			}
+			start = here, size = 0, blank = 0, prev_blank = 0, toobig = 0;
+			continue;
+		}
+		prev_blank = (l == 1 && line[0] == '\n') || (l == 2 && line[0] == '\r' && line[1] == '\n');
+		if (mfd < 0)
+			continue; /* before the first "From " line */
+		const char *p = line;
+		size_t n = (size_t)l;
+		if (p[0] == '>') {
+			size_t j = 0;
+			while (j < n && p[j] == '>')
+				j++;
+			if (n - j >= 5 && memcmp(p + j, "From ", 5) == 0)
+				p++, n--;
+		}
+		if (size + n > (1u << 30)) {
+			if (!toobig)
+				cmd_msg("%s:%lld: a message over 1 GiB, skipped", path, start);
+			toobig = 1;
+			continue;
+		}
+		if (write(mfd, p, n) != (ssize_t)n) {
+			cmd_msg("cannot hold a message in memory: %s", strerror(errno));
+			code = EX_OSERR;
+			break;
+		}
+		size += n;
+		blank = prev_blank ? n : 0;
+	}
+	if (mfd >= 0 && !code) {
+		int rc = toobig ? (c->counts[C_CORRUPT]++, 0)
+				: mbox_message(c, mfd, size, blank, path, start);
+		code = code ? code : rc;
+	}
+	if (mfd >= 0)
+		close(mfd);
+	if (ferror(f)) {
+		cmd_msg("%s: read error", path);
+		code = EX_IOERR;
+	}
+	free(line);
+	fclose(f);
+	return code;
+}
+
+struct result {
+	size_t counts[6];
+	json_t *keys; /* key id -> [address, uses] */
+};
+
+static void
+key_collect(void *arg, const char *id, const char *addr, size_t uses)
+{
+	json_t *keys = arg, *have = json_object_get(keys, id);
+	json_int_t n = have ? json_integer_value(json_array_get(have, 1)) : 0;
+	json_object_set_new(keys, id, json_pack("[s,I]", addr, n + (json_int_t)uses));
+}
+
+static const char *vdir;
+static char why[1200];
+
+/* Open and unlock the vault; a refusal is audited.  -1 or the exit code. */
+static int
+open_unlocked(struct smz_vault **v)
+{
+	struct smz_err e = {0};
+	int rc = smz_vault_open(vdir, v, &e);
+	if (rc)
+		return cmd_fail(rc, &e, "open the vault");
+	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares, NULL};
+	if ((rc = smz_vault_unlock(*v, &u, why, &e))) {
+		struct smz_err ae = {0};
+		char subj[300], r2[1200];
+		snprintf(subj, sizeof subj, "case %s", o.case_id);
+		snprintf(r2, sizeof r2, "%.500s; refused: %.600s", o.reason, e.msg);
+		smz_vault_audit(*v, "recover-refused", subj, r2, &ae);
+		smz_vault_close(*v);
+		*v = NULL;
+		return cmd_fail(rc, &e, "unlock the vault");
+	}
+	return -1;
+}
+
+/* Process this worker's share of every item; the code, counts and key uses in res. */
+static int
+work(struct smz_vault *v, size_t first, size_t step, FILE *report, int prefix,
+     struct result *res)
+{
+	struct smz_err e = {0};
+	int rc = v ? -1 : open_unlocked(&v);
+	if (rc >= 0)
+		return rc;
+	struct ctx c = {0};
+	c.v = v;
+	c.first = first;
+	c.step = step;
+	c.prefix = prefix;
+	c.generations = json_object();
+	c.report = report;
+	c.mbox = o.mbox ? fopen(o.mbox, "a") : NULL;
+	if (o.mbox && !c.mbox) {
+		cmd_msg("%s: %s", o.mbox, strerror(errno));
+		smz_vault_close(v);
+		return EX_CANTCREAT;
+	}
+	struct smz_smime_cfg cfg = {0};
+	cfg.vault = v;
+	cfg.vault_unlocked = 1;
+	cfg.local_sensitive = pol.local_part_sensitive;
+	cfg.scope = o.scope;
+	cfg.count_only = 1;
+	cfg.unwrap_all = 1;
+	X509_STORE *trust = X509_STORE_new();
+	char path[1200];
+	const char *cadir = smz_opts_ca_dir(pol.ca_path);
+	if (cadir) {
+		snprintf(path, sizeof path, "%s/root.pem", cadir);
+		X509_STORE_load_file(trust, path);
+	}
+	cfg.trust = trust;
+	int code = 0;
+	if ((rc = smz_smime_new(&cfg, &c.s, &e)))
+		code = cmd_fail(rc, &e, "start");
+	for (size_t i = 0; !code && i < nitems; i++) {
+		int r2;
+		if (items[i].mbox) {
+			r2 = do_mbox(&c, items[i].path);
+		} else {
+			int fd = open(items[i].path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0) {
+				if (c.idx++ % c.step == c.first)
+					cmd_msg("%s: %s", items[i].path, strerror(errno));
+				r2 = EX_NOINPUT;
+			} else {
+				r2 = one(&c, fd, items[i].path, 0);
+				close(fd);
+			}
+		}
+		code = code ? code : r2;
+		if (r2 == EX_CANTCREAT || r2 == EX_OSERR || r2 == EX_IOERR)
+			break;
+	}
+	if (c.s)
+		smz_smime_key_uses(c.s, key_collect, res->keys);
+	for (int k = 0; k < 6; k++)
+		res->counts[k] += c.counts[k];
+	if (c.mbox && fclose(c.mbox) != 0)
+		code = code ? code : EX_IOERR;
+	smz_smime_free(c.s);
+	X509_STORE_free(trust);
+	json_decref(c.generations);
+	smz_vault_close(v);
+	return code;
+}
+
+/* -j N: N worker processes; their report lines, tagged with the message
+ * index, merged back into input order; their counts and key uses added up. */
+static int
+work_parallel(size_t jobs, FILE *report, struct result *res)
+{
+	FILE *parts[64], *sides[64];
+	pid_t pids[64];
+	size_t started = 0;
+	int code = 0;
+	fflush(NULL);
+	for (; started < jobs; started++) {
+		parts[started] = smz_tmpfile();
+		sides[started] = smz_tmpfile();
+		if (!parts[started] || !sides[started]) {
+			cmd_msg("cannot create a temporary file: %s", strerror(errno));
+			code = EX_CANTCREAT;
+			break;
+		}
+		pid_t p = fork();
+		if (p == 0) {
+			struct result r = {{0}, json_object()};
+			int rc = work(NULL, started, jobs, parts[started], 1, &r);
+			json_t *side = json_pack("{s:i,s:[I,I,I,I,I,I],s:O}", "code", rc, "counts",
+						 (json_int_t)r.counts[0], (json_int_t)r.counts[1],
+						 (json_int_t)r.counts[2], (json_int_t)r.counts[3],
+						 (json_int_t)r.counts[4], (json_int_t)r.counts[5], "keys",
+						 r.keys);
+			json_dumpf(side, sides[started], JSON_COMPACT);
+			fflush(NULL);
+			_exit(rc);
+		}
+		if (p < 0) {
+			cmd_msg("cannot start a worker: %s", strerror(errno));
+			code = EX_OSERR;
+			break;
+		}
+		pids[started] = p;
+	}
+	for (size_t i = 0; i < started; i++) {
+		int st = 0;
+		while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
+			;
+		int wc = WIFEXITED(st) ? WEXITSTATUS(st) : EX_SOFTWARE;
+		code = code ? code : wc;
+		rewind(sides[i]);
+		json_t *side = json_loadf(sides[i], 0, NULL);
+		json_t *counts = json_object_get(side, "counts"), *keys = json_object_get(side, "keys");
+		for (int k = 0; k < 6; k++)
+			res->counts[k] += (size_t)json_integer_value(json_array_get(counts, (size_t)k));
+		const char *id;
+		json_t *kv;
+		json_object_foreach(keys, id, kv)
+		{
+			key_collect(res->keys, id, json_string_value(json_array_get(kv, 0)),
+				    (size_t)json_integer_value(json_array_get(kv, 1)));
+		}
+		json_decref(side);
+		rewind(parts[i]);
+	}
+	/* k-way merge: each part is in index order already */
+	char *line[64] = {0};
+	size_t cap[64] = {0};
+	unsigned long long at[64];
+	int live[64];
+	for (size_t i = 0; i < started; i++) {
+		live[i] = getline(&line[i], &cap[i], parts[i]) > 0;
+		at[i] = live[i] ? strtoull(line[i], NULL, 10) : 0;
+	}
+	for (;;) {
+		size_t best = started;
+		for (size_t i = 0; i < started; i++)
+			if (live[i] && (best == started || at[i] < at[best]))
+				best = i;
+		if (best == started)
+			break;
+		char *tab = strchr(line[best], '\t');
+		fputs(tab ? tab + 1 : line[best], report);
+		live[best] = getline(&line[best], &cap[best], parts[best]) > 0;
+		at[best] = live[best] ? strtoull(line[best], NULL, 10) : 0;
+	}
+	for (size_t i = 0; i < started; i++) {
+		free(line[i]);
+		fclose(parts[i]);
+		fclose(sides[i]);
+	}
+	return code;
+}
+
+int
+main(int argc, const char **argv)
+{
+	poptContext ctx;
+	struct smz_err e = {0};
+	int rc = cmd_start(argc, argv, table, NULL,
+			   "[OPTION...] --case ID --reason TEXT [--out MAILDIR | --mbox FILE] PATH...",
+			   &ctx);
+	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
+		return rc;
+	if (!o.case_id || !o.case_id[0] || !o.reason || !o.reason[0]) {
+		cmd_msg("a recovery needs --case ID and --reason TEXT");
+		return EX_USAGE;
+	}
+	for (const char *p = o.case_id; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == ';' || *p == 0x7f) {
+			cmd_msg("--case: letters, digits and punctuation other than ';' only");
+			return EX_USAGE;
+		}
+	if (o.out && o.mbox) {
+		cmd_msg("--out or --mbox, not both");
+		return EX_USAGE;
+	}
+	int code = 0;
+	const char *arg;
+	int any = 0;
+	while ((arg = poptGetArg(ctx))) {
+		any = 1;
+		int c2 = add_path(arg, 0);
+		code = code ? code : c2;
+	}
+	if (!any && !isatty(0)) {
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t l;
+		while ((l = getline(&line, &cap, stdin)) > 0) {
+			while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
+				line[--l] = 0;
+			if (l) {
+				any = 1;
+				int c2 = add_path(line, 0);
+				code = code ? code : c2;
+			}
+		}
+		free(line);
+	}
+	if (!any) {
+		cmd_msg("no input: give mbox files, Maildirs or messages (or their paths on stdin)");
+		return EX_USAGE;
+	}
+	if (code == EX_USAGE)
+		return code;
+	/* M-of-N: shares; a passphrase only where policy allows it */
+	if (smz_opt.passphrase_file && !pol.recovery_passphrase) {
+		cmd_msg("recovery needs --share (M of N); the passphrase alone is allowed only "
+			"with policy [recovery] allow_passphrase = yes");
+		return EX_NOPERM;
+	}
+	vdir = smz_opts_vault_dir(pol.vault_path);
+	if (!vdir) {
+		cmd_msg("no vault: --vault DIR, $SMZ_VAULT or policy [vault] path");
+		return EX_USAGE;
+	}
+	snprintf(why, sizeof why, "smz-recover case %s: %s", o.case_id, o.reason);
+	size_t jobs = smz_opt.jobs > 1 ? (size_t)smz_opt.jobs : 1;
+	jobs = jobs > 64 ? 64 : jobs;
+	/* the shares are checked (and a refusal audited) before any output exists */
+	struct smz_vault *v = NULL;
+	if ((rc = open_unlocked(&v)) >= 0)
+		return rc;
+	if (jobs > 1) {
+		smz_vault_close(v); /* each worker opens its own */
+		v = NULL;
+	}
+	if (o.out) {
+		char p[4200];
+		mkdir(o.out, 0700);
+		for (int k = 0; k < 3; k++) {
+			snprintf(p, sizeof p, "%s/%s", o.out, k == 0 ? "tmp" : k == 1 ? "new" : "cur");
+			if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+				cmd_msg("%s: %s", p, strerror(errno));
+				smz_vault_close(v);
+				return EX_CANTCREAT;
+			}
+		}
+	}
+	FILE *report = o.report ? fopen(o.report, "w") : stdout;
+	if (!report) {
+		cmd_msg("%s: %s", o.report, strerror(errno));
+		smz_vault_close(v);
+		return EX_CANTCREAT;
+	}
+	FILE *saved = stdout;
+	stdout = report;
+	cmd_header(cols);
+	stdout = saved;
+	struct result res = {{0}, json_object()};
+	int wc;
+	if (jobs > 1) {
+		wc = work_parallel(jobs, report, &res);
+	} else {
+		wc = work(v, 0, 1, report, 0, &res); /* closes v */
+	}
+	code = code ? code : wc;
+	/* the audit: one entry per key used and one for the run, with counts */
+	struct smz_vault *av = NULL;
+	if ((rc = smz_vault_open(vdir, &av, &e)) == 0) {
+		const char *id;
+		json_t *kv;
+		json_object_foreach(res.keys, id, kv)
+		{
+			char subj[400], r2[300];
+			snprintf(subj, sizeof subj, "%s %s", id, json_string_value(json_array_get(kv, 0)));
+			snprintf(r2, sizeof r2, "case %s: %lld messages", o.case_id,
+				 (long long)json_integer_value(json_array_get(kv, 1)));
+			if ((rc = smz_vault_audit(av, "recover-key", subj, r2, &e)))
+				break;
+		}
+		char subj[300], sum[1200];
+		snprintf(subj, sizeof subj, "case %s", o.case_id);
+		snprintf(sum, sizeof sum, "%.600s; %zu decrypted, %zu no-key, %zu not-encrypted, "
+			 "%zu corrupt, %zu skipped%s", o.reason, res.counts[C_DEC],
+			 res.counts[C_NOKEY], res.counts[C_PLAIN], res.counts[C_CORRUPT],
+			 res.counts[C_SKIPPED], o.scope ? "; scoped" : "");
+		if (!rc)
+			rc = smz_vault_audit(av, "recover", subj, sum, &e);
+		smz_vault_close(av);
+	}
+	if (rc)
+		code = code ? code : cmd_fail(rc, &e, "record the recovery in the audit log");
+	if (!smz_opt.quiet)
+		cmd_msg("case %s: %zu decrypted, %zu no-key, %zu not-encrypted, %zu corrupt, "
+			"%zu errors, %zu already done", o.case_id, res.counts[C_DEC],
+			res.counts[C_NOKEY], res.counts[C_PLAIN], res.counts[C_CORRUPT],
+			res.counts[C_ERROR], res.counts[C_SKIPPED]);
+	if (report != stdout && fclose(report) != 0)
+		code = code ? code : EX_IOERR;
+	json_decref(res.keys);
+	for (size_t i = 0; i < nitems; i++)
+		free(items[i].path);
+	free(items);
+	if (!code && (res.counts[C_NOKEY] || res.counts[C_CORRUPT] || res.counts[C_ERROR]))
+		code = EX_DATAERR;
+	return cmd_exit(code);
+}
