@@ -41,7 +41,7 @@ trap 'exit 143' TERM
 
 # Private copies, so that a rebuild of the tree during the run cannot mix
 # two builds into one table.
-cp "$keygen" "$vaultcmd" "$issuecmd" "$top/cmd/smz-publish" "$top/cmd/smz-sign" "$tmp/"
+cp "$keygen" "$vaultcmd" "$issuecmd" "$top/cmd/smz-publish" "$top/cmd/smz-sign" "$top/cmd/smz-recover" "$tmp/"
 keygen=$tmp/smz-keygen
 vaultcmd=$tmp/smz-vault
 
@@ -253,3 +253,4 @@ SMZ_BENCH_BINDIR=$tmp SMZ_BENCH_SPEED_SECS=$speed_secs sh "$here/issue.sh"
 SMZ_BENCH_BINDIR=$tmp sh "$here/export.sh"
 SMZ_BENCH_BINDIR=$tmp sh "$here/publish.sh"
 SMZ_BENCH_BINDIR=$tmp sh "$here/sign.sh"
+SMZ_BENCH_BINDIR=$tmp SMZ_BENCH_SPEED_SECS=$speed_secs sh "$here/recover.sh"

@@ -423,10 +423,14 @@ do_mbox(struct ctx *c, const char *path)
 	ssize_t l;
 	long long off = 0, start = 0;
 	int mfd = -1, prev_blank = 1, code = 0, toobig = 0;
+	FILE *mw = NULL; /* buffered writes into mfd */
 	while ((l = getline(&line, &cap, f)) >= 0) {
 		long long here = off;
 		off += l;
 		if (prev_blank && l >= 5 && memcmp(line, "From ", 5) == 0) {
+			if (mw && fclose(mw) != 0)
+				code = EX_OSERR;
+			mw = NULL;
 			if (mfd >= 0) {
 				int rc = toobig ? (c->counts[C_CORRUPT]++, 0)
 						: mbox_message(c, mfd, size, blank, path, start);
@@ -462,7 +466,9 @@ do_mbox(struct ctx *c, const char *path)
 			toobig = 1;
 			continue;
 		}
-		if (write(mfd, p, n) != (ssize_t)n) {
+		if (!mw)
+			mw = fdopen(dup(mfd), "w");
+		if (!mw || fwrite(p, 1, n, mw) != n) {
 			cmd_msg("cannot hold a message in memory: %s", strerror(errno));
 			code = EX_OSERR;
 			break;
@@ -470,6 +476,8 @@ do_mbox(struct ctx *c, const char *path)
 		size += n;
 		blank = prev_blank ? n : 0;
 	}
+	if (mw && fclose(mw) != 0)
+		code = EX_OSERR;
 	if (mfd >= 0 && !code) {
 		int rc = toobig ? (c->counts[C_CORRUPT]++, 0)
 				: mbox_message(c, mfd, size, blank, path, start);
