@@ -179,6 +179,8 @@ struct ctx {
 	FILE *report, *mbox;
 	size_t idx, first, step; /* this worker takes messages first, first + step, ... */
 	int prefix;              /* report lines start with the message index (workers) */
+	char pending[64][40];    /* written to tmp/, not yet durable nor in new/ */
+	size_t npending;
 	size_t counts[6]; /* decrypted, no-key, not-encrypted, corrupt, error, skipped */
 	json_t *generations; /* key id -> generation */
 };
@@ -273,6 +275,45 @@ maildir_has(const char *name)
 	int found = glob(p, GLOB_NOSORT, NULL, &g) == 0 && g.gl_pathc > 0;
 	globfree(&g);
 	return found;
+}
+
+/* Written messages wait in tmp/ until a chunk of them is durable (one
+ * syncfs instead of an fsync each), then move to new/ together. */
+static int
+pending_flush(struct ctx *c)
+{
+	int code = 0;
+	if (!c->npending)
+		return 0;
+	char p[4300];
+	snprintf(p, sizeof p, "%s/tmp", o.out);
+	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd) != 0) {
+		cmd_msg("%s: cannot make the messages durable: %s", p, strerror(errno));
+		code = EX_IOERR;
+	}
+	if (fd >= 0)
+		close(fd);
+	for (size_t i = 0; i < c->npending; i++) {
+		char tp[4300], np[4300];
+		snprintf(tp, sizeof tp, "%s/tmp/%s", o.out, c->pending[i]);
+		snprintf(np, sizeof np, "%s/new/%s", o.out, c->pending[i]);
+		if (!code && rename(tp, np) != 0) {
+			cmd_msg("%s: cannot write: %s", np, strerror(errno));
+			code = EX_CANTCREAT;
+		}
+		if (code)
+			unlink(tp);
+	}
+	c->npending = 0;
+	return code;
+}
+
+static int
+pending_add(struct ctx *c, const char *name)
+{
+	snprintf(c->pending[c->npending++], sizeof c->pending[0], "%s", name);
+	return c->npending == sizeof c->pending / sizeof c->pending[0] ? pending_flush(c) : 0;
 }
 
 static int
@@ -376,14 +417,16 @@ one(struct ctx *c, int fd, const char *source, long long offset)
 			int ok = f != NULL;
 			while (ok && (n = fread(b, 1, sizeof b, msg)) > 0)
 				ok = fwrite(b, 1, n, f) == n;
-			if (f && (fflush(f) != 0 || fdatasync(fileno(f)) != 0))
+			if (f && fflush(f) != 0)
 				ok = 0;
-			if (f)
-				fclose(f);
-			if (!ok || rename(tp, np) != 0) {
-				cmd_msg("%s: cannot write: %s", np, strerror(errno));
+			if (f && fclose(f) != 0)
+				ok = 0;
+			if (!ok) {
+				cmd_msg("%s: cannot write: %s", tp, strerror(errno));
 				unlink(tp);
 				code = EX_CANTCREAT;
+			} else {
+				code = pending_add(c, name);
 			}
 		}
 		fclose(msg);
@@ -590,6 +633,10 @@ work(struct smz_vault *v, size_t first, size_t step, FILE *report, int prefix,
 		code = code ? code : r2;
 		if (r2 == EX_CANTCREAT || r2 == EX_OSERR || r2 == EX_IOERR)
 			break;
+	}
+	if (o.out) {
+		int fc = pending_flush(&c);
+		code = code ? code : fc;
 	}
 	if (c.s)
 		smz_smime_key_uses(c.s, key_collect, res->keys);
