@@ -24,7 +24,7 @@
 static struct {
 	const char *case_id, *reason, *out, *mbox, *report;
 	const char **scope;
-	int only_encrypted, recurse;
+	int only_encrypted, recurse, mboxo;
 } o;
 
 static struct poptOption table[] = {
@@ -47,6 +47,8 @@ static struct poptOption table[] = {
 	{"only-encrypted", 0, POPT_ARG_NONE, &o.only_encrypted, 0,
 	 "write only the messages that were encrypted", NULL},
 	{"recursive", 'r', POPT_ARG_NONE, &o.recurse, 0, "descend into directories", NULL},
+	{"mboxo", 0, POPT_ARG_NONE, &o.mboxo, 0,
+	 "input mboxes quote only \"From \" (mboxo): \">>From \" stays as it is", NULL},
 	POPT_TABLEEND};
 
 static struct smz_policy pol;
@@ -496,11 +498,11 @@ do_mbox(struct ctx *c, const char *path)
 			continue; /* before the first "From " line */
 		const char *p = line;
 		size_t n = (size_t)l;
-		if (p[0] == '>') {
+		if (p[0] == '>') { /* mboxrd: >*From loses one '>'; mboxo: only >From */
 			size_t j = 0;
 			while (j < n && p[j] == '>')
 				j++;
-			if (n - j >= 5 && memcmp(p + j, "From ", 5) == 0)
+			if (n - j >= 5 && memcmp(p + j, "From ", 5) == 0 && (!o.mboxo || j == 1))
 				p++, n--;
 		}
 		if (size + n > (1u << 30)) {

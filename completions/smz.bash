@@ -93,7 +93,7 @@ _smz_recover() {
 	--vault|--out) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --passphrase-file --share --json --jobs --case --reason --scope --out --mbox --report --only-encrypted --recursive" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --passphrase-file --share --json --jobs --case --reason --scope --out --mbox --report --only-encrypted --recursive --mboxo" -- "$cur"))
 	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "" -- "$cur"))
 	else

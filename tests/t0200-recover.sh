@@ -281,6 +281,15 @@ test_expect_success '-j 2: the same report in the same order, the same messages,
 	test "$(grep -c "^From MAILER-DAEMON" par.mbox)" -eq 84
 '
 
+test_expect_success 'mboxrd and mboxo quoting of From lines' '
+	printf "From: partner@other.org\nTo: bob@example.com\nSubject: q\nMessage-ID: <q@x>\n\nFrom a\n>From b\n>>From c\n" >q.eml &&
+	printf "From MAILER-DAEMON Mon Mar  3 10:00:00 2025\nFrom: partner@other.org\nTo: bob@example.com\nSubject: q\nMessage-ID: <q@x>\n\n>From a\n>>From b\n>>>From c\n\n" >rd.mbox &&
+	printf "From MAILER-DAEMON Mon Mar  3 10:00:00 2025\nFrom: partner@other.org\nTo: bob@example.com\nSubject: q\nMessage-ID: <q@x>\n\n>From a\n>From b\n>>From c\n\n" >o.mbox &&
+	smz-recover -q --case Q --reason q --share $S1 --share $S2 --out qrd rd.mbox >/dev/null &&
+	smz-recover -q --mboxo --case Q --reason q --share $S1 --share $S2 --out qo o.mbox >/dev/null &&
+	test_cmp q.eml qrd/new/* && sed "s/^>From b/From b/" q.eml | test_cmp - qo/new/*
+'
+
 test_expect_success 'memory stays flat as the mbox grows' '
 	for i in $(seq 1 40); do cat arch/box.mbox; done >big.mbox &&
 	/usr/bin/time -f %M -o small.mem smz-recover -q --case M --reason m --share $S1 --share $S2 arch/box.mbox >/dev/null 2>&1;
