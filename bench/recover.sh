@@ -19,36 +19,13 @@ mbox_mb=${SMZ_BENCH_RECOVER_MBOX_MB:-1024}
 secs=${SMZ_BENCH_SPEED_SECS:-3}
 unseal=$top/tests/helpers/unseal
 [ -x "$unseal" ] || { echo "recover.sh: $unseal not built (run make first)" >&2; exit 1; }
-# one file per message: on tmpfs when there is one (see sign.sh)
-dir=${SMZ_BENCH_RECOVER_DIR:-}
-[ -n "$dir" ] || { [ -d /dev/shm ] && [ -w /dev/shm ] && dir=/dev/shm; } || dir=${TMPDIR:-/tmp}
-tmp=$(mktemp -d "$dir/smz-bench-recover.XXXXXX")
+. "$here/common.sh"
+tmp=$(bench_dir "${SMZ_BENCH_RECOVER_DIR:-}" recover)
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-now() { date +%s.%N; }
-el() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.6f", n / s }'; }
-
 cd "$tmp"
-cat >policy.conf <<EOP
-[vault]
-path = $tmp/vault
-kdf = interactive
-[ca]
-path = $tmp/ca
-crl_url = http://pki.example.com/smz.crl
-issuer_url = http://pki.example.com/issuing.cer
-[domains]
-allowed = example.com
-EOP
-sed 's/^\[domains\]/[keys]\nalgorithm = rsa-2048\n[domains]/' policy.conf >policy-rsa.conf
-sed -e '/^\[vault\]/,/^\[/{/^path/d}' policy.conf >outside.conf
-SMZ_POLICY=$tmp/policy.conf
-export SMZ_POLICY
-printf 'pw\n' >pw
-"$bin/smz-vault" init -q --passphrase-file pw --shares 3 --threshold 2 --share-out shares
-"$bin/smz-issue" init -q --no-passphrase
+bench_pki "$tmp"
 printf 'email\npat@example.com\n' >ec.csv
 printf 'email\nrob@example.com\n' >rsa.csv
 "$bin/smz-keygen" -q ec.csv | "$bin/smz-issue" -q | "$bin/smz-vault" attach -q >pat.pem

@@ -17,40 +17,13 @@ nref=${SMZ_BENCH_SIGN_REF:-40}
 big=${SMZ_BENCH_SIGN_BIG_MB:-100}
 unseal=$top/tests/helpers/unseal
 [ -x "$unseal" ] || { echo "sign.sh: $unseal not built (run make first)" >&2; exit 1; }
-# The messages live on tmpfs when there is one (both smz and openssl write
-# one file per message; a disk file system's inode allocation would be
-# measured instead: ext4 without a journal skips recently freed inodes, at
-# up to 300 us a file on these machines).  SMZ_BENCH_SIGN_DIR overrides.
-dir=${SMZ_BENCH_SIGN_DIR:-}
-[ -n "$dir" ] || { [ -d /dev/shm ] && [ -w /dev/shm ] && dir=/dev/shm; } || dir=${TMPDIR:-/tmp}
-tmp=$(mktemp -d "$dir/smz-bench-sign.XXXXXX")
+. "$here/common.sh"
+tmp=$(bench_dir "${SMZ_BENCH_SIGN_DIR:-}" sign)
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-now() { date +%s.%N; }
-el() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
-rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.6f", n / s }'; }
-
 cd "$tmp"
-cat >policy.conf <<EOP
-[vault]
-path = $tmp/vault
-kdf = interactive
-[ca]
-path = $tmp/ca
-crl_url = http://pki.example.com/smz.crl
-issuer_url = http://pki.example.com/issuing.cer
-[domains]
-allowed = example.com
-[gateway]
-unlock_file = $tmp/gw.key
-EOP
-sed 's/^\[domains\]/[keys]\nalgorithm = rsa-2048\n[domains]/' policy.conf >policy-rsa.conf
-SMZ_POLICY=$tmp/policy.conf
-export SMZ_POLICY
-printf 'pw\n' >pw
-"$bin/smz-vault" init -q --passphrase-file pw
-"$bin/smz-issue" init -q --no-passphrase
+bench_pki "$tmp" "[gateway]" "unlock_file = $tmp/gw.key"
 printf 'email\nalice@example.com\nbob@example.com\n' >ec.csv
 printf 'email\nralice@example.com\nrbob@example.com\n' >rsa.csv
 "$bin/smz-keygen" -q ec.csv | "$bin/smz-issue" -q | "$bin/smz-vault" attach -q >ec.pem
@@ -146,7 +119,7 @@ done
 
 echo
 echo "smz-sign benchmark: 4 KB messages, smz --batch ($n) vs one openssl cms per message ($nref)"
-echo "  files on $(df -T "$tmp" | awk 'NR == 2 { print $2 }') ($dir); -j2 lines: two smz workers against the same one-process loop"
+echo "  files on $(df -T "$tmp" | awk 'NR == 2 { print $2 }') ($(dirname "$tmp")); -j2 lines: two smz workers against the same one-process loop"
 printf '%-34s %10s %10s %8s %8s  %s\n' what smz openssl ratio target result
 printf '%s' "$results" | awk -F'|' '{ x = $2 / $3
 	if ($4 == "-") { printf "%-34s %10.1f %10.1f %8.1f %8s  %s\n", $1, $2, $3, x, "-", "-"; next }
