@@ -16,13 +16,17 @@ override LDFLAGS += -fsanitize=address,undefined
 endif
 
 PROGS = cmd/smz-keygen cmd/smz-vault cmd/smz-issue cmd/smz-publish cmd/smz-sign cmd/smz-recover
-SCRIPTS =
+SCRIPTS = cmd/smz-offboard
 LIBSRC = $(wildcard lib/*.c)
 LIBOBJ = $(LIBSRC:.c=.o)
 UNITS = $(patsubst %.c,%,$(wildcard tests/unit/test-*.c))
 HELPERS = $(patsubst %.c,%,$(wildcard tests/helpers/*.c))
 
-all: $(PROGS) $(UNITS) $(HELPERS)
+all: $(PROGS) $(SCRIPTS) $(UNITS) $(HELPERS)
+
+# shell programs: cmd/NAME.sh installed as NAME
+cmd/smz-offboard: cmd/smz-offboard.sh
+	cp $< $@ && chmod 755 $@
 
 lib/libsmz.a: $(LIBOBJ)
 	$(AR) rcs $@ $(LIBOBJ)
@@ -65,11 +69,11 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	install -m 644 completions/smz.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/smz
 	# bash-completion looks completions up by command name
-	for p in $(PROGS); do ln -sf smz $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$${p#cmd/}; done
+	for p in $(PROGS) $(SCRIPTS); do ln -sf smz $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$${p#cmd/}; done
 	install -m 644 completions/_smz $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_smz
 
 clean:
-	rm -f lib/*.o lib/libsmz.a cmd/*.o $(PROGS) $(UNITS) $(HELPERS)
+	rm -f lib/*.o lib/libsmz.a cmd/*.o $(PROGS) $(SCRIPTS) $(UNITS) $(HELPERS)
 	rm -rf tests/trash.* demo .flags
 
 .PHONY: all check bench demo deps install clean FORCE

@@ -101,3 +101,20 @@ _smz_recover() {
 	fi
 }
 complete -F _smz_recover smz-recover
+_smz_offboard() {
+	local cur prev
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD-1]}
+	case $prev in
+	) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "--dry-run --force --ca-passphrase-file --crl-out --no-directory --policy --quiet --help --usage --version" -- "$cur"))
+	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "" -- "$cur"))
+	else
+		COMPREPLY=($(compgen -f -- "$cur"))
+	fi
+}
+complete -F _smz_offboard smz-offboard
