@@ -12,7 +12,7 @@
 #define ROSTER_MAX (256u << 20)
 
 static struct {
-	int addresses, new_key;
+	int addresses, new_key, list;
 	const char *delimiter;
 	const char **columns;
 } o;
@@ -24,6 +24,9 @@ static struct poptOption table[] = {
 	{"addresses", 0, POPT_ARG_NONE, &o.addresses, 0, "input is one mail address a line", NULL},
 	{"new-key", 0, POPT_ARG_NONE, &o.new_key, 0,
 	 "add a new key even where the address has one", NULL},
+	{"list", 0, POPT_ARG_NONE, &o.list, 0,
+	 "print the roster as read (TSV: line, address, state, name, employee id); no keys",
+	 NULL},
 	{"delimiter", 0, POPT_ARG_STRING, &o.delimiter, 0,
 	 "CSV delimiter: , ; or tab (default: detect)", "C"},
 	{"column", 0, POPT_ARG_ARGV, &o.columns, 0,
@@ -75,6 +78,44 @@ report(void *arg, const struct smz_row *row, const char *usage, enum smz_keygen_
 	}
 }
 
+/* A field for TSV: tabs and line breaks become spaces. */
+static void
+tsv_field(const char *v)
+{
+	for (; v && *v; v++)
+		putchar(*v == '\t' || *v == '\n' || *v == '\r' ? ' ' : *v);
+}
+
+static int
+list_roster(struct smz_roster *r)
+{
+	static const char *const states[] = {"active", "rejected", "left"};
+	printf("line\taddress\tstate\tname\temployee_id\n");
+	for (size_t i = 0; i < r->n; i++) {
+		struct smz_row *row = &r->rows[i];
+		if (row->outcome == SMZ_ROW_REJECTED) {
+			cmd_msg("%s:%zu: rejected: %s", input_name, row->line,
+				row->reason ? row->reason : "");
+			continue;
+		}
+		printf("%zu\t%s\t%s\t", row->line, row->address, states[row->outcome]);
+		if (row->field[SMZ_F_DISPLAY] && row->field[SMZ_F_DISPLAY][0]) {
+			tsv_field(row->field[SMZ_F_DISPLAY]);
+		} else {
+			tsv_field(row->field[SMZ_F_GIVEN]);
+			if (row->field[SMZ_F_GIVEN] && row->field[SMZ_F_SURNAME])
+				putchar(' ');
+			tsv_field(row->field[SMZ_F_SURNAME]);
+		}
+		putchar('\t');
+		tsv_field(row->field[SMZ_F_EMPID]);
+		putchar('\n');
+	}
+	int code = r->rejected ? EX_DATAERR : 0;
+	smz_roster_free(r);
+	return cmd_exit(code);
+}
+
 int
 main(int argc, const char **argv)
 {
@@ -111,6 +152,8 @@ main(int argc, const char **argv)
 	free(data);
 	if (rc)
 		return cmd_fail(rc, &e, "read roster %s", input_name);
+	if (o.list) /* the roster as smz reads it, for smz-provision's plan */
+		return list_roster(&roster);
 	struct smz_keygen_opts ko = {&pol, smz_opts_vault_dir(pol.vault_path[0] ? pol.vault_path : NULL), smz_opt.jobs,
 				     o.new_key, smz_opt.quiet, report, NULL};
 	struct smz_keygen_stats st;

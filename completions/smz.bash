@@ -8,7 +8,7 @@ _smz_keygen() {
 	--vault) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --jobs --addresses --new-key --delimiter --column" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --jobs --addresses --new-key --list --delimiter --column" -- "$cur"))
 	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "" -- "$cur"))
 	else
@@ -118,3 +118,20 @@ _smz_offboard() {
 	fi
 }
 complete -F _smz_offboard smz-offboard
+_smz_provision() {
+	local cur prev
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD-1]}
+	case $prev in
+	) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "--dry-run --force --ca-passphrase-file --passphrase-file --share --bundles --ldif --no-directory --json --policy --quiet --help --usage --version" -- "$cur"))
+	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "" -- "$cur"))
+	else
+		COMPREPLY=($(compgen -f -- "$cur"))
+	fi
+}
+complete -F _smz_provision smz-provision

@@ -1,0 +1,169 @@
+#!/bin/sh
+# smz-provision: bring the CA, vault and directory in line with an HR roster.
+# The plan comes from comparing the roster with the CA database (no old CSV
+# is needed): joiners get a key, a certificate and a directory entry;
+# leavers are off-boarded (smz-offboard); the rest is left alone.  Every
+# step is one the programs can repeat, so a re-run after a crash finishes
+# the work and a second run changes nothing.
+#
+#   smz-provision [--dry-run] [--force] [--ca-passphrase-file F]
+#                 [--passphrase-file F | --share F...] [--bundles DIR]
+#                 [--ldif FILE] [--no-directory] [--json] [--policy F] ROSTER.csv
+set -u
+prog=smz-provision
+EX_USAGE=64 EX_DATAERR=65 EX_NOPERM=77
+here=$(cd "$(dirname "$0")" && pwd)
+PATH="$here:$PATH"
+
+usage() {
+	cat <<EOF
+Usage: $prog [OPTION...] ROSTER.csv
+Provision joiners and off-board leavers from an HR roster export.
+
+      --dry-run                 print the plan (TSV, or --json), change nothing
+      --force                   off-board beyond policy [offboarding] max_fraction
+      --ca-passphrase-file=FILE the CA key passphrase
+      --passphrase-file=FILE    the vault passphrase (for --bundles)
+      --share=FILE              a vault recovery share (for --bundles; repeat)
+      --bundles=DIR             PKCS#12 bundles for everyone who got a certificate
+      --ldif=FILE               write the directory changes as LDIF, not to a server
+      --no-directory            leave the directory alone
+      --json                    the plan as JSON lines
+      --policy=FILE             policy file (default \$SMZ_POLICY, else
+                                /etc/smz/policy.conf)
+  -q, --quiet                   no summary
+  -h, --help                    show this help
+      --usage                   show a short usage message
+      --version                 show the version
+EOF
+}
+
+need() { [ "$2" -ge 2 ] || { echo "$prog: $1 needs an argument" >&2; exit $EX_USAGE; }; }
+dry=0 force=0 capass='' vpass='' bundles='' ldif='' nodir=0 json=0 quiet=0 shares=''
+while [ $# -gt 0 ]; do
+	case $1 in
+	--dry-run) dry=1 ;;
+	--force) force=1 ;;
+	--ca-passphrase-file=*) capass=${1#*=} ;;
+	--ca-passphrase-file) need "$1" $#; capass=$2; shift ;;
+	--passphrase-file=*) vpass=${1#*=} ;;
+	--passphrase-file) need "$1" $#; vpass=$2; shift ;;
+	--share=*) shares="$shares --share ${1#*=}" ;;
+	--share) need "$1" $#; shares="$shares --share $2"; shift ;;
+	--bundles=*) bundles=${1#*=} ;;
+	--bundles) need "$1" $#; bundles=$2; shift ;;
+	--ldif=*) ldif=${1#*=} ;;
+	--ldif) need "$1" $#; ldif=$2; shift ;;
+	--no-directory) nodir=1 ;;
+	--json) json=1 ;;
+	--policy=*) SMZ_POLICY=${1#*=}; export SMZ_POLICY ;;
+	--policy) need "$1" $#; SMZ_POLICY=$2; export SMZ_POLICY; shift ;;
+	-q | --quiet) quiet=1 ;;
+	-h | --help) usage; exit 0 ;;
+	--usage) echo "Usage: $prog [--dry-run] [--force] [--ca-passphrase-file F] [--passphrase-file F | --share F...] [--bundles DIR] [--ldif FILE] [--no-directory] [--json] [--policy F] ROSTER.csv"; exit 0 ;;
+	--version) echo "$prog (smz) $(smz-vault --version | awk '{ print $NF }')"; exit 0 ;;
+	--smz-complete)
+		for o in dry-run force ca-passphrase-file passphrase-file share bundles ldif no-directory json policy quiet help usage version; do
+			echo "option --$o"
+		done
+		exit 0 ;;
+	--) shift; break ;;
+	-?*) echo "$prog: $1: unknown option" >&2; exit $EX_USAGE ;;
+	*) break ;;
+	esac
+	shift
+done
+[ $# -eq 1 ] || { echo "$prog: expected one roster file" >&2; exit $EX_USAGE; }
+roster=$1
+[ -r "$roster" ] || { echo "$prog: $roster: cannot read" >&2; exit 66; }
+policy=${SMZ_POLICY:-/etc/smz/policy.conf}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/smz-provision.XXXXXX") || exit 75
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 75' HUP INT TERM
+code=0
+
+# 1. the roster as smz reads it (bad rows are reported with their lines)
+smz-keygen --list "$roster" >"$tmp/roster.tsv"
+rc=$?
+case $rc in 0) ;; 65) code=$EX_DATAERR ;; *) exit $rc ;; esac
+awk -F'\t' 'NR > 1 && $3 == "active" { print $2 }' "$tmp/roster.tsv" | sort -u >"$tmp/active"
+# 2. the CA's memory: who has a valid certificate
+smz-issue list >"$tmp/list" || exit $?
+awk -F'\t' 'NR > 1 && $6 == "valid" { print $2 }' "$tmp/list" | sort -u >"$tmp/certified"
+# 3. the plan
+comm -23 "$tmp/active" "$tmp/certified" >"$tmp/joiners"
+comm -13 "$tmp/active" "$tmp/certified" >"$tmp/leavers"
+comm -12 "$tmp/active" "$tmp/certified" >"$tmp/unchanged"
+nj=$(wc -l <"$tmp/joiners") nl=$(wc -l <"$tmp/leavers") nu=$(wc -l <"$tmp/unchanged")
+if [ $dry = 1 ]; then
+	{
+		sed 's/$/\tjoin/' "$tmp/joiners"
+		sed 's/$/\tleave/' "$tmp/leavers"
+		sed 's/$/\tunchanged/' "$tmp/unchanged"
+	} | sort >"$tmp/plan"
+	if [ $json = 1 ]; then
+		awk -F'\t' '{ printf "{\"address\":\"%s\",\"action\":\"%s\"}\n", $1, $2 }' "$tmp/plan"
+	else
+		printf 'address\taction\n'
+		cat "$tmp/plan"
+	fi
+	[ $quiet = 1 ] || echo "$prog: plan: $nj joiners, $nl leavers, $nu unchanged" >&2
+	exit $code
+fi
+
+# 4. the safety stop, before anything changes: a truncated export must not
+#    off-board half the company
+max=$(awk -F= '/^\[/ { s = $0 } s == "[offboarding]" && $1 ~ /^max_fraction[ \t]*$/ { gsub(/[ \t;].*/, "", $2); print $2 }' "$policy" 2>/dev/null)
+max=${max:-0.10}
+ncert=$(wc -l <"$tmp/certified")
+if [ $force = 0 ] && [ "$nl" -gt 0 ] &&
+	awk -v l="$nl" -v a="$ncert" -v m="$max" 'BEGIN { exit !(l > m * a) }'; then
+	echo "$prog: the roster would off-board $nl of $ncert people (more than $max; policy [offboarding] max_fraction): is the export truncated? Nothing was changed; --force if it is right" >&2
+	exit $EX_NOPERM
+fi
+
+capass_opt=''
+[ -n "$capass" ] && capass_opt="--passphrase-file $capass"
+# 5. joiners: keys (vaulted first), certificates, filed beside their keys.
+#    smz-keygen skips addresses that have a key and sends again the CSR of
+#    a key still without certificate, so a re-run finishes a broken one.
+if [ "$nj" -gt 0 ]; then
+	# shellcheck disable=SC2086
+	smz-keygen -q "$roster" 2>/dev/null | smz-issue -q $capass_opt | smz-vault attach -q >"$tmp/new.pem"
+	status=$?
+	[ $status -eq 0 ] || { echo "$prog: issuing failed (exit $status); run again" >&2; code=$status; }
+fi
+# 6. the directory: every valid certificate of this CA (unchanged ones are
+#    recognised there, so a re-run after a crash publishes what is missing)
+if [ $nodir = 0 ] && [ "$nj" -gt 0 ]; then
+	if [ -n "$ldif" ]; then
+		smz-publish -q --uri - --ldif "$ldif" "$tmp/new.pem" >/dev/null || code=$?
+	elif awk -F= '/^\[/ { s = $0 } s == "[ldap]" && $1 ~ /^uri[ \t]*$/ { f = 1 } END { exit !f }' "$policy" 2>/dev/null; then
+		smz-publish -q "$tmp/new.pem" >/dev/null || { rc=$?; echo "$prog: the directory was not updated (exit $rc); run again" >&2; code=$rc; }
+	fi
+fi
+# 7. leavers: revoked, withdrawn, CRL; keys stay
+if [ "$nl" -gt 0 ]; then
+	off_opts="--force"
+	[ -n "$capass" ] && off_opts="$off_opts --ca-passphrase-file $capass"
+	[ $nodir = 1 ] || [ -n "$ldif" ] && off_opts="$off_opts --no-directory"
+	# shellcheck disable=SC2086
+	smz-offboard -q $off_opts - <"$tmp/leavers" || code=$?
+fi
+# 8. bundles for everyone who got a certificate
+if [ -n "$bundles" ] && [ "$nj" -gt 0 ]; then
+	set --
+	while read -r a; do set -- "$@" --address "$a"; done <"$tmp/joiners"
+	if [ -n "$vpass" ]; then
+		smz-vault export -q --passphrase-file "$vpass" --out "$bundles" --reason "smz-provision" "$@" >/dev/null || code=$?
+	elif [ -n "$shares" ]; then
+		# shellcheck disable=SC2086
+		smz-vault export -q $shares --out "$bundles" --reason "smz-provision" "$@" >/dev/null || code=$?
+	else
+		echo "$prog: --bundles needs --passphrase-file or --share to read the keys" >&2
+		code=$EX_USAGE
+	fi
+fi
+[ $quiet = 1 ] || echo "$prog: $nj joiners, $nl leavers, $nu unchanged" >&2
+exit $code

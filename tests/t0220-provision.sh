@@ -1,0 +1,95 @@
+#!/bin/sh
+# smz-provision against a real slapd: a roster, then its next month's
+# export (joiners, leavers, one marked left) gives exactly the expected
+# plan; CA, directory and CRL agree afterwards; a second run changes
+# nothing; a truncated export trips the safety stop.
+. "$(dirname "$0")/lib.sh"
+. "$TOP/tests/slapd.sh"
+
+slapd_start || { echo "Bail out! cannot start slapd"; exit 1; }
+PEOPLE=ou=people,$SLAPD_BASE
+write_policy ec-p256 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \
+	"issuer_url = http://pki.example.com/issuing.cer" "[ldap]" "uri = $SLAPD_LDAPI" "base = $PEOPLE"
+new_vault
+printf 'ca secret\n' >capw
+smz-issue init -q --passphrase-file capw
+{
+	printf "dn: %s\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n" "$SLAPD_BASE"
+	printf "dn: %s\nobjectClass: organizationalUnit\nou: people\n\n" "$PEOPLE"
+	for i in $(seq 1 40); do
+		printf "dn: uid=u%s,%s\nobjectClass: inetOrgPerson\nuid: u%s\ncn: User %s\nsn: User\nmail: u%s@example.com\n\n" $i "$PEOPLE" $i $i $i
+	done
+} >people.ldif
+ldapadd -H "$SLAPD_LDAPI" -Y EXTERNAL -f people.ldif >/dev/null 2>&1
+# month 1: u1..u30; month 2: u3..u30 (u1, u2 gone), u10 marked as left, u31..u33 joined
+{ echo "Work Email,First Name,Last Name,Employee ID,Status"
+  for i in $(seq 1 30); do echo "u$i@example.com,User,$i,E$i,active"; done; } >month1.csv
+{ echo "Work Email,First Name,Last Name,Employee ID,Status"
+  for i in $(seq 3 33); do
+	s=active; [ $i = 10 ] && s=terminated
+	echo "u$i@example.com,User,$i,E$i,$s"
+  done; } >month2.csv
+certs_of() { ldapsearch -H "$SLAPD_LDAPI" -Y EXTERNAL -LLL -b "$PEOPLE" "(mail=$1)" "userCertificate;binary" 2>/dev/null | grep -c "^userCertificate;binary::"; }
+valid() { smz-issue list | awk -F"\t" "NR > 1 && \$6 == \"valid\"" | wc -l; }
+
+test_expect_success 'month 1: thirty joiners, certified, vaulted and published' '
+	smz-provision --dry-run month1.csv >plan1 2>err &&
+	test "$(grep -c "	join\$" plan1)" -eq 30 && test_grep "plan: 30 joiners, 0 leavers, 0 unchanged" err &&
+	smz-provision --ca-passphrase-file capw month1.csv 2>err &&
+	test_grep "30 joiners, 0 leavers, 0 unchanged" err &&
+	test "$(valid)" -eq 30 && test "$(certs_of u1@example.com)" -eq 1 && test "$(certs_of u30@example.com)" -eq 1 &&
+	test "$(smz-vault list | tail -n +2 | wc -l)" -eq 30
+'
+
+test_expect_success 'the same roster again changes nothing' '
+	smz-issue list >before && smz-vault list >vbefore &&
+	smz-provision --ca-passphrase-file capw month1.csv 2>err &&
+	test_grep "0 joiners, 0 leavers, 30 unchanged" err &&
+	smz-issue list | test_cmp before - && smz-vault list | test_cmp vbefore -
+'
+
+test_expect_success 'month 2, planned: 3 joiners, 3 leavers (2 gone, 1 marked left), 27 unchanged' '
+	smz-provision --dry-run --json month2.csv >plan2.json 2>err &&
+	test_grep "plan: 3 joiners, 3 leavers, 27 unchanged" err &&
+	test_grep "{\"address\":\"u10@example.com\",\"action\":\"leave\"}" plan2.json &&
+	test_grep "{\"address\":\"u33@example.com\",\"action\":\"join\"}" plan2.json &&
+	smz-issue list | test_cmp before -
+'
+
+test_expect_success 'month 2, applied: CA, vault, directory and CRL agree' '
+	smz-provision --ca-passphrase-file capw month2.csv 2>err &&
+	test_grep "3 joiners, 3 leavers, 27 unchanged" err &&
+	test "$(valid)" -eq 30 &&
+	for u in u1 u2 u10; do
+		test "$(certs_of $u@example.com)" -eq 0 &&
+		smz-issue list | awk -F"\t" -v a=$u@example.com "\$2 == a" | test_grep "	revoked\$" - &&
+		smz-vault history $u@example.com | test_grep "	active\$" - || exit 1
+	done &&
+	for u in u31 u33 u3 u30; do test "$(certs_of $u@example.com)" -eq 1 || exit 1; done &&
+	openssl crl -in ca/crl.pem -noout -text >crl.txt && test "$(grep -c "Serial Number:" crl.txt)" -eq 3 &&
+	smz-vault check --passphrase-file pw >/dev/null && smz-vault audit --verify >/dev/null &&
+	smz-issue audit --verify >/dev/null
+'
+
+test_expect_success 'a truncated export trips the safety stop (77), nothing changes' '
+	head -n 12 month2.csv >truncated.csv && smz-issue list >before2 &&
+	test_must_fail 77 smz-provision --ca-passphrase-file capw truncated.csv 2>err &&
+	test_grep "would off-board 20 of 30 people" err && test_grep "is the export truncated" err &&
+	smz-issue list | test_cmp before2 -
+'
+
+test_expect_success '--ldif and --bundles: the changes as LDIF, a bundle per joiner' '
+	{ cat month2.csv; echo "u34@example.com,User,34,E34,active"; } >month3.csv &&
+	smz-provision --ca-passphrase-file capw --ldif changes.ldif --bundles bundles --passphrase-file pw month3.csv 2>err &&
+	test_grep "1 joiners, 0 leavers, 30 unchanged" err &&
+	test_grep "^dn: mail=u34@example.com,$PEOPLE\$" changes.ldif && test "$(grep -c "^dn: " changes.ldif)" -eq 1 &&
+	test -s bundles/u34@example.com.p12 && test "$(certs_of u34@example.com)" -eq 0
+'
+
+test_expect_success 'usage errors' '
+	test_must_fail 64 smz-provision 2>err && test_grep "expected one roster file" err &&
+	test_must_fail 66 smz-provision no-such.csv 2>/dev/null
+'
+
+slapd_stop
+test_done
