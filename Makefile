@@ -16,7 +16,7 @@ override LDFLAGS += -fsanitize=address,undefined
 endif
 
 PROGS = cmd/smz-keygen cmd/smz-vault cmd/smz-issue cmd/smz-publish cmd/smz-sign cmd/smz-recover
-SCRIPTS = cmd/smz-offboard cmd/smz-provision
+SCRIPTS = cmd/smz-offboard cmd/smz-provision cmd/smz-renew
 LIBSRC = $(wildcard lib/*.c)
 LIBOBJ = $(LIBSRC:.c=.o)
 UNITS = $(patsubst %.c,%,$(wildcard tests/unit/test-*.c))
@@ -28,6 +28,8 @@ all: $(PROGS) $(SCRIPTS) $(UNITS) $(HELPERS)
 cmd/smz-offboard: cmd/smz-offboard.sh
 	cp $< $@ && chmod 755 $@
 cmd/smz-provision: cmd/smz-provision.sh
+	cp $< $@ && chmod 755 $@
+cmd/smz-renew: cmd/smz-renew.sh
 	cp $< $@ && chmod 755 $@
 
 lib/libsmz.a: $(LIBOBJ)

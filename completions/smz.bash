@@ -135,3 +135,20 @@ _smz_provision() {
 	fi
 }
 complete -F _smz_provision smz-provision
+_smz_renew() {
+	local cur prev
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD-1]}
+	case $prev in
+	) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "--dry-run --within --ca-passphrase-file --passphrase-file --share --bundles --ldif --no-directory --policy --quiet --help --usage --version" -- "$cur"))
+	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "" -- "$cur"))
+	else
+		COMPREPLY=($(compgen -f -- "$cur"))
+	fi
+}
+complete -F _smz_renew smz-renew

@@ -3,7 +3,7 @@
 # completions and man pages that agree with the programs.
 . "$(dirname "$0")/lib.sh"
 
-for p in smz-keygen smz-vault smz-issue smz-publish smz-sign smz-recover smz-offboard smz-provision; do
+for p in smz-keygen smz-vault smz-issue smz-publish smz-sign smz-recover smz-offboard smz-provision smz-renew; do
 	test_expect_success "$p --help, -h, --usage and --version" "
 		$p --help >h && test_grep '^Usage: $p \\[OPTION...\\]' h && test_grep 'policy=FILE' h &&
 		$p -h >h2 && test_cmp h h2 &&
