@@ -86,6 +86,23 @@ test_expect_success '--ldif and --bundles: the changes as LDIF, a bundle per joi
 	test -s bundles/u34@example.com.p12 && test "$(certs_of u34@example.com)" -eq 0
 '
 
+test_expect_success 'the example rosters: 289 joiners, then 4 joiners, 7 leavers, 282 unchanged' '
+	mkdir ex && sed -e "s#$PWD/vault#$PWD/ex/vault#; s#$PWD/ca#$PWD/ex/ca#" -e "/^\[ldap\]/,\$d" policy.conf >ex/policy.conf &&
+	(
+		SMZ_POLICY=$PWD/ex/policy.conf && export SMZ_POLICY &&
+		smz-vault init -q --passphrase-file pw && smz-issue init -q --no-passphrase &&
+		test_must_fail 65 smz-provision "$TOP/examples/roster.csv" 2>err &&
+		test_grep "289 joiners, 0 leavers, 0 unchanged" err && test "$(valid)" -eq 289 &&
+		test_must_fail 65 smz-provision --dry-run "$TOP/examples/roster-next-month.csv" >plan 2>err &&
+		test_grep "plan: 4 joiners, 7 leavers, 282 unchanged" err &&
+		test_grep "^maria.fernandez@example.com	leave\$" plan && test_grep "^ana.ortega@example.com	join\$" plan &&
+		test_must_fail 77 smz-provision "$TOP/examples/roster-truncated.csv" 2>err &&
+		test_must_fail 65 smz-provision "$TOP/examples/roster-next-month.csv" 2>err &&
+		test_grep "4 joiners, 7 leavers, 282 unchanged" err && test "$(valid)" -eq 286 &&
+		openssl crl -in ex/ca/crl.pem -noout -text | grep -c "Serial Number:" | test_grep "^7\$" -
+	)
+'
+
 test_expect_success 'usage errors' '
 	test_must_fail 64 smz-provision 2>err && test_grep "expected one roster file" err &&
 	test_must_fail 66 smz-provision no-such.csv 2>/dev/null
