@@ -104,6 +104,16 @@ if [ $force = 0 ] && [ "$leaving" -gt 0 ] &&
 fi
 
 code=0
+# Serials revoked but not yet withdrawn and named in a CRL wait in the CA
+# directory, so that a run killed in between finishes the next time.
+cadir=${SMZ_CA:-$(awk -F= '/^\[/ { s = $0 } s == "[ca]" && $1 ~ /^path[ \t]*$/ { gsub(/^[ \t]+|[ \t]+$/, "", $2); print $2 }' "${SMZ_POLICY:-/etc/smz/policy.conf}")}
+state=$cadir/offboard
+mkdir -p "$state" || exit 73
+if [ -s "$tmp/plan" ]; then
+	{ [ -e "$state/pending" ] && cat "$state/pending"; cat "$tmp/plan"; } | sort -u >"$state/pending.new" &&
+		mv "$state/pending.new" "$state/pending" || exit 73
+fi
+[ -s "$state/pending" ] && cp "$state/pending" "$tmp/plan"
 for a in $unknown; do
 	echo "$prog: $a: no certificate from this CA, nothing to do" >&2
 done
@@ -121,13 +131,13 @@ if [ $nodir = 0 ] && [ -s "$tmp/plan" ] &&
 fi
 # 3. a CRL that names them
 if [ -s "$tmp/plan" ]; then
-	cadir=${SMZ_CA:-$(awk -F= '/^\[/ { s = $0 } s == "[ca]" && $1 ~ /^path[ \t]*$/ { gsub(/^[ \t]+|[ \t]+$/, "", $2); print $2 }' "${SMZ_POLICY:-/etc/smz/policy.conf}")}
 	out=${crlout:-$cadir/crl.pem}
 	if [ -n "$capass" ]; then
 		smz-issue crl -q --passphrase-file "$capass" --out "$out" || code=$?
 	else
 		smz-issue crl -q --out "$out" || code=$?
 	fi
+	[ "$code" -eq 0 ] && rm -f "$state/pending"
 fi
 [ $quiet = 1 ] || echo "$prog: $leaving off-boarded ($(wc -l <"$tmp/plan") certificates revoked and withdrawn), $(echo "$done_before" | awk 'NF' | wc -l) off-boarded before, $(echo "$unknown" | awk 'NF' | wc -l) unknown; keys kept in the vault" >&2
 [ "$code" -eq 0 ] && [ -n "$unknown" ] && code=$EX_DATAERR

@@ -125,23 +125,45 @@ fi
 
 capass_opt=''
 [ -n "$capass" ] && capass_opt="--passphrase-file $capass"
-# 5. joiners: keys (vaulted first), certificates, filed beside their keys.
-#    smz-keygen skips addresses that have a key and sends again the CSR of
-#    a key still without certificate, so a re-run finishes a broken one.
-if [ "$nj" -gt 0 ]; then
-	# shellcheck disable=SC2086
-	smz-keygen -q "$roster" 2>/dev/null | smz-issue -q $capass_opt | smz-vault attach -q >"$tmp/new.pem"
-	status=$?
-	[ $status -eq 0 ] || { echo "$prog: issuing failed (exit $status); run again" >&2; code=$status; }
-fi
-# 6. the directory: every valid certificate of this CA (unchanged ones are
-#    recognised there, so a re-run after a crash publishes what is missing)
-if [ $nodir = 0 ] && [ "$nj" -gt 0 ]; then
+# Certificates attached but not yet published wait in the CA directory, so
+# that a run killed between the two publishes them the next time.
+cadir=${SMZ_CA:-$(awk -F= '/^\[/ { s = $0 } s == "[ca]" && $1 ~ /^path[ \t]*$/ { gsub(/^[ \t]+|[ \t]+$/, "", $2); print $2 }' "$policy")}
+state=$cadir/provision
+mkdir -p "$state" || exit 73
+complete_pem() { awk '/-----BEGIN CERTIFICATE-----/ { b = "" ; on = 1 } on { b = b $0 "\n" } /-----END CERTIFICATE-----/ && on { printf "%s", b; on = 0 }' "$@"; }
+keep_pending() { # move what attach wrote into pending.pem, atomically
+	[ -e "$state/attached.pem" ] || return 0
+	{ [ -e "$state/pending.pem" ] && cat "$state/pending.pem"; complete_pem "$state/attached.pem"; } >"$state/pending.new" &&
+		mv "$state/pending.new" "$state/pending.pem" && rm -f "$state/attached.pem"
+}
+keep_pending
+# 5. keys (vaulted first), certificates, filed beside their keys.  Run
+#    every time: smz-keygen skips addresses that have a certificate and
+#    sends again the CSR of a key still without one, and smz-issue answers
+#    a CSR it certified before with that certificate, so a run killed
+#    anywhere in here is finished by the next.
+# shellcheck disable=SC2086
+smz-keygen -q "$roster" 2>/dev/null | smz-issue -q $capass_opt | smz-vault attach -q >"$state/attached.pem"
+status=$?
+[ $status -eq 0 ] || { echo "$prog: issuing failed (exit $status); run again" >&2; code=$status; }
+keep_pending
+# 6. the directory
+if [ $nodir = 0 ] && [ -s "$state/pending.pem" ]; then
 	if [ -n "$ldif" ]; then
-		smz-publish -q --uri - --ldif "$ldif" "$tmp/new.pem" >/dev/null || code=$?
+		smz-publish -q --uri - --ldif "$ldif" "$state/pending.pem" >/dev/null && rm -f "$state/pending.pem" || code=$?
 	elif awk -F= '/^\[/ { s = $0 } s == "[ldap]" && $1 ~ /^uri[ \t]*$/ { f = 1 } END { exit !f }' "$policy" 2>/dev/null; then
-		smz-publish -q "$tmp/new.pem" >/dev/null || { rc=$?; echo "$prog: the directory was not updated (exit $rc); run again" >&2; code=$rc; }
+		if smz-publish -q "$state/pending.pem" >/dev/null; then
+			rm -f "$state/pending.pem"
+		else
+			rc=$?
+			echo "$prog: the directory was not updated (exit $rc); run again" >&2
+			code=$rc
+		fi
+	else
+		rm -f "$state/pending.pem"
 	fi
+elif [ $nodir = 1 ]; then
+	rm -f "$state/pending.pem"
 fi
 # 7. leavers: revoked, withdrawn, CRL; keys stay
 if [ "$nl" -gt 0 ]; then
