@@ -25,48 +25,45 @@ ls -l demo/shares
 say "smz-issue init: a root and a name-constrained issuing CA in demo/ca"
 smz-issue init --passphrase-file demo/ca-passphrase
 
-say "smz-keygen roster | smz-issue | smz-vault attach > demo/certs.pem (bad rows are reported, the rest proceed)"
-smz-keygen -j 2 examples/roster.csv | tee demo/csrs.pem |
-	smz-issue --passphrase-file demo/ca-passphrase | smz-vault attach >demo/certs.pem || true
-echo "$(grep -c 'BEGIN CERTIFICATE REQUEST' demo/csrs.pem) CSRs, $(grep -c 'BEGIN CERTIFICATE-' demo/certs.pem) certificates in demo/certs.pem"
-echo "(smz-keygen exits 65 when rows were rejected; see the lines above)"
+say "smz-provision --dry-run: the plan for examples/roster.csv (bad rows are reported with their lines)"
+smz-provision --dry-run examples/roster.csv | awk -F'\t' 'NR > 1 { n[$2]++ } END { for (a in n) print n[a], a }' || true
+
+say "smz-provision: keys vaulted, certificates issued and filed, directory changes as LDIF, a bundle per person"
+smz-provision --ca-passphrase-file demo/ca-passphrase --ldif demo/publish.ldif \
+	--bundles demo/bundles --passphrase-file demo/passphrase examples/roster.csv || true
+echo "(exit 65 when roster rows were rejected; the rest is done)"
+head -n 3 demo/publish.ldif | cut -c1-100; echo "... $(grep -c '^dn' demo/publish.ldif) entries in demo/publish.ldif"
+ls demo/bundles | head -n 3
+echo "... $(ls demo/bundles/*.p12 | wc -l) bundles; passwords in demo/bundles/passwords.tsv (0600)"
 
 say "the first certificate, as openssl sees it, verified against the CA"
-awk '/BEGIN/{n++} n==1' demo/certs.pem >demo/first.pem
+awk '/^userCertificate;binary:: /{ print $2; exit }' demo/publish.ldif | base64 -d >demo/first.der
+openssl x509 -inform DER -in demo/first.der -out demo/first.pem
 openssl x509 -in demo/first.pem -noout -subject -nameopt utf8,sep_comma_plus -ext subjectAltName,certificatePolicies
 openssl verify -x509_strict -purpose smimesign -CAfile demo/ca/root.pem -untrusted demo/ca/issuing.pem demo/first.pem
 
-say "smz-issue list (first lines)"
-smz-issue list | head -n 4
+say "smz-issue list, smz-vault list (first lines)"
+smz-issue list | head -n 3
+smz-vault list | head -n 3
 
-say "smz-vault list (first lines)"
-smz-vault list | head -n 6
+say "the same roster again: nothing to do"
+smz-provision --ca-passphrase-file demo/ca-passphrase --ldif demo/publish-again.ldif examples/roster.csv 2>&1 | tail -n 1 || true
 
-say "re-running the same pipeline changes nothing"
-{ smz-keygen examples/roster.csv 2>&1 >/dev/null | tail -n 1; } || true
+say "a month later: joiners provisioned, leavers revoked (keys stay in the vault), a CRL"
+smz-provision --ca-passphrase-file demo/ca-passphrase --ldif demo/publish-month2.ldif \
+	examples/roster-next-month.csv 2>&1 | tail -n 1 || true
+openssl crl -in demo/ca/crl.pem -noout -text | grep -c 'Serial Number:' | sed 's/$/ certificates in the CRL/'
+smz-vault history maria.fernandez@example.com
 
-say "off-boarding one person: revoke and publish a CRL (keys stay in the vault)"
-smz-issue revoke --reason affiliationChanged --address lukasz.wisniewski@example.com
-smz-issue crl -q --passphrase-file demo/ca-passphrase --out demo/smz.crl
-openssl crl -in demo/smz.crl -noout -text | sed -n '/Revoked Certificates/,/Reason Code/p'
-smz-vault history lukasz.wisniewski@example.com
-
-say "smz-publish --ldif: the directory changes as LDIF (no server needed; see README for a live server)"
-smz-publish -q --uri - --ldif demo/publish.ldif --base ou=people,dc=example,dc=com demo/certs.pem | tail -n 2
-head -n 4 demo/publish.ldif; echo "... $(grep -c '^dn' demo/publish.ldif) entries in demo/publish.ldif"
-
-say "smz-vault export: one PKCS#12 per person (compat, for every device) and .mobileconfig files"
-smz-vault export -q -j 2 --passphrase-file demo/passphrase --all --mobileconfig \
-	--out demo/bundles --reason "demo roll-out" | tail -n 3
-ls demo/bundles | head -n 4
-echo "... $(ls demo/bundles/*.p12 | wc -l) bundles; passwords in demo/bundles/passwords.tsv (0600)"
+say "a truncated export trips the safety stop: nothing changes"
+smz-provision --ca-passphrase-file demo/ca-passphrase examples/roster-truncated.csv || echo "exit $?"
 
 say "smz-sign: a gateway key, then sign, verify, encrypt and decrypt one message"
 smz-vault gateway-key --passphrase-file demo/passphrase "$top/demo/gateway.key"
 cp examples/policy.conf demo/policy.conf
 printf '[gateway]\nunlock_file = %s/demo/gateway.key\n' "$top" >>demo/policy.conf
-from=$(smz-vault list | awk -F'\t' 'NR == 2 { print $1 }')
-to=$(smz-vault list | awk -F'\t' 'NR == 3 { print $1 }')
+from=$(smz-issue list | awk -F'\t' '$6 == "valid" { print $2 }' | sort -u | sed -n 1p)
+to=$(smz-issue list | awk -F'\t' '$6 == "valid" { print $2 }' | sort -u | sed -n 2p)
 printf 'From: %s\nTo: %s\nSubject: demo\nMessage-ID: <demo@example.com>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\nHello from the gateway.\n' \
 	"$from" "$to" >demo/message.eml
 SMZ_POLICY=demo/policy.conf smz-sign --sign demo/message.eml >demo/signed.eml
@@ -82,4 +79,4 @@ say "smz-vault audit --verify; smz-issue audit --verify"
 smz-vault audit --verify
 smz-issue audit --verify
 echo
-echo "Done. Files are in ./demo; try: SMZ_POLICY=examples/policy.conf cmd/smz-vault history lukasz.wisniewski@example.com"
+echo "Done. Files are in ./demo; try: SMZ_POLICY=examples/policy.conf cmd/smz-vault history maria.fernandez@example.com"
