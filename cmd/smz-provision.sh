@@ -29,6 +29,7 @@ Provision joiners and off-board leavers from an HR roster export.
       --ldif=FILE               write the directory changes as LDIF, not to a server
       --no-directory            leave the directory alone
       --json                    the plan as JSON lines
+  -j, --jobs=N                  N workers for keys, certificates and bundles
       --policy=FILE             policy file (default \$SMZ_POLICY, else
                                 /etc/smz/policy.conf)
   -q, --quiet                   no summary
@@ -39,7 +40,7 @@ EOF
 }
 
 need() { [ "$2" -ge 2 ] || { echo "$prog: $1 needs an argument" >&2; exit $EX_USAGE; }; }
-dry=0 force=0 capass='' vpass='' bundles='' ldif='' nodir=0 json=0 quiet=0 shares=''
+dry=0 force=0 capass='' vpass='' bundles='' ldif='' nodir=0 json=0 quiet=0 shares='' jobs=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--dry-run) dry=1 ;;
@@ -56,6 +57,9 @@ while [ $# -gt 0 ]; do
 	--ldif) need "$1" $#; ldif=$2; shift ;;
 	--no-directory) nodir=1 ;;
 	--json) json=1 ;;
+	-j | --jobs) need "$1" $#; jobs=$2; shift ;;
+	--jobs=*) jobs=${1#*=} ;;
+	-j?*) jobs=${1#-j} ;;
 	--policy=*) SMZ_POLICY=${1#*=}; export SMZ_POLICY ;;
 	--policy) need "$1" $#; SMZ_POLICY=$2; export SMZ_POLICY; shift ;;
 	-q | --quiet) quiet=1 ;;
@@ -63,7 +67,7 @@ while [ $# -gt 0 ]; do
 	--usage) echo "Usage: $prog [--dry-run] [--force] [--ca-passphrase-file F] [--passphrase-file F | --share F...] [--bundles DIR] [--ldif FILE] [--no-directory] [--json] [--policy F] ROSTER.csv"; exit 0 ;;
 	--version) echo "$prog (smz) $(smz-vault --version | awk '{ print $NF }')"; exit 0 ;;
 	--smz-complete)
-		for o in dry-run force ca-passphrase-file passphrase-file share bundles ldif no-directory json policy quiet help usage version; do
+		for o in dry-run force ca-passphrase-file passphrase-file share bundles ldif no-directory json jobs policy quiet help usage version; do
 			echo "option --$o"
 		done
 		exit 0 ;;
@@ -74,6 +78,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ $# -eq 1 ] || { echo "$prog: expected one roster file" >&2; exit $EX_USAGE; }
+case $jobs in '' | *[!0-9]*) echo "$prog: -j: expected a number" >&2; exit $EX_USAGE ;; esac
 roster=$1
 [ -r "$roster" ] || { echo "$prog: $roster: cannot read" >&2; exit 66; }
 policy=${SMZ_POLICY:-/etc/smz/policy.conf}
@@ -143,7 +148,8 @@ keep_pending
 #    a CSR it certified before with that certificate, so a run killed
 #    anywhere in here is finished by the next.
 # shellcheck disable=SC2086
-smz-keygen -q "$roster" 2>/dev/null | smz-issue -q $capass_opt | smz-vault attach -q >"$state/attached.pem"
+smz-keygen -q -j "$jobs" "$roster" 2>/dev/null | smz-issue -q -j "$jobs" $capass_opt |
+	smz-vault attach -q >"$state/attached.pem"
 status=$?
 [ $status -eq 0 ] || { echo "$prog: issuing failed (exit $status); run again" >&2; code=$status; }
 keep_pending
@@ -178,10 +184,10 @@ if [ -n "$bundles" ] && [ "$nj" -gt 0 ]; then
 	set --
 	while read -r a; do set -- "$@" --address "$a"; done <"$tmp/joiners"
 	if [ -n "$vpass" ]; then
-		smz-vault export -q --passphrase-file "$vpass" --out "$bundles" --reason "smz-provision" "$@" >/dev/null || code=$?
+		smz-vault export -q -j "$jobs" --passphrase-file "$vpass" --out "$bundles" --reason "smz-provision" "$@" >/dev/null || code=$?
 	elif [ -n "$shares" ]; then
 		# shellcheck disable=SC2086
-		smz-vault export -q $shares --out "$bundles" --reason "smz-provision" "$@" >/dev/null || code=$?
+		smz-vault export -q -j "$jobs" $shares --out "$bundles" --reason "smz-provision" "$@" >/dev/null || code=$?
 	else
 		echo "$prog: --bundles needs --passphrase-file or --share to read the keys" >&2
 		code=$EX_USAGE

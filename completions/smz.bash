@@ -127,7 +127,7 @@ _smz_provision() {
 	) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--dry-run --force --ca-passphrase-file --passphrase-file --share --bundles --ldif --no-directory --json --policy --quiet --help --usage --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "--dry-run --force --ca-passphrase-file --passphrase-file --share --bundles --ldif --no-directory --json --jobs --policy --quiet --help --usage --version" -- "$cur"))
 	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "" -- "$cur"))
 	else
