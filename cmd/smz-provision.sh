@@ -179,18 +179,27 @@ if [ "$nl" -gt 0 ]; then
 	# shellcheck disable=SC2086
 	smz-offboard -q $off_opts - <"$tmp/leavers" || code=$?
 fi
-# 8. bundles for everyone who got a certificate
+# 8. bundles for everyone who got a certificate (smz-vault export takes
+#    up to 4096 addresses a run)
 if [ -n "$bundles" ] && [ "$nj" -gt 0 ]; then
-	set --
-	while read -r a; do set -- "$@" --address "$a"; done <"$tmp/joiners"
-	if [ -n "$vpass" ]; then
-		smz-vault export -q -j "$jobs" --passphrase-file "$vpass" --out "$bundles" --reason "smz-provision" "$@" >/dev/null || code=$?
-	elif [ -n "$shares" ]; then
-		# shellcheck disable=SC2086
-		smz-vault export -q -j "$jobs" $shares --out "$bundles" --reason "smz-provision" "$@" >/dev/null || code=$?
-	else
+	if [ -z "$vpass" ] && [ -z "$shares" ]; then
 		echo "$prog: --bundles needs --passphrase-file or --share to read the keys" >&2
 		code=$EX_USAGE
+	else
+		# smz-vault export keeps the passwords.tsv lines of earlier runs
+		split -l 4000 "$tmp/joiners" "$tmp/chunk."
+		for chunk in "$tmp"/chunk.*; do
+			set --
+			while read -r a; do set -- "$@" --address "$a"; done <"$chunk"
+			if [ -n "$vpass" ]; then
+				smz-vault export -q -j "$jobs" --passphrase-file "$vpass" --out "$bundles" \
+					--reason "smz-provision" "$@" >/dev/null || code=$?
+			else
+				# shellcheck disable=SC2086
+				smz-vault export -q -j "$jobs" $shares --out "$bundles" \
+					--reason "smz-provision" "$@" >/dev/null || code=$?
+			fi
+		done
 	fi
 fi
 [ $quiet = 1 ] || echo "$prog: $nj joiners, $nl leavers, $nu unchanged" >&2

@@ -256,6 +256,62 @@ write_secret_file(const char *dir, const char *name, const void *data, size_t le
 	return rc;
 }
 
+/* An export into a directory that has a passwords.tsv already (an earlier
+ * run's) keeps its lines for the addresses not exported again: replacing
+ * the file would lose the passwords of bundles still there.  merged stays
+ * empty when there is nothing to keep. */
+static int
+keep_earlier_passwords(const char *dir, const struct smz_secret *tsv, size_t tlen,
+		       struct smz_secret *merged, size_t *mlen, struct smz_err *e)
+{
+	char path[PATH_MAX], *old = NULL;
+	size_t olen = 0;
+	if ((size_t)snprintf(path, sizeof path, "%s/passwords.tsv", dir) >= sizeof path ||
+	    access(path, F_OK) != 0)
+		return 0;
+	struct smz_err re = {0};
+	int rc = smz_file_read(path, (size_t)64 << 20, &old, &olen, &re);
+	if (rc)
+		return smz_err_set(e, rc, "%s: %s", path, re.msg);
+	rc = smz_secret_alloc(merged, olen + tlen + 1) ? smz_err_set(e, SMZ_ERR_INTERNAL,
+								     "out of secure memory")
+						     : 0;
+	const char *nw = (const char *)tsv->buf, *hdr_end = memchr(nw, '\n', tlen);
+	size_t n = 0;
+	if (!rc && hdr_end) { /* the header, then the earlier lines kept */
+		size_t hl = (size_t)(hdr_end - nw) + 1;
+		memcpy(merged->buf, nw, hl);
+		n = hl;
+		const char *line = memchr(old, '\n', olen);
+		for (line = line ? line + 1 : old + olen; line < old + olen;) {
+			const char *end = memchr(line, '\n', (size_t)(old + olen - line));
+			size_t ll = end ? (size_t)(end - line) + 1 : (size_t)(old + olen - line);
+			const char *tab = memchr(line, '\t', ll);
+			int again = 0;
+			/* exported again now: its new line replaces this one */
+			for (const char *q = hdr_end + 1; tab && q < nw + tlen && !again;) {
+				const char *qe = memchr(q, '\n', (size_t)(nw + tlen - q));
+				size_t al = (size_t)(tab - line);
+				again = (size_t)(nw + tlen - q) > al && memcmp(q, line, al) == 0 && q[al] == '\t';
+				q = qe ? qe + 1 : nw + tlen;
+			}
+			if (tab && !again) {
+				memcpy(merged->buf + n, line, ll);
+				n += ll;
+				if (line[ll - 1] != '\n')
+					merged->buf[n++] = '\n';
+			}
+			line += ll;
+		}
+		memcpy(merged->buf + n, hdr_end + 1, tlen - hl);
+		n += tlen - hl;
+		*mlen = n;
+	}
+	sodium_memzero(old, olen);
+	free(old);
+	return rc;
+}
+
 /* One address's bundle, built in memory. */
 struct built {
 	char addr[SMZ_ADDR_MAX], pw[32], subject[SMZ_ADDR_MAX + MAX_KEYS * 18];
@@ -557,7 +613,13 @@ smz_export_run(const struct smz_export_opts *o, const char *const *addresses, si
 	/* even after a failure: the bundles written must not lose their passwords */
 	if (!o->password && st->written) {
 		struct smz_err te = {0};
-		int r = write_secret_file(o->out_dir, "passwords.tsv", tsv.buf, tlen, 1, &te);
+		struct smz_secret merged = {0};
+		size_t mlen = tlen;
+		int r = keep_earlier_passwords(o->out_dir, &tsv, tlen, &merged, &mlen, &te);
+		if (!r)
+			r = write_secret_file(o->out_dir, "passwords.tsv",
+					      merged.buf ? merged.buf : tsv.buf, mlen, 1, &te);
+		smz_secret_free(&merged);
 		if (!rc && r)
 			rc = smz_err_set(e, r, "%s", te.msg);
 	}

@@ -83,7 +83,13 @@ test_expect_success '--ldif and --bundles: the changes as LDIF, a bundle per joi
 	smz-provision --ca-passphrase-file capw --ldif changes.ldif --bundles bundles --passphrase-file pw month3.csv 2>err &&
 	test_grep "1 joiners, 0 leavers, 30 unchanged" err &&
 	test_grep "^dn: mail=u34@example.com,$PEOPLE\$" changes.ldif && test "$(grep -c "^dn: " changes.ldif)" -eq 1 &&
-	test -s bundles/u34@example.com.p12 && test "$(certs_of u34@example.com)" -eq 0
+	test -s bundles/u34@example.com.p12 && test "$(certs_of u34@example.com)" -eq 0 &&
+	{ cat month3.csv; echo "u35@example.com,User,35,E35,active"; } >month4.csv &&
+	smz-provision --ca-passphrase-file capw --ldif changes4.ldif --bundles bundles --passphrase-file pw month4.csv 2>/dev/null &&
+	test "$(cut -f1 bundles/passwords.tsv | tr "\n" " ")" = "address u34@example.com u35@example.com " &&
+	test "$(stat -c %a bundles/passwords.tsv)" = 600 &&
+	p=$(awk -F"\t" "\$1 == \"u34@example.com\" { print \$3 }" bundles/passwords.tsv) &&
+	openssl pkcs12 -in bundles/u34@example.com.p12 -passin "pass:$p" -nokeys -noout 2>/dev/null
 '
 
 test_expect_success 'the example rosters: 289 joiners, then 4 joiners, 7 leavers, 282 unchanged' '
