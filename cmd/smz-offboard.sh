@@ -24,6 +24,8 @@ left; their keys stay in the vault.
       --ca-passphrase-file=FILE the CA key passphrase (for the CRL)
       --crl-out=FILE            write the new CRL here (default: CA/crl.pem)
       --no-directory            do not touch the directory
+      --reason=REASON           the revocation reason (default affiliationChanged;
+                                superseded for an address change)
       --policy=FILE             policy file (default \$SMZ_POLICY, else
                                 /etc/smz/policy.conf)
   -q, --quiet                   no summary
@@ -33,7 +35,7 @@ left; their keys stay in the vault.
 EOF
 }
 
-dry=0 force=0 capass='' crlout='' nodir=0 quiet=0
+dry=0 force=0 capass='' crlout='' nodir=0 quiet=0 reason=affiliationChanged
 while [ $# -gt 0 ]; do
 	case $1 in
 	--dry-run) dry=1 ;;
@@ -43,6 +45,8 @@ while [ $# -gt 0 ]; do
 	--crl-out=*) crlout=${1#*=} ;;
 	--crl-out) [ $# -ge 2 ] || { echo "$prog: $1 needs FILE" >&2; exit $EX_USAGE; }; crlout=$2; shift ;;
 	--no-directory) nodir=1 ;;
+	--reason=*) reason=${1#*=} ;;
+	--reason) [ $# -ge 2 ] || { echo "$prog: $1 needs REASON" >&2; exit $EX_USAGE; }; reason=$2; shift ;;
 	--policy=*) SMZ_POLICY=${1#*=}; export SMZ_POLICY ;;
 	--policy) [ $# -ge 2 ] || { echo "$prog: $1 needs FILE" >&2; exit $EX_USAGE; }; SMZ_POLICY=$2; export SMZ_POLICY; shift ;;
 	-q | --quiet) quiet=1 ;;
@@ -50,7 +54,7 @@ while [ $# -gt 0 ]; do
 	--usage) echo "Usage: $prog [--dry-run] [--force] [--ca-passphrase-file F] [--crl-out F] [--no-directory] [--policy F] ADDRESS... | -"; exit 0 ;;
 	--version) echo "$prog (smz) $(smz-vault --version | awk '{ print $NF }')"; exit 0 ;;
 	--smz-complete)
-		for o in dry-run force ca-passphrase-file crl-out no-directory policy quiet help usage version; do
+		for o in dry-run force ca-passphrase-file crl-out no-directory reason policy quiet help usage version; do
 			echo "option --$o"
 		done
 		exit 0 ;;
@@ -120,7 +124,7 @@ done
 # 1. revoke: the CA database is the record; re-running finds them revoked
 cut -f1 "$tmp/plan" | sort -u >"$tmp/addrs"
 while read -r a; do
-	smz-issue revoke -q --reason affiliationChanged --address "$a" >>"$tmp/revoked" || code=$?
+	smz-issue revoke -q --reason "$reason" --address "$a" >>"$tmp/revoked" || code=$?
 done <"$tmp/addrs"
 # 2. withdraw them from the directory
 if [ $nodir = 0 ] && [ -s "$tmp/plan" ] &&

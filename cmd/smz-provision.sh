@@ -100,10 +100,26 @@ awk -F'\t' 'NR > 1 && $6 == "valid" { print $2 }' "$tmp/list" | sort -u >"$tmp/c
 comm -23 "$tmp/active" "$tmp/certified" >"$tmp/joiners"
 comm -13 "$tmp/active" "$tmp/certified" >"$tmp/leavers"
 comm -12 "$tmp/active" "$tmp/certified" >"$tmp/unchanged"
-nj=$(wc -l <"$tmp/joiners") nl=$(wc -l <"$tmp/leavers") nu=$(wc -l <"$tmp/unchanged")
+# movers: a new address whose employee id had keys for an address that is
+# leaving; the old certificate is revoked as superseded, not as a leaver's
+smz-vault list >"$tmp/vault" 2>/dev/null || : >"$tmp/vault"
+awk -F'\t' '
+	FILENAME == ARGV[1] { joiner[$1] = 1; next }
+	FILENAME == ARGV[2] { leaver[$1] = 1; next }
+	FILENAME == ARGV[3] { if (FNR > 1 && $6 != "" && ($1 in leaver)) old[$6] = $1; next }
+	FNR > 1 && $3 == "active" && $5 != "" && ($2 in joiner) && ($5 in old) { print old[$5] "\t" $2 }
+' "$tmp/joiners" "$tmp/leavers" "$tmp/vault" "$tmp/roster.tsv" | sort -u >"$tmp/movers"
+cut -f1 "$tmp/movers" | sort -u >"$tmp/moved"
+comm -23 "$tmp/leavers" "$tmp/moved" >"$tmp/leavers.real" && mv "$tmp/leavers.real" "$tmp/leavers"
+cut -f2 "$tmp/movers" | sort -u >"$tmp/movers.new"
+comm -23 "$tmp/joiners" "$tmp/movers.new" >"$tmp/joiners.real"
+nj=$(wc -l <"$tmp/joiners.real") nl=$(wc -l <"$tmp/leavers") nu=$(wc -l <"$tmp/unchanged")
+nm=$(wc -l <"$tmp/movers")
+nall=$(wc -l <"$tmp/joiners") # everyone who gets a certificate
 if [ $dry = 1 ]; then
 	{
-		sed 's/$/\tjoin/' "$tmp/joiners"
+		sed 's/$/\tjoin/' "$tmp/joiners.real"
+		awk -F'\t' '{ print $2 "\tmove from " $1 }' "$tmp/movers"
 		sed 's/$/\tleave/' "$tmp/leavers"
 		sed 's/$/\tunchanged/' "$tmp/unchanged"
 	} | sort >"$tmp/plan"
@@ -113,7 +129,7 @@ if [ $dry = 1 ]; then
 		printf 'address\taction\n'
 		cat "$tmp/plan"
 	fi
-	[ $quiet = 1 ] || echo "$prog: plan: $nj joiners, $nl leavers, $nu unchanged" >&2
+	[ $quiet = 1 ] || echo "$prog: plan: $nj joiners, $nm movers, $nl leavers, $nu unchanged" >&2
 	exit $code
 fi
 
@@ -171,17 +187,22 @@ if [ $nodir = 0 ] && [ -s "$state/pending.pem" ]; then
 elif [ $nodir = 1 ]; then
 	rm -f "$state/pending.pem"
 fi
-# 7. leavers: revoked, withdrawn, CRL; keys stay
+# 7. leavers: revoked, withdrawn, CRL; keys stay.  Movers' old addresses
+#    the same, with reason superseded.
+off_opts="--force"
+[ -n "$capass" ] && off_opts="$off_opts --ca-passphrase-file $capass"
+[ $nodir = 1 ] || [ -n "$ldif" ] && off_opts="$off_opts --no-directory"
+if [ "$nm" -gt 0 ]; then
+	# shellcheck disable=SC2086
+	smz-offboard -q $off_opts --reason superseded - <"$tmp/moved" || code=$?
+fi
 if [ "$nl" -gt 0 ]; then
-	off_opts="--force"
-	[ -n "$capass" ] && off_opts="$off_opts --ca-passphrase-file $capass"
-	[ $nodir = 1 ] || [ -n "$ldif" ] && off_opts="$off_opts --no-directory"
 	# shellcheck disable=SC2086
 	smz-offboard -q $off_opts - <"$tmp/leavers" || code=$?
 fi
 # 8. bundles for everyone who got a certificate (smz-vault export takes
 #    up to 4096 addresses a run)
-if [ -n "$bundles" ] && [ "$nj" -gt 0 ]; then
+if [ -n "$bundles" ] && [ "$nall" -gt 0 ]; then
 	if [ -z "$vpass" ] && [ -z "$shares" ]; then
 		echo "$prog: --bundles needs --passphrase-file or --share to read the keys" >&2
 		code=$EX_USAGE
@@ -202,5 +223,5 @@ if [ -n "$bundles" ] && [ "$nj" -gt 0 ]; then
 		done
 	fi
 fi
-[ $quiet = 1 ] || echo "$prog: $nj joiners, $nl leavers, $nu unchanged" >&2
+[ $quiet = 1 ] || echo "$prog: $nj joiners, $nm movers, $nl leavers, $nu unchanged" >&2
 exit $code

@@ -104,7 +104,7 @@ v_init(const char *arg)
 }
 
 static const char *const list_cols[] = {"address", "key_id", "algorithm", "created", "state",
-					NULL};
+					"employee_id", NULL};
 
 /* One listing row per address of a record. */
 static int
@@ -124,10 +124,12 @@ list_cb(void *arg, json_t *rec)
 			if (strcmp(k1, k2) != 0)
 				continue;
 		}
-		json_t *row = json_pack("{s:O,s:O,s:O,s:s,s:O}", "address", a, "key_id",
+		json_t *emp = json_object_get(rec, "employee_id");
+		json_t *row = json_pack("{s:O,s:O,s:O,s:s,s:O,s:s}", "address", a, "key_id",
 					json_object_get(rec, "key_id"), "algorithm",
 					json_object_get(rec, "alg"), "created", when, "state",
-					json_object_get(rec, "state"));
+					json_object_get(rec, "state"), "employee_id",
+					emp ? json_string_value(emp) : "");
 		int r = row ? cmd_record(row, list_cols) : -1;
 		json_decref(row);
 		if (r < 0)

@@ -110,7 +110,7 @@ _smz_offboard() {
 	) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--dry-run --force --ca-passphrase-file --crl-out --no-directory --policy --quiet --help --usage --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "--dry-run --force --ca-passphrase-file --crl-out --no-directory --reason --policy --quiet --help --usage --version" -- "$cur"))
 	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "" -- "$cur"))
 	else

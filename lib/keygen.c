@@ -158,6 +158,7 @@ flush(const struct smz_keygen_opts *o, struct smz_vault *v, struct item *items, 
 		x->alg = alg;
 		x->usage = it->usage;
 		x->source = "keygen";
+		x->employee_id = it->row->field[SMZ_F_EMPID];
 		memcpy(x->key_id, it->key_id, SMZ_KEYID_LEN);
 		x->sealed = it->sealed;
 		x->sealed_len = it->sealed_len;

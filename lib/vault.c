@@ -712,6 +712,9 @@ deposit_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct
 				   : (json_decref(addrs), NULL);
 		if (j && csr)
 			json_object_set_new(j, "csr", json_string(csr));
+		const char *emp = d[i].employee_id;
+		if (j && emp && emp[0] && smz_utf8_valid(emp, strlen(emp)))
+			json_object_set_new(j, "employee_id", json_string(emp));
 		char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 		json_decref(j);
 		free(sealed);

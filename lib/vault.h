@@ -54,6 +54,7 @@ struct smz_deposit {
 	/* in */
 	const char *address; /* NULL: none (an imported key without certificate) */
 	const char *alg, *usage, *source;
+	const char *employee_id; /* NULL: none; from the roster, to recognise movers */
 	unsigned char key_id[SMZ_KEYID_LEN];
 	unsigned char *sealed, *csr;
 	size_t sealed_len, csr_len;

@@ -19,24 +19,26 @@ smz-issue init -q --passphrase-file capw
 	for i in $(seq 1 40); do
 		printf "dn: uid=u%s,%s\nobjectClass: inetOrgPerson\nuid: u%s\ncn: User %s\nsn: User\nmail: u%s@example.com\n\n" $i "$PEOPLE" $i $i $i
 	done
+	printf "dn: uid=u20new,%s\nobjectClass: inetOrgPerson\nuid: u20new\ncn: User 20\nsn: User\nmail: u20.new@example.com\n\n" "$PEOPLE"
 } >people.ldif
 ldapadd -H "$SLAPD_LDAPI" -Y EXTERNAL -f people.ldif >/dev/null 2>&1
-# month 1: u1..u30; month 2: u3..u30 (u1, u2 gone), u10 marked as left, u31..u33 joined
+# month 1: u1..u30; month 2: u3..u30 (u1, u2 gone), u10 marked as left,
+# u20 (employee E20) now u20.new, u31..u33 joined
 { echo "Work Email,First Name,Last Name,Employee ID,Status"
   for i in $(seq 1 30); do echo "u$i@example.com,User,$i,E$i,active"; done; } >month1.csv
 { echo "Work Email,First Name,Last Name,Employee ID,Status"
   for i in $(seq 3 33); do
-	s=active; [ $i = 10 ] && s=terminated
-	echo "u$i@example.com,User,$i,E$i,$s"
+	s=active a=u$i; [ $i = 10 ] && s=terminated; [ $i = 20 ] && a=u20.new
+	echo "$a@example.com,User,$i,E$i,$s"
   done; } >month2.csv
 certs_of() { ldapsearch -H "$SLAPD_LDAPI" -Y EXTERNAL -LLL -b "$PEOPLE" "(mail=$1)" "userCertificate;binary" 2>/dev/null | grep -c "^userCertificate;binary::"; }
 valid() { smz-issue list | awk -F"\t" "NR > 1 && \$6 == \"valid\"" | wc -l; }
 
 test_expect_success 'month 1: thirty joiners, certified, vaulted and published' '
 	smz-provision --dry-run month1.csv >plan1 2>err &&
-	test "$(grep -c "	join\$" plan1)" -eq 30 && test_grep "plan: 30 joiners, 0 leavers, 0 unchanged" err &&
+	test "$(grep -c "	join\$" plan1)" -eq 30 && test_grep "plan: 30 joiners, 0 movers, 0 leavers, 0 unchanged" err &&
 	smz-provision --ca-passphrase-file capw month1.csv 2>err &&
-	test_grep "30 joiners, 0 leavers, 0 unchanged" err &&
+	test_grep "30 joiners, 0 movers, 0 leavers, 0 unchanged" err &&
 	test "$(valid)" -eq 30 && test "$(certs_of u1@example.com)" -eq 1 && test "$(certs_of u30@example.com)" -eq 1 &&
 	test "$(smz-vault list | tail -n +2 | wc -l)" -eq 30
 '
@@ -44,13 +46,14 @@ test_expect_success 'month 1: thirty joiners, certified, vaulted and published' 
 test_expect_success 'the same roster again changes nothing' '
 	smz-issue list >before && smz-vault list >vbefore &&
 	smz-provision --ca-passphrase-file capw month1.csv 2>err &&
-	test_grep "0 joiners, 0 leavers, 30 unchanged" err &&
+	test_grep "0 joiners, 0 movers, 0 leavers, 30 unchanged" err &&
 	smz-issue list | test_cmp before - && smz-vault list | test_cmp vbefore -
 '
 
-test_expect_success 'month 2, planned: 3 joiners, 3 leavers (2 gone, 1 marked left), 27 unchanged' '
+test_expect_success 'month 2, planned: 3 joiners, 1 mover, 3 leavers (2 gone, 1 marked left), 26 unchanged' '
 	smz-provision --dry-run --json month2.csv >plan2.json 2>err &&
-	test_grep "plan: 3 joiners, 3 leavers, 27 unchanged" err &&
+	test_grep "plan: 3 joiners, 1 movers, 3 leavers, 26 unchanged" err &&
+	test_grep "{\"address\":\"u20.new@example.com\",\"action\":\"move from u20@example.com\"}" plan2.json &&
 	test_grep "{\"address\":\"u10@example.com\",\"action\":\"leave\"}" plan2.json &&
 	test_grep "{\"address\":\"u33@example.com\",\"action\":\"join\"}" plan2.json &&
 	smz-issue list | test_cmp before -
@@ -58,15 +61,18 @@ test_expect_success 'month 2, planned: 3 joiners, 3 leavers (2 gone, 1 marked le
 
 test_expect_success 'month 2, applied: CA, vault, directory and CRL agree' '
 	smz-provision --ca-passphrase-file capw month2.csv 2>err &&
-	test_grep "3 joiners, 3 leavers, 27 unchanged" err &&
+	test_grep "3 joiners, 1 movers, 3 leavers, 26 unchanged" err &&
 	test "$(valid)" -eq 30 &&
+	test "$(certs_of u20@example.com)" -eq 0 && test "$(certs_of u20.new@example.com)" -eq 1 &&
+	smz-issue list | awk -F"\t" "\$2 == \"u20@example.com\"" | test_grep "	revoked\$" - &&
 	for u in u1 u2 u10; do
 		test "$(certs_of $u@example.com)" -eq 0 &&
 		smz-issue list | awk -F"\t" -v a=$u@example.com "\$2 == a" | test_grep "	revoked\$" - &&
-		smz-vault history $u@example.com | test_grep "	active\$" - || exit 1
+		smz-vault history $u@example.com | test_grep "	active	" - || exit 1
 	done &&
 	for u in u31 u33 u3 u30; do test "$(certs_of $u@example.com)" -eq 1 || exit 1; done &&
-	openssl crl -in ca/crl.pem -noout -text >crl.txt && test "$(grep -c "Serial Number:" crl.txt)" -eq 3 &&
+	openssl crl -in ca/crl.pem -noout -text >crl.txt && test "$(grep -c "Serial Number:" crl.txt)" -eq 4 &&
+	test "$(grep -c "Affiliation Changed" crl.txt)" -eq 3 && test "$(grep -c "Superseded" crl.txt)" -eq 1 &&
 	smz-vault check --passphrase-file pw >/dev/null && smz-vault audit --verify >/dev/null &&
 	smz-issue audit --verify >/dev/null
 '
@@ -81,7 +87,7 @@ test_expect_success 'a truncated export trips the safety stop (77), nothing chan
 test_expect_success '--ldif and --bundles: the changes as LDIF, a bundle per joiner' '
 	{ cat month2.csv; echo "u34@example.com,User,34,E34,active"; } >month3.csv &&
 	smz-provision --ca-passphrase-file capw --ldif changes.ldif --bundles bundles --passphrase-file pw month3.csv 2>err &&
-	test_grep "1 joiners, 0 leavers, 30 unchanged" err &&
+	test_grep "1 joiners, 0 movers, 0 leavers, 30 unchanged" err &&
 	test_grep "^dn: mail=u34@example.com,$PEOPLE\$" changes.ldif && test "$(grep -c "^dn: " changes.ldif)" -eq 1 &&
 	test -s bundles/u34@example.com.p12 && test "$(certs_of u34@example.com)" -eq 0 &&
 	{ cat month3.csv; echo "u35@example.com,User,35,E35,active"; } >month4.csv &&
@@ -92,20 +98,20 @@ test_expect_success '--ldif and --bundles: the changes as LDIF, a bundle per joi
 	openssl pkcs12 -in bundles/u34@example.com.p12 -passin "pass:$p" -nokeys -noout 2>/dev/null
 '
 
-test_expect_success 'the example rosters: 289 joiners, then 4 joiners, 7 leavers, 282 unchanged' '
+test_expect_success 'the example rosters: 289 joiners, then 4 joiners, 1 mover, 7 leavers, 281 unchanged' '
 	mkdir ex && sed -e "s#$PWD/vault#$PWD/ex/vault#; s#$PWD/ca#$PWD/ex/ca#" -e "/^\[ldap\]/,\$d" policy.conf >ex/policy.conf &&
 	(
 		SMZ_POLICY=$PWD/ex/policy.conf && export SMZ_POLICY &&
 		smz-vault init -q --passphrase-file pw && smz-issue init -q --no-passphrase &&
 		test_must_fail 65 smz-provision "$TOP/examples/roster.csv" 2>err &&
-		test_grep "289 joiners, 0 leavers, 0 unchanged" err && test "$(valid)" -eq 289 &&
+		test_grep "289 joiners, 0 movers, 0 leavers, 0 unchanged" err && test "$(valid)" -eq 289 &&
 		test_must_fail 65 smz-provision --dry-run "$TOP/examples/roster-next-month.csv" >plan 2>err &&
-		test_grep "plan: 4 joiners, 7 leavers, 282 unchanged" err &&
+		test_grep "plan: 4 joiners, 1 movers, 7 leavers, 281 unchanged" err &&
 		test_grep "^maria.fernandez@example.com	leave\$" plan && test_grep "^ana.ortega@example.com	join\$" plan &&
 		test_must_fail 77 smz-provision "$TOP/examples/roster-truncated.csv" 2>err &&
 		test_must_fail 65 smz-provision "$TOP/examples/roster-next-month.csv" 2>err &&
-		test_grep "4 joiners, 7 leavers, 282 unchanged" err && test "$(valid)" -eq 286 &&
-		openssl crl -in ex/ca/crl.pem -noout -text | grep -c "Serial Number:" | test_grep "^7\$" -
+		test_grep "4 joiners, 1 movers, 7 leavers, 281 unchanged" err && test "$(valid)" -eq 286 &&
+		openssl crl -in ex/ca/crl.pem -noout -text | grep -c "Serial Number:" | test_grep "^8\$" -
 	)
 '
 

@@ -41,7 +41,7 @@ test_expect_success 'killed at 10 points, each followed by a re-run' '
 '
 
 test_expect_success 'a last run finds nothing left to do' '
-	smz-provision roster.csv 2>err && test_grep "0 joiners, 0 leavers, $N unchanged" err
+	smz-provision roster.csv 2>err && test_grep "0 joiners, 0 movers, 0 leavers, $N unchanged" err
 '
 
 test_expect_success 'everyone has exactly one valid certificate, and no serial twice' '
