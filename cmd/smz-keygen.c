@@ -12,7 +12,7 @@
 #define ROSTER_MAX (256u << 20)
 
 static struct {
-	int addresses, new_key, list;
+	int addresses, new_key, list, reuse_key;
 	const char *delimiter;
 	const char **columns;
 } o;
@@ -24,6 +24,9 @@ static struct poptOption table[] = {
 	{"addresses", 0, POPT_ARG_NONE, &o.addresses, 0, "input is one mail address a line", NULL},
 	{"new-key", 0, POPT_ARG_NONE, &o.new_key, 0,
 	 "add a new key even where the address has one", NULL},
+	{"reuse-key", 0, POPT_ARG_NONE, &o.reuse_key, 0,
+	 "send again the stored CSR of each address's certified key (renewal with the same key)",
+	 NULL},
 	{"list", 0, POPT_ARG_NONE, &o.list, 0,
 	 "print the roster as read (TSV: line, address, state, name, employee id); no keys",
 	 NULL},
@@ -155,7 +158,7 @@ main(int argc, const char **argv)
 	if (o.list) /* the roster as smz reads it, for smz-provision's plan */
 		return list_roster(&roster);
 	struct smz_keygen_opts ko = {&pol, smz_opts_vault_dir(pol.vault_path[0] ? pol.vault_path : NULL), smz_opt.jobs,
-				     o.new_key, smz_opt.quiet, report, NULL};
+				     o.new_key, smz_opt.quiet, o.reuse_key, report, NULL};
 	struct smz_keygen_stats st;
 	rc = smz_keygen_run(&ko, &roster, stdout, &st, &e);
 	smz_roster_free(&roster);

@@ -98,7 +98,7 @@ if [ $dry = 1 ]; then
 fi
 
 # the safety stop: a truncated roster or a wrong list must not revoke half the company
-max=$(awk -F= '/^\[/ { s = $0 } s == "[offboarding]" && $1 ~ /^max_fraction[ \t]*$/ { gsub(/[ \t;].*/, "", $2); print $2 }' \
+max=$(awk -F= '/^\[/ { s = $0 } s == "[offboarding]" && $1 ~ /^max_fraction[ \t]*$/ { sub(/^[ \t]+/, "", $2); sub(/[ \t;].*/, "", $2); print $2 }' \
 	"${SMZ_POLICY:-/etc/smz/policy.conf}" 2>/dev/null)
 max=${max:-0.10}
 if [ $force = 0 ] && [ "$leaving" -gt 0 ] &&

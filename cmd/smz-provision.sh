@@ -135,7 +135,7 @@ fi
 
 # 4. the safety stop, before anything changes: a truncated export must not
 #    off-board half the company
-max=$(awk -F= '/^\[/ { s = $0 } s == "[offboarding]" && $1 ~ /^max_fraction[ \t]*$/ { gsub(/[ \t;].*/, "", $2); print $2 }' "$policy" 2>/dev/null)
+max=$(awk -F= '/^\[/ { s = $0 } s == "[offboarding]" && $1 ~ /^max_fraction[ \t]*$/ { sub(/^[ \t]+/, "", $2); sub(/[ \t;].*/, "", $2); print $2 }' "$policy" 2>/dev/null)
 max=${max:-0.10}
 ncert=$(wc -l <"$tmp/certified")
 if [ $force = 0 ] && [ "$nl" -gt 0 ] &&

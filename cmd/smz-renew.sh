@@ -70,7 +70,7 @@ while [ $# -gt 0 ]; do
 done
 policy=${SMZ_POLICY:-/etc/smz/policy.conf}
 if [ -z "$within" ]; then
-	within=$(awk -F= '/^\[/ { s = $0 } s == "[renewal]" && $1 ~ /^window_days[ \t]*$/ { gsub(/[ \t;].*/, "", $2); print $2 }' "$policy" 2>/dev/null)
+	within=$(awk -F= '/^\[/ { s = $0 } s == "[renewal]" && $1 ~ /^window_days[ \t]*$/ { sub(/^[ \t]+/, "", $2); sub(/[ \t;].*/, "", $2); print $2 }' "$policy" 2>/dev/null)
 	within=${within:-30}
 fi
 within=${within%d}
@@ -101,9 +101,14 @@ code=0
 if [ "$n" -gt 0 ]; then
 	capass_opt=''
 	[ -n "$capass" ] && capass_opt="--passphrase-file $capass"
-	# a new key each (vaulted first); attach supersedes the old one
+	# a new key each (vaulted first; attach supersedes the old one), or with
+	# policy [renewal] reuse_key = yes the stored request of the same key
+	# (smz-issue does not count a certificate inside the window as current)
+	reuse=$(awk -F= '/^\[/ { s = $0 } s == "[renewal]" && $1 ~ /^reuse_key[ \t]*$/ { sub(/^[ \t]+/, "", $2); sub(/[ \t;].*/, "", $2); print $2 }' "$policy" 2>/dev/null)
+	how=--new-key
+	[ "$reuse" = yes ] && how=--reuse-key
 	# shellcheck disable=SC2086
-	cut -f1 "$tmp/due" | smz-keygen -q --addresses --new-key - | smz-issue -q $capass_opt |
+	cut -f1 "$tmp/due" | smz-keygen -q --addresses $how - | smz-issue -q $capass_opt |
 		smz-vault attach -q >"$tmp/new.pem"
 	status=$?
 	[ $status -eq 0 ] || { echo "$prog: renewal failed (exit $status); run again" >&2; code=$status; }

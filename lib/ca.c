@@ -439,7 +439,7 @@ record_cert(json_t *rec)
  * under the same profile and usage (a policy change gets new ones). */
 static int
 find_existing(struct smz_ca *ca, DB_TXN *txn, const struct smz_csr_info *ci,
-	      const char *profile, X509 **out, int *compromised)
+	      const char *profile, long long fresh_until, X509 **out, int *compromised)
 {
 	*compromised = 0;
 	DBC *c;
@@ -459,7 +459,7 @@ find_existing(struct smz_ca *ca, DB_TXN *txn, const struct smz_csr_info *ci,
 			*compromised = 1; /* BR 4.9.1.1: never certify that key again */
 		const char *pr = json_string_value(json_object_get(j, "profile"));
 		const char *us = json_string_value(json_object_get(j, "usage"));
-		int cover = st && strcmp(st, "valid") == 0 && na > now && pr &&
+		int cover = st && strcmp(st, "valid") == 0 && na > now && na > fresh_until && pr &&
 			    strcmp(pr, profile) == 0 && us && strcmp(us, ci->usage) == 0;
 		for (size_t i = 0; cover && i < ci->naddr; i++) {
 			size_t k;
@@ -498,7 +498,13 @@ issue_fn(struct smz_ca *ca, DB_TXN *txn, void *arg, struct smz_audit_entry *a, s
 		rq->existed = 0;
 		rq->refused = 0;
 		int compromised = 0;
-		int r = find_existing(ca, txn, rq->ci, j->p->profile, &rq->cert, &compromised);
+		/* a certificate inside the renewal window does not count: a CSR
+		 * sent again for its key (renewal with the same key) gets a new one */
+		long long w = j->p->window_days;
+		if (2 * w > j->p->validity_days)
+			w = j->p->validity_days / 2;
+		int r = find_existing(ca, txn, rq->ci, j->p->profile, (long long)now + w * 86400,
+				      &rq->cert, &compromised);
 		if (r)
 			return r;
 		if (compromised) {

@@ -96,6 +96,7 @@ worker(void *arg)
 
 struct look {
 	const char *usage;
+	int reuse; /* also the CSR of a certified key */
 	int active, certified;
 	unsigned char *csr;
 	size_t csr_len;
@@ -112,7 +113,8 @@ look_cb(void *arg, json_t *rec)
 	l->active = 1;
 	if (json_array_size(json_object_get(rec, "certs")) > 0) {
 		l->certified = 1;
-		return 0;
+		if (!l->reuse)
+			return 0;
 	}
 	const char *csr = json_string_value(json_object_get(rec, "csr"));
 	if (csr && !l->csr) {
@@ -232,12 +234,12 @@ smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
 			continue;
 		}
 		for (const char *const *u = usages; *u; u++) {
-			struct look l = {.usage = *u};
+			struct look l = {.usage = *u, .reuse = o->reuse_key};
 			if (!o->new_key &&
 			    (rc = smz_vault_history(v, row->address, o->policy->local_part_sensitive,
 						    look_cb, &l, e)))
 				break;
-			if (l.certified) {
+			if (l.certified && !(o->reuse_key && l.csr)) {
 				st->skipped++;
 				o->report(o->arg, row, *u, SMZ_KG_EXISTS, NULL);
 				free(l.csr);

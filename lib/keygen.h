@@ -29,6 +29,7 @@ struct smz_keygen_opts {
 	int jobs;
 	int new_key; /* add a key even if the address has one */
 	int quiet;   /* no progress */
+	int reuse_key; /* send again the CSR of a certified active key (renewal, same key) */
 	void (*report)(void *arg, const struct smz_row *row, const char *usage,
 		       enum smz_keygen_event ev, const char *detail);
 	void *arg;

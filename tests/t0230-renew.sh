@@ -56,4 +56,22 @@ test_expect_success 'a re-run renews nothing more' '
 	smz-issue list | test_cmp before -
 '
 
+test_expect_success 'reuse_key = yes: the same key, a new certificate' '
+	mkdir same && sed -e "s#$PWD/vault#$PWD/same/vault#; s#$PWD/ca#$PWD/same/ca#" -e "s/^window_days = 30/window_days = 30\nreuse_key = yes/" \
+		policy.conf >same/policy.conf &&
+	(
+		SMZ_POLICY=$PWD/same/policy.conf && export SMZ_POLICY &&
+		smz-vault init -q --passphrase-file pw && smz-issue init -q --no-passphrase &&
+		printf "email\nkeep@example.com\n" | smz-keygen -q - | smz-issue -q | smz-vault attach -q >/dev/null &&
+		printf "keep@example.com\n" | smz-keygen -q --addresses --reuse-key - | smz-issue -q >again.pem 2>/dev/null &&
+		test "$(smz-issue list | tail -n +2 | wc -l)" -eq 1 &&
+		faketime -f "+380d" smz-renew 2>err && test_grep "1 renewed" err &&
+		test "$(smz-issue list | tail -n +2 | wc -l)" -eq 2 &&
+		test "$(smz-issue list | tail -n +2 | cut -f3 | sort -u | wc -l)" -eq 1 &&
+		test "$(smz-vault history keep@example.com | tail -n +2 | wc -l)" -eq 1 &&
+		smz-vault history keep@example.com | test_grep "	active	" - &&
+		faketime -f "+381d" smz-renew 2>err && test_grep "0 renewed" err
+	)
+'
+
 test_done
