@@ -1,5 +1,6 @@
 /* smz-keygen: an HR roster in, one vaulted key and one CSR per employee out. */
 #include "common.h"
+#include "keypool.h"
 #include "fileio.h"
 #include "keygen.h"
 #include "roster.h"
@@ -12,7 +13,7 @@
 #define ROSTER_MAX (256u << 20)
 
 static struct {
-	int addresses, new_key, list, reuse_key;
+	int addresses, new_key, list, reuse_key, pool;
 	const char *delimiter;
 	const char **columns;
 } o;
@@ -27,6 +28,8 @@ static struct poptOption table[] = {
 	{"reuse-key", 0, POPT_ARG_NONE, &o.reuse_key, 0,
 	 "send again the stored CSR of each address's certified key (renewal with the same key)",
 	 NULL},
+	{"pool", 0, POPT_ARG_INT, &o.pool, 0,
+	 "generate N keys ahead of need into the key pool (vault/pool); no roster", "N"},
 	{"list", 0, POPT_ARG_NONE, &o.list, 0,
 	 "print the roster as read (TSV: line, address, state, name, employee id); no keys",
 	 NULL},
@@ -129,6 +132,26 @@ main(int argc, const char **argv)
 	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
 		return rc;
 	const char *path = poptGetArg(ctx);
+	if (o.pool) { /* the key pool: keys now, addresses later */
+		if (path || o.pool < 0 || o.pool > 1000000) {
+			cmd_msg("--pool N takes no roster; N from 1 to 1000000");
+			return EX_USAGE;
+		}
+		const char *vd = smz_opts_vault_dir(pol.vault_path[0] ? pol.vault_path : NULL);
+		char dir[4200];
+		if (!vd) {
+			cmd_msg("no vault: --vault DIR, $SMZ_VAULT or policy [vault] path");
+			return EX_USAGE;
+		}
+		snprintf(dir, sizeof dir, "%s/pool", vd);
+		size_t total = 0;
+		if ((rc = smz_pool_fill(dir, pol.alg, (size_t)o.pool, &total, &e)))
+			return cmd_fail(rc, &e, "fill the key pool");
+		if (!smz_opt.quiet)
+			cmd_msg("%d %s keys added to the pool in %s (%zu there)", o.pool,
+				smz_alg_name(pol.alg), dir, total);
+		return 0;
+	}
 	int delim = 0;
 	if (o.delimiter)
 		delim = strcmp(o.delimiter, "tab") == 0 || strcmp(o.delimiter, "\\t") == 0 ? '\t'

@@ -1,4 +1,5 @@
 #include "keygen.h"
+#include "keypool.h"
 #include "keys.h"
 #include "pem.h"
 #include "progress.h"
@@ -26,11 +27,13 @@ struct item {
 	unsigned char key_id[SMZ_KEYID_LEN];
 	unsigned char *csr, *sealed;
 	size_t csr_len, sealed_len;
+	char *claimed; /* a key drawn from the key pool: its file, removed once vaulted */
 };
 
 struct pool {
 	const struct smz_keygen_opts *o;
 	const unsigned char *pk;
+	struct smz_pool *keys; /* pre-generated keys, or NULL */
 	struct item *items;
 	size_t n, next, committed;
 	int stop;
@@ -53,8 +56,19 @@ make_one(struct pool *p, struct worker_state *w, struct item *it)
 	char *cn = smz_row_common_name(row);
 	struct smz_csr_subject subj = {row->address, cn, row->field[SMZ_F_GIVEN],
 				       row->field[SMZ_F_SURNAME], it->usage};
-	if ((!w->gen && smz_key_generator_new(p->o->policy->alg, &w->gen, &e)) ||
-	    smz_key_generator_next(w->gen, &k, &e) ||
+	char claimed[PATH_MAX + 300];
+	int drawn = 0;
+	if (p->keys) { /* from the key pool when it has one left */
+		int r = smz_pool_take(p->keys, &k, claimed, sizeof claimed, &e);
+		drawn = r == 0;
+		if (r && r != SMZ_ERR_NOTFOUND)
+			fprintf(stderr, "smz-keygen: key pool: %s; generating instead\n", e.msg);
+		e.msg[0] = 0;
+	}
+	if (drawn)
+		it->claimed = strdup(claimed);
+	if ((!drawn && ((!w->gen && smz_key_generator_new(p->o->policy->alg, &w->gen, &e)) ||
+			smz_key_generator_next(w->gen, &k, &e))) ||
 	    smz_csr_build(k, &subj, &it->csr, &it->csr_len, it->key_id, &e) ||
 	    smz_key_to_pkcs8(k, &w->p8, &e) ||
 	    smz_vault_seal(p->pk, it->key_id, &w->p8, &w->msg, &it->sealed, &it->sealed_len)) {
@@ -134,7 +148,9 @@ item_clear(struct item *it)
 {
 	free(it->csr);
 	free(it->sealed);
+	free(it->claimed);
 	it->csr = it->sealed = NULL;
+	it->claimed = NULL;
 }
 
 /* Commit items [from, to) that are done, then report and write them. */
@@ -183,6 +199,7 @@ flush(const struct smz_keygen_opts *o, struct smz_vault *v, struct item *items, 
 			st->skipped++;
 			o->report(o->arg, it->row, it->usage, SMZ_KG_RACED, NULL);
 		} else {
+			smz_pool_consumed(it->claimed); /* the key is in the vault now */
 			if (smz_pem_write(out, "CERTIFICATE REQUEST", it->csr, it->csr_len) < 0)
 				rc = smz_err_set(e, SMZ_ERR_IO, "cannot write to standard output");
 			else if (it->kind == IT_RESEND)
@@ -258,6 +275,10 @@ smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
 		}
 	}
 	struct pool p = {.o = o, .pk = smz_vault_deposit_key(v), .items = items, .n = n};
+	char pooldir[PATH_MAX];
+	snprintf(pooldir, sizeof pooldir, "%s/pool", o->vault_dir);
+	if (smz_pool_open(pooldir, o->policy->alg, &p.keys, e))
+		fprintf(stderr, "smz-keygen: key pool: %s; generating instead\n", e->msg);
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.more, NULL);
 	pthread_cond_init(&p.done, NULL);
@@ -307,6 +328,7 @@ smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
 	pthread_mutex_destroy(&p.mu);
 	pthread_cond_destroy(&p.more);
 	pthread_cond_destroy(&p.done);
+	smz_pool_close(p.keys);
 	smz_vault_close(v);
 	return rc;
 }
