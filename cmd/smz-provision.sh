@@ -146,18 +146,14 @@ fi
 
 capass_opt=''
 [ -n "$capass" ] && capass_opt="--passphrase-file $capass"
-# Certificates attached but not yet published wait in the CA directory, so
-# that a run killed between the two publishes them the next time.
+# What is published is recorded in the CA directory (ca/provision/published,
+# serials), and each run publishes every valid certificate of the roster
+# that is not in that record: a run killed anywhere (even after attach
+# committed but before its output was kept) is made good by the next one.
 cadir=${SMZ_CA:-$(awk -F= '/^\[/ { s = $0 } s == "[ca]" && $1 ~ /^path[ \t]*$/ { gsub(/^[ \t]+|[ \t]+$/, "", $2); print $2 }' "$policy")}
 state=$cadir/provision
 mkdir -p "$state" || exit 73
-complete_pem() { awk '/-----BEGIN CERTIFICATE-----/ { b = "" ; on = 1 } on { b = b $0 "\n" } /-----END CERTIFICATE-----/ && on { printf "%s", b; on = 0 }' "$@"; }
-keep_pending() { # move what attach wrote into pending.pem, atomically
-	[ -e "$state/attached.pem" ] || return 0
-	{ [ -e "$state/pending.pem" ] && cat "$state/pending.pem"; complete_pem "$state/attached.pem"; } >"$state/pending.new" &&
-		mv "$state/pending.new" "$state/pending.pem" && rm -f "$state/attached.pem"
-}
-keep_pending
+touch "$state/published" || exit 73
 # 5. keys (vaulted first), certificates, filed beside their keys.  Run
 #    every time: smz-keygen skips addresses that have a certificate and
 #    sends again the CSR of a key still without one, and smz-issue answers
@@ -165,27 +161,37 @@ keep_pending
 #    anywhere in here is finished by the next.
 # shellcheck disable=SC2086
 smz-keygen -q -j "$jobs" "$roster" 2>/dev/null | smz-issue -q -j "$jobs" $capass_opt |
-	smz-vault attach -q >"$state/attached.pem"
+	smz-vault attach -q >/dev/null
 status=$?
 [ $status -eq 0 ] || { echo "$prog: issuing failed (exit $status); run again" >&2; code=$status; }
-keep_pending
-# 6. the directory
-if [ $nodir = 0 ] && [ -s "$state/pending.pem" ]; then
-	if [ -n "$ldif" ]; then
-		smz-publish -q --uri - --ldif "$ldif" "$state/pending.pem" >/dev/null && rm -f "$state/pending.pem" || code=$?
-	elif awk -F= '/^\[/ { s = $0 } s == "[ldap]" && $1 ~ /^uri[ \t]*$/ { f = 1 } END { exit !f }' "$policy" 2>/dev/null; then
-		if smz-publish -q "$state/pending.pem" >/dev/null; then
-			rm -f "$state/pending.pem"
-		else
-			rc=$?
-			echo "$prog: the directory was not updated (exit $rc); run again" >&2
-			code=$rc
+# 6. the directory: the valid certificates of the roster's people not
+#    recorded as published
+if [ $nodir = 0 ]; then
+	smz-issue list >"$tmp/list2" || exit $?
+	awk -F'\t' 'NR == FNR { act[$1] = 1; next } FNR > 1 && $6 == "valid" && ($2 in act) { print $1 }' \
+		"$tmp/active" "$tmp/list2" | sort -u >"$tmp/valid-serials"
+	sort -u "$state/published" >"$tmp/published"
+	comm -23 "$tmp/valid-serials" "$tmp/published" >"$tmp/to-publish"
+	if [ -s "$tmp/to-publish" ]; then
+		set --
+		while read -r sn; do set -- "$@" --serial "$sn"; done <"$tmp/to-publish"
+		published=0
+		if [ -n "$ldif" ]; then
+			smz-publish -q --uri - --ldif "$ldif" "$@" >/dev/null && published=1 || code=$?
+		elif awk -F= '/^\[/ { s = $0 } s == "[ldap]" && $1 ~ /^uri[ \t]*$/ { f = 1 } END { exit !f }' "$policy" 2>/dev/null; then
+			if smz-publish -q "$@" >/dev/null; then
+				published=1
+			else
+				rc=$?
+				echo "$prog: the directory was not updated (exit $rc); run again" >&2
+				code=$rc
+			fi
 		fi
-	else
-		rm -f "$state/pending.pem"
+		if [ $published = 1 ]; then
+			sort -u "$tmp/published" "$tmp/to-publish" >"$state/published.new" &&
+				mv "$state/published.new" "$state/published"
+		fi
 	fi
-elif [ $nodir = 1 ]; then
-	rm -f "$state/pending.pem"
 fi
 # 7. leavers: revoked, withdrawn, CRL; keys stay.  Movers' old addresses
 #    the same, with reason superseded.

@@ -35,7 +35,7 @@ static struct poptOption table[] = {
 	 "also write userSMIMECertificate (default: policy [ldap] smime_attribute)", NULL},
 	{"remove", 0, POPT_ARG_NONE, &o.remove, 0, "withdraw these certificates", NULL},
 	{"serial", 0, POPT_ARG_ARGV, &o.serials, 0,
-	 "with --remove: the certificate of this serial, from the CA database", "SERIAL"},
+	 "the certificate of this serial, from the CA database (repeat)", "SERIAL"},
 	{"dry-run", 0, POPT_ARG_NONE, &o.dry_run, 0, "print what would change", NULL},
 	{"ldif", 0, POPT_ARG_STRING, &o.ldif, 0,
 	 "write the changes as LDIF to FILE (- = stdout) instead of applying them", "FILE"},
@@ -62,7 +62,7 @@ serial_stream(int *code)
 	struct smz_err e = {0};
 	struct smz_ca *ca = NULL;
 	FILE *f = tmpfile();
-	int rc = !o.remove ? SMZ_ERR_USAGE : !f ? SMZ_ERR_IO
+	int rc = !f ? SMZ_ERR_IO
 		 : smz_ca_open(smz_opts_ca_dir(pol.ca_path), &ca, &e);
 	for (const char **s = o.serials; !rc && *s; s++) {
 		X509 *x = NULL;
@@ -75,9 +75,7 @@ serial_stream(int *code)
 	if (rc) {
 		if (f)
 			fclose(f);
-		*code = rc == SMZ_ERR_USAGE && !o.remove
-				? (cmd_msg("--serial goes with --remove"), EX_USAGE)
-				: cmd_fail(rc, &e, "find the certificates");
+		*code = cmd_fail(rc, &e, "find the certificates");
 		return NULL;
 	}
 	rewind(f);
