@@ -173,13 +173,12 @@ if [ $nodir = 0 ]; then
 	sort -u "$state/published" >"$tmp/published"
 	comm -23 "$tmp/valid-serials" "$tmp/published" >"$tmp/to-publish"
 	if [ -s "$tmp/to-publish" ]; then
-		set --
-		while read -r sn; do set -- "$@" --serial "$sn"; done <"$tmp/to-publish"
 		published=0
 		if [ -n "$ldif" ]; then
-			smz-publish -q --uri - --ldif "$ldif" "$@" >/dev/null && published=1 || code=$?
+			smz-publish -q --uri - --ldif "$ldif" --serial-file "$tmp/to-publish" >/dev/null &&
+				published=1 || code=$?
 		elif awk -F= '/^\[/ { s = $0 } s == "[ldap]" && $1 ~ /^uri[ \t]*$/ { f = 1 } END { exit !f }' "$policy" 2>/dev/null; then
-			if smz-publish -q "$@" >/dev/null; then
+			if smz-publish -q --serial-file "$tmp/to-publish" >/dev/null; then
 				published=1
 			else
 				rc=$?
@@ -216,15 +215,13 @@ if [ -n "$bundles" ] && [ "$nall" -gt 0 ]; then
 		# smz-vault export keeps the passwords.tsv lines of earlier runs
 		split -l 4000 "$tmp/joiners" "$tmp/chunk."
 		for chunk in "$tmp"/chunk.*; do
-			set --
-			while read -r a; do set -- "$@" --address "$a"; done <"$chunk"
 			if [ -n "$vpass" ]; then
 				smz-vault export -q -j "$jobs" --passphrase-file "$vpass" --out "$bundles" \
-					--reason "smz-provision" "$@" >/dev/null || code=$?
+					--reason "smz-provision" - <"$chunk" >/dev/null || code=$?
 			else
 				# shellcheck disable=SC2086
 				smz-vault export -q -j "$jobs" $shares --out "$bundles" \
-					--reason "smz-provision" "$@" >/dev/null || code=$?
+					--reason "smz-provision" - <"$chunk" >/dev/null || code=$?
 			fi
 		done
 	fi

@@ -5,13 +5,14 @@
 #include "pem.h"
 #include "secmem.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 static struct {
-	const char *uri, *base, *filter, *bind_dn, *bind_pw_file, *tls_ca, *ldif;
+	const char *uri, *base, *filter, *bind_dn, *bind_pw_file, *tls_ca, *ldif, *serial_file;
 	int starttls, no_starttls, smime, remove, dry_run, timeout;
 	const char **serials;
 } o = {.timeout = 10};
@@ -36,6 +37,8 @@ static struct poptOption table[] = {
 	{"remove", 0, POPT_ARG_NONE, &o.remove, 0, "withdraw these certificates", NULL},
 	{"serial", 0, POPT_ARG_ARGV, &o.serials, 0,
 	 "the certificate of this serial, from the CA database (repeat)", "SERIAL"},
+	{"serial-file", 0, POPT_ARG_STRING, &o.serial_file, 0,
+	 "like --serial, for each serial in FILE (one a line)", "FILE"},
 	{"dry-run", 0, POPT_ARG_NONE, &o.dry_run, 0, "print what would change", NULL},
 	{"ldif", 0, POPT_ARG_STRING, &o.ldif, 0,
 	 "write the changes as LDIF to FILE (- = stdout) instead of applying them", "FILE"},
@@ -64,13 +67,27 @@ serial_stream(int *code)
 	FILE *f = tmpfile();
 	int rc = !f ? SMZ_ERR_IO
 		 : smz_ca_open(smz_opts_ca_dir(pol.ca_path), &ca, &e);
-	for (const char **s = o.serials; !rc && *s; s++) {
+	for (const char **s = o.serials; !rc && s && *s; s++) {
 		X509 *x = NULL;
 		if ((rc = smz_ca_cert_by_serial(ca, *s, &x, &e)) == 0) {
 			rc = smz_pem_write_cert(f, x);
 			X509_free(x);
 		}
 	}
+	FILE *sf = !rc && o.serial_file ? fopen(o.serial_file, "r") : NULL;
+	if (!rc && o.serial_file && !sf)
+		rc = smz_err_set(&e, SMZ_ERR_NOINPUT, "%s: %s", o.serial_file, strerror(errno));
+	char line[256];
+	while (!rc && sf && fgets(line, sizeof line, sf)) {
+		line[strcspn(line, "\r\n")] = 0;
+		X509 *x = NULL;
+		if (line[0] && (rc = smz_ca_cert_by_serial(ca, line, &x, &e)) == 0) {
+			rc = smz_pem_write_cert(f, x);
+			X509_free(x);
+		}
+	}
+	if (sf)
+		fclose(sf);
 	smz_ca_close(ca);
 	if (rc) {
 		if (f)
@@ -108,7 +125,8 @@ main(int argc, const char **argv)
 		cmd_msg("--remove needs the directory (--uri -, without a server, only adds)");
 		return EX_USAGE;
 	}
-	FILE *in = o.serials ? serial_stream(&rc) : cmd_open_stream(arg, "certificates", &rc);
+	FILE *in = o.serials || o.serial_file ? serial_stream(&rc)
+					      : cmd_open_stream(arg, "certificates", &rc);
 	if (!in)
 		return rc;
 	FILE *ldif = !o.ldif ? NULL : strcmp(o.ldif, "-") == 0 ? stdout : fopen(o.ldif, "w");

@@ -55,11 +55,11 @@ _smz_publish() {
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
 	case $prev in
-	--policy|--bind-pw-file|--tls-ca|--ldif) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--policy|--bind-pw-file|--tls-ca|--serial-file|--ldif) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--ca) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --uri --base --filter --bind-dn --bind-pw-file --starttls --no-starttls --tls-ca --smime-attribute --remove --serial --dry-run --ldif --timeout" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --uri --base --filter --bind-dn --bind-pw-file --starttls --no-starttls --tls-ca --smime-attribute --remove --serial --serial-file --dry-run --ldif --timeout" -- "$cur"))
 	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "" -- "$cur"))
 	else
