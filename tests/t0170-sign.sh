@@ -3,6 +3,7 @@
 # (Thunderbird's engine) and gpgsm agree both ways; every bad message gets
 # its status and exit code; every private-key use is audited.
 . "$(dirname "$0")/lib.sh"
+# shellcheck disable=SC2034 # used in the test bodies, which test_expect_success evals
 MIME="python3 $TOP/tests/helpers/mime.py"
 
 write_policy ec-p256 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \
@@ -78,7 +79,7 @@ gpg-connect-agent --quiet /bye 2>/dev/null
 gpgsm_out() { # OUT ARGS...
 	out=$1
 	shift
-	for try in 1 2 3; do
+	for _ in 1 2 3; do
 		rm -f "$out"
 		gpgsm "$@" 2>>gpgsm.log
 		[ -s "$out" ] && return 0

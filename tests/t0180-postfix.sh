@@ -3,6 +3,7 @@
 # decrypts what arrives encrypted for internal recipients, re-injects every
 # message, and makes Postfix retry (75) rather than lose one.
 . "$(dirname "$0")/lib.sh"
+# shellcheck disable=SC2034 # used in the test bodies, which test_expect_success evals
 FILTER="$TOP/examples/postfix-filter.sh"
 
 write_policy ec-p256 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \

@@ -11,6 +11,7 @@ write_policy ec-p256 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/s
 	"issuer_url = http://pki.example.com/issuing.cer"
 new_vault
 smz-issue init -q --no-passphrase
+# shellcheck disable=SC2034 # used in the test bodies, which test_expect_success evals
 S1=shares/share-1-of-3.txt S2=shares/share-2-of-3.txt S3=shares/share-3-of-3.txt
 printf 'email\nalice@example.com\nbob@example.com\ncarol@example.com\n' >staff.csv
 smz-keygen -q staff.csv | smz-issue -q | smz-vault attach -q >gen1.pem
@@ -27,7 +28,6 @@ done
 sed -e '/^\[vault\]/,/^\[/{/^path/d}' policy.conf >outside.conf
 
 mkdir orig arch arch/md arch/md/cur arch/md/new arch/md/tmp
-n=0
 msg() { # ID TO [BODY]: an original message in orig/ID.eml
 	printf 'From: Partner <partner@other.org>\nTo: %s\nSubject: message %s\nDate: Mon, 3 Mar 2025 10:00:00 +0000\nMessage-ID: <%s@other.org>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n%s\nFrom the archive, line two.\n' \
 		"$2" "$1" "$1" "${3:-Text of message $1.}" >orig/$1.eml
@@ -83,7 +83,9 @@ body_at $((lines / 10)) >arch/corrupt-01.eml                          # truncate
 body_at $((lines / 2)) >arch/corrupt-02.eml                           # truncated half way
 body_at $((lines - 2)) >arch/corrupt-03.eml                           # truncated near the end
 sed '/^$/,$ s/[A-Za-z]/!/3' good.eml >arch/corrupt-04.eml               # invalid base64 characters
-{ sed '/^$/q' good.eml; head -c 3000 /dev/urandom | base64; } >arch/corrupt-05.eml   # random DER
+# junk from a fixed seed: random bytes could, once in a while, look like a header line
+junk() { python3 -c "import random, sys; random.seed($1); sys.stdout.buffer.write(bytes(random.randrange(256) for _ in range($2)))"; }
+{ sed '/^$/q' good.eml; junk 5 3000 | base64; } >arch/corrupt-05.eml   # random DER
 sed '/^$/q' good.eml >arch/corrupt-06.eml                               # empty body
 entity plain-1 | openssl cms -digest_create | cat - >dig.p7 && { hdrs plain-1; cat dig.p7; } >arch/corrupt-07.eml  # not enveloped/signed
 $MIME body good.eml good.der && python3 -c "
@@ -97,7 +99,7 @@ cp orig/plain-1.eml n0 && for i in 1 2 3 4 5 6 7 8 9 10; do
 		smz-sign -q --sign --opaque --passphrase-file pw >n$i
 done && cp n10 arch/corrupt-12.eml                                      # 10 S/MIME layers
 printf 'no header at all, just text\n' >arch/corrupt-13.eml
-head -c 4096 /dev/urandom >arch/corrupt-14.bin                          # binary junk
+junk 14 4096 >arch/corrupt-14.bin                                      # binary junk
 sed 's/^Content-Transfer-Encoding: base64/Content-Transfer-Encoding: quoted-printable/' good.eml >arch/corrupt-15.eml
 { sed '/^$/q' good.eml; printf 'QUFBQQ==\n'; } >arch/corrupt-16.eml     # four bytes of DER
 { hdrs bob-g2-2 | sed -n 1,4p; printf 'MIME-Version: 1.0\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\nContent-Transfer-Encoding: base64\n\n'; head -c 48 good.der | base64; } >arch/corrupt-17.eml
@@ -134,7 +136,7 @@ mkdir -p bulk/src bulk/md/cur bulk/md/new bulk/md/tmp
 i=0
 for u in alice bob carol; do
 	for g in 1 2 3; do
-		for j in $(seq 1 $((BULK / 9))); do
+		for _ in $(seq 1 $((BULK / 9))); do
 			i=$((i + 1))
 			printf 'From: Partner <partner@other.org>\nTo: %s@example.com\nSubject: bulk %s\nMessage-ID: <bulk-%s@other.org>\nMIME-Version: 1.0\nContent-Type: text/plain\n\nBulk message %s for %s, generation %s.\nFrom the bulk set.\n' \
 				$u $i $i $i $u $g >bulk/src/b$i.$u.g$g
