@@ -23,6 +23,7 @@ static struct {
 static struct poptOption table[] = {
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_general, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_ca, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_vault, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_capass, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_json, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
@@ -148,7 +149,7 @@ v_issue(const char *arg)
 static void
 revoke_report(void *arg, json_t *rec, int already)
 {
-	(void)arg;
+	json_array_append(arg, rec);
 	printf("%s: %s\n", json_string_value(json_object_get(rec, "serial")),
 	       already ? "already revoked" : "revoked");
 }
@@ -168,6 +169,7 @@ v_revoke(const char *arg)
 	int rc = open_ca(&ca, 0), failed = 0;
 	if (rc >= 0)
 		return rc;
+	json_t *done = json_array();
 	struct {
 		enum smz_ca_select by;
 		const char **v;
@@ -176,7 +178,7 @@ v_revoke(const char *arg)
 		   {SMZ_CA_BY_KEYID, o.key_ids}};
 	for (size_t s = 0; s < 3; s++)
 		for (const char **v = sel[s].v; v && *v && rc < 0; v++) {
-			int r = smz_ca_revoke(ca, sel[s].by, *v, o.reason, revoke_report, NULL, &e);
+			int r = smz_ca_revoke(ca, sel[s].by, *v, o.reason, revoke_report, done, &e);
 			if (r == SMZ_ERR_NOTFOUND) {
 				printf("%s: FAIL %s\n", *v, e.msg);
 				failed = 1;
@@ -185,6 +187,18 @@ v_revoke(const char *arg)
 			}
 		}
 	smz_ca_close(ca);
+	/* revocation reaches the keys: the vault marks them, and no service
+	 * signs with them or encrypts to them any more */
+	const char *vdir = smz_opts_vault_dir(pol.vault_path);
+	size_t changed = 0;
+	int vr = vdir && json_array_size(done) ? smz_issue_tell_vault(vdir, done, &changed, &e) : 0;
+	json_decref(done);
+	if (vr && rc < 0)
+		rc = cmd_fail(vr == SMZ_ERR_NOTFOUND ? vr : SMZ_ERR_TEMP, &e,
+			      "mark the revoked keys in the vault %s (run the same revoke again)",
+			      vdir);
+	else if (!vr && changed && smz_opt.verbose)
+		cmd_msg("%zu keys marked in the vault", changed);
 	return rc >= 0 ? rc : failed ? EX_DATAERR : 0;
 }
 

@@ -19,7 +19,7 @@
 
 static struct {
 	int sign, encrypt, decrypt, verify, opaque, batch;
-	const char *as, *trust, *crl, *rsa, *cipher, *suffix, *ldap, *tls_ca;
+	const char *as, *trust, *crl, *rsa, *cipher, *suffix, *ldap, *tls_ca, *sender, *for_addr;
 	const char **to, **certs;
 } o = {.suffix = ".smz"};
 
@@ -36,6 +36,11 @@ static struct poptOption table[] = {
 	{"verify", 0, POPT_ARG_NONE, &o.verify, 0,
 	 "check the signature; print OK signer=... or FAIL reason", NULL},
 	{"as", 0, POPT_ARG_STRING, &o.as, 0, "sign as this address", "ADDR"},
+	{"sender", 0, POPT_ARG_STRING, &o.sender, 0,
+	 "--sign: the authenticated submitter; sign only when every From: and Sender: "
+	 "mailbox is one of its own (else exit 77)", "ADDR"},
+	{"for", 0, POPT_ARG_STRING, &o.for_addr, 0,
+	 "--decrypt: use only the keys of this recipient (else exit 77)", "ADDR"},
 	{"opaque", 0, POPT_ARG_NONE, &o.opaque, 0,
 	 "opaque signed-data instead of multipart/signed", NULL},
 	{"to", 0, POPT_ARG_ARGV, &o.to, 0, "encrypt to this address (repeat)", "ADDR"},
@@ -47,9 +52,10 @@ static struct poptOption table[] = {
 	{"tls-ca", 0, POPT_ARG_STRING, &o.tls_ca, 0, "--ldap: trust this CA file for TLS",
 	 "FILE"},
 	{"trust", 0, POPT_ARG_STRING, &o.trust, 0,
-	 "trust anchors (PEM; default: the CA's root.pem)", "FILE"},
-	{"crl", 0, POPT_ARG_STRING, &o.crl, 0, "check the signer against this CRL (PEM or DER)",
-	 "FILE"},
+	 "trust anchors for signers and recipients (PEM; default: policy [smime] trust, else "
+	 "the CA's root.pem)", "FILE"},
+	{"crl", 0, POPT_ARG_STRING, &o.crl, 0,
+	 "check signers and recipients against this CRL (PEM or DER)", "FILE"},
 	{"rsa-transport", 0, POPT_ARG_STRING, &o.rsa, 0,
 	 "RSA recipients: auto | pkcs1 | oaep (default: policy [smime], else auto)", "HOW"},
 	{"cipher", 0, POPT_ARG_STRING, &o.cipher, 0,
@@ -333,8 +339,12 @@ main(int argc, const char **argv)
 	}
 	mode_word = o.sign && o.encrypt ? "sign and encrypt" : o.sign ? "sign" : o.encrypt ? "encrypt"
 		    : "decrypt";
-	if ((o.as || o.opaque) && !o.sign) {
-		cmd_msg("--as and --opaque go with --sign");
+	if ((o.as || o.opaque || o.sender) && !o.sign) {
+		cmd_msg("--as, --opaque and --sender go with --sign");
+		return EX_USAGE;
+	}
+	if (o.for_addr && !o.decrypt) {
+		cmd_msg("--for goes with --decrypt");
 		return EX_USAGE;
 	}
 	if ((o.to || o.certs || o.rsa || o.cipher || o.ldap || o.tls_ca) && !o.encrypt) {
@@ -342,14 +352,17 @@ main(int argc, const char **argv)
 			"--encrypt");
 		return EX_USAGE;
 	}
-	if ((o.trust || o.crl) && !o.verify && !o.decrypt) {
-		cmd_msg("--trust and --crl go with --verify or --decrypt");
+	if ((o.trust || o.crl) && !o.verify && !o.decrypt && !o.encrypt) {
+		cmd_msg("--trust and --crl go with --verify, --decrypt or --encrypt");
 		return EX_USAGE;
 	}
 	struct smz_smime_cfg cfg = {0};
 	cfg.local_sensitive = pol.local_part_sensitive;
 	cfg.opaque = o.opaque;
 	cfg.as = o.as;
+	cfg.sender = o.sender;
+	cfg.recipient = o.for_addr;
+	cfg.refuse = pol.smime_refuse;
 	cfg.to = o.to;
 	cfg.rsa_transport = pol.rsa_transport;
 	cfg.content_cipher = pol.content_cipher;
@@ -423,16 +436,18 @@ main(int argc, const char **argv)
 			return cmd_fail(rc, &e, "read the CA certificate");
 	}
 	X509_STORE *trust = NULL;
-	if (o.verify || o.decrypt) {
+	if (o.verify || o.decrypt || o.encrypt) {
 		trust = X509_STORE_new();
 		STACK_OF(X509) *anchors = NULL;
-		const char *tf = o.trust;
+		const char *tf = o.trust ? o.trust : pol.smime_trust[0] ? pol.smime_trust : NULL;
 		if (!tf && cadir) {
 			snprintf(path, sizeof path, "%s/root.pem", cadir);
 			tf = access(path, R_OK) == 0 ? path : NULL;
 		}
-		if (!tf && o.verify) {
-			cmd_msg("no trust anchors: give --trust FILE or --ca DIR (its root.pem)");
+		/* recipient certificates are used only when they chain to an anchor */
+		if (!tf && (o.verify || o.encrypt)) {
+			cmd_msg("no trust anchors: give --trust FILE, policy [smime] trust, or --ca DIR "
+				"(its root.pem)");
 			return EX_USAGE;
 		}
 		if (tf && (rc = load_certs(tf, &anchors, &e)))

@@ -1,6 +1,8 @@
 #include "issue.h"
 #include "pem.h"
 #include "progress.h"
+#include "keys.h"
+#include "vault.h"
 
 #include <openssl/pem.h>
 #include <pthread.h>
@@ -170,5 +172,39 @@ smz_issue_run(const struct smz_issue_opts *o, FILE *in, FILE *out, struct smz_is
 	free(r);
 	if (rc && !e->code)
 		rc = smz_err_set(e, rc, "%s", smz_strerror(rc));
+	return rc;
+}
+
+int
+smz_issue_tell_vault(const char *vault_dir, json_t *recs, size_t *changed, struct smz_err *e)
+{
+	size_t n = json_array_size(recs);
+	*changed = 0;
+	if (!n)
+		return 0;
+	struct smz_vault_revocation *rv = calloc(n, sizeof *rv);
+	if (!rv)
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	int rc = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		json_t *r = json_array_get(recs, i);
+		rv[i].cert = smz_cert_from_b64(json_string_value(json_object_get(r, "der")));
+		rv[i].reason = json_string_value(json_object_get(r, "reason"));
+		rv[i].when = json_integer_value(json_object_get(r, "revoked_at"));
+		if (!rv[i].cert || !rv[i].reason)
+			rc = smz_err_set(e, SMZ_ERR_DATA, "a damaged CA record (serial %s)",
+					 json_string_value(json_object_get(r, "serial")));
+	}
+	struct smz_vault *v = NULL;
+	if (!rc)
+		rc = smz_vault_open(vault_dir, &v, e);
+	if (!rc)
+		rc = smz_vault_revoke(v, rv, n, e);
+	for (size_t i = 0; i < n; i++) {
+		*changed += !rc && rv[i].result == 0;
+		X509_free(rv[i].cert);
+	}
+	smz_vault_close(v);
+	free(rv);
 	return rc;
 }

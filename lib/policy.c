@@ -145,6 +145,28 @@ domains(struct ctx *c, const char *v)
 	return rc;
 }
 
+/* "3des, rc2, sha1" into SMZ_REFUSE_* bits; "none" for none. */
+static int
+refuse_list(const char *v, unsigned *out)
+{
+	static const char *const names[] = {"3des", "des", "rc2", "sha1", "cbc", "none", NULL};
+	char *dup = strdup(v), *save = NULL;
+	unsigned bits = 0;
+	int rc = dup ? 0 : -1;
+	for (char *t = dup ? strtok_r(dup, ", \t", &save) : NULL; t && !rc;
+	     t = strtok_r(NULL, ", \t", &save)) {
+		int i;
+		if (smz_choice(t, names, &i) < 0)
+			rc = -1;
+		else if (strcmp(names[i], "none") != 0)
+			bits |= 1u << i;
+	}
+	free(dup);
+	if (!rc)
+		*out = bits;
+	return rc;
+}
+
 static int
 handler(void *user, const char *section, const char *name, const char *v)
 {
@@ -258,6 +280,14 @@ handler(void *user, const char *section, const char *name, const char *v)
 		CHOICE(LIST("auto", "pkcs1", "oaep"), p->rsa_transport = i);
 	} else if (IS("smime", "content_cipher")) {
 		CHOICE(LIST("auto", "aes256-cbc", "aes256-gcm"), p->content_cipher = i);
+	} else if (IS("smime", "trust")) {
+		if (v[0] != '/' || copy(p->smime_trust, sizeof p->smime_trust, v) < 0)
+			return fail(c, section, name, "%s", "expected an absolute path");
+	} else if (IS("smime", "refuse")) {
+		if (refuse_list(v, &p->smime_refuse) < 0)
+			return fail(c, section, name, "%s",
+				    "expected a comma-separated list of 3des, des, rc2, sha1, cbc "
+				    "(or none)");
 	} else if (IS("recovery", "allow_passphrase")) {
 		if (smz_choice(v, yesno, &p->recovery_passphrase) < 0)
 			return fail(c, section, name, "%s", "expected yes | no");

@@ -11,6 +11,9 @@
 
 enum smz_alg { SMZ_ALG_RSA2048, SMZ_ALG_RSA3072, SMZ_ALG_RSA4096, SMZ_ALG_P256, SMZ_ALG_P384 };
 enum smz_kdf { SMZ_KDF_INTERACTIVE, SMZ_KDF_MODERATE, SMZ_KDF_SENSITIVE };
+/* [smime] refuse: weak algorithms a gateway may refuse in mail it reads */
+enum { SMZ_REFUSE_3DES = 1, SMZ_REFUSE_DES = 2, SMZ_REFUSE_RC2 = 4, SMZ_REFUSE_SHA1 = 8,
+       SMZ_REFUSE_CBC = 16 };
 
 #define SMZ_DOMAINS_MAX 64
 
@@ -46,6 +49,8 @@ struct smz_policy {
 	/* [smime] */
 	int rsa_transport;  /* 0 auto (OAEP when the certificate advertises it), 1 pkcs1, 2 oaep */
 	int content_cipher; /* 0 auto (GCM when every recipient advertises it), 1 cbc, 2 gcm */
+	char smime_trust[1024]; /* anchors for recipient and signer certificates; "": the CA's root */
+	unsigned smime_refuse;  /* SMZ_REFUSE_*: algorithms refused on decrypt and verify */
 	/* [recovery] */
 	int recovery_passphrase; /* smz-recover may unlock with the passphrase alone */
 	/* [gateway] */

@@ -14,6 +14,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -165,6 +166,48 @@ spool_copy(struct spool *s, FILE *f, int crlf)
 	return rc || ferror(f) ? -1 : 0;
 }
 
+/* Copy a sealed spool holding a MIME entity, keeping only the Content-*
+ * fields of its header.  A decrypted entity's other fields (From:,
+ * Subject:, Reply-To: inside the encryption) are the sender's own words:
+ * they must never become, or stand beside, the delivered message's
+ * header fields.  A line that is not a header field starts the body. */
+static int
+spool_copy_entity(struct spool *s, FILE *f)
+{
+	FILE *r = s->tf ? s->tf : fmemopen(s->buf ? s->buf : "", s->len ? s->len : 1, "r");
+	if (!r)
+		return -1;
+	rewind(r);
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int keep = 0;
+	while ((n = getline(&line, &cap, r)) > 0) {
+		int blank = line[0] == '\n' || (line[0] == '\r' && n >= 2 && line[1] == '\n');
+		int cont = line[0] == ' ' || line[0] == '\t';
+		size_t nl = strcspn(line, ": \t\r\n");
+		int field = !blank && !cont && nl > 0 && line[nl] == ':';
+		if (blank || (!cont && !field)) {
+			fwrite(line, 1, (size_t)n, f);
+			break;
+		}
+		if (field)
+			keep = g_ascii_strncasecmp(line, "Content-", 8) == 0;
+		if (keep)
+			fwrite(line, 1, (size_t)n, f);
+	}
+	free(line);
+	char b[65536];
+	size_t k;
+	while ((k = fread(b, 1, sizeof b, r)) > 0)
+		if (fwrite(b, 1, k, f) != k)
+			break;
+	int rc = ferror(r) || ferror(f) ? -1 : 0;
+	if (!s->tf)
+		fclose(r);
+	return rc;
+}
+
 /* ---- a sink BIO: DER in, base64 lines with CRLF out to a FILE ---- */
 
 struct b64sink {
@@ -279,6 +322,8 @@ struct smz_smime {
 	size_t nkeys;
 	ptrdiff_t last_key;  /* the key of the last decryption */
 	int nest;            /* forwarded messages being opened */
+	char cipher[24];     /* content cipher of the last encryption layer */
+	char weak[32];       /* " weak=NAME" when a layer used a weak one */
 	char **audit; /* op, subject, reason triples */
 	size_t naudit, capaudit;
 };
@@ -412,24 +457,29 @@ cert_has_mailbox(X509 *x, const char *addr, int local_sensitive)
 	return found;
 }
 
-/* The first mailbox of a certificate, for messages. */
+/* The first mailbox of a certificate, for messages: its first rfc822Name,
+ * else (older certificates) the subject's emailAddress. */
 static void
 cert_mailbox(X509 *x, char *out, size_t cap)
 {
 	snprintf(out, cap, "?");
+	const ASN1_STRING *found = NULL;
 	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+	for (int i = 0; !found && i < sk_GENERAL_NAME_num(gens); i++) {
 		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		if (g->type == GEN_EMAIL) {
-			char tmp[SMZ_ADDR_MAX];
-			int l = ASN1_STRING_length(g->d.rfc822Name);
-			if (l > 0 && l < (int)sizeof tmp) {
-				memcpy(tmp, ASN1_STRING_get0_data(g->d.rfc822Name), (size_t)l);
-				tmp[l] = 0;
-				smz_printable(tmp, out, cap);
-			}
-			break;
-		}
+		if (g->type == GEN_EMAIL)
+			found = g->d.rfc822Name;
+	}
+	X509_NAME *sn = X509_get_subject_name(x);
+	int ei = found ? -1 : X509_NAME_get_index_by_NID(sn, NID_pkcs9_emailAddress, -1);
+	if (ei >= 0)
+		found = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(sn, ei));
+	char tmp[SMZ_ADDR_MAX];
+	int l = found ? ASN1_STRING_length(found) : 0;
+	if (l > 0 && l < (int)sizeof tmp) {
+		memcpy(tmp, ASN1_STRING_get0_data(found), (size_t)l);
+		tmp[l] = 0;
+		smz_printable(tmp, out, cap);
 	}
 	GENERAL_NAMES_free(gens);
 }
@@ -458,20 +508,31 @@ struct pick {
 	json_t *rec;
 	X509 *cert;
 	time_t nb;
+	char why[160]; /* why the newest key was not picked, when none was */
 };
 
-/* The newest usable certificate of an active key. */
+/* The newest usable, unrevoked certificate of an active key. */
 static int
 pick_cb(void *arg, json_t *rec)
 {
 	struct pick *p = arg;
 	const char *st = json_string_value(json_object_get(rec, "state"));
-	if (!st || strcmp(st, "active") != 0)
+	if (!st || strcmp(st, "active") != 0) {
+		if (st && (strcmp(st, "revoked") == 0 || strcmp(st, "compromised") == 0))
+			snprintf(p->why, sizeof p->why, "the key was revoked by the CA (%s)", st);
 		return 0;
+	}
 	size_t i;
 	json_t *c;
 	json_array_foreach(json_object_get(rec, "certs"), i, c)
 	{
+		if (smz_vault_cert_revoked(c)) {
+			const char *why = json_string_value(
+				json_object_get(json_object_get(c, "revoked"), "reason"));
+			snprintf(p->why, sizeof p->why, "its certificate was revoked (%s)",
+				 why ? why : "?");
+			continue;
+		}
 		X509 *x = smz_cert_from_b64(json_string_value(json_object_get(c, "der")));
 		json_int_t nb = json_integer_value(json_object_get(c, "not_before"));
 		if (x && cert_usable(x, p->use, p->now) && (!p->cert || nb > p->nb)) {
@@ -481,6 +542,9 @@ pick_cb(void *arg, json_t *rec)
 			p->rec = json_incref(rec);
 			p->nb = (time_t)nb;
 		} else {
+			if (x && !p->cert)
+				snprintf(p->why, sizeof p->why, "no valid %s certificate (expired or "
+					 "wrong usage)", p->use == USE_SIGN ? "signing" : "encryption");
 			X509_free(x);
 		}
 	}
@@ -547,11 +611,12 @@ signing_key(struct smz_smime *s, const char *addr, struct keyc **out, struct smz
 			return 0;
 		}
 	}
-	struct pick p = {USE_SIGN, now, NULL, NULL, 0};
+	struct pick p = {USE_SIGN, now, NULL, NULL, 0, ""};
 	int rc = smz_vault_history(s->cfg.vault, addr, s->cfg.local_sensitive, pick_cb, &p, e);
 	if (!rc && !p.rec)
 		rc = smz_err_set(e, SMZ_ERR_NOTFOUND, "%s has no active key with a valid "
-				 "signing certificate in the vault", addr);
+				 "signing certificate in the vault%s%s", addr, p.why[0] ? ": " : "",
+				 p.why);
 	if (!rc) {
 		rc = vault_key(s, p.rec, p.cert, addr, out, e);
 		p.cert = NULL;
@@ -587,29 +652,137 @@ recipient_cert(struct smz_smime *s, const char *addr, X509 **out, struct smz_err
 	return rc;
 }
 
+/* Append to a "; "-separated list of reasons. */
+static void __attribute__((format(printf, 3, 4)))
+note(char *buf, size_t cap, const char *fmt, ...)
+{
+	size_t l = strlen(buf);
+	if (l + 3 >= cap)
+		return;
+	if (l)
+		l += (size_t)snprintf(buf + l, cap - l, "; ");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + l, cap - l, fmt, ap);
+	va_end(ap);
+}
+
+/* Does the vault (which the CA tells of revocations) know x, or its key,
+ * as revoked?  The reason in why. */
+static int
+revoked_in_vault(struct smz_smime *s, X509 *x, char *why, size_t cap)
+{
+	json_t *rec = NULL;
+	const char *how = "";
+	struct smz_err fe = {0};
+	if (!s->cfg.vault || smz_vault_find_cert(s->cfg.vault, x, &rec, &how, &fe))
+		return 0;
+	const char *st = json_string_value(json_object_get(rec, "state"));
+	int revoked = 0;
+	if (st && (strcmp(st, "revoked") == 0 || strcmp(st, "compromised") == 0)) {
+		snprintf(why, cap, "revoked: the CA revoked its key (%s)", st);
+		revoked = 1;
+	}
+	unsigned char md[32];
+	unsigned int mdl = 0;
+	char fp[65] = "";
+	if (X509_digest(x, EVP_sha256(), md, &mdl) && mdl == 32)
+		smz_hex(md, 32, fp);
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(rec, "certs"), i, c)
+	{
+		const char *cfp = json_string_value(json_object_get(c, "sha256"));
+		if (!revoked && cfp && strcmp(cfp, fp) == 0 && smz_vault_cert_revoked(c)) {
+			const char *r = json_string_value(
+				json_object_get(json_object_get(c, "revoked"), "reason"));
+			snprintf(why, cap, "revoked by the CA (%s)", r ? r : "?");
+			revoked = 1;
+		}
+	}
+	json_decref(rec);
+	return revoked;
+}
+
+/* May x carry mail for addr: one of its mailboxes, valid for encryption
+ * now, chained to a trust anchor (and not on the CRL given), not revoked
+ * as far as the vault knows?  0, or -1 with the reason in why. */
+static int
+recipient_ok(struct smz_smime *s, X509 *x, const char *addr, time_t now, char *why, size_t cap)
+{
+	if (!cert_has_mailbox(x, addr, s->cfg.local_sensitive)) {
+		snprintf(why, cap, "not a certificate of this mailbox");
+		return -1;
+	}
+	if (!cert_usable(x, USE_ENCRYPT, now)) {
+		snprintf(why, cap, "expired, not yet valid, or not for encryption");
+		return -1;
+	}
+	if (!s->cfg.trust) {
+		snprintf(why, cap, "untrusted: no trust anchors to check it against");
+		return -1;
+	}
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	int ok = ctx && X509_STORE_CTX_init(ctx, s->cfg.trust, x, s->cfg.chain);
+	if (ok) {
+		/* no OpenSSL purpose: its S/MIME encryption purpose wants
+		 * keyEncipherment, which EC keys (keyAgreement) never have;
+		 * cert_usable checked the leaf's usages */
+		X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
+		X509_VERIFY_PARAM_set_time(vp, now);
+		if (s->cfg.crl_check)
+			X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_CRL_CHECK);
+		ok = X509_verify_cert(ctx) == 1;
+		if (!ok) {
+			int err = X509_STORE_CTX_get_error(ctx);
+			snprintf(why, cap, "%s: %s",
+				 err == X509_V_ERR_CERT_REVOKED ? "revoked" : "untrusted",
+				 X509_verify_cert_error_string(err));
+		}
+	} else {
+		snprintf(why, cap, "cannot check its chain");
+	}
+	X509_STORE_CTX_free(ctx);
+	ERR_clear_error();
+	if (ok && revoked_in_vault(s, x, why, cap))
+		ok = 0;
+	return ok ? 0 : -1;
+}
+
+/* The recipient's certificate: the vault's newest usable one, else one
+ * from --cert files, else the directory's newest usable one; each must
+ * pass recipient_ok, and what was refused is said per source. */
 static int
 find_recipient(struct smz_smime *s, const char *addr, time_t now, X509 **out, struct smz_err *e)
 {
+	char notes[700] = "", why[300];
 	if (s->cfg.vault) {
-		struct pick p = {USE_ENCRYPT, now, NULL, NULL, 0};
+		struct pick p = {USE_ENCRYPT, now, NULL, NULL, 0, ""};
 		int rc = smz_vault_history(s->cfg.vault, addr, s->cfg.local_sensitive, pick_cb, &p,
 					   e);
 		json_decref(p.rec);
 		if (rc && rc != SMZ_ERR_NOTFOUND)
 			return rc;
-		if (p.cert) {
+		if (p.cert && recipient_ok(s, p.cert, addr, now, why, sizeof why) == 0) {
 			*out = p.cert;
 			return 0;
 		}
+		if (p.cert)
+			note(notes, sizeof notes, "vault: %s", why);
+		else if (p.why[0])
+			note(notes, sizeof notes, "vault: %s", p.why);
+		X509_free(p.cert);
 	}
 	for (int i = 0; i < sk_X509_num(s->cfg.certs); i++) {
 		X509 *x = sk_X509_value(s->cfg.certs, i);
-		if (cert_has_mailbox(x, addr, s->cfg.local_sensitive) &&
-		    cert_usable(x, USE_ENCRYPT, now)) {
+		if (!cert_has_mailbox(x, addr, s->cfg.local_sensitive))
+			continue;
+		if (recipient_ok(s, x, addr, now, why, sizeof why) == 0) {
 			X509_up_ref(x);
 			*out = x;
 			return 0;
 		}
+		note(notes, sizeof notes, "--cert: %s", why);
 	}
 	if (s->cfg.lookup) {
 		STACK_OF(X509) *found = sk_X509_new_null();
@@ -618,10 +791,12 @@ find_recipient(struct smz_smime *s, const char *addr, time_t now, X509 **out, st
 		X509 *best = NULL;
 		for (int i = 0; !rc && i < sk_X509_num(found); i++) {
 			X509 *x = sk_X509_value(found, i);
-			if (cert_has_mailbox(x, addr, s->cfg.local_sensitive) &&
-			    cert_usable(x, USE_ENCRYPT, now) &&
-			    (!best || ASN1_TIME_compare(X509_get0_notBefore(x),
-							X509_get0_notBefore(best)) > 0))
+			if (recipient_ok(s, x, addr, now, why, sizeof why) < 0) {
+				note(notes, sizeof notes, "directory: %s", why);
+				continue;
+			}
+			if (!best || ASN1_TIME_compare(X509_get0_notBefore(x),
+						       X509_get0_notBefore(best)) > 0)
 				best = x;
 		}
 		if (best)
@@ -634,7 +809,8 @@ find_recipient(struct smz_smime *s, const char *addr, time_t now, X509 **out, st
 			return 0;
 		}
 	}
-	return smz_err_set(e, SMZ_ERR_NOTFOUND, "no valid encryption certificate for %s", addr);
+	return smz_err_set(e, SMZ_ERR_NOTFOUND, "no usable encryption certificate for %s%s%s", addr,
+			   notes[0] ? ": " : "", notes);
 }
 
 /* Does the certificate's S/MIME capabilities extension (RFC 4262) list nid? */
@@ -833,6 +1009,146 @@ from_address(GMimeMessage *m, char out[SMZ_ADDR_MAX], struct smz_err *e)
 	return 0;
 }
 
+#define MAX_FROM 8
+
+/* What the checks need of a message's originator fields. */
+struct hdrs {
+	const char *from;               /* the first From: mailbox, or NULL */
+	char all[MAX_FROM][SMZ_ADDR_MAX]; /* every From: mailbox, normalised */
+	int nall, fields, bad;          /* From: fields; bad: a mailbox unreadable or too many */
+	time_t date;                    /* Date:, or -1 */
+};
+
+static int
+collect_mailboxes(InternetAddressList *l, char (*out)[SMZ_ADDR_MAX], int cap, int *n)
+{
+	int bad = 0;
+	for (int i = 0; l && i < internet_address_list_length(l); i++) {
+		InternetAddress *ia = internet_address_list_get_address(l, i);
+		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			bad |= collect_mailboxes(internet_address_group_get_members(
+							 INTERNET_ADDRESS_GROUP(ia)), out, cap, n);
+			continue;
+		}
+		const char *a = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
+		struct smz_err ae;
+		if (*n >= cap || !a || smz_addr_normalize(a, out[*n], &ae))
+			bad = 1;
+		else
+			(*n)++;
+	}
+	return bad;
+}
+
+/* Every mailbox of every header field called name; -1 when one cannot be
+ * read or there are more than cap. */
+static int
+header_mailboxes(GMimeMessage *m, const char *name, char (*out)[SMZ_ADDR_MAX], int cap, int *n,
+		 int *fields)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
+	int bad = 0;
+	*n = *fields = 0;
+	for (int i = 0; i < g_mime_header_list_get_count(hl); i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *hn = g_mime_header_get_name(h), *v = g_mime_header_get_value(h);
+		if (!hn || g_ascii_strcasecmp(hn, name) != 0)
+			continue;
+		(*fields)++;
+		InternetAddressList *l = v ? internet_address_list_parse(NULL, v) : NULL;
+		bad |= !l || collect_mailboxes(l, out, cap, n);
+		if (l)
+			g_object_unref(l);
+	}
+	return bad ? -1 : 0;
+}
+
+static void
+read_hdrs(GMimeMessage *m, struct hdrs *h)
+{
+	memset(h, 0, sizeof *h);
+	h->bad = header_mailboxes(m, "From", h->all, MAX_FROM, &h->nall, &h->fields) < 0;
+	h->from = h->nall > 0 ? h->all[0] : NULL;
+	GDateTime *d = g_mime_message_get_date(m);
+	h->date = d ? (time_t)g_date_time_to_unix(d) : (time_t)-1;
+}
+
+/* The mailboxes the authenticated sender may use: its own and every
+ * mailbox of its active keys. */
+struct own {
+	char (*a)[SMZ_ADDR_MAX];
+	int n, cap;
+	int local_sensitive;
+};
+
+static int
+own_cb(void *arg, json_t *rec)
+{
+	struct own *o = arg;
+	const char *st = json_string_value(json_object_get(rec, "state"));
+	if (!st || strcmp(st, "active") != 0)
+		return 0;
+	size_t i;
+	json_t *a;
+	json_array_foreach(json_object_get(rec, "addresses"), i, a)
+		if (o->n < o->cap && json_string_value(a))
+			snprintf(o->a[o->n++], SMZ_ADDR_MAX, "%s", json_string_value(a));
+	return 0;
+}
+
+static int
+own_has(const struct own *o, const char *addr)
+{
+	char want[SMZ_ADDR_MAX], have[SMZ_ADDR_MAX];
+	smz_addr_key(addr, o->local_sensitive, want);
+	for (int i = 0; i < o->n; i++) {
+		smz_addr_key(o->a[i], o->local_sensitive, have);
+		if (strcmp(want, have) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Signing on behalf of an authenticated submitter: every From: and Sender:
+ * mailbox, and the signing identity, must be the submitter's own. */
+static int
+check_sender(struct smz_smime *s, GMimeMessage *m, const char *as, struct smz_err *e)
+{
+	char sender[SMZ_ADDR_MAX], list[64][SMZ_ADDR_MAX], hdr[MAX_FROM][SMZ_ADDR_MAX];
+	struct smz_err ae = {0};
+	if (!s->cfg.vault)
+		return smz_err_set(e, SMZ_ERR_USAGE, "signing needs the vault");
+	if (smz_addr_normalize(s->cfg.sender, sender, &ae))
+		return smz_err_set(e, SMZ_ERR_USAGE, "--sender: %s", ae.msg);
+	struct own o = {list, 0, 64, s->cfg.local_sensitive};
+	int rc = smz_vault_history(s->cfg.vault, sender, s->cfg.local_sensitive, own_cb, &o, e);
+	if (rc && rc != SMZ_ERR_NOTFOUND)
+		return rc;
+	if (o.n == 0)
+		return smz_err_set(e, SMZ_ERR_PERM, "not-sender: the sender %s has no active key "
+				   "in the vault", sender);
+	snprintf(list[o.n < 64 ? o.n++ : 63], SMZ_ADDR_MAX, "%s", sender);
+	static const char *const fields[] = {"From", "Sender"};
+	for (size_t f = 0; f < 2; f++) {
+		int n = 0, nf = 0;
+		if (header_mailboxes(m, fields[f], hdr, MAX_FROM, &n, &nf) < 0)
+			return smz_err_set(e, SMZ_ERR_PERM, "not-sender: %s: holds a mailbox that "
+					   "cannot be read, or too many", fields[f]);
+		if (nf > 1)
+			return smz_err_set(e, SMZ_ERR_PERM, "not-sender: %d %s: fields", nf,
+					   fields[f]);
+		for (int i = 0; i < n; i++)
+			if (!own_has(&o, hdr[i]))
+				return smz_err_set(e, SMZ_ERR_PERM, "not-sender: %s: %s is not a "
+						   "mailbox of the authenticated sender %s",
+						   fields[f], hdr[i], sender);
+	}
+	if (!own_has(&o, as))
+		return smz_err_set(e, SMZ_ERR_PERM, "not-sender: %s is not a mailbox of the "
+				   "authenticated sender %s", as, sender);
+	return 0;
+}
+
 /* Write the message headers except the MIME ones, canonical CRLF. */
 static void
 write_outer_headers(GMimeMessage *m, FILE *f)
@@ -854,6 +1170,18 @@ write_outer_headers(GMimeMessage *m, FILE *f)
 		}
 		if (l == 0 || val[l - 1] != '\n')
 			fputs("\r\n", f);
+	}
+}
+
+/* Drop every header field but the Content-* ones (see spool_copy_entity). */
+static void
+keep_content_headers(GMimeObject *o)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(o);
+	for (int i = g_mime_header_list_get_count(hl) - 1; i >= 0; i--) {
+		const char *n = g_mime_header_get_name(g_mime_header_list_get_header_at(hl, i));
+		if (!n || g_ascii_strncasecmp(n, "Content-", 8) != 0)
+			g_mime_header_list_remove_at(hl, i);
 	}
 }
 
@@ -1082,6 +1410,8 @@ encrypt_entity(struct smz_smime *s, GMimeMessage *m, struct spool *in, struct sp
 	size_t nto = n; /* the rest: the sender's copy, best effort */
 	add_addresses(g_mime_message_get_from(m), &addrs, &n);
 	int no_self = 0;
+	size_t nbad = 0;
+	char bad[900] = "";
 	STACK_OF(X509) *rcpt = sk_X509_new_null();
 	char seen[64][SMZ_ADDR_MAX];
 	size_t nseen = 0;
@@ -1104,11 +1434,23 @@ encrypt_entity(struct smz_smime *s, GMimeMessage *m, struct spool *in, struct sp
 		}
 		snprintf(seen[nseen++], SMZ_ADDR_MAX, "%s", key);
 		X509 *x = NULL;
-		if (!(rc = recipient_cert(s, norm, &x, e)))
+		struct smz_err re = {0};
+		int r1 = recipient_cert(s, norm, &x, &re);
+		if (!r1) {
 			sk_X509_push(rcpt, x);
-		else if (rc == SMZ_ERR_NOTFOUND && i >= nto)
-			rc = 0, no_self = 1; /* an outside sender: no copy for them */
+		} else if (r1 == SMZ_ERR_NOTFOUND && i >= nto) {
+			no_self = 1; /* an outside sender: no copy for them */
+		} else if (r1 == SMZ_ERR_NOTFOUND) {
+			nbad++; /* every recipient is reported, not only the first */
+			note(bad, sizeof bad, "%s", re.msg);
+		} else {
+			*e = re;
+			rc = r1;
+		}
 	}
+	if (!rc && nbad)
+		rc = smz_err_set(e, SMZ_ERR_NOTFOUND, "%zu of %zu recipients cannot be encrypted "
+				 "to, so nothing was: %s", nbad, nto, bad);
 	for (size_t i = 0; i < n; i++)
 		free(addrs[i]);
 	free(addrs);
@@ -1188,6 +1530,10 @@ outgoing(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 			return smz_err_set(e, SMZ_ERR_USAGE, "--as: %s", ae.msg);
 		if (!s->cfg.as && (rc = from_address(m->m, as, e)))
 			return rc;
+		if (s->cfg.sender && (rc = check_sender(s, m->m, as, e))) {
+			snprintf(r->status, sizeof r->status, "FAIL %.900s", e->msg);
+			return rc;
+		}
 		if ((rc = signing_key(s, as, &k, e)))
 			return rc;
 		if (!s->cfg.opaque)
@@ -1276,7 +1622,7 @@ struct sigres {
  * content goes to content_out (may be NULL). */
 static int
 verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_out,
-	   const char *from, struct sigres *res, struct smz_err *e)
+	   const struct hdrs *h, struct sigres *res, struct smz_err *e)
 {
 	(void)e;
 	res->ok = 0;
@@ -1398,6 +1744,11 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 	}
 	X509_STORE_CTX_free(ctx);
 	sk_X509_pop_free(untrusted, X509_free);
+	const char *from = h->from;
+	int other = -1; /* a From: mailbox that is not the signer's */
+	for (int i = 0; i < h->nall && other < 0; i++)
+		if (!cert_has_mailbox(signer, h->all[i], s->cfg.local_sensitive))
+			other = i;
 	if (!rc && !from) {
 		snprintf(res->line, sizeof res->line,
 			 "FAIL from-mismatch: signed by %s but the message has no From: mailbox", mbox);
@@ -1405,6 +1756,28 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 	} else if (!rc && !cert_has_mailbox(signer, from, s->cfg.local_sensitive)) {
 		snprintf(res->line, sizeof res->line,
 			 "FAIL from-mismatch: signed by %s but From: is %s", mbox, from);
+		rc = SMZ_ERR_VERIFY;
+	} else if (!rc && (h->bad || other >= 0)) {
+		/* a second mailbox or field would show as the sender in some clients */
+		snprintf(res->line, sizeof res->line,
+			 "FAIL from-mismatch: signed by %s but From: also names %s (%d fields, %d "
+			 "mailboxes)", mbox, other >= 0 ? h->all[other] : "an unreadable mailbox",
+			 h->fields, h->nall);
+		rc = SMZ_ERR_VERIFY;
+	} else if (!rc && st != (time_t)-1 && h->date != (time_t)-1 &&
+		   (st - h->date > 3600 || h->date - st > 3600)) {
+		/* Thunderbird's rule: a signature made at another time than the
+		 * message says may be an old signed message sent again */
+		char a[32], b[32];
+		strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%SZ", gmtime(&st));
+		strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", gmtime(&h->date));
+		snprintf(res->line, sizeof res->line,
+			 "FAIL time-mismatch: signed by %s at %s but Date: is %s", mbox, a, b);
+		rc = SMZ_ERR_VERIFY;
+	} else if (!rc && dnid == NID_sha1 && (s->cfg.refuse & SMZ_REFUSE_SHA1)) {
+		snprintf(res->line, sizeof res->line,
+			 "FAIL refused: signature by %s uses sha1, refused by policy [smime] refuse",
+			 mbox);
 		rc = SMZ_ERR_VERIFY;
 	}
 	if (!rc) {
@@ -1426,23 +1799,33 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 
 /* May a key of these addresses be used (cfg.scope)? */
 static int
-in_scope(struct smz_smime *s, json_t *addrs)
+addrs_have(struct smz_smime *s, json_t *addrs, const char *want_addr)
 {
-	if (!s->cfg.scope)
-		return 1;
 	size_t i;
 	json_t *a;
 	char have[SMZ_ADDR_MAX], want[SMZ_ADDR_MAX];
+	smz_addr_key(want_addr, s->cfg.local_sensitive, want);
 	json_array_foreach(addrs, i, a)
 	{
 		smz_addr_key(json_string_value(a) ? json_string_value(a) : "", s->cfg.local_sensitive,
 			     have);
-		for (const char *const *sc = s->cfg.scope; *sc; sc++) {
-			smz_addr_key(*sc, s->cfg.local_sensitive, want);
-			if (strcmp(have, want) == 0)
-				return 1;
-		}
+		if (strcmp(have, want) == 0)
+			return 1;
 	}
+	return 0;
+}
+
+/* May a key of these addresses be used (cfg.scope, cfg.recipient)? */
+static int
+in_scope(struct smz_smime *s, json_t *addrs)
+{
+	if (s->cfg.recipient && !addrs_have(s, addrs, s->cfg.recipient))
+		return 0;
+	if (!s->cfg.scope)
+		return 1;
+	for (const char *const *sc = s->cfg.scope; *sc; sc++)
+		if (addrs_have(s, addrs, *sc))
+			return 1;
 	return 0;
 }
 
@@ -1556,14 +1939,21 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 			}
 			char subj[400];
 			snprintf(subj, sizeof subj, "%s %s", k->id, k->addr);
-			if (!s->cfg.count_only && audit_add(s, "decrypt", subj, mid))
+			/* a compromised key still opens old mail, but says so */
+			int bad = strcmp(st, "compromised") == 0;
+			if (!s->cfg.count_only &&
+			    audit_add(s, bad ? "decrypt-compromised" : "decrypt", subj, mid))
 				return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
-			snprintf(used, usedcap, "key %.16s of %s (%s, found by %s)", k->id, k->addr,
-				 st, how);
+			snprintf(used, usedcap, "key %.16s of %s (%s, found by %s)%s", k->id, k->addr,
+				 st, how, bad ? " WARNING: the key is compromised" : "");
 			s->last_key = k - s->keys;
 			rc = 0;
 		}
 	}
+	if (rc && !tried && s->cfg.recipient)
+		return smz_err_set(e, SMZ_ERR_PERM, "not-for-recipient: the message is not "
+				   "encrypted to a key of %s (first recipient: %s)", s->cfg.recipient,
+				   first[0] ? first : "none");
 	if (rc && !tried)
 		return smz_err_set(e, SMZ_ERR_PERM, "no key in the vault for any recipient of "
 				   "this message (first: %s)", first[0] ? first : "none");
@@ -1692,9 +2082,141 @@ note_sig(struct sigres *sr, int vr, int *bad, struct sigres *fail, struct sigres
 		*first = *sr;
 }
 
+/* ---- the content cipher of an enveloped message ----
+ * OpenSSL 3.0 has no getter for an EnvelopedData's content-encryption
+ * algorithm, so its DER (or BER: streamed CMS uses indefinite lengths) is
+ * walked with OpenSSL's own TLV reader, ASN1_get_object, down to the
+ * AlgorithmIdentifier, which d2i_X509_ALGOR reads.  Only a prefix is
+ * needed: what precedes the encrypted content. */
+
+/* Step over one element; -1 if it does not fit in left. */
+static int
+tlv_skip(const unsigned char **p, long *left, int depth)
+{
+	const unsigned char *q = *p;
+	long l;
+	int tag, cls;
+	int r = ASN1_get_object(&q, &l, &tag, &cls, *left);
+	if ((r & 0x80) || depth > 16)
+		return -1;
+	long rest = *left - (long)(q - *p);
+	if (r == (V_ASN1_CONSTRUCTED | 1)) { /* indefinite: elements up to end-of-contents */
+		while (!(rest >= 2 && q[0] == 0 && q[1] == 0))
+			if (rest < 2 || tlv_skip(&q, &rest, depth + 1))
+				return -1;
+		q += 2;
+		rest -= 2;
+	} else {
+		if (l > rest)
+			return -1;
+		q += l;
+		rest -= l;
+	}
+	*p = q;
+	*left = rest;
+	return 0;
+}
+
+/* Enter a constructed element with this tag and class; a definite length
+ * may run past the prefix. */
+static int
+tlv_enter(const unsigned char **p, long *left, int want_tag, int want_cls)
+{
+	const unsigned char *q = *p;
+	long l;
+	int tag, cls;
+	int r = ASN1_get_object(&q, &l, &tag, &cls, *left);
+	if (r == 0x80 || !(r & V_ASN1_CONSTRUCTED) || tag != want_tag || cls != want_cls)
+		return -1;
+	*left -= (long)(q - *p);
+	if (!(r & 1) && l < *left)
+		*left = l;
+	*p = q;
+	return 0;
+}
+
+static int
+peek_tag(const unsigned char *p, long left, int *tag, int *cls)
+{
+	long l;
+	return ASN1_get_object(&p, &l, tag, cls, left) == 0x80 ? -1 : 0;
+}
+
+static int
+cipher_nid(const unsigned char *p, long left)
+{
+	int tag, cls, nid = NID_undef;
+	if (tlv_enter(&p, &left, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL) || /* ContentInfo */
+	    tlv_skip(&p, &left, 0) ||                                   /* contentType */
+	    tlv_enter(&p, &left, 0, V_ASN1_CONTEXT_SPECIFIC) ||         /* [0] content */
+	    tlv_enter(&p, &left, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL) ||  /* (Auth)EnvelopedData */
+	    tlv_skip(&p, &left, 0) ||                                   /* version */
+	    peek_tag(p, left, &tag, &cls))
+		return NID_undef;
+	if (tag == 0 && cls == V_ASN1_CONTEXT_SPECIFIC && tlv_skip(&p, &left, 0)) /* originatorInfo */
+		return NID_undef;
+	if (tlv_skip(&p, &left, 0) ||                                   /* recipientInfos */
+	    tlv_enter(&p, &left, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL) ||  /* EncryptedContentInfo */
+	    tlv_skip(&p, &left, 0))                                     /* contentType */
+		return NID_undef;
+	X509_ALGOR *alg = d2i_X509_ALGOR(NULL, &p, left);
+	if (alg) {
+		const ASN1_OBJECT *o;
+		X509_ALGOR_get0(&o, NULL, NULL, alg);
+		nid = OBJ_obj2nid(o);
+	}
+	X509_ALGOR_free(alg);
+	ERR_clear_error();
+	return nid;
+}
+
+/* The cipher's name for status lines, and whether policy refuses it. */
+static const char *
+cipher_name(int nid, unsigned refuse, int *refused, int *weak)
+{
+	static const struct {
+		int nid;
+		const char *name;
+		unsigned bits;
+	} t[] = {{NID_aes_256_gcm, "aes-256-gcm", 0},
+		 {NID_aes_192_gcm, "aes-192-gcm", 0},
+		 {NID_aes_128_gcm, "aes-128-gcm", 0},
+		 {NID_aes_256_cbc, "aes-256-cbc", SMZ_REFUSE_CBC},
+		 {NID_aes_192_cbc, "aes-192-cbc", SMZ_REFUSE_CBC},
+		 {NID_aes_128_cbc, "aes-128-cbc", SMZ_REFUSE_CBC},
+		 {NID_des_ede3_cbc, "3des", SMZ_REFUSE_CBC | SMZ_REFUSE_3DES},
+		 {NID_des_cbc, "des", SMZ_REFUSE_CBC | SMZ_REFUSE_DES},
+		 {NID_rc2_cbc, "rc2", SMZ_REFUSE_CBC | SMZ_REFUSE_RC2}};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		if (t[i].nid == nid) {
+			*refused = (t[i].bits & refuse) != 0;
+			*weak = (t[i].bits & (SMZ_REFUSE_3DES | SMZ_REFUSE_DES | SMZ_REFUSE_RC2)) != 0;
+			return t[i].name;
+		}
+	*refused = 0;
+	*weak = 1;
+	return "unknown";
+}
+
+/* The content cipher of the enveloped CMS in der (a prefix suffices). */
+static int
+spool_cipher_nid(struct spool *der)
+{
+	unsigned char head[65536];
+	size_t n;
+	if (der->tf) {
+		rewind(der->tf);
+		n = fread(head, 1, sizeof head, der->tf);
+		rewind(der->tf);
+		return cipher_nid(head, (long)n);
+	}
+	n = der->len < sizeof head ? der->len : sizeof head;
+	return cipher_nid((const unsigned char *)der->buf, (long)n);
+}
+
 /* One application/pkcs7-mime layer: decrypt or verify into next. */
 static int
-pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big, const char *from,
+pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big, const struct hdrs *from,
 	    const char *mid, char *used, size_t usedcap, int *type, struct sigres *sr,
 	    struct smz_err *e)
 {
@@ -1704,6 +2226,20 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big, co
 		return smz_err_set(e, SMZ_ERR_DATA, "unreadable S/MIME part");
 	}
 	CMS_ContentInfo *cms = b64_sane(o, spool_size(&der)) ? read_cms(&der) : NULL;
+	int cnid = cms ? OBJ_obj2nid(CMS_get0_type(cms)) : NID_undef;
+	if (cnid == NID_pkcs7_enveloped || cnid == NID_id_smime_ct_authEnvelopedData) {
+		int refused = 0, weak = 0;
+		const char *name = cipher_name(spool_cipher_nid(&der), s->cfg.refuse, &refused, &weak);
+		snprintf(s->cipher, sizeof s->cipher, "%s", name);
+		if (weak)
+			snprintf(s->weak, sizeof s->weak, " weak=%s", name);
+		if (refused) { /* before any key is used */
+			spool_free(&der);
+			CMS_ContentInfo_free(cms);
+			return smz_err_set(e, SMZ_ERR_PERM, "refused: the content cipher %s is refused "
+					   "by policy [smime] refuse", name);
+		}
+	}
 	spool_free(&der);
 	if (!cms) {
 		ERR_clear_error();
@@ -1741,7 +2277,8 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big, co
 
 /* One multipart/signed layer: verify; the content part is next. */
 static int
-signed_layer(struct smz_smime *s, GMimeObject *o, int big, const char *from, struct sigres *sr,
+signed_layer(struct smz_smime *s, GMimeObject *o, int big, const struct hdrs *from,
+	     struct sigres *sr,
 	     struct smz_err *e)
 {
 	GMimeMultipart *mp = GMIME_MULTIPART(o);
@@ -1840,9 +2377,11 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 	 struct smz_err *e)
 {
 	int big = m->raw.tf != NULL, rc = 0, bad = 0;
-	char from[SMZ_ADDR_MAX] = "";
-	struct smz_err fe = {0};
-	const char *fromp = from_address(m->m, from, &fe) == 0 ? from : NULL;
+	struct hdrs h;
+	read_hdrs(m->m, &h);
+	s->cipher[0] = 0;
+	s->weak[0] = 0;
+	const char *fromp = h.from;
 	const char *mid = g_mime_message_get_message_id(m->m);
 	mid = mid ? mid : "";
 	smz_printable(mid, r->message_id, sizeof r->message_id);
@@ -1867,7 +2406,7 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 			struct spool *next = &k.sp[k.nsp++];
 			memset(next, 0, sizeof *next);
 			int type = 0;
-			rc = pkcs7_layer(s, cur, next, big, fromp, mid, used, sizeof used, &type, &sr,
+			rc = pkcs7_layer(s, cur, next, big, &h, mid, used, sizeof used, &type, &sr,
 					 e);
 			if (type == NID_pkcs7_signed) {
 				r->signatures++;
@@ -1885,7 +2424,7 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 				outsp = next; /* the output lies below this layer */
 			cur = inner;
 		} else if (is_signed_multipart(cur)) {
-			rc = signed_layer(s, cur, big, fromp, &sr, e);
+			rc = signed_layer(s, cur, big, &h, &sr, e);
 			if (!rc || rc == SMZ_ERR_VERIFY) {
 				r->signatures++;
 				note_sig(&sr, rc, &bad, &fail, &first);
@@ -1924,13 +2463,15 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 			l += (size_t)snprintf(r->status + l, sizeof r->status - l, " signatures=%d",
 					      r->signatures);
 		if (l < sizeof r->status && r->decrypted)
-			snprintf(r->status + l, sizeof r->status - l, " decrypted=%d", r->decrypted);
+			snprintf(r->status + l, sizeof r->status - l, " decrypted=%d cipher=%s%s",
+				 r->decrypted, s->cipher, s->weak);
 	} else if (!rc && (ops & SMZ_SMIME_DECRYPT)) {
 		if (!r->decrypted)
 			snprintf(r->status, sizeof r->status, "not encrypted: passed through "
 				 "unchanged");
 		else
-			snprintf(r->status, sizeof r->status, "decrypted with %s%s%s", used,
+			snprintf(r->status, sizeof r->status, "decrypted with %s cipher=%s%s%s%s",
+				 used, s->cipher, s->weak,
 				 r->signatures ? "; signature: " : "",
 				 r->signatures ? (bad ? fail.line : first.line) : "");
 		GMimeObject *ent = NULL;
@@ -1941,6 +2482,7 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 		if (ent && open_forwarded(s, ent, 0, r) > 0) {
 			write_outer_headers(m->m, out);
 			fputs("MIME-Version: 1.0\r\n", out);
+			keep_content_headers(ent);
 			if (write_entity(ent, out))
 				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 		} else if (!outsp) {
@@ -1949,12 +2491,17 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 		} else {
 			write_outer_headers(m->m, out);
 			fputs("MIME-Version: 1.0\r\n", out);
-			if (spool_copy(outsp, out, 1))
+			if (spool_copy_entity(outsp, out))
 				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 		}
 	}
 	if (rc == SMZ_ERR_PERM)
-		snprintf(r->status, sizeof r->status, "FAIL no-key: %.900s", e->msg);
+		snprintf(r->status, sizeof r->status, "FAIL %s%.900s",
+			 strncmp(e->msg, "refused:", 8) == 0 ||
+					 strncmp(e->msg, "not-for-recipient:", 18) == 0
+				 ? ""
+				 : "no-key: ",
+			 e->msg);
 	else if (rc == SMZ_ERR_DATA)
 		snprintf(r->status, sizeof r->status, "FAIL malformed: %.900s", e->msg);
 	keep_free(&k);

@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 #include <stdio.h>
 #include "err.h"
+#include "policy.h"
 
 struct smz_vault;
 struct smz_smime;
@@ -25,8 +26,9 @@ struct smz_smime_cfg {
 	int (*unlock)(void *arg, struct smz_err *e);
 	void *unlock_arg;
 	int local_sensitive;        /* policy [vault] local_part */
-	X509_STORE *trust;          /* verify: anchors (and CRLs) */
-	int crl_check;              /* a CRL was given: check the signer against it */
+	X509_STORE *trust;          /* anchors (and CRLs): signers (verify) and recipients
+				       (encrypt: a certificate that does not chain is not used) */
+	int crl_check;              /* a CRL was given: check signers and recipients against it */
 	STACK_OF(X509) *chain;      /* sign: CA certificates to include; verify: intermediates */
 	STACK_OF(X509) *certs;      /* encrypt: recipient certificates from files */
 	/* recipient lookup in a directory, or NULL */
@@ -34,6 +36,12 @@ struct smz_smime_cfg {
 	void *lookup_arg;
 	int opaque;                 /* sign: application/pkcs7-mime signed-data */
 	const char *as;             /* sign as this address instead of From: */
+	const char *sender;         /* sign: the authenticated submitter; every From: and
+				       Sender: mailbox (and as) must be one of its vaulted
+				       mailboxes, else SMZ_ERR_PERM and nothing is signed */
+	const char *recipient;      /* decrypt: only keys of this address (any generation) */
+	unsigned refuse;            /* SMZ_REFUSE_* (policy.h): algorithms refused when
+				       decrypting and verifying; others weak are reported */
 	const char *const *to;      /* encrypt to these instead of To/Cc/Bcc */
 	int rsa_transport;          /* 0 auto, 1 PKCS#1 v1.5, 2 OAEP */
 	int content_cipher;         /* 0 auto, 1 AES-256-CBC, 2 AES-256-GCM */
@@ -61,7 +69,9 @@ void smz_smime_free(struct smz_smime *s);
 /* Process the message read from fd in; the resulting message (not for
  * verify) goes to out.  Returns 0, SMZ_ERR_VERIFY (a signature or mailbox
  * check failed: r->status says why), SMZ_ERR_DATA (malformed), SMZ_ERR_PERM
- * (no key for it, vault locked), SMZ_ERR_NOTFOUND (no certificate). */
+ * (no key for it or not for cfg.recipient, vault locked, From: not the
+ * sender's, an algorithm refused by policy: r->status "FAIL tag: why"),
+ * SMZ_ERR_NOTFOUND (no usable certificate for a recipient). */
 int smz_smime_run(struct smz_smime *s, int ops, int in, FILE *out, struct smz_smime_result *r,
 		  struct smz_err *e);
 

@@ -1026,6 +1026,99 @@ smz_vault_attach(struct smz_vault *v, struct smz_attach *at, size_t n, int super
 	return run_job(&j, attach_fn, "attach", e);
 }
 
+/* ---- revocations from the CA ---- */
+
+int
+smz_vault_cert_revoked(json_t *ce)
+{
+	return json_object_get(ce, "revoked") != NULL;
+}
+
+static int
+revoke_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct smz_err *e)
+{
+	(void)e;
+	struct job *job = arg;
+	struct smz_vault *v = job->v;
+	struct smz_vault_revocation *rv = job->items;
+	int r = 0;
+	job_clear(job);
+	for (size_t i = 0; !r && i < job->n; i++) {
+		unsigned char kid[SMZ_KEYID_LEN];
+		rv[i].result = SMZ_ERR_NOTFOUND;
+		rv[i].state[0] = 0;
+		if (smz_cert_key_id(rv[i].cert, kid))
+			continue;
+		DBT k = {.data = kid, .size = SMZ_KEYID_LEN}, d = {.flags = DB_DBT_MALLOC};
+		r = v->keys->get(v->keys, txn, &k, &d, DB_RMW);
+		if (r == DB_NOTFOUND) {
+			r = 0;
+			continue;
+		}
+		if (r)
+			break;
+		json_t *rec = rec_parse(&d);
+		free(d.data);
+		json_t *ce = rec ? cert_entry(rv[i].cert) : NULL;
+		if (!ce) {
+			json_decref(rec);
+			r = EINVAL;
+			break;
+		}
+		const char *fp = json_string_value(json_object_get(ce, "sha256"));
+		const char *st = json_string_value(json_object_get(rec, "state"));
+		const char *old = st ? st : "active";
+		int changed = 0, unrevoked = 0;
+		size_t k2;
+		json_t *c;
+		json_array_foreach(json_object_get(rec, "certs"), k2, c)
+		{
+			const char *cfp = json_string_value(json_object_get(c, "sha256"));
+			if (cfp && strcmp(cfp, fp) == 0 && !smz_vault_cert_revoked(c)) {
+				json_object_set_new(c, "revoked",
+						    json_pack("{s:s,s:I}", "reason", rv[i].reason,
+							      "at", (json_int_t)(rv[i].when ? rv[i].when
+									: time(NULL))));
+				changed = 1;
+			}
+			unrevoked += !smz_vault_cert_revoked(c);
+		}
+		const char *now = old;
+		if (strcmp(rv[i].reason, "keyCompromise") == 0 && strcmp(old, "destroyed") != 0)
+			now = "compromised";
+		else if (strcmp(old, "active") == 0 && !unrevoked)
+			now = "revoked";
+		if (strcmp(now, old) != 0) {
+			json_object_set_new(rec, "state", json_string(now));
+			json_object_set_new(rec, "state_changed", json_integer((json_int_t)time(NULL)));
+			changed = 1;
+		}
+		snprintf(rv[i].state, sizeof rv[i].state, "%s", now);
+		rv[i].result = changed ? 0 : 1;
+		if (changed)
+			r = put_record(v, txn, kid, rec);
+		if (!r && changed) {
+			char id[65], what[256];
+			smz_hex(kid, sizeof kid, id);
+			const char *addr = json_string_value(json_array_get(json_object_get(rec, "addresses"), 0));
+			snprintf(what, sizeof what, "%s %s", addr ? addr : "-",
+				 json_string_value(json_object_get(ce, "serial")));
+			r = job_entry(job, a, na, "revoke", rv[i].reason, "%s %s", what, id);
+		}
+		json_decref(ce);
+		json_decref(rec);
+	}
+	return r;
+}
+
+int
+smz_vault_revoke(struct smz_vault *v, struct smz_vault_revocation *rv, size_t n,
+		 struct smz_err *e)
+{
+	struct job j = {v, rv, n, 0, NULL, 0};
+	return run_job(&j, revoke_fn, "revoke", e);
+}
+
 static int
 get_by_index(DB *idx, const void *key, size_t klen, json_t **rec)
 {

@@ -86,6 +86,25 @@ struct smz_attach {
 int smz_vault_attach(struct smz_vault *v, struct smz_attach *a, size_t n, int supersede,
 		     struct smz_err *e);
 
+struct smz_vault_revocation {
+	X509 *cert;           /* in: a certificate the CA revoked */
+	const char *reason;   /* in: its RFC 5280 reason name */
+	long long when;       /* in: when (0: now) */
+	int result;           /* out: 0 recorded, 1 known before, SMZ_ERR_NOTFOUND no such key */
+	char state[16];       /* out: the key's state afterwards */
+};
+
+/* Tell the vault what the CA revoked, so that no service uses it: the
+ * certificate is marked revoked in its key's record; the key becomes
+ * "compromised" for keyCompromise (it stays usable only to decrypt old
+ * mail, flagged), else "revoked" once none of its certificates is left
+ * unrevoked.  One transaction, one audit entry per change. */
+int smz_vault_revoke(struct smz_vault *v, struct smz_vault_revocation *r, size_t n,
+		     struct smz_err *e);
+
+/* Is this certificate entry of a record (its "certs" array) revoked? */
+int smz_vault_cert_revoked(json_t *cert_entry);
+
 /* Every record of address (case rules of policy), oldest first. */
 int smz_vault_history(struct smz_vault *v, const char *address, int local_sensitive,
 		      int (*cb)(void *arg, json_t *rec), void *arg, struct smz_err *e);

@@ -51,7 +51,46 @@ test_expect_success 'encrypt with certificates from the directory only; openssl 
 test_expect_success 'an address without a directory entry or certificate: 65, nothing written' '
 	sed "s/^To: .*/To: dave@example.com/" msg.eml >dave.eml &&
 	test_must_fail 65 env SMZ_POLICY=$PWD/outside.conf smz-sign --encrypt --ldap "$SLAPD_URI" dave.eml >out 2>err &&
-	test_grep "no valid encryption certificate for dave@example.com" err && ! test -s out
+	test_grep "no usable encryption certificate for dave@example.com" err && ! test -s out
+'
+
+# a partner: an attacker's self-signed certificate for its mailbox in the
+# directory, then one from the partner's own CA
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout forged.key -out forged.pem \
+	-subj "/CN=partner" -days 30 -addext "subjectAltName=email:partner@other.example" \
+	-addext keyUsage=keyAgreement -addext extendedKeyUsage=emailProtection 2>/dev/null
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout pca.key -out pca.pem \
+	-subj "/CN=Partner Root" -days 30 -addext basicConstraints=critical,CA:TRUE \
+	-addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+printf 'subjectAltName = email:partner@other.example\nkeyUsage = keyAgreement\nextendedKeyUsage = emailProtection\n' >partner.ext
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout partner.key -subj "/CN=partner" 2>/dev/null |
+	openssl x509 -req -CA pca.pem -CAkey pca.key -days 30 -out partner.pem -extfile partner.ext 2>/dev/null
+put_cert() { # FILE: the partner entry's only userCertificate
+	{ printf "dn: uid=partner,%s\nchangetype: modify\nreplace: userCertificate;binary\nuserCertificate;binary:: " "$PEOPLE" &&
+		openssl x509 -in "$1" -outform DER | base64 -w0 && printf "\n"; } >cert.ldif &&
+	ldapmodify -x -H "$SLAPD_URI" -D "$SLAPD_ADMIN" -y "$TRASH/slapd/adminpw.raw" -f cert.ldif >/dev/null
+}
+sed "s/^To: .*/To: partner@other.example/; s/^From: .*/From: bob@example.com/" msg.eml >partner.eml
+
+test_expect_success 'a self-signed certificate in the directory is not used: reported untrusted, nothing written' '
+	printf "dn: uid=partner,%s\nobjectClass: inetOrgPerson\nuid: partner\ncn: partner\nsn: partner\nmail: partner@other.example\n" "$PEOPLE" >partner.ldif &&
+	ldapadd -x -H "$SLAPD_URI" -D "$SLAPD_ADMIN" -y "$TRASH/slapd/adminpw.raw" -f partner.ldif >/dev/null &&
+	put_cert forged.pem &&
+	test_must_fail 65 smz-sign --encrypt --ldap "$SLAPD_URI" partner.eml >out 2>err &&
+	test_grep "no usable encryption certificate for partner@other.example: directory: untrusted: self-signed certificate" err &&
+	! test -s out
+'
+
+test_expect_success 'a certificate from a CA in [smime] trust is used; the partner decrypts' '
+	put_cert partner.pem &&
+	test_must_fail 65 smz-sign --encrypt --ldap "$SLAPD_URI" partner.eml >out 2>err &&
+	test_grep "directory: untrusted: unable to get local issuer certificate" err &&
+	cat ca/root.pem pca.pem >anchors.pem &&
+	sed "/^\[ldap\]/i [smime]\ntrust = $PWD/anchors.pem" policy.conf >trusting.conf &&
+	SMZ_POLICY=$PWD/trusting.conf smz-sign --encrypt --ldap "$SLAPD_URI" partner.eml >pe.eml 2>err &&
+	openssl cms -decrypt -in pe.eml -recip partner.pem -inkey partner.key -out pe.out &&
+	test_grep "^Our quote is attached." pe.out &&
+	! openssl cms -decrypt -in pe.eml -recip forged.pem -inkey forged.key -out /dev/null 2>/dev/null
 '
 
 test_expect_success 'an unreachable directory: 69, a clear message, nothing written' '

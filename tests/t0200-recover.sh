@@ -28,9 +28,10 @@ done
 sed -e '/^\[vault\]/,/^\[/{/^path/d}' policy.conf >outside.conf
 
 mkdir orig arch arch/md arch/md/cur arch/md/new arch/md/tmp
+now=$(LC_ALL=C date -R)
 msg() { # ID TO [BODY]: an original message in orig/ID.eml
-	printf 'From: Partner <partner@other.org>\nTo: %s\nSubject: message %s\nDate: Mon, 3 Mar 2025 10:00:00 +0000\nMessage-ID: <%s@other.org>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n%s\nFrom the archive, line two.\n' \
-		"$2" "$1" "$1" "${3:-Text of message $1.}" >orig/$1.eml
+	printf 'From: Partner <partner@other.org>\nTo: %s\nSubject: message %s\nDate: %s\nMessage-ID: <%s@other.org>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n%s\nFrom the archive, line two.\n' \
+		"$2" "$1" "$now" "$1" "${3:-Text of message $1.}" >orig/$1.eml
 }
 entity() { sed -n '/^Content-Type/,$p' orig/$1.eml; }
 hdrs() { sed -n '1,5p' orig/$1.eml; }
