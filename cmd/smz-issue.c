@@ -193,8 +193,12 @@ v_revoke(const char *arg)
 	size_t changed = 0;
 	int vr = vdir && json_array_size(done) ? smz_issue_tell_vault(vdir, done, &changed, &e) : 0;
 	json_decref(done);
-	if (vr && rc < 0)
-		rc = cmd_fail(vr == SMZ_ERR_NOTFOUND ? vr : SMZ_ERR_TEMP, &e,
+	if (vr == SMZ_ERR_NOINPUT && !smz_opt.quiet)
+		/* a CA host without the vault: the vault's host runs the same
+		 * revoke with --vault, or smz-vault learns it otherwise */
+		cmd_msg("note: no vault at %s: the keys were not marked revoked there", vdir);
+	else if (vr && rc < 0)
+		rc = cmd_fail(SMZ_ERR_TEMP, &e,
 			      "mark the revoked keys in the vault %s (run the same revoke again)",
 			      vdir);
 	else if (!vr && changed && smz_opt.verbose)

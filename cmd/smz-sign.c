@@ -141,10 +141,12 @@ one(struct smz_smime *s, int ops, int fd, FILE *out, const char *label, int *cod
 		printf("%s\n", r.status[0] ? r.status : e.msg);
 		fflush(stdout);
 	} else if (rc) {
+		/* a refusal says which rule, as the status line does */
+		const char *why = strncmp(r.status, "FAIL ", 5) == 0 ? r.status : e.msg;
 		if (label)
-			cmd_msg("%s: cannot %s: %s", label, mode_word, e.msg);
+			cmd_msg("%s: cannot %s: %s", label, mode_word, why);
 		else
-			cmd_msg("cannot %s: %s", mode_word, e.msg);
+			cmd_msg("cannot %s: %s", mode_word, why);
 	} else if (!smz_opt.quiet) {
 		if (label)
 			cmd_msg("%s: %s", label, r.status);

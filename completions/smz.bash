@@ -39,10 +39,10 @@ _smz_issue() {
 	prev=${COMP_WORDS[COMP_CWORD-1]}
 	case $prev in
 	--policy|--passphrase-file|--root-cert|--root-key|--root-passphrase-file|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	--ca) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	--ca|--vault) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --passphrase-file --json --jobs --no-passphrase --root-cert --root-key --root-passphrase-file --reason --address --key-id --out --within --verify" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --vault --passphrase-file --json --jobs --no-passphrase --root-cert --root-key --root-passphrase-file --reason --address --key-id --out --within --verify" -- "$cur"))
 	elif [[ -n "init issue revoke crl list expiring audit" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "init issue revoke crl list expiring audit" -- "$cur"))
 	else
@@ -76,7 +76,7 @@ _smz_sign() {
 	--vault|--ca) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --ca --passphrase-file --share --jobs --sign --encrypt --decrypt --verify --as --opaque --to --cert --ldap --tls-ca --trust --crl --rsa-transport --cipher --batch --suffix" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --ca --passphrase-file --share --jobs --sign --encrypt --decrypt --verify --as --sender --for --opaque --to --cert --ldap --tls-ca --trust --crl --rsa-transport --cipher --batch --suffix" -- "$cur"))
 	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "" -- "$cur"))
 	else
