@@ -1124,9 +1124,8 @@ check_sender(struct smz_smime *s, GMimeMessage *m, const char *as, struct smz_er
 	int rc = smz_vault_history(s->cfg.vault, sender, s->cfg.local_sensitive, own_cb, &o, e);
 	if (rc && rc != SMZ_ERR_NOTFOUND)
 		return rc;
-	if (o.n == 0)
-		return smz_err_set(e, SMZ_ERR_PERM, "not-sender: the sender %s has no active key "
-				   "in the vault", sender);
+	/* a sender without a key may still send as itself: no signature
+	 * then (signing_key says so), but no refusal either */
 	snprintf(list[o.n < 64 ? o.n++ : 63], SMZ_ADDR_MAX, "%s", sender);
 	static const char *const fields[] = {"From", "Sender"};
 	for (size_t f = 0; f < 2; f++) {
