@@ -668,19 +668,25 @@ note(char *buf, size_t cap, const char *fmt, ...)
 }
 
 /* Does the vault (which the CA tells of revocations) know x, or its key,
- * as revoked?  The reason in why. */
+ * as revoked?  The reason in why; *at when (0 when unknown) and
+ * *compromised for a key revoked as compromised. */
 static int
-revoked_in_vault(struct smz_smime *s, X509 *x, char *why, size_t cap)
+revoked_in_vault_at(struct smz_smime *s, X509 *x, char *why, size_t cap, time_t *at,
+		    int *compromised)
 {
 	json_t *rec = NULL;
 	const char *how = "";
 	struct smz_err fe = {0};
+	*at = 0;
+	*compromised = 0;
 	if (!s->cfg.vault || smz_vault_find_cert(s->cfg.vault, x, &rec, &how, &fe))
 		return 0;
 	const char *st = json_string_value(json_object_get(rec, "state"));
 	int revoked = 0;
 	if (st && (strcmp(st, "revoked") == 0 || strcmp(st, "compromised") == 0)) {
 		snprintf(why, cap, "revoked: the CA revoked its key (%s)", st);
+		*compromised = strcmp(st, "compromised") == 0;
+		*at = (time_t)json_integer_value(json_object_get(rec, "state_changed"));
 		revoked = 1;
 	}
 	unsigned char md[32];
@@ -693,15 +699,28 @@ revoked_in_vault(struct smz_smime *s, X509 *x, char *why, size_t cap)
 	json_array_foreach(json_object_get(rec, "certs"), i, c)
 	{
 		const char *cfp = json_string_value(json_object_get(c, "sha256"));
-		if (!revoked && cfp && strcmp(cfp, fp) == 0 && smz_vault_cert_revoked(c)) {
-			const char *r = json_string_value(
-				json_object_get(json_object_get(c, "revoked"), "reason"));
+		json_t *rv = json_object_get(c, "revoked");
+		if (!cfp || strcmp(cfp, fp) != 0 || !rv)
+			continue;
+		time_t when = (time_t)json_integer_value(json_object_get(rv, "at"));
+		if (!revoked || (when && (!*at || when < *at)))
+			*at = when;
+		if (!revoked) {
+			const char *r = json_string_value(json_object_get(rv, "reason"));
 			snprintf(why, cap, "revoked by the CA (%s)", r ? r : "?");
 			revoked = 1;
 		}
 	}
 	json_decref(rec);
 	return revoked;
+}
+
+static int
+revoked_in_vault(struct smz_smime *s, X509 *x, char *why, size_t cap)
+{
+	time_t at;
+	int compromised;
+	return revoked_in_vault_at(s, x, why, cap, &at, &compromised);
 }
 
 /* May x carry mail for addr: one of its mailboxes, valid for encryption
@@ -1743,6 +1762,16 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 	}
 	X509_STORE_CTX_free(ctx);
 	sk_X509_pop_free(untrusted, X509_free);
+	/* what the CA revoked, as the vault knows it: a signature made after
+	 * the revocation, or by a compromised key whenever, does not count */
+	char rwhy[200];
+	time_t rat;
+	int comp;
+	if (!rc && revoked_in_vault_at(s, signer, rwhy, sizeof rwhy, &rat, &comp) &&
+	    (comp || !rat || at > rat)) {
+		snprintf(res->line, sizeof res->line, "FAIL revoked: signer %s: %s", mbox, rwhy);
+		rc = SMZ_ERR_VERIFY;
+	}
 	const char *from = h->from;
 	int other = -1; /* a From: mailbox that is not the signer's */
 	for (int i = 0; i < h->nall && other < 0; i++)

@@ -5,6 +5,9 @@
 # CA reaches the keys, and verification refuses what a reader would misread.
 . "$(dirname "$0")/lib.sh"
 
+# faketime preloads itself: under ASan its runtime is then not the first library
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+export ASAN_OPTIONS
 write_policy ec-p256 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \
 	"issuer_url = http://pki.example.com/issuing.cer"
 new_vault
@@ -99,7 +102,12 @@ test_expect_success 'headers inside the encryption never reach the top: exactly 
 	test_grep "^Pay now.\$" fd.eml
 '
 
-# old mail to lee and kim, before anything is revoked
+# old mail to lee and kim, and signed by them, before anything is revoked
+for a in lee kim; do
+	awk -v a="$a@example.com" '/^# /{on = ($2 == a); next} on' keys.txt >$a.key
+	mail $a@example.com x@other.org >$a-early.eml
+	smz-sign -q --sign --passphrase-file pw $a-early.eml >$a-early.s
+done
 mail partner@other.org lee@example.com >to-lee.eml
 smz-sign -q --encrypt to-lee.eml >to-lee.enc
 mail partner@other.org kim@example.com >to-kim.eml
@@ -124,6 +132,15 @@ test_expect_success 'after offboarding: --sign as the leaver fails, --encrypt to
 	test_grep "cert: revoked: the CA revoked its key (revoked)" err
 '
 
+test_expect_success 'verify: the leaver'"'"'s signature made before the revocation is good; one made after is revoked' '
+	smz-sign --verify lee-early.s >st && test_grep "^OK signer=lee@example.com" st &&
+	sed -n "/^Content-Type/,\$p" lee-early.eml >lee.ent &&
+	printf "From: lee@example.com\nTo: x@other.org\nDate: %s\nSubject: late\n" "$(LC_ALL=C date -R -d "+1 hour")" >late.hdr &&
+	faketime -f "+1h" openssl cms -sign -in lee.ent -signer lee@example.com.pem -inkey lee.key | cat late.hdr - >late.s &&
+	test_must_fail 1 faketime -f "+1h" smz-sign --verify late.s >st &&
+	test_grep "^FAIL revoked: signer lee@example.com: revoked: the CA revoked its key (revoked)" st
+'
+
 test_expect_success 'the leaver'"'"'s old mail still decrypts (key history)' '
 	smz-sign --decrypt --passphrase-file pw to-lee.enc >d 2>err && test_cmp to-lee.eml d &&
 	test_grep "of lee@example.com (revoked," err
@@ -139,6 +156,11 @@ test_expect_success 'keyCompromise: no signing, no encryption; old mail decrypts
 	smz-sign --decrypt --passphrase-file pw to-kim.enc >d 2>err && test_cmp to-kim.eml d &&
 	test_grep "(compromised, found by .*) WARNING: the key is compromised" err &&
 	smz-vault audit | tail -n 1 | test_grep "	decrypt-compromised	[0-9a-f]* kim@example.com	" -
+'
+
+test_expect_success 'verify: a compromised key'"'"'s signature is revoked, whenever it was made' '
+	test_must_fail 1 smz-sign --verify kim-early.s >st &&
+	test_grep "^FAIL revoked: signer kim@example.com: revoked: the CA revoked its key (compromised)" st
 '
 
 test_expect_success 'revoke again: nothing changes twice, the vault stays as it is' '

@@ -46,7 +46,7 @@ test_expect_success 'off-board two: revoked, withdrawn, in the CRL; keys kept' '
 	test "$(certs_of p3@example.com)" -eq 1 &&
 	openssl crl -in crl.pem -noout -text >crl.txt && test_grep "Serial Number: $(echo "$s1" | tr a-f A-F)" crl.txt &&
 	test_grep "Affiliation Changed" crl.txt &&
-	smz-vault history p1@example.com | test_grep "	active	" - &&
+	smz-vault history p1@example.com | test_grep "	revoked	" - &&
 	smz-issue audit | test_grep "	revoke	$s1" -
 '
 

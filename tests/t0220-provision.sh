@@ -68,7 +68,7 @@ test_expect_success 'month 2, applied: CA, vault, directory and CRL agree' '
 	for u in u1 u2 u10; do
 		test "$(certs_of $u@example.com)" -eq 0 &&
 		smz-issue list | awk -F"\t" -v a=$u@example.com "\$2 == a" | test_grep "	revoked\$" - &&
-		smz-vault history $u@example.com | test_grep "	active	" - || exit 1
+		smz-vault history $u@example.com | test_grep "	revoked	" - || exit 1
 	done &&
 	for u in u31 u33 u3 u30; do test "$(certs_of $u@example.com)" -eq 1 || exit 1; done &&
 	openssl crl -in ca/crl.pem -noout -text >crl.txt && test "$(grep -c "Serial Number:" crl.txt)" -eq 4 &&
