@@ -563,7 +563,9 @@ open_unlocked(struct smz_vault **v)
 	int rc = smz_vault_open(vdir, v, &e);
 	if (rc)
 		return cmd_fail(rc, &e, "open the vault");
-	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares, NULL};
+	/* a gateway unlock file is refused: recovery is the officers' */
+	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares,
+			       pol.gateway_unlock_file[0] ? pol.gateway_unlock_file : NULL, 0};
 	if ((rc = smz_vault_unlock(*v, &u, why, &e))) {
 		struct smz_err ae = {0};
 		char subj[300], r2[1200];

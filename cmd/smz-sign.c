@@ -109,7 +109,7 @@ static int
 unlock_cb(void *arg, struct smz_err *e)
 {
 	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares,
-			       pol.gateway_unlock_file[0] ? pol.gateway_unlock_file : NULL};
+			       pol.gateway_unlock_file[0] ? pol.gateway_unlock_file : NULL, 1};
 	int rc = smz_vault_unlock(arg, &u, "smz-sign", e);
 	if (rc) {
 		char m[sizeof e->msg];

@@ -71,7 +71,10 @@ open_vault(struct smz_vault **v, int unlock, const char *why)
 	int rc = smz_vault_open(dir, v, &e);
 	if (rc)
 		return cmd_fail(rc, &e, "open the vault");
-	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares, NULL};
+	/* the gateway's unlock file is considered only to be refused: it opens
+	 * no more than a gateway needs */
+	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares,
+			       pol.gateway_unlock_file[0] ? pol.gateway_unlock_file : NULL, 0};
 	if (unlock && (rc = smz_vault_unlock(*v, &u, why, &e))) {
 		smz_vault_close(*v);
 		return cmd_fail(rc, &e, "unlock the vault");
@@ -236,7 +239,7 @@ static int
 v_check(const char *arg)
 {
 	struct smz_vault *v;
-	int deep = smz_opt.passphrase_file || smz_opt.shares;
+	int deep = smz_opt.passphrase_file || smz_opt.shares || pol.gateway_unlock_file[0];
 	int rc = arg ? (cmd_msg("check takes no argument"), EX_USAGE)
 		     : open_vault(&v, deep, "smz-vault check");
 	if (rc >= 0)

@@ -238,7 +238,10 @@ import_one(const struct smz_import_opts *o, struct smz_vault *v, struct loaded *
 		dp->local_sensitive = o->policy->local_part_sensitive;
 		if (smz_key_id(k, dp->key_id) || smz_key_to_pkcs8(k, &p8, e) ||
 		    smz_vault_seal(smz_vault_deposit_key(v), dp->key_id, &p8, &msg, &dp->sealed,
-				   &dp->sealed_len)) {
+				   &dp->sealed_len) ||
+		    ((dp->gw_pk = smz_vault_gateway_pk(v)) &&
+		     smz_vault_seal(dp->gw_pk, dp->key_id, &p8, &msg, &dp->gw_sealed,
+				    &dp->gw_sealed_len))) {
 			rc = e->code ? e->code : smz_err_set(e, SMZ_ERR_INTERNAL, "cannot seal a key");
 			break;
 		}
@@ -252,6 +255,7 @@ import_one(const struct smz_import_opts *o, struct smz_vault *v, struct loaded *
 	for (size_t i = 0; i < nd; i++) {
 		fresh += !d[i].skipped;
 		free(d[i].sealed);
+		free(d[i].gw_sealed);
 	}
 	if (rc)
 		return rc;

@@ -25,14 +25,14 @@ struct item {
 	int done, failed;
 	char why[256];
 	unsigned char key_id[SMZ_KEYID_LEN];
-	unsigned char *csr, *sealed;
-	size_t csr_len, sealed_len;
+	unsigned char *csr, *sealed, *gw_sealed;
+	size_t csr_len, sealed_len, gw_sealed_len;
 	char *claimed; /* a key drawn from the key pool: its file, removed once vaulted */
 };
 
 struct pool {
 	const struct smz_keygen_opts *o;
-	const unsigned char *pk;
+	const unsigned char *pk, *gwpk; /* the vault's and the gateway's (or NULL) */
 	struct smz_pool *keys; /* pre-generated keys, or NULL */
 	struct item *items;
 	size_t n, next, committed;
@@ -71,7 +71,9 @@ make_one(struct pool *p, struct worker_state *w, struct item *it)
 			smz_key_generator_next(w->gen, &k, &e))) ||
 	    smz_csr_build(k, &subj, &it->csr, &it->csr_len, it->key_id, &e) ||
 	    smz_key_to_pkcs8(k, &w->p8, &e) ||
-	    smz_vault_seal(p->pk, it->key_id, &w->p8, &w->msg, &it->sealed, &it->sealed_len)) {
+	    smz_vault_seal(p->pk, it->key_id, &w->p8, &w->msg, &it->sealed, &it->sealed_len) ||
+	    (p->gwpk && smz_vault_seal(p->gwpk, it->key_id, &w->p8, &w->msg, &it->gw_sealed,
+				       &it->gw_sealed_len))) {
 		it->failed = 1;
 		snprintf(it->why, sizeof it->why, "%.250s", e.msg[0] ? e.msg : "key generation failed");
 	}
@@ -148,8 +150,9 @@ item_clear(struct item *it)
 {
 	free(it->csr);
 	free(it->sealed);
+	free(it->gw_sealed);
 	free(it->claimed);
-	it->csr = it->sealed = NULL;
+	it->csr = it->sealed = it->gw_sealed = NULL;
 	it->claimed = NULL;
 }
 
@@ -180,6 +183,9 @@ flush(const struct smz_keygen_opts *o, struct smz_vault *v, struct item *items, 
 		memcpy(x->key_id, it->key_id, SMZ_KEYID_LEN);
 		x->sealed = it->sealed;
 		x->sealed_len = it->sealed_len;
+		x->gw_sealed = it->gw_sealed;
+		x->gw_sealed_len = it->gw_sealed_len;
+		x->gw_pk = it->gw_sealed ? smz_vault_gateway_pk(v) : NULL;
 		x->csr = it->csr;
 		x->csr_len = it->csr_len;
 		x->if_absent = !o->new_key;
@@ -274,7 +280,8 @@ smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
 			}
 		}
 	}
-	struct pool p = {.o = o, .pk = smz_vault_deposit_key(v), .items = items, .n = n};
+	struct pool p = {.o = o, .pk = smz_vault_deposit_key(v), .gwpk = smz_vault_gateway_pk(v),
+			 .items = items, .n = n};
 	char pooldir[PATH_MAX];
 	snprintf(pooldir, sizeof pooldir, "%s/pool", o->vault_dir);
 	if (smz_pool_open(pooldir, o->policy->alg, &p.keys, e))

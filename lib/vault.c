@@ -26,7 +26,10 @@ struct smz_vault {
 	DB *keys, *addr, *isn, *ski, *meta, *log;
 	unsigned char pk[SMZ_VAULT_PK];
 	char id[33];
-	unsigned char *sk; /* guarded; NULL until unlocked */
+	unsigned char *sk; /* guarded; NULL until unlocked with an officer's credential */
+	unsigned char gwpk[SMZ_VAULT_PK]; /* the gateway's key pair, when has_gw */
+	int has_gw;
+	unsigned char *gwsk; /* guarded; set by a gateway unlock, which never sets sk */
 };
 
 /* ---- records and their index keys ---- */
@@ -172,6 +175,8 @@ smz_vault_close(struct smz_vault *v)
 	smz_dbenv_close(v->env);
 	if (v->sk)
 		sodium_free(v->sk);
+	if (v->gwsk)
+		sodium_free(v->gwsk);
 	free(v);
 }
 
@@ -211,6 +216,36 @@ read_deposit_file(const char *dir, unsigned char pk[32], char id[33], struct smz
 	return rc;
 }
 
+/* The gateway's public key, from the "gw" meta record, unless revoked. */
+static void
+gw_load(struct smz_vault *v)
+{
+	char *s = NULL;
+	size_t l = 0;
+	v->has_gw = 0;
+	if (meta_get(v, NULL, "gw", &s, NULL))
+		return;
+	json_t *j = json_loads(s, 0, NULL);
+	free(s);
+	if (j && !json_object_get(j, "revoked") &&
+	    !smz_unb64(json_string_value(json_object_get(j, "pk")), v->gwpk, sizeof v->gwpk, &l) &&
+	    l == sizeof v->gwpk)
+		v->has_gw = 1;
+	json_decref(j);
+}
+
+const unsigned char *
+smz_vault_gateway_pk(const struct smz_vault *v)
+{
+	return v->has_gw ? v->gwpk : NULL;
+}
+
+int
+smz_vault_full(const struct smz_vault *v)
+{
+	return v->sk != NULL;
+}
+
 int
 smz_vault_open(const char *dir, struct smz_vault **out, struct smz_err *e)
 {
@@ -239,6 +274,7 @@ smz_vault_open(const char *dir, struct smz_vault **out, struct smz_err *e)
 	}
 	memcpy(v->pk, pk, 32);
 	memcpy(v->id, id, 33);
+	gw_load(v);
 	*out = v;
 	return 0;
 }
@@ -528,31 +564,62 @@ smz_vault_seal(const unsigned char pk[SMZ_VAULT_PK], const unsigned char *keyid,
 	return 0;
 }
 
+/* Open a sealed key (base64 of keyid || PKCS#8, sealed to pk) into msg. */
+static int
+open_sealed(const char *b64, const unsigned char *pk, const unsigned char *sk,
+	    struct smz_secret *msg, struct smz_err *e)
+{
+	size_t sl = strlen(b64), bl = 0;
+	unsigned char *sealed = malloc(sl);
+	int rc = 0;
+	if (!sealed || smz_unb64(b64, sealed, sl, &bl) || bl <= crypto_box_SEALBYTES + SMZ_KEYID_LEN)
+		rc = smz_err_set(e, SMZ_ERR_DATA, "sealed key is damaged");
+	else if (smz_secret_alloc(msg, bl - crypto_box_SEALBYTES) < 0)
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+	else if (crypto_box_seal_open(msg->buf, sealed, bl, pk, sk) != 0)
+		rc = smz_err_set(e, SMZ_ERR_DATA, "sealed key is damaged or not for this vault");
+	free(sealed);
+	return rc;
+}
+
+/* Is a record in the gateway's scope: the keys a gateway needs, of an
+ * active key, or superseded with an unrevoked certificate still valid? */
+static int
+gw_in_scope(json_t *rec, time_t now)
+{
+	const char *st = json_string_value(json_object_get(rec, "state"));
+	if (st && strcmp(st, "active") == 0)
+		return 1;
+	if (!st || strcmp(st, "superseded") != 0)
+		return 0;
+	size_t i;
+	json_t *c;
+	json_array_foreach(json_object_get(rec, "certs"), i, c)
+		if (!smz_vault_cert_revoked(c) &&
+		    json_integer_value(json_object_get(c, "not_after")) > (json_int_t)now)
+			return 1;
+	return 0;
+}
+
 int
 smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct smz_err *e)
 {
-	if (!v->sk)
+	if (!v->sk && !v->gwsk)
 		return smz_err_set(e, SMZ_ERR_PERM, "the vault is locked");
 	const char *idhex = json_string_value(json_object_get(rec, "key_id"));
-	const char *s = json_string_value(json_object_get(rec, "sealed"));
+	/* a gateway unlock opens only the gateway's own seals, of keys in its scope */
+	const char *s = json_string_value(json_object_get(rec, v->sk ? "sealed" : "gw_sealed"));
+	if (!v->sk && (!s || !gw_in_scope(rec, time(NULL))))
+		return smz_err_set(e, SMZ_ERR_PERM, "key %.16s is not in the gateway's scope "
+				   "(current and unexpired keys of active mailboxes); it needs the "
+				   "officers' passphrase or shares", idhex ? idhex : "?");
 	if (!idhex || !s)
 		return smz_err_set(e, SMZ_ERR_DATA, "record has no sealed key");
-	size_t sl = strlen(s), bl = 0;
-	unsigned char *sealed = malloc(sl);
 	struct smz_secret msg = {0};
-	int rc = 0;
-	if (!sealed || smz_unb64(s, sealed, sl, &bl) || bl <= crypto_box_SEALBYTES + SMZ_KEYID_LEN) {
-		rc = smz_err_set(e, SMZ_ERR_DATA, "sealed key is damaged");
+	int rc = v->sk ? open_sealed(s, v->pk, v->sk, &msg, e)
+		       : open_sealed(s, v->gwpk, v->gwsk, &msg, e);
+	if (rc)
 		goto out;
-	}
-	if (smz_secret_alloc(&msg, bl - crypto_box_SEALBYTES) < 0) {
-		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
-		goto out;
-	}
-	if (crypto_box_seal_open(msg.buf, sealed, bl, v->pk, v->sk) != 0) {
-		rc = smz_err_set(e, SMZ_ERR_DATA, "sealed key is damaged or not for this vault");
-		goto out;
-	}
 	char inner[65];
 	smz_hex(msg.buf, SMZ_KEYID_LEN, inner);
 	if (strcmp(inner, idhex) != 0) {
@@ -574,7 +641,6 @@ smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct smz_er
 	}
 	*key = k;
 out:
-	free(sealed);
 	smz_secret_free(&msg);
 	return rc;
 }
@@ -670,6 +736,23 @@ run_job(struct job *j, int (*fn)(DB_TXN *, void *, struct smz_audit_entry *, siz
 	return rc;
 }
 
+/* The gateway's current public key, read inside txn; 0 if there is none. */
+static int
+gw_current(struct smz_vault *v, DB_TXN *txn, unsigned char pk[SMZ_VAULT_PK])
+{
+	char *s = NULL;
+	size_t l = 0;
+	if (smz_db_get_str(v->meta, txn, "gw", 0, &s, NULL))
+		return 0;
+	json_t *j = json_loads(s, 0, NULL);
+	free(s);
+	int ok = j && !json_object_get(j, "revoked") &&
+		 !smz_unb64(json_string_value(json_object_get(j, "pk")), pk, SMZ_VAULT_PK, &l) &&
+		 l == SMZ_VAULT_PK;
+	json_decref(j);
+	return ok;
+}
+
 static int
 deposit_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct smz_err *e)
 {
@@ -680,6 +763,9 @@ deposit_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct
 	job_clear(job); /* an earlier attempt's */
 	long long t = (long long)time(NULL);
 	int r = 0;
+	/* seals for the gateway count only if made for its current key */
+	unsigned char gwpk[SMZ_VAULT_PK];
+	int have_gw = gw_current(v, txn, gwpk);
 	for (size_t i = 0; !r && i < job->n; i++) {
 		d[i].skipped = 0;
 		int active = 0;
@@ -712,6 +798,13 @@ deposit_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct
 				   : (json_decref(addrs), NULL);
 		if (j && csr)
 			json_object_set_new(j, "csr", json_string(csr));
+		if (j && d[i].gw_sealed && have_gw && d[i].gw_pk &&
+		    memcmp(d[i].gw_pk, gwpk, sizeof gwpk) == 0) {
+			char *g = smz_b64(d[i].gw_sealed, d[i].gw_sealed_len);
+			if (g)
+				json_object_set_new(j, "gw_sealed", json_string(g));
+			free(g);
+		}
 		const char *emp = d[i].employee_id;
 		if (j && emp && emp[0] && smz_utf8_valid(emp, strlen(emp)))
 			json_object_set_new(j, "employee_id", json_string(emp));
@@ -1088,6 +1181,9 @@ revoke_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct 
 			now = "compromised";
 		else if (strcmp(old, "active") == 0 && !unrevoked)
 			now = "revoked";
+		/* a revoked key leaves the gateway's scope, and its seal goes */
+		if (strcmp(now, "revoked") == 0 || strcmp(now, "compromised") == 0)
+			changed |= json_object_del(rec, "gw_sealed") == 0;
 		if (strcmp(now, old) != 0) {
 			json_object_set_new(rec, "state", json_string(now));
 			json_object_set_new(rec, "state_changed", json_integer((json_int_t)time(NULL)));
@@ -1509,8 +1605,9 @@ unlock_shares(struct smz_vault *v, const char *const *files, unsigned char *sk, 
 
 #define GATEWAY_MAGIC "smz-gateway-key-v1"
 
+/* The gateway's secret half, unwrapped with the key in its unlock file. */
 static int
-unlock_gateway(struct smz_vault *v, const char *file, unsigned char *sk, struct smz_err *e)
+unlock_gateway(struct smz_vault *v, const char *file, unsigned char *gwsk, struct smz_err *e)
 {
 	char *text = NULL, *s = NULL;
 	size_t len;
@@ -1538,48 +1635,155 @@ unlock_gateway(struct smz_vault *v, const char *file, unsigned char *sk, struct 
 				 "(smz-vault gateway-key creates one)");
 	json_t *j = s ? json_loads(s, 0, NULL) : NULL;
 	free(s);
+	unsigned char pk[32];
 	if (!rc && json_object_get(j, "revoked"))
 		rc = smz_err_set(e, SMZ_ERR_PERM, "the gateway key was revoked");
-	else if (!rc && (rc = unwrap(j, key, sk)))
+	else if (!rc && !json_object_get(j, "pk"))
+		/* before step 9 the file wrapped the vault secret itself */
+		rc = smz_err_set(e, SMZ_ERR_PERM, "this gateway key is of the earlier kind, which "
+				 "opened every key: make a new one with smz-vault gateway-key, then "
+				 "rotate the passphrase (smz-vault passwd)");
+	else if (!rc && (rc = unwrap(j, key, gwsk)))
 		rc = smz_err_set(e, SMZ_ERR_PERM, "%s: not the vault's current gateway key "
 				 "(replaced by a newer one?)", file);
+	else if (!rc && (!v->has_gw || crypto_scalarmult_base(pk, gwsk) != 0 ||
+			 memcmp(pk, v->gwpk, 32) != 0))
+		rc = smz_err_set(e, SMZ_ERR_CONFIG, "the gateway key record is damaged");
 	json_decref(j);
 	if (key)
 		sodium_free(key);
 	return rc;
 }
 
+/* A new gateway key pair (pk set) or none (revocation): every record's
+ * gateway seal replaced or removed, and the "gw" record, in one
+ * transaction. */
+struct gw_job {
+	struct smz_vault *v;
+	const unsigned char *pk;
+	json_t *meta;
+	const char *subject, *reason;
+	size_t sealed;
+};
+
+static int
+gw_reseal_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct smz_err *e)
+{
+	struct gw_job *g = arg;
+	struct smz_vault *v = g->v;
+	DBC *c;
+	int r = v->keys->cursor(v->keys, txn, &c, 0);
+	if (r)
+		return r;
+	DBT k = {.flags = DB_DBT_REALLOC}, d = {.flags = DB_DBT_REALLOC};
+	time_t now = time(NULL);
+	struct smz_secret msg = {0};
+	g->sealed = 0;
+	while ((r = c->get(c, &k, &d, DB_NEXT | DB_RMW)) == 0) {
+		json_t *rec = rec_parse(&d);
+		if (!rec) {
+			r = smz_err_set(e, SMZ_ERR_DATA, "a damaged key record");
+			break;
+		}
+		int had = json_object_del(rec, "gw_sealed") == 0;
+		int want = g->pk && gw_in_scope(rec, now);
+		const char *sealed = json_string_value(json_object_get(rec, "sealed"));
+		unsigned char *out = NULL;
+		size_t ol = 0;
+		if (want && (!sealed || open_sealed(sealed, v->pk, v->sk, &msg, e)))
+			r = smz_err_set(e, SMZ_ERR_DATA, "key %.16s: %s",
+					json_string_value(json_object_get(rec, "key_id")),
+					sealed ? e->msg : "no sealed key");
+		if (!r && want) {
+			ol = msg.len + crypto_box_SEALBYTES;
+			out = malloc(ol);
+			char *b = out && crypto_box_seal(out, msg.buf, msg.len, g->pk) == 0
+					  ? smz_b64(out, ol)
+					  : NULL;
+			smz_secret_free(&msg);
+			if (!b || json_object_set_new(rec, "gw_sealed", json_string(b)))
+				r = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot seal for the gateway");
+			free(b);
+			free(out);
+			g->sealed++;
+		}
+		char *js = !r && (had || want) ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(rec);
+		if (js) {
+			DBT nd = {.data = js, .size = (u_int32_t)strlen(js)};
+			r = c->put(c, &k, &nd, DB_CURRENT);
+			free(js);
+		} else if (!r && (had || want)) {
+			r = ENOMEM;
+		}
+		if (r)
+			break;
+	}
+	smz_secret_free(&msg);
+	c->close(c);
+	free(k.data);
+	free(d.data);
+	if (r == DB_NOTFOUND)
+		r = 0;
+	if (!r)
+		r = put_json(v, txn, "gw", g->meta);
+	if (!r) {
+		a[0] = (struct smz_audit_entry){"gateway-key", g->subject, g->reason};
+		*na = 1;
+	}
+	return r;
+}
+
 int
 smz_vault_gateway_key(struct smz_vault *v, const char *path, struct smz_err *e)
 {
 	if (!v->sk)
-		return smz_err_set(e, SMZ_ERR_PERM, "the vault is locked");
-	unsigned char *key = sodium_malloc(32);
+		return smz_err_set(e, SMZ_ERR_PERM, "a gateway key needs the vault unlocked with "
+				   "the passphrase or the officers' shares");
+	unsigned char *key = sodium_malloc(32), *gwsk = sodium_malloc(32);
 	char *line = sodium_malloc(256);
-	if (!key || !line) {
-		if (key)
-			sodium_free(key);
-		if (line)
-			sodium_free(line);
-		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+	unsigned char gwpk[32];
+	int rc = key && gwsk && line ? 0 : smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+	int n = -1;
+	json_t *j = NULL;
+	if (!rc) {
+		randombytes_buf(key, 32);
+		crypto_box_keypair(gwpk, gwsk);
+		char *b = smz_b64(key, 32), *p = smz_b64(gwpk, 32);
+		n = b ? snprintf(line, 256, GATEWAY_MAGIC " %s %s\n", v->id, b) : -1;
+		if (b) {
+			sodium_memzero(b, strlen(b));
+			free(b);
+		}
+		j = n > 0 && p ? wrap(gwsk, key) : NULL;
+		if (j && (json_object_set_new(j, "pk", json_string(p)) ||
+			  json_object_set_new(j, "created", json_integer((json_int_t)time(NULL))))) {
+			json_decref(j);
+			j = NULL;
+		}
+		free(p);
+		if (!j)
+			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot wrap the gateway key");
 	}
-	randombytes_buf(key, 32);
-	char *b = smz_b64(key, 32);
-	int n = b ? snprintf(line, 256, GATEWAY_MAGIC " %s %s\n", v->id, b) : -1;
-	if (b) {
-		sodium_memzero(b, strlen(b));
-		free(b);
-	}
-	json_t *j = n > 0 ? wrap(v->sk, key) : NULL;
-	int rc = !j ? smz_err_set(e, SMZ_ERR_INTERNAL, "cannot wrap the vault secret")
-		    : smz_file_create_excl(path, line, (size_t)n, e);
 	if (!rc)
-		rc = audited_write(v, "gw", j, "gateway-key", path, "new gateway unlock file", e);
-	if (rc && rc != SMZ_ERR_EXISTS)
-		unlink(path);
+		rc = smz_file_create_excl(path, line, (size_t)n, e);
+	struct gw_job g = {v, gwpk, j, path, "new gateway unlock file", 0};
+	if (!rc) {
+		struct smz_audit au = {v->env, v->log, v->meta};
+		struct smz_audit_entry a[1];
+		rc = smz_audit_txn(&au, gw_reseal_fn, &g, a, 1, "gateway-key", e);
+		if (rc)
+			unlink(path);
+		else
+			gw_load(v);
+	}
 	json_decref(j);
-	sodium_free(key);
-	sodium_free(line);
+	if (key)
+		sodium_free(key);
+	if (gwsk)
+		sodium_free(gwsk);
+	if (line)
+		sodium_free(line);
 	return rc;
 }
 
@@ -1587,8 +1791,13 @@ int
 smz_vault_gateway_revoke(struct smz_vault *v, struct smz_err *e)
 {
 	json_t *j = json_pack("{s:b}", "revoked", 1);
-	int rc = audited_write(v, "gw", j, "gateway-key", "revoked", "", e);
+	struct gw_job g = {v, NULL, j, "revoked", "", 0};
+	struct smz_audit au = {v->env, v->log, v->meta};
+	struct smz_audit_entry a[1];
+	int rc = smz_audit_txn(&au, gw_reseal_fn, &g, a, 1, "gateway-key", e);
 	json_decref(j);
+	if (!rc)
+		gw_load(v);
 	return rc;
 }
 
@@ -1603,6 +1812,12 @@ smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *wh
 		return smz_err_set(e, SMZ_ERR_USAGE,
 				   "the vault must be unlocked: --passphrase-file FILE or "
 				   "--share FILE (M times)");
+	int gateway = !u->passphrase_file && !has_shares;
+	if (gateway && !u->scoped_ok)
+		return smz_err_set(e, SMZ_ERR_PERM,
+				   "the gateway unlock file (policy [gateway] unlock_file) opens only "
+				   "the keys a gateway needs; this needs the passphrase "
+				   "(--passphrase-file) or the officers' shares (--share)");
 	unsigned char *sk = sodium_malloc(32);
 	if (!sk)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
@@ -1611,7 +1826,8 @@ smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *wh
 		 : has_shares	    ? unlock_shares(v, u->shares, sk, used, sizeof used, e)
 				    : unlock_gateway(v, u->gateway_file, sk, e);
 	unsigned char pk[32];
-	if (!rc && (crypto_scalarmult_base(pk, sk) != 0 || memcmp(pk, v->pk, 32) != 0))
+	if (!rc && !gateway &&
+	    (crypto_scalarmult_base(pk, sk) != 0 || memcmp(pk, v->pk, 32) != 0))
 		rc = smz_err_set(e, SMZ_ERR_CONFIG,
 				 "the unlocked secret does not match the deposit key (damaged vault)");
 	if (rc) {
@@ -1628,9 +1844,10 @@ smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *wh
 		sodium_free(sk);
 		return rc;
 	}
-	if (v->sk)
-		sodium_free(v->sk);
-	v->sk = sk;
+	unsigned char **slot = gateway ? &v->gwsk : &v->sk;
+	if (*slot)
+		sodium_free(*slot);
+	*slot = sk;
 	return 0;
 }
 

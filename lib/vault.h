@@ -35,6 +35,8 @@ struct smz_unlock {
 	const char *passphrase_file;
 	const char *const *shares; /* NULL-terminated paths */
 	const char *gateway_file;  /* used when neither of the above is given */
+	int scoped_ok;             /* the caller needs only a gateway's scope (sign,
+				      decrypt): else a gateway file alone is refused */
 };
 
 int smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err *e);
@@ -42,6 +44,12 @@ int smz_vault_open(const char *dir, struct smz_vault **out, struct smz_err *e);
 void smz_vault_close(struct smz_vault *v);
 
 const unsigned char *smz_vault_deposit_key(const struct smz_vault *v);
+/* The gateway's public key, to seal new deposits to as well; NULL when
+ * the vault has no gateway key (or it was revoked). */
+const unsigned char *smz_vault_gateway_pk(const struct smz_vault *v);
+/* Unlocked with an officer's credential (every key, every verb), as
+ * opposed to locked or unlocked with a gateway's scoped key? */
+int smz_vault_full(const struct smz_vault *v);
 const char *smz_vault_id(const struct smz_vault *v);
 
 /* Seal keyid || PKCS#8 to the deposit key; needs no secret.  scratch is
@@ -58,6 +66,11 @@ struct smz_deposit {
 	unsigned char key_id[SMZ_KEYID_LEN];
 	unsigned char *sealed, *csr;
 	size_t sealed_len, csr_len;
+	/* the same key sealed to the gateway's public key gw_pk (both NULL: none);
+	 * kept only if gw_pk is still the gateway's key when the deposit commits */
+	unsigned char *gw_sealed;
+	size_t gw_sealed_len;
+	const unsigned char *gw_pk;
 	int if_absent;      /* skip when the address already has an active key */
 	int local_sensitive; /* policy compares local parts case-sensitively */
 	long long created;  /* 0: now; an imported key: its certificate's notBefore */
@@ -128,9 +141,14 @@ int smz_vault_find_rid(struct smz_vault *v, const X509_NAME *issuer, const ASN1_
 		       const ASN1_OCTET_STRING *ski, json_t **rec, const char **how,
 		       struct smz_err *e);
 
-/* A gateway unlock file at path (created 0600, never overwritten): a random
- * key that unwraps a copy of the vault secret, for an unattended smz-sign.
- * A new one replaces the previous; revoke makes every one useless. */
+/* A gateway unlock file at path (created 0600, never overwritten), for an
+ * unattended smz-sign: a random key that unwraps the secret half of a
+ * gateway key pair of its own, never the vault secret.  Only the keys a
+ * gateway needs (active keys, and superseded ones with an unrevoked
+ * certificate still valid) are sealed to that pair, in the same
+ * transaction; new deposits are sealed to it by keygen; keys the CA
+ * revokes leave it.  A new one replaces the previous pair and its seals;
+ * revoke deletes them.  Needs an officer's unlock. */
 int smz_vault_gateway_key(struct smz_vault *v, const char *path, struct smz_err *e);
 int smz_vault_gateway_revoke(struct smz_vault *v, struct smz_err *e);
 

@@ -35,7 +35,7 @@ main(int argc, char **argv)
 	struct smz_err e = {0};
 	if (argc != 3 || smz_prog_init(argv[0]) < 0)
 		return 64;
-	struct smz_unlock u = {argv[2], NULL, NULL};
+	struct smz_unlock u = {argv[2], NULL, NULL, 0};
 	if (smz_vault_open(argv[1], &v, &e) || smz_vault_unlock(v, &u, "test", &e) ||
 	    smz_vault_foreach(v, cb, NULL, &e)) {
 		fprintf(stderr, "unseal: %s\n", e.msg);
