@@ -8,6 +8,8 @@
 #include <db.h>
 #include <openssl/x509v3.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <errno.h>
 #include <limits.h>
 #include <sodium.h>
@@ -30,6 +32,10 @@ struct smz_vault {
 	unsigned char gwpk[SMZ_VAULT_PK]; /* the gateway's key pair, when has_gw */
 	int has_gw;
 	unsigned char *gwsk; /* guarded; set by a gateway unlock, which never sets sk */
+	/* the credential keys the unlock derived (guarded), kept for rotation:
+	 * a rotation wraps the new secret for the credentials it keeps */
+	unsigned char *kpw, *ksh;
+	int lockfd; /* shared flock on DIR/lock while open; a rotation takes it exclusive */
 };
 
 /* ---- records and their index keys ---- */
@@ -140,6 +146,7 @@ env_open(const char *dir, struct smz_vault **out, struct smz_err *e)
 	if (!v)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	snprintf(v->dir, sizeof v->dir, "%s", dir);
+	v->lockfd = -1;
 	int rc = smz_dbenv_open(dir, &v->env, e), r;
 	if (rc)
 		goto fail;
@@ -177,6 +184,12 @@ smz_vault_close(struct smz_vault *v)
 		sodium_free(v->sk);
 	if (v->gwsk)
 		sodium_free(v->gwsk);
+	if (v->kpw)
+		sodium_free(v->kpw);
+	if (v->ksh)
+		sodium_free(v->ksh);
+	if (v->lockfd > 0)
+		close(v->lockfd);
 	free(v);
 }
 
@@ -216,6 +229,10 @@ read_deposit_file(const char *dir, unsigned char pk[32], char id[33], struct smz
 	return rc;
 }
 
+static void stage_path(const char *dir, char *out, size_t cap);
+static void wipe_dir(const char *path);
+static int vault_lock(const char *dir, int how, int *out, struct smz_err *e);
+
 /* The gateway's public key, from the "gw" meta record, unless revoked. */
 static void
 gw_load(struct smz_vault *v)
@@ -253,13 +270,28 @@ smz_vault_open(const char *dir, struct smz_vault **out, struct smz_err *e)
 		return smz_err_set(e, SMZ_ERR_CONFIG,
 				   "no vault given (--vault, $SMZ_VAULT or policy [vault] path)");
 	unsigned char pk[32];
-	char id[33];
+	char id[33], stage[PATH_MAX + 16];
+	int lockfd = -1;
 	int rc = read_deposit_file(dir, pk, id, e);
 	if (rc)
 		return rc;
-	struct smz_vault *v;
-	if ((rc = env_open(dir, &v, e)))
+	/* shared with every other user; a rotation holds it alone, so a
+	 * DIR.rotate seen now is what a killed rotation left: wiped */
+	if ((rc = vault_lock(dir, LOCK_SH, &lockfd, e)))
 		return rc;
+	stage_path(dir, stage, sizeof stage);
+	if (access(stage, F_OK) == 0)
+		wipe_dir(stage);
+	if ((rc = read_deposit_file(dir, pk, id, e))) {
+		close(lockfd);
+		return rc;
+	}
+	struct smz_vault *v;
+	if ((rc = env_open(dir, &v, e))) {
+		close(lockfd);
+		return rc;
+	}
+	v->lockfd = lockfd;
 	char *mid = NULL, *mpk = NULL;
 	size_t pklen = 0;
 	if (meta_get(v, NULL, "vault_id", &mid, NULL) || meta_get(v, NULL, "pk", &mpk, &pklen) ||
@@ -330,8 +362,11 @@ unwrap(json_t *j, const unsigned char *key, unsigned char *sk)
 	return crypto_secretbox_open_easy(sk, ct, cl, nonce, key) == 0 ? 0 : SMZ_ERR_PERM;
 }
 
+/* The wrap of sk under a key derived from pass; the key in key_out (32
+ * bytes, may be NULL), for the credential escrow. */
 static json_t *
-wrap_passphrase(const unsigned char *sk, const struct smz_secret *pass, enum smz_kdf kdf)
+wrap_passphrase(const unsigned char *sk, const struct smz_secret *pass, enum smz_kdf kdf,
+		unsigned char *key_out)
 {
 	unsigned char salt[crypto_pwhash_SALTBYTES];
 	unsigned long long ops;
@@ -346,6 +381,8 @@ wrap_passphrase(const unsigned char *sk, const struct smz_secret *pass, enum smz
 		return NULL;
 	}
 	json_t *j = wrap(sk, key);
+	if (key_out)
+		memcpy(key_out, key, 32);
 	sodium_free(key);
 	char *s = smz_b64(salt, sizeof salt);
 	if (!j || !s || json_object_set_new(j, "salt", json_string(s)) ||
@@ -357,6 +394,55 @@ wrap_passphrase(const unsigned char *sk, const struct smz_secret *pass, enum smz
 	}
 	free(s);
 	return j;
+}
+
+/* The credential escrow: the passphrase's derived key and the share key,
+ * sealed to the vault's public key, so that a rotation (which makes a new
+ * vault secret) can wrap it for the credentials it keeps.  Whoever holds
+ * the vault secret learns nothing more from it. */
+static json_t *
+escrow_seal(const unsigned char *pk, const unsigned char *kpw, const unsigned char *ksh)
+{
+	unsigned char *m = sodium_malloc(65), out[65 + crypto_box_SEALBYTES];
+	if (!m)
+		return NULL;
+	m[0] = (unsigned char)((kpw ? 1 : 0) | (ksh ? 2 : 0));
+	memset(m + 1, 0, 64);
+	if (kpw)
+		memcpy(m + 1, kpw, 32);
+	if (ksh)
+		memcpy(m + 33, ksh, 32);
+	int ok = crypto_box_seal(out, m, 65, pk) == 0;
+	sodium_free(m);
+	char *b = ok ? smz_b64(out, sizeof out) : NULL;
+	json_t *j = b ? json_pack("{s:s}", "sealed", b) : NULL;
+	free(b);
+	return j;
+}
+
+/* Open the escrow with the vault secret: the keys it holds into kpw / ksh
+ * (guarded, 32 bytes each), where those are not known already. */
+static void
+escrow_open(struct smz_vault *v)
+{
+	char *s = NULL;
+	if (!v->sk || meta_get(v, NULL, "esc", &s, NULL))
+		return;
+	json_t *j = json_loads(s, 0, NULL);
+	free(s);
+	unsigned char in[65 + crypto_box_SEALBYTES];
+	unsigned char *m = sodium_malloc(65);
+	size_t l = 0;
+	if (m && j && !smz_unb64(json_string_value(json_object_get(j, "sealed")), in, sizeof in, &l) &&
+	    l == sizeof in && crypto_box_seal_open(m, in, l, v->pk, v->sk) == 0) {
+		if ((m[0] & 1) && !v->kpw && (v->kpw = sodium_malloc(32)))
+			memcpy(v->kpw, m + 1, 32);
+		if ((m[0] & 2) && !v->ksh && (v->ksh = sodium_malloc(32)))
+			memcpy(v->ksh, m + 33, 32);
+	}
+	if (m)
+		sodium_free(m);
+	json_decref(j);
 }
 
 static int
@@ -393,7 +479,7 @@ write_shares(const struct smz_share *sh, int n, const char *dir, struct smz_err 
 /* New share key, wrapped sk, share files. */
 static int
 make_shares(const char *vault_id, const unsigned char *sk, int n, int m, const char *dir,
-	    json_t **out, struct smz_err *e)
+	    json_t **out, unsigned char *key_out, struct smz_err *e)
 {
 	unsigned char *ks = sodium_malloc(32);
 	struct smz_share *sh = sodium_allocarray((size_t)n, sizeof *sh);
@@ -425,6 +511,8 @@ make_shares(const char *vault_id, const unsigned char *sk, int n, int m, const c
 		json_decref(j);
 		goto out;
 	}
+	if (key_out)
+		memcpy(key_out, ks, 32);
 	*out = j;
 out:
 	if (ks)
@@ -481,8 +569,20 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 					   : "holds an interrupted init (no deposit.pub): remove the "
 					     "directory and run init again");
 	}
+	/* an existing directory must be this user's own, and no one else's to
+	 * write in: whoever can replace files in it can swap the vault */
+	struct stat st;
+	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return smz_err_set(e, SMZ_ERR_PERM, "%s: not a directory (a symbolic link?)", dir);
+	if (st.st_uid != geteuid())
+		return smz_err_set(e, SMZ_ERR_PERM, "%s: owned by another user (uid %ld); create "
+				   "the vault in a directory of your own", dir, (long)st.st_uid);
+	if (st.st_mode & 022)
+		return smz_err_set(e, SMZ_ERR_PERM, "%s: writable by group or others (mode %03o)",
+				   dir, (unsigned)(st.st_mode & 0777));
 	chmod(dir, 0700);
 	unsigned char *sk = sodium_malloc(32), pk[32], idb[16];
+	unsigned char *kpw = sodium_malloc(32), *ksh = sodium_malloc(32);
 	char id[33];
 	json_t *pw = NULL, *sh = NULL;
 	struct smz_vault *v = NULL;
@@ -494,20 +594,33 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 	crypto_box_keypair(pk, sk);
 	randombytes_buf(idb, sizeof idb);
 	sodium_bin2hex(id, sizeof id, idb, sizeof idb);
-	if (o->passphrase && !(pw = wrap_passphrase(sk, o->passphrase, o->kdf))) {
+	if (!kpw || !ksh) {
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+		goto out;
+	}
+	if (o->passphrase && !(pw = wrap_passphrase(sk, o->passphrase, o->kdf, kpw))) {
 		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot derive a key from the passphrase "
 				 "(out of memory for Argon2id?)");
 		goto out;
 	}
-	if (o->shares && (rc = make_shares(id, sk, o->shares, o->threshold, o->share_out, &sh, e)))
+	if (o->shares &&
+	    (rc = make_shares(id, sk, o->shares, o->threshold, o->share_out, &sh, ksh, e)))
 		goto out;
-	if ((rc = env_open(dir, &v, e)))
+	json_t *esc = escrow_seal(pk, pw ? kpw : NULL, sh ? ksh : NULL);
+	if (!esc) {
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 		goto out;
+	}
+	if ((rc = env_open(dir, &v, e))) {
+		json_decref(esc);
+		goto out;
+	}
 	DB_TXN *txn = NULL;
 	int r = v->env->txn_begin(v->env, NULL, &txn, 0);
 	if (!r && !(r = meta_put(v, txn, "version", "1", 1)) &&
 	    !(r = meta_put(v, txn, "vault_id", id, 32)) && !(r = meta_put(v, txn, "pk", pk, 32)) &&
-	    !(r = pw ? put_json(v, txn, "pw", pw) : 0) && !(r = sh ? put_json(v, txn, "sh", sh) : 0)) {
+	    !(r = pw ? put_json(v, txn, "pw", pw) : 0) && !(r = sh ? put_json(v, txn, "sh", sh) : 0) &&
+	    !(r = put_json(v, txn, "esc", esc))) {
 		char why[128];
 		snprintf(why, sizeof why, "%s%s", pw ? "passphrase" : "",
 			 sh ? (pw ? " and shares" : "shares") : "");
@@ -515,6 +628,7 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 		if (smz_db_code(rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)))
 			r = rc, rc = 0;
 	}
+	json_decref(esc);
 	if (r || rc) {
 		if (txn)
 			txn->abort(txn);
@@ -537,6 +651,10 @@ out:
 	json_decref(sh);
 	if (sk)
 		sodium_free(sk);
+	if (kpw)
+		sodium_free(kpw);
+	if (ksh)
+		sodium_free(ksh);
 	return rc;
 }
 
@@ -1510,6 +1628,16 @@ smz_vault_audit(struct smz_vault *v, const char *op, const char *subject, const 
 	return audit_one(v, op, subject, reason, e);
 }
 
+/* Remember a credential key (guarded) for a later rotation. */
+static void
+keep_key(unsigned char **slot, const unsigned char *key)
+{
+	if (!*slot)
+		*slot = sodium_malloc(32);
+	if (*slot)
+		memcpy(*slot, key, 32);
+}
+
 static int
 unlock_passphrase(struct smz_vault *v, const char *file, unsigned char *sk, struct smz_err *e)
 {
@@ -1540,6 +1668,8 @@ unlock_passphrase(struct smz_vault *v, const char *file, unsigned char *sk, stru
 	if (!rc && (rc = unwrap(j, key, sk)))
 		rc = smz_err_set(e, rc, rc == SMZ_ERR_PERM ? "wrong passphrase"
 					: "the vault's passphrase record is damaged");
+	if (!rc)
+		keep_key(&v->kpw, key);
 	if (key)
 		sodium_free(key);
 	smz_secret_free(&pass);
@@ -1595,6 +1725,8 @@ unlock_shares(struct smz_vault *v, const char *const *files, unsigned char *sk, 
 	if (!rc && (rc = unwrap(j, ks, sk)))
 		rc = smz_err_set(e, rc == SMZ_ERR_PERM ? SMZ_ERR_PERM : rc,
 				 "the shares do not unlock this vault");
+	if (!rc)
+		keep_key(&v->ksh, ks);
 	if (sh)
 		sodium_free(sh);
 	if (ks)
@@ -1655,152 +1787,6 @@ unlock_gateway(struct smz_vault *v, const char *file, unsigned char *gwsk, struc
 	return rc;
 }
 
-/* A new gateway key pair (pk set) or none (revocation): every record's
- * gateway seal replaced or removed, and the "gw" record, in one
- * transaction. */
-struct gw_job {
-	struct smz_vault *v;
-	const unsigned char *pk;
-	json_t *meta;
-	const char *subject, *reason;
-	size_t sealed;
-};
-
-static int
-gw_reseal_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct smz_err *e)
-{
-	struct gw_job *g = arg;
-	struct smz_vault *v = g->v;
-	DBC *c;
-	int r = v->keys->cursor(v->keys, txn, &c, 0);
-	if (r)
-		return r;
-	DBT k = {.flags = DB_DBT_REALLOC}, d = {.flags = DB_DBT_REALLOC};
-	time_t now = time(NULL);
-	struct smz_secret msg = {0};
-	g->sealed = 0;
-	while ((r = c->get(c, &k, &d, DB_NEXT | DB_RMW)) == 0) {
-		json_t *rec = rec_parse(&d);
-		if (!rec) {
-			r = smz_err_set(e, SMZ_ERR_DATA, "a damaged key record");
-			break;
-		}
-		int had = json_object_del(rec, "gw_sealed") == 0;
-		int want = g->pk && gw_in_scope(rec, now);
-		const char *sealed = json_string_value(json_object_get(rec, "sealed"));
-		unsigned char *out = NULL;
-		size_t ol = 0;
-		if (want && (!sealed || open_sealed(sealed, v->pk, v->sk, &msg, e)))
-			r = smz_err_set(e, SMZ_ERR_DATA, "key %.16s: %s",
-					json_string_value(json_object_get(rec, "key_id")),
-					sealed ? e->msg : "no sealed key");
-		if (!r && want) {
-			ol = msg.len + crypto_box_SEALBYTES;
-			out = malloc(ol);
-			char *b = out && crypto_box_seal(out, msg.buf, msg.len, g->pk) == 0
-					  ? smz_b64(out, ol)
-					  : NULL;
-			smz_secret_free(&msg);
-			if (!b || json_object_set_new(rec, "gw_sealed", json_string(b)))
-				r = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot seal for the gateway");
-			free(b);
-			free(out);
-			g->sealed++;
-		}
-		char *js = !r && (had || want) ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-		json_decref(rec);
-		if (js) {
-			DBT nd = {.data = js, .size = (u_int32_t)strlen(js)};
-			r = c->put(c, &k, &nd, DB_CURRENT);
-			free(js);
-		} else if (!r && (had || want)) {
-			r = ENOMEM;
-		}
-		if (r)
-			break;
-	}
-	smz_secret_free(&msg);
-	c->close(c);
-	free(k.data);
-	free(d.data);
-	if (r == DB_NOTFOUND)
-		r = 0;
-	if (!r)
-		r = put_json(v, txn, "gw", g->meta);
-	if (!r) {
-		a[0] = (struct smz_audit_entry){"gateway-key", g->subject, g->reason};
-		*na = 1;
-	}
-	return r;
-}
-
-int
-smz_vault_gateway_key(struct smz_vault *v, const char *path, struct smz_err *e)
-{
-	if (!v->sk)
-		return smz_err_set(e, SMZ_ERR_PERM, "a gateway key needs the vault unlocked with "
-				   "the passphrase or the officers' shares");
-	unsigned char *key = sodium_malloc(32), *gwsk = sodium_malloc(32);
-	char *line = sodium_malloc(256);
-	unsigned char gwpk[32];
-	int rc = key && gwsk && line ? 0 : smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
-	int n = -1;
-	json_t *j = NULL;
-	if (!rc) {
-		randombytes_buf(key, 32);
-		crypto_box_keypair(gwpk, gwsk);
-		char *b = smz_b64(key, 32), *p = smz_b64(gwpk, 32);
-		n = b ? snprintf(line, 256, GATEWAY_MAGIC " %s %s\n", v->id, b) : -1;
-		if (b) {
-			sodium_memzero(b, strlen(b));
-			free(b);
-		}
-		j = n > 0 && p ? wrap(gwsk, key) : NULL;
-		if (j && (json_object_set_new(j, "pk", json_string(p)) ||
-			  json_object_set_new(j, "created", json_integer((json_int_t)time(NULL))))) {
-			json_decref(j);
-			j = NULL;
-		}
-		free(p);
-		if (!j)
-			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot wrap the gateway key");
-	}
-	if (!rc)
-		rc = smz_file_create_excl(path, line, (size_t)n, e);
-	struct gw_job g = {v, gwpk, j, path, "new gateway unlock file", 0};
-	if (!rc) {
-		struct smz_audit au = {v->env, v->log, v->meta};
-		struct smz_audit_entry a[1];
-		rc = smz_audit_txn(&au, gw_reseal_fn, &g, a, 1, "gateway-key", e);
-		if (rc)
-			unlink(path);
-		else
-			gw_load(v);
-	}
-	json_decref(j);
-	if (key)
-		sodium_free(key);
-	if (gwsk)
-		sodium_free(gwsk);
-	if (line)
-		sodium_free(line);
-	return rc;
-}
-
-int
-smz_vault_gateway_revoke(struct smz_vault *v, struct smz_err *e)
-{
-	json_t *j = json_pack("{s:b}", "revoked", 1);
-	struct gw_job g = {v, NULL, j, "revoked", "", 0};
-	struct smz_audit au = {v->env, v->log, v->meta};
-	struct smz_audit_entry a[1];
-	int rc = smz_audit_txn(&au, gw_reseal_fn, &g, a, 1, "gateway-key", e);
-	json_decref(j);
-	if (!rc)
-		gw_load(v);
-	return rc;
-}
-
 int
 smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *why,
 		 struct smz_err *e)
@@ -1851,42 +1837,572 @@ smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *wh
 	return 0;
 }
 
-/* ---- passwd, reshare ---- */
+/* ---- rotation: passwd, reshare and gateway keys revoke what the old
+ * credential opened ----
+ *
+ * Berkeley DB keeps old bytes in its log files, in freed pages and in its
+ * region files, so rewriting a wrap in place revokes nothing.  A rotation
+ * builds the whole vault anew in DIR.rotate, with fresh files: a new vault
+ * key pair (passwd, reshare), every key sealed again, the credentials it
+ * keeps wrapped for the new secret, the gateway's seals kept, dropped or
+ * made for a new gateway pair; then it exchanges the two directories in
+ * one atomic rename (renameat2 RENAME_EXCHANGE) and overwrites and removes
+ * the old files.  A kill at any point leaves either the old vault or the
+ * new one, each complete; what is left in DIR.rotate is wiped by the next
+ * program that opens the vault.  Nobody else may have the vault open:
+ * every open holds a shared flock on DIR/lock, a rotation an exclusive one. */
+
+enum gw_change { GW_KEEP, GW_REMOVE, GW_NEW };
+
+struct rotation {
+	int rekey;                       /* a new vault key pair */
+	const struct smz_secret *pass;   /* passwd: the new passphrase */
+	enum smz_kdf kdf;
+	int shares, threshold;           /* reshare: the new share set */
+	const char *share_out;
+	enum gw_change gw;
+	const char *gw_path;             /* GW_NEW: the new unlock file */
+	const char *op, *subject, *reason; /* its audit entry */
+};
+
+static void
+stage_path(const char *dir, char *out, size_t cap)
+{
+	size_t l = strlen(dir);
+	while (l > 1 && dir[l - 1] == '/')
+		l--;
+	snprintf(out, cap, "%.*s.rotate", (int)l, dir);
+}
+
+/* Overwrite every file of a directory with zeros, remove them and it. */
+static void
+wipe_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return;
+	static const char zero[65536];
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		int fd = openat(dirfd(d), de->d_name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			for (off_t o = 0; o < st.st_size;) {
+				size_t n = (size_t)(st.st_size - o) < sizeof zero
+						   ? (size_t)(st.st_size - o)
+						   : sizeof zero;
+				ssize_t w = pwrite(fd, zero, n, o);
+				if (w <= 0)
+					break;
+				o += w;
+			}
+			fsync(fd);
+		}
+		if (fd >= 0)
+			close(fd);
+		unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+	rmdir(path);
+}
+
+/* A shared (LOCK_SH) or exclusive lock on DIR/lock, on the lock file that
+ * is there once the lock is held (a rotation may have replaced it). */
+static int
+vault_lock(const char *dir, int how, int *out, struct smz_err *e)
+{
+	char path[PATH_MAX + 8];
+	snprintf(path, sizeof path, "%s/lock", dir);
+	for (int tries = 0; tries < 100; tries++) {
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd < 0 && errno == EACCES)
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return smz_err_set(e, errno == ENOENT ? SMZ_ERR_NOINPUT : SMZ_ERR_PERM,
+					   "%s: %s", path, strerror(errno));
+		if (flock(fd, how) != 0) {
+			int er = errno;
+			close(fd);
+			return er == EWOULDBLOCK
+				       ? smz_err_set(e, SMZ_ERR_TEMP, "%s: the vault is in use; try "
+						     "again", dir)
+				       : smz_err_set(e, SMZ_ERR_IO, "%s: %s", path, strerror(er));
+		}
+		struct stat a, b;
+		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev) {
+			*out = fd;
+			return 0;
+		}
+		close(fd);
+	}
+	return smz_err_set(e, SMZ_ERR_TEMP, "%s: the vault keeps being replaced; try again", dir);
+}
+
+/* The wrap of sk under a credential key, with the old record's other
+ * members (salt and cost, or share set). */
+static json_t *
+rewrap(json_t *old, const unsigned char *sk, const unsigned char *key)
+{
+	json_t *j = old ? wrap(sk, key) : NULL;
+	const char *k;
+	json_t *val;
+	if (j)
+		json_object_foreach(old, k, val)
+			if (strcmp(k, "nonce") != 0 && strcmp(k, "ct") != 0)
+				json_object_set(j, k, val);
+	return j;
+}
+
+static json_t *
+meta_json(struct smz_vault *v, const char *key)
+{
+	char *s = NULL;
+	if (meta_get(v, NULL, key, &s, NULL))
+		return NULL;
+	json_t *j = json_loads(s, 0, NULL);
+	free(s);
+	return j;
+}
+
+struct copy {
+	struct smz_vault *from, *to;
+	const unsigned char *npk, *gwpk; /* new vault key (rekey), new gateway key (GW_NEW) */
+	int rekey;
+	enum gw_change gw;
+	const char *const *skip;         /* meta keys the rotation writes anew */
+};
+
+/* Copy one database in chunks of transactions; each record through fn. */
+static int
+copy_db(struct copy *c, DB *src, DB *dst,
+	int (*fn)(struct copy *c, DBT *k, DBT *d, DBT *out, int *skip, struct smz_err *e),
+	struct smz_err *e)
+{
+	DBC *cur;
+	int r = src->cursor(src, NULL, &cur, 0);
+	if (r)
+		return smz_db_err(e, r, "rotation");
+	DBT k = {.flags = DB_DBT_REALLOC}, d = {.flags = DB_DBT_REALLOC};
+	DB_TXN *txn = NULL;
+	size_t n = 0;
+	int rc = 0;
+	while (!rc && (r = cur->get(cur, &k, &d, DB_NEXT)) == 0) {
+		DBT out = {0};
+		int skip = 0;
+		if (fn && (rc = fn(c, &k, &d, &out, &skip, e)))
+			break;
+		if (skip)
+			continue;
+		if (!txn && (r = c->to->env->txn_begin(c->to->env, NULL, &txn, 0)))
+			break;
+		r = dst->put(dst, txn, &k, out.data ? &out : &d, 0);
+		free(out.data);
+		if (r)
+			break;
+		if (++n % 512 == 0) {
+			r = txn->commit(txn, 0);
+			txn = NULL;
+			if (r)
+				break;
+		}
+	}
+	if (txn)
+		r = r && r != DB_NOTFOUND ? (txn->abort(txn), r) : txn->commit(txn, 0);
+	cur->close(cur);
+	free(k.data);
+	if (d.data) {
+		sodium_memzero(d.data, d.size);
+		free(d.data);
+	}
+	if (!rc && r && r != DB_NOTFOUND)
+		rc = smz_db_err(e, r, "rotation");
+	return rc;
+}
+
+static int
+meta_fn(struct copy *c, DBT *k, DBT *d, DBT *out, int *skip, struct smz_err *e)
+{
+	(void)d, (void)out, (void)e;
+	for (const char *const *s = c->skip; *s; s++)
+		if (k->size == strlen(*s) && memcmp(k->data, *s, k->size) == 0)
+			*skip = 1;
+	return 0;
+}
+
+/* A key record: sealed again to the new vault key, its gateway seal kept,
+ * dropped or made for the new gateway key. */
+static int
+key_fn(struct copy *c, DBT *k, DBT *d, DBT *out, int *skip, struct smz_err *e)
+{
+	(void)k, (void)skip;
+	json_t *rec = rec_parse(d);
+	if (!rec)
+		return smz_err_set(e, SMZ_ERR_DATA, "a damaged key record");
+	const char *id = json_string_value(json_object_get(rec, "key_id"));
+	const char *sealed = json_string_value(json_object_get(rec, "sealed"));
+	/* a new gateway pair, or a new vault pair (every seal made anew, the
+	 * gateway's too, and those out of its scope dropped) */
+	int want_gw = (c->gw == GW_NEW || (c->gw == GW_KEEP && c->rekey && c->gwpk)) &&
+		      gw_in_scope(rec, time(NULL));
+	struct smz_secret msg = {0};
+	int rc = 0;
+	if ((c->rekey || want_gw) &&
+	    (!sealed || open_sealed(sealed, c->from->pk, c->from->sk, &msg, e)))
+		rc = smz_err_set(e, SMZ_ERR_DATA, "key %.16s: %s", id ? id : "?",
+				 sealed ? "its sealed key does not open" : "no sealed key");
+	const unsigned char *to[2] = {c->rekey ? c->npk : NULL, want_gw ? c->gwpk : NULL};
+	const char *field[2] = {"sealed", "gw_sealed"};
+	if (!rc && (c->gw != GW_KEEP || c->rekey))
+		json_object_del(rec, "gw_sealed");
+	for (int i = 0; !rc && i < 2; i++) {
+		if (!to[i])
+			continue;
+		size_t ol = msg.len + crypto_box_SEALBYTES;
+		unsigned char *ob = malloc(ol);
+		char *b = ob && crypto_box_seal(ob, msg.buf, msg.len, to[i]) == 0 ? smz_b64(ob, ol)
+										    : NULL;
+		if (!b || json_object_set_new(rec, field[i], json_string(b)))
+			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot seal key %.16s", id ? id : "?");
+		free(b);
+		free(ob);
+	}
+	smz_secret_free(&msg);
+	char *js = rc ? NULL : json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(rec);
+	if (!rc && !js)
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	if (!rc) {
+		out->data = js;
+		out->size = (u_int32_t)strlen(js);
+	}
+	return rc;
+}
+
+/* The last transaction of the new vault: its credentials and the entry. */
+struct final {
+	struct smz_vault *v;
+	const unsigned char *pk; /* the new public key, or NULL */
+	json_t *put[4];
+	const char *key[4];
+	struct smz_audit_entry entry;
+};
+
+static int
+final_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct smz_err *e)
+{
+	(void)e;
+	struct final *f = arg;
+	if (f->pk) { /* raw, as init writes it */
+		int r = meta_put(f->v, txn, "pk", f->pk, 32);
+		if (r)
+			return r;
+	}
+	for (int i = 0; i < 4; i++)
+		if (f->key[i]) {
+			int r = put_json(f->v, txn, f->key[i], f->put[i]);
+			if (r)
+				return r;
+		}
+	a[0] = f->entry;
+	*na = 1;
+	return 0;
+}
+
+/* The new gateway pair, its unlock file written (O_EXCL) and its record. */
+static int
+new_gateway(struct smz_vault *v, const char *path, unsigned char gwpk[32], json_t **meta,
+	    struct smz_err *e)
+{
+	unsigned char *key = sodium_malloc(32), *gwsk = sodium_malloc(32);
+	char *line = sodium_malloc(256);
+	int rc = key && gwsk && line ? 0 : smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+	json_t *j = NULL;
+	int n = -1;
+	if (!rc) {
+		randombytes_buf(key, 32);
+		crypto_box_keypair(gwpk, gwsk);
+		char *b = smz_b64(key, 32), *p = smz_b64(gwpk, 32);
+		n = b ? snprintf(line, 256, GATEWAY_MAGIC " %s %s\n", v->id, b) : -1;
+		if (b) {
+			sodium_memzero(b, strlen(b));
+			free(b);
+		}
+		j = n > 0 && p ? wrap(gwsk, key) : NULL;
+		if (j && (json_object_set_new(j, "pk", json_string(p)) ||
+			  json_object_set_new(j, "created", json_integer((json_int_t)time(NULL))))) {
+			json_decref(j);
+			j = NULL;
+		}
+		free(p);
+		rc = j ? smz_file_create_excl(path, line, (size_t)n, e)
+		       : smz_err_set(e, SMZ_ERR_INTERNAL, "cannot wrap the gateway key");
+	}
+	if (key)
+		sodium_free(key);
+	if (gwsk)
+		sodium_free(gwsk);
+	if (line)
+		sodium_free(line);
+	if (rc)
+		json_decref(j);
+	else
+		*meta = j;
+	return rc;
+}
+
+static int
+fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static void
+close_handles(struct smz_vault *v)
+{
+	DB *dbs[] = {v->addr, v->isn, v->ski, v->keys, v->meta, v->log};
+	for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++)
+		if (dbs[i])
+			dbs[i]->close(dbs[i], 0);
+	v->addr = v->isn = v->ski = v->keys = v->meta = v->log = NULL;
+	smz_dbenv_close(v->env);
+	v->env = NULL;
+}
+
+static int
+rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
+{
+	if ((ro->rekey || ro->gw == GW_NEW) && !v->sk)
+		return smz_err_set(e, SMZ_ERR_PERM, "this needs the vault unlocked with the "
+				   "passphrase or the officers' shares");
+	if (flock(v->lockfd, LOCK_EX | LOCK_NB) != 0)
+		return smz_err_set(e, SMZ_ERR_TEMP, "the vault is in use by another program; try "
+				   "again when it is idle");
+	char stage[PATH_MAX + 16], parent[PATH_MAX + 16], path[PATH_MAX + 32];
+	stage_path(v->dir, stage, sizeof stage);
+	snprintf(parent, sizeof parent, "%s", stage);
+	char *slash = strrchr(parent, '/');
+	if (slash)
+		slash == parent ? (void)(slash[1] = 0) : (void)(*slash = 0);
+	else
+		snprintf(parent, sizeof parent, ".");
+	escrow_open(v);
+	json_t *oldpw = meta_json(v, "pw"), *oldsh = meta_json(v, "sh");
+	unsigned char npk[32], gwpk[32];
+	unsigned char *nsk = ro->rekey ? sodium_malloc(32) : NULL;
+	unsigned char *kpw = sodium_malloc(32), *ksh = sodium_malloc(32);
+	json_t *pw = NULL, *sh = NULL, *esc = NULL, *gw = NULL;
+	struct smz_vault *nv = NULL;
+	int newlock = -1, have_pw = 0, have_sh = 0, rc = 0;
+	if ((ro->rekey && !nsk) || !kpw || !ksh) {
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
+		goto fail;
+	}
+	if (ro->rekey) {
+		crypto_box_keypair(npk, nsk);
+		if (ro->pass) {
+			if (!(pw = wrap_passphrase(nsk, ro->pass, ro->kdf, kpw))) {
+				rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot derive a key from the "
+						 "passphrase");
+				goto fail;
+			}
+		} else if (oldpw) {
+			if (!v->kpw) {
+				rc = smz_err_set(e, SMZ_ERR_PERM, "this vault keeps no key for its "
+						 "passphrase (made before this version): unlock with "
+						 "--passphrase-file this once");
+				goto fail;
+			}
+			memcpy(kpw, v->kpw, 32);
+			pw = rewrap(oldpw, nsk, kpw);
+		}
+		if (ro->shares) {
+			if ((rc = make_shares(v->id, nsk, ro->shares, ro->threshold, ro->share_out, &sh,
+					      ksh, e)))
+				goto fail;
+		} else if (oldsh) {
+			if (!v->ksh) {
+				rc = smz_err_set(e, SMZ_ERR_PERM, "this vault keeps no key for its "
+						 "shares (made before this version): unlock with "
+						 "--share this once");
+				goto fail;
+			}
+			memcpy(ksh, v->ksh, 32);
+			sh = rewrap(oldsh, nsk, ksh);
+		}
+		have_pw = pw != NULL, have_sh = sh != NULL;
+		esc = escrow_seal(npk, have_pw ? kpw : NULL, have_sh ? ksh : NULL);
+		if ((ro->pass || oldpw) && !pw)
+			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot wrap the passphrase");
+		if (!rc && (ro->shares || oldsh) && !sh)
+			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot wrap the shares");
+		if (!rc && !esc)
+			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+		if (rc)
+			goto fail;
+	} else {
+		memcpy(npk, v->pk, 32);
+	}
+	if (ro->gw == GW_NEW && (rc = new_gateway(v, ro->gw_path, gwpk, &gw, e)))
+		goto fail;
+	if (ro->gw == GW_REMOVE)
+		gw = json_pack("{s:b}", "revoked", 1);
+	/* the new vault, beside the old one */
+	wipe_dir(stage);
+	if (mkdir(stage, 0700) != 0) {
+		rc = smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: %s", stage, strerror(errno));
+		goto fail;
+	}
+	if ((rc = env_open(stage, &nv, e)))
+		goto fail;
+	static const char *const skip_rekey[] = {"pk", "pw", "sh", "esc", "gw", NULL};
+	static const char *const skip_gw[] = {"gw", NULL};
+	static const char *const skip_none[] = {NULL};
+	if (ro->gw == GW_KEEP)
+		memcpy(gwpk, v->gwpk, 32);
+	struct copy c = {v, nv, npk, ro->gw == GW_NEW || v->has_gw ? gwpk : NULL, ro->rekey, ro->gw,
+			 ro->rekey ? skip_rekey : ro->gw != GW_KEEP ? skip_gw : skip_none};
+	if (ro->rekey && ro->gw == GW_KEEP)
+		gw = meta_json(v, "gw"); /* copied by the last transaction, not the meta copy */
+	if ((rc = copy_db(&c, v->meta, nv->meta, meta_fn, e)) ||
+	    (rc = copy_db(&c, v->log, nv->log, NULL, e)) ||
+	    (rc = copy_db(&c, v->keys, nv->keys, key_fn, e)))
+		goto fail;
+	char subj[96];
+	if (ro->shares) /* the new set's name, as the share files say it */
+		snprintf(subj, sizeof subj, "set %s, %d of %d",
+			 json_string_value(json_object_get(sh, "set")), ro->threshold, ro->shares);
+	struct final f = {nv, ro->rekey ? npk : NULL, {pw, sh, esc, gw},
+			  {pw ? "pw" : NULL, sh ? "sh" : NULL, esc ? "esc" : NULL, gw ? "gw" : NULL},
+			  {ro->op, ro->shares ? subj : ro->subject, ro->reason}};
+	struct smz_audit au = {nv->env, nv->log, nv->meta};
+	struct smz_audit_entry a[1];
+	if ((rc = smz_audit_txn(&au, final_fn, &f, a, 1, "rotation", e)))
+		goto fail;
+	smz_vault_close(nv);
+	nv = NULL;
+	/* only the databases and logs travel: region files are rebuilt */
+	DIR *d = opendir(stage);
+	for (struct dirent *de; d && (de = readdir(d));)
+		if (strncmp(de->d_name, "__db.", 5) == 0)
+			unlinkat(dirfd(d), de->d_name, 0);
+	if (d)
+		closedir(d);
+	char *pkb = smz_b64(npk, 32), buf[256];
+	int l = snprintf(buf, sizeof buf, "smz-vault-deposit-key: 1\nvault: %s\nkey: %s\n", v->id,
+			 pkb ? pkb : "");
+	free(pkb);
+	snprintf(path, sizeof path, "%s/%s", stage, DEPOSIT_FILE);
+	if ((rc = smz_file_write_atomic(path, buf, (size_t)l, 0644, e)) ||
+	    (rc = vault_lock(stage, LOCK_EX | LOCK_NB, &newlock, e)))
+		goto fail;
+	if (fsync_dir(stage) != 0 ||
+	    renameat2(AT_FDCWD, stage, AT_FDCWD, v->dir, RENAME_EXCHANGE) != 0) {
+		rc = smz_err_set(e, SMZ_ERR_IO, "%s: cannot put the new vault in place: %s", v->dir,
+				 strerror(errno));
+		goto fail;
+	}
+	fsync_dir(parent);
+	/* the old vault, now at the stage's name, goes */
+	close_handles(v);
+	close(v->lockfd);
+	v->lockfd = newlock;
+	newlock = -1;
+	wipe_dir(stage);
+	struct smz_vault *fresh = NULL;
+	if ((rc = env_open(v->dir, &fresh, e))) {
+		flock(v->lockfd, LOCK_SH);
+		goto out;
+	}
+	v->env = fresh->env, v->keys = fresh->keys, v->addr = fresh->addr, v->isn = fresh->isn;
+	v->ski = fresh->ski, v->meta = fresh->meta, v->log = fresh->log;
+	fresh->env = NULL, fresh->keys = fresh->addr = fresh->isn = NULL;
+	fresh->ski = fresh->meta = fresh->log = NULL;
+	smz_vault_close(fresh);
+	flock(v->lockfd, LOCK_SH);
+	memcpy(v->pk, npk, 32);
+	if (ro->rekey) {
+		sodium_free(v->sk);
+		v->sk = nsk;
+		nsk = NULL;
+		if (v->kpw)
+			sodium_free(v->kpw), v->kpw = NULL;
+		if (v->ksh)
+			sodium_free(v->ksh), v->ksh = NULL;
+		if (have_pw)
+			keep_key(&v->kpw, kpw);
+		if (have_sh)
+			keep_key(&v->ksh, ksh);
+	}
+	gw_load(v);
+	goto out;
+fail:
+	if (nv)
+		smz_vault_close(nv);
+	if (newlock >= 0)
+		close(newlock);
+	wipe_dir(stage);
+	if (ro->gw == GW_NEW && gw)
+		unlink(ro->gw_path);
+	flock(v->lockfd, LOCK_SH);
+out:
+	json_decref(oldpw);
+	json_decref(oldsh);
+	json_decref(pw);
+	json_decref(sh);
+	json_decref(esc);
+	json_decref(gw);
+	if (nsk)
+		sodium_free(nsk);
+	if (kpw)
+		sodium_free(kpw);
+	if (ksh)
+		sodium_free(ksh);
+	return rc;
+}
 
 int
 smz_vault_passwd(struct smz_vault *v, const struct smz_secret *pass, enum smz_kdf kdf,
 		 struct smz_err *e)
 {
-	if (!v->sk)
-		return smz_err_set(e, SMZ_ERR_PERM, "the vault is locked");
-	json_t *j = wrap_passphrase(v->sk, pass, kdf);
-	if (!j)
-		return smz_err_set(e, SMZ_ERR_INTERNAL, "cannot derive a key from the passphrase");
-	int rc = audited_write(v, "pw", j, "passwd", "passphrase", "", e);
-	json_decref(j);
-	return rc;
+	struct rotation ro = {1, pass, kdf, 0, 0, NULL, GW_KEEP, NULL, "passwd", "passphrase",
+			      "new vault key pair; every key sealed again"};
+	return rotate(v, &ro, e);
 }
 
 int
 smz_vault_reshare(struct smz_vault *v, int shares, int threshold, const char *dir,
 		  struct smz_err *e)
 {
-	if (!v->sk)
-		return smz_err_set(e, SMZ_ERR_PERM, "the vault is locked");
 	if (!dir || threshold < 2 || threshold > shares || shares > 255)
 		return smz_err_set(e, SMZ_ERR_USAGE,
 				   "shares need 2 <= --threshold <= --shares <= 255 and "
 				   "--share-out DIR");
-	json_t *j = NULL;
-	int rc = make_shares(v->id, v->sk, shares, threshold, dir, &j, e);
-	if (rc)
-		return rc;
-	char subj[64];
-	snprintf(subj, sizeof subj, "set %s, %d of %d",
-		 json_string_value(json_object_get(j, "set")), threshold, shares);
-	rc = audited_write(v, "sh", j, "reshare", subj, "", e);
-	json_decref(j);
-	return rc;
+	struct rotation ro = {1, NULL, 0, shares, threshold, dir, GW_KEEP, NULL, "reshare", "",
+			      "new vault key pair; every key sealed again"};
+	return rotate(v, &ro, e);
+}
+
+int
+smz_vault_gateway_key(struct smz_vault *v, const char *path, struct smz_err *e)
+{
+	struct rotation ro = {0, NULL, 0, 0, 0, NULL, GW_NEW, path, "gateway-key", path,
+			      "new gateway unlock file"};
+	return rotate(v, &ro, e);
+}
+
+int
+smz_vault_gateway_revoke(struct smz_vault *v, struct smz_err *e)
+{
+	struct rotation ro = {0, NULL, 0, 0, 0, NULL, GW_REMOVE, NULL, "gateway-key", "revoked",
+			      ""};
+	return rotate(v, &ro, e);
 }
 
 /* ---- check ---- */

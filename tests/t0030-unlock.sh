@@ -110,6 +110,20 @@ test_expect_success 'init refuses bad share parameters and a used directory' '
 	test_must_fail 73 smz-vault init --passphrase-file pw 2>err && test_grep "not empty" err
 '
 
+test_expect_success 'init refuses a directory owned by another user, or writable by others, or a link' '
+	mkdir nobodys && chown nobody nobodys &&
+	test_must_fail 77 smz-vault init --vault nobodys --passphrase-file pw 2>err &&
+	test_grep "owned by another user" err && test -z "$(ls nobodys)" &&
+	mkdir open && chmod 777 open &&
+	test_must_fail 77 smz-vault init --vault open --passphrase-file pw 2>err &&
+	test_grep "writable by group or others" err && test -z "$(ls open)" &&
+	mkdir real && ln -s real link &&
+	test_must_fail 77 smz-vault init --vault link --passphrase-file pw 2>err &&
+	test -z "$(ls real)" &&
+	mkdir mine && chmod 700 mine && smz-vault init -q --vault mine --passphrase-file pw &&
+	test -s mine/deposit.pub
+'
+
 test_expect_success 'every unlock is in the audit log, with how' '
 	smz-vault audit | cut -f4,5 >ops &&
 	test_grep "^unlock	passphrase\$" ops &&
