@@ -32,6 +32,13 @@ struct smz_vault {
 	unsigned char *gwsk; /* guarded; set by a gateway unlock, which never sets sk */
 };
 
+/* The vault's audit log, named by the vault id in anchors and syslog. */
+static struct smz_audit
+vault_audit(struct smz_vault *v)
+{
+	return (struct smz_audit){v->env, v->log, v->meta, "vault", v->id};
+}
+
 /* ---- records and their index keys ---- */
 
 static json_t *
@@ -504,15 +511,16 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 	if ((rc = env_open(dir, &v, e)))
 		goto out;
 	DB_TXN *txn = NULL;
+	char why[128];
+	snprintf(why, sizeof why, "%s%s", pw ? "passphrase" : "",
+		 sh ? (pw ? " and shares" : "shares") : "");
+	struct smz_audit_entry a = {"init", id, why};
+	struct smz_audit_mark m = {0};
 	int r = v->env->txn_begin(v->env, NULL, &txn, 0);
 	if (!r && !(r = meta_put(v, txn, "version", "1", 1)) &&
 	    !(r = meta_put(v, txn, "vault_id", id, 32)) && !(r = meta_put(v, txn, "pk", pk, 32)) &&
 	    !(r = pw ? put_json(v, txn, "pw", pw) : 0) && !(r = sh ? put_json(v, txn, "sh", sh) : 0)) {
-		char why[128];
-		snprintf(why, sizeof why, "%s%s", pw ? "passphrase" : "",
-			 sh ? (pw ? " and shares" : "shares") : "");
-		struct smz_audit_entry a = {"init", id, why};
-		if (smz_db_code(rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)))
+		if (smz_db_code(rc = smz_audit_append(v->log, v->meta, txn, &a, 1, &m, e)))
 			r = rc, rc = 0;
 	}
 	if (r || rc) {
@@ -525,6 +533,9 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 		rc = smz_db_err(e, r, dir);
 		goto out;
 	}
+	memcpy(v->id, id, sizeof v->id);
+	struct smz_audit au = vault_audit(v);
+	smz_audit_syslog(&au, &a, &m, 1);
 	char *pkb = smz_b64(pk, 32), buf[256], path[PATH_MAX + 16];
 	int l = snprintf(buf, sizeof buf, "smz-vault-deposit-key: 1\nvault: %s\nkey: %s\n", id,
 			 pkb ? pkb : "");
@@ -724,7 +735,7 @@ run_job(struct job *j, int (*fn)(DB_TXN *, void *, struct smz_audit_entry *, siz
 				 struct smz_err *),
 	const char *what, struct smz_err *e)
 {
-	struct smz_audit au = {j->v->env, j->v->log, j->v->meta};
+	struct smz_audit au = vault_audit(j->v);
 	struct smz_audit_entry *a = calloc(j->n + 1, sizeof *a);
 	j->subj = calloc(j->n + 1, sizeof *j->subj);
 	int rc = a && j->subj ? smz_audit_txn(&au, fn, j, a, j->n, what, e)
@@ -1462,7 +1473,7 @@ static int
 audited_write(struct smz_vault *v, const char *key, json_t *j, const char *op,
 	      const char *subject, const char *reason, struct smz_err *e)
 {
-	struct smz_audit au = {v->env, v->log, v->meta};
+	struct smz_audit au = vault_audit(v);
 	struct meta_write m = {v, key, j, {op, subject, reason}};
 	struct smz_audit_entry a[1];
 	return smz_audit_txn(&au, meta_write_fn, &m, a, 1, key ? key : "audit", e);
@@ -1494,7 +1505,7 @@ int
 smz_vault_audit_batch(struct smz_vault *v, const struct smz_audit_entry *a, size_t n,
 		      struct smz_err *e)
 {
-	struct smz_audit au = {v->env, v->log, v->meta};
+	struct smz_audit au = vault_audit(v);
 	struct batch b = {a, n};
 	struct smz_audit_entry *buf = calloc(n ? n : 1, sizeof *buf);
 	int rc = buf ? smz_audit_txn(&au, batch_fn, &b, buf, n, "audit", e)
@@ -1769,7 +1780,7 @@ smz_vault_gateway_key(struct smz_vault *v, const char *path, struct smz_err *e)
 		rc = smz_file_create_excl(path, line, (size_t)n, e);
 	struct gw_job g = {v, gwpk, j, path, "new gateway unlock file", 0};
 	if (!rc) {
-		struct smz_audit au = {v->env, v->log, v->meta};
+		struct smz_audit au = vault_audit(v);
 		struct smz_audit_entry a[1];
 		rc = smz_audit_txn(&au, gw_reseal_fn, &g, a, 1, "gateway-key", e);
 		if (rc)
@@ -1792,7 +1803,7 @@ smz_vault_gateway_revoke(struct smz_vault *v, struct smz_err *e)
 {
 	json_t *j = json_pack("{s:b}", "revoked", 1);
 	struct gw_job g = {v, NULL, j, "revoked", "", 0};
-	struct smz_audit au = {v->env, v->log, v->meta};
+	struct smz_audit au = vault_audit(v);
 	struct smz_audit_entry a[1];
 	int rc = smz_audit_txn(&au, gw_reseal_fn, &g, a, 1, "gateway-key", e);
 	json_decref(j);
@@ -2040,5 +2051,5 @@ smz_vault_check(struct smz_vault *v, int (*cb)(void *, const char *, const char 
 void
 smz_vault_audit_log(struct smz_vault *v, struct smz_audit *au)
 {
-	*au = (struct smz_audit){v->env, v->log, v->meta};
+	*au = vault_audit(v);
 }
