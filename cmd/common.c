@@ -190,12 +190,74 @@ audit_cb(void *arg, json_t *entry)
 }
 
 int
-cmd_audit(const struct smz_audit *au, int verify)
+cmd_audit_args(const char *arg, const char **anchors)
+{
+	const char *file;
+	int anchor = smz_opts_anchor(&file);
+	/* popt leaves FILE an argument in "--anchor --verify FILE" and in
+	 * "--anchor -" (a lone dash is never taken as an option's value) */
+	if (anchor && !file && smz_opt.verify && arg)
+		file = arg, arg = NULL;
+	if (arg) {
+		cmd_msg("audit takes no argument");
+		return EX_USAGE;
+	}
+	if (anchor && smz_opt.verify && !file) {
+		cmd_msg("audit --verify --anchor needs the FILE of anchors");
+		return EX_USAGE;
+	}
+	if (anchor && !smz_opt.verify && file) {
+		cmd_msg("audit --anchor FILE checks anchors only with --verify; --anchor alone "
+			"prints one");
+		return EX_USAGE;
+	}
+	*anchors = smz_opt.verify ? file : NULL;
+	return -1;
+}
+
+static int
+anchor_report(void *arg, const struct smz_audit_anchor *a, const char *fail)
+{
+	size_t *bad = arg;
+	if (fail) {
+		++*bad;
+		printf("audit: FAIL: anchor seq=%zu (line %zu): %s\n", a->seq, a->line, fail);
+	} else if (smz_opt.verbose)
+		printf("audit: anchor seq=%zu (line %zu): OK\n", a->seq, a->line);
+	return ferror(stdout) ? -1 : 0;
+}
+
+static int
+audit_anchored(const struct smz_audit *au, const char *file)
+{
+	struct smz_err e = {0};
+	struct smz_audit_anchor *a = NULL;
+	size_t na = 0, n = 0, bad = 0;
+	int rc = smz_audit_anchors_read(file, &a, &na, &e);
+	if (rc)
+		return cmd_fail(rc, &e, "read the anchors");
+	rc = smz_audit_verify_anchors(au, a, na, &n, anchor_report, &bad, &e);
+	free(a);
+	/* a failed anchor was reported on its own line; a broken chain was not */
+	if (rc == SMZ_ERR_VERIFY && !bad)
+		printf("audit: FAIL: %s\n", e.msg);
+	if (rc == SMZ_ERR_VERIFY)
+		return 1;
+	if (!rc)
+		printf("audit: OK (%zu entries, %zu anchor%s)\n", n, na, na == 1 ? "" : "s");
+	return rc ? cmd_fail(rc, &e, "read the audit log") : 0;
+}
+
+int
+cmd_audit(const struct smz_audit *au, const char *anchors)
 {
 	struct smz_err e = {0};
 	size_t n = 0;
 	int rc;
-	if (verify) {
+	const char *file;
+	if (smz_opt.verify && anchors)
+		return audit_anchored(au, anchors);
+	if (smz_opt.verify) {
 		rc = smz_audit_verify(au, &n, &e);
 		if (rc == SMZ_ERR_VERIFY) {
 			printf("audit: FAIL: %s\n", e.msg);
@@ -203,6 +265,15 @@ cmd_audit(const struct smz_audit *au, int verify)
 		}
 		if (!rc)
 			printf("audit: OK (%zu entries)\n", n);
+	} else if (smz_opts_anchor(&file)) {
+		/* only a chain that verifies is anchored; a failure goes to
+		 * stderr, not into the file the anchor is appended to */
+		struct smz_audit_anchor a;
+		char line[256];
+		if ((rc = smz_audit_anchor(au, &a, &e)))
+			return cmd_fail(rc, &e, "anchor the audit log");
+		smz_audit_anchor_format(&a, line, sizeof line);
+		puts(line);
 	} else {
 		cmd_header(audit_cols);
 		rc = smz_audit_walk(au, audit_cb, NULL, &e);

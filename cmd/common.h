@@ -36,10 +36,15 @@ int cmd_record(json_t *rec, const char *const *cols);
  * records in messages, e.g. "certificates". */
 FILE *cmd_open_stream(const char *arg, const char *what, int *code);
 
-/* The audit verb of smz-vault and smz-issue: print the log as TSV/JSON,
- * or with verify check its chain ("audit: OK (N entries)", exit 1 on FAIL). */
+/* The audit verb of smz-vault and smz-issue.  cmd_audit_args checks its
+ * options and argument before the log is opened: -1 and *anchors (the
+ * anchor file with --verify, else NULL), or the exit code.  cmd_audit then
+ * prints the log as TSV/JSON; with --verify checks its chain and any
+ * anchors ("audit: OK (N entries)", exit 1 on FAIL); with --anchor alone
+ * prints the anchor line of its head. */
 struct smz_audit;
-int cmd_audit(const struct smz_audit *au, int verify);
+int cmd_audit_args(const char *arg, const char **anchors);
+int cmd_audit(const struct smz_audit *au, const char *anchors);
 
 /* Exit code after flushing stdout: a write error is EX_IOERR. */
 int cmd_exit(int code);

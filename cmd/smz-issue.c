@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 static struct {
-	int no_passphrase, verify;
+	int no_passphrase;
 	const char *root_cert, *root_key, *root_pass, *reason, *out, *within;
 	const char **addresses, **key_ids;
 } o;
@@ -27,6 +27,7 @@ static struct poptOption table[] = {
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_capass, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_json, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_audit, 0, NULL, NULL},
 	{"no-passphrase", 0, POPT_ARG_NONE, &o.no_passphrase, 0,
 	 "init: store the CA keys unencrypted (0600)", NULL},
 	{"root-cert", 0, POPT_ARG_STRING, &o.root_cert, 0,
@@ -43,7 +44,6 @@ static struct poptOption table[] = {
 	{"out", 0, POPT_ARG_STRING, &o.out, 0, "crl: write the CRL to FILE", "FILE"},
 	{"within", 0, POPT_ARG_STRING, &o.within, 0, "expiring: within DAYS (e.g. 30 or 30d)",
 	 "DAYS"},
-	{"verify", 0, POPT_ARG_NONE, &o.verify, 0, "audit: verify the hash chain", NULL},
 	POPT_TABLEEND};
 
 static struct smz_policy pol;
@@ -313,12 +313,15 @@ static int
 v_audit(const char *arg)
 {
 	struct smz_ca *ca;
-	int rc = arg ? (cmd_msg("audit takes no argument"), EX_USAGE) : open_ca(&ca, 0);
+	const char *anchors;
+	int rc = cmd_audit_args(arg, &anchors);
+	if (rc < 0)
+		rc = open_ca(&ca, 0);
 	if (rc >= 0)
 		return rc;
 	struct smz_audit au;
 	smz_ca_audit_log(ca, &au);
-	rc = cmd_audit(&au, o.verify);
+	rc = cmd_audit(&au, anchors);
 	smz_ca_close(ca);
 	return rc;
 }

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 static struct {
-	int shares, threshold, verify, all, mobileconfig, current_only, revoke;
+	int shares, threshold, all, mobileconfig, current_only, revoke;
 	const char *share_out, *new_passphrase_file, *password_file, *manifest, *out,
 		*p12_profile, *reason, *chain;
 	const char **addresses;
@@ -30,6 +30,7 @@ static struct poptOption table[] = {
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_unlock, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_json, 0, NULL, NULL},
 	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
+	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_audit, 0, NULL, NULL},
 	{"shares", 0, POPT_ARG_INT, &o.shares, 0, "init, reshare: split the secret into N shares",
 	 "N"},
 	{"threshold", 0, POPT_ARG_INT, &o.threshold, 0, "init, reshare: M shares unlock", "M"},
@@ -37,7 +38,6 @@ static struct poptOption table[] = {
 	 "init, reshare: write share-K-of-N.txt files here", "DIR"},
 	{"new-passphrase-file", 0, POPT_ARG_STRING, &o.new_passphrase_file, 0,
 	 "passwd: the new passphrase", "FILE"},
-	{"verify", 0, POPT_ARG_NONE, &o.verify, 0, "audit: verify the hash chain", NULL},
 	{"password-file", 0, POPT_ARG_STRING, &o.password_file, 0,
 	 "import: the files' password; export: one password for every bundle", "FILE"},
 	{"manifest", 0, POPT_ARG_STRING, &o.manifest, 0,
@@ -265,12 +265,15 @@ static int
 v_audit(const char *arg)
 {
 	struct smz_vault *v;
-	int rc = arg ? (cmd_msg("audit takes no argument"), EX_USAGE) : open_vault(&v, 0, NULL);
+	const char *anchors;
+	int rc = cmd_audit_args(arg, &anchors);
+	if (rc < 0)
+		rc = open_vault(&v, 0, NULL);
 	if (rc >= 0)
 		return rc;
 	struct smz_audit au;
 	smz_vault_audit_log(v, &au);
-	rc = cmd_audit(&au, o.verify);
+	rc = cmd_audit(&au, anchors);
 	smz_vault_close(v);
 	return rc;
 }

@@ -21,11 +21,11 @@ _smz_vault() {
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
 	case $prev in
-	--policy|--passphrase-file|--share|--new-passphrase-file|--password-file|--chain) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--policy|--passphrase-file|--share|--anchor|--new-passphrase-file|--password-file|--chain) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--vault|--share-out|--out) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --passphrase-file --share --json --jobs --shares --threshold --share-out --new-passphrase-file --verify --password-file --manifest --address --all --out --p12-profile --mobileconfig --current-only --reason --chain --revoke" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --passphrase-file --share --json --jobs --verify --anchor --shares --threshold --share-out --new-passphrase-file --password-file --manifest --address --all --out --p12-profile --mobileconfig --current-only --reason --chain --revoke" -- "$cur"))
 	elif [[ -n "init list history show check audit passwd reshare attach import export lookup gateway-key" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "init list history show check audit passwd reshare attach import export lookup gateway-key" -- "$cur"))
 	else
@@ -38,11 +38,11 @@ _smz_issue() {
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
 	case $prev in
-	--policy|--passphrase-file|--root-cert|--root-key|--root-passphrase-file|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--policy|--passphrase-file|--anchor|--root-cert|--root-key|--root-passphrase-file|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--ca|--vault) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --vault --passphrase-file --json --jobs --no-passphrase --root-cert --root-key --root-passphrase-file --reason --address --key-id --out --within --verify" -- "$cur"))
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --vault --passphrase-file --json --jobs --verify --anchor --no-passphrase --root-cert --root-key --root-passphrase-file --reason --address --key-id --out --within" -- "$cur"))
 	elif [[ -n "init issue revoke crl list expiring audit" && $COMP_CWORD -eq 1 ]]; then
 		COMPREPLY=($(compgen -W "init issue revoke crl list expiring audit" -- "$cur"))
 	else

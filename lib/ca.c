@@ -24,7 +24,24 @@ struct smz_ca {
 	DB *certs, *addr, *kid, *meta, *log;
 	X509 *root, *issuing;
 	EVP_PKEY *key;
+	char id[65]; /* SHA-256 of the issuing certificate: the audit log's name */
 };
+
+static void
+set_id(struct smz_ca *ca, X509 *issuing)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	if (X509_digest(issuing, EVP_sha256(), md, &len) == 1 && len == 32)
+		sodium_bin2hex(ca->id, sizeof ca->id, md, len);
+	ERR_clear_error();
+}
+
+static struct smz_audit
+ca_audit(struct smz_ca *ca)
+{
+	return (struct smz_audit){ca->env, ca->log, ca->meta, "ca", ca->id};
+}
 
 static const char *const reasons[] = {"keyCompromise", "affiliationChanged", "superseded",
 				      "cessationOfOperation", "privilegeWithdrawn", NULL};
@@ -239,7 +256,7 @@ job_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct smz
 static int
 in_txn(struct smz_ca *ca, struct txn_job *j, struct smz_err *e)
 {
-	struct smz_audit au = {ca->env, ca->log, ca->meta};
+	struct smz_audit au = ca_audit(ca);
 	j->ca = ca;
 	return smz_audit_txn(&au, job_fn, j, j->a, j->cap, "CA database", e);
 }
@@ -313,6 +330,7 @@ smz_ca_create(const char *dir, const struct smz_policy *p, const struct smz_ca_i
 		goto out;
 	char subj[256];
 	X509_NAME_oneline(X509_get_subject_name(iss), subj, sizeof subj);
+	set_id(ca, iss);
 	struct smz_audit_entry a[1];
 	struct txn_job j = {init_meta, subj, a, 1, ca};
 	if ((rc = in_txn(ca, &j, e)))
@@ -354,6 +372,7 @@ smz_ca_open(const char *dir, struct smz_ca **out, struct smz_err *e)
 	}
 	if ((rc = open_dbs(ca, e)))
 		goto fail;
+	set_id(ca, ca->issuing);
 	*out = ca;
 	return 0;
 fail:
@@ -912,7 +931,7 @@ smz_ca_foreach(struct smz_ca *ca, int (*cb)(void *, json_t *), void *arg, struct
 void
 smz_ca_audit_log(struct smz_ca *ca, struct smz_audit *au)
 {
-	*au = (struct smz_audit){ca->env, ca->log, ca->meta};
+	*au = ca_audit(ca);
 }
 
 int

@@ -2,7 +2,10 @@
 
 #include <stdlib.h>
 
-struct smz_opts smz_opt = {.jobs = 1};
+/* popt sets an optional string argument to NULL when it is absent, so
+ * --anchor starts at a sentinel to tell "absent" from "given alone". */
+static const char anchor_unset[] = "";
+struct smz_opts smz_opt = {.jobs = 1, .anchor = anchor_unset};
 
 #define SMZ_POPT_ROW(name, sh, type, field, arg, help) {name, sh, type, field, 0, help, arg},
 struct poptOption smz_opt_general[] = {
@@ -16,6 +19,14 @@ struct poptOption smz_opt_unlock[] = {SMZ_OPTS_UNLOCK(SMZ_POPT_ROW) POPT_TABLEEN
 struct poptOption smz_opt_capass[] = {SMZ_OPTS_CAPASS(SMZ_POPT_ROW) POPT_TABLEEND};
 struct poptOption smz_opt_json[] = {SMZ_OPTS_JSON(SMZ_POPT_ROW) POPT_TABLEEND};
 struct poptOption smz_opt_jobs[] = {SMZ_OPTS_JOBS(SMZ_POPT_ROW) POPT_TABLEEND};
+struct poptOption smz_opt_audit[] = {SMZ_OPTS_AUDIT(SMZ_POPT_ROW) POPT_TABLEEND};
+
+int
+smz_opts_anchor(const char **file)
+{
+	*file = smz_opt.anchor == anchor_unset ? NULL : smz_opt.anchor;
+	return smz_opt.anchor != anchor_unset;
+}
 
 void
 smz_opts_print_completion(FILE *f, const struct poptOption *t, const char *const *verbs)

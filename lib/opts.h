@@ -15,6 +15,8 @@ struct smz_opts {
 	const char *policy, *vault, *ca, *passphrase_file;
 	const char **shares; /* NULL-terminated, from repeated --share */
 	int json, quiet, verbose, jobs, help, usage, version, complete;
+	int verify;         /* audit --verify */
+	const char *anchor; /* audit --anchor[=FILE]; see smz_opts_anchor */
 };
 
 extern struct smz_opts smz_opt;
@@ -44,11 +46,21 @@ extern struct smz_opts smz_opt;
 	  "read the CA key passphrase from FILE's first line (- = stdin)")
 #define SMZ_OPTS_JSON(X)                                                                       \
 	X("json", 0, POPT_ARG_NONE, &smz_opt.json, NULL, "JSON lines instead of TSV")
+/* --anchor takes an optional argument: alone it prints an anchor, with
+ * --verify it names the file of anchors ("--anchor FILE" or "--anchor=FILE"). */
+#define SMZ_OPTS_AUDIT(X)                                                                      \
+	X("verify", 0, POPT_ARG_NONE, &smz_opt.verify, NULL, "audit: verify the hash chain")   \
+	X("anchor", 0, POPT_ARG_STRING | POPT_ARGFLAG_OPTIONAL, &smz_opt.anchor, "FILE",       \
+	  "audit: print the chain head to keep elsewhere; with --verify, check the anchors in " \
+	  "FILE")
 #define SMZ_OPTS_JOBS(X)                                                                       \
 	X("jobs", 'j', POPT_ARG_INT, &smz_opt.jobs, "N", "N worker threads (default 1)")
 
 extern struct poptOption smz_opt_general[], smz_opt_vault[], smz_opt_ca[],
-	smz_opt_unlock[], smz_opt_capass[], smz_opt_json[], smz_opt_jobs[];
+	smz_opt_unlock[], smz_opt_capass[], smz_opt_json[], smz_opt_jobs[], smz_opt_audit[];
+
+/* --anchor: 0 not given, 1 given alone (*file NULL) or with FILE. */
+int smz_opts_anchor(const char **file);
 
 /* Print every long option of table (recursively) and the verbs, one a line,
  * for the completion generator. */

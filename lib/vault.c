@@ -38,6 +38,13 @@ struct smz_vault {
 	int lockfd; /* shared flock on DIR/lock while open; a rotation takes it exclusive */
 };
 
+/* The vault's audit log, named by the vault id in anchors and syslog. */
+static struct smz_audit
+vault_audit(struct smz_vault *v)
+{
+	return (struct smz_audit){v->env, v->log, v->meta, "vault", v->id};
+}
+
 /* ---- records and their index keys ---- */
 
 static json_t *
@@ -616,16 +623,17 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 		goto out;
 	}
 	DB_TXN *txn = NULL;
+	char why[128];
+	snprintf(why, sizeof why, "%s%s", pw ? "passphrase" : "",
+		 sh ? (pw ? " and shares" : "shares") : "");
+	struct smz_audit_entry a = {"init", id, why};
+	struct smz_audit_mark m = {0};
 	int r = v->env->txn_begin(v->env, NULL, &txn, 0);
 	if (!r && !(r = meta_put(v, txn, "version", "1", 1)) &&
 	    !(r = meta_put(v, txn, "vault_id", id, 32)) && !(r = meta_put(v, txn, "pk", pk, 32)) &&
 	    !(r = pw ? put_json(v, txn, "pw", pw) : 0) && !(r = sh ? put_json(v, txn, "sh", sh) : 0) &&
 	    !(r = put_json(v, txn, "esc", esc))) {
-		char why[128];
-		snprintf(why, sizeof why, "%s%s", pw ? "passphrase" : "",
-			 sh ? (pw ? " and shares" : "shares") : "");
-		struct smz_audit_entry a = {"init", id, why};
-		if (smz_db_code(rc = smz_audit_append(v->log, v->meta, txn, &a, 1, e)))
+		if (smz_db_code(rc = smz_audit_append(v->log, v->meta, txn, &a, 1, &m, e)))
 			r = rc, rc = 0;
 	}
 	json_decref(esc);
@@ -639,6 +647,9 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 		rc = smz_db_err(e, r, dir);
 		goto out;
 	}
+	memcpy(v->id, id, sizeof v->id);
+	struct smz_audit au = vault_audit(v);
+	smz_audit_syslog(&au, &a, &m, 1);
 	char *pkb = smz_b64(pk, 32), buf[256], path[PATH_MAX + 16];
 	int l = snprintf(buf, sizeof buf, "smz-vault-deposit-key: 1\nvault: %s\nkey: %s\n", id,
 			 pkb ? pkb : "");
@@ -842,7 +853,7 @@ run_job(struct job *j, int (*fn)(DB_TXN *, void *, struct smz_audit_entry *, siz
 				 struct smz_err *),
 	const char *what, struct smz_err *e)
 {
-	struct smz_audit au = {j->v->env, j->v->log, j->v->meta};
+	struct smz_audit au = vault_audit(j->v);
 	struct smz_audit_entry *a = calloc(j->n + 1, sizeof *a);
 	j->subj = calloc(j->n + 1, sizeof *j->subj);
 	int rc = a && j->subj ? smz_audit_txn(&au, fn, j, a, j->n, what, e)
@@ -1580,7 +1591,7 @@ static int
 audited_write(struct smz_vault *v, const char *key, json_t *j, const char *op,
 	      const char *subject, const char *reason, struct smz_err *e)
 {
-	struct smz_audit au = {v->env, v->log, v->meta};
+	struct smz_audit au = vault_audit(v);
 	struct meta_write m = {v, key, j, {op, subject, reason}};
 	struct smz_audit_entry a[1];
 	return smz_audit_txn(&au, meta_write_fn, &m, a, 1, key ? key : "audit", e);
@@ -1612,7 +1623,7 @@ int
 smz_vault_audit_batch(struct smz_vault *v, const struct smz_audit_entry *a, size_t n,
 		      struct smz_err *e)
 {
-	struct smz_audit au = {v->env, v->log, v->meta};
+	struct smz_audit au = vault_audit(v);
 	struct batch b = {a, n};
 	struct smz_audit_entry *buf = calloc(n ? n : 1, sizeof *buf);
 	int rc = buf ? smz_audit_txn(&au, batch_fn, &b, buf, n, "audit", e)
@@ -2261,6 +2272,7 @@ rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 	}
 	if ((rc = env_open(stage, &nv, e)))
 		goto fail;
+	memcpy(nv->id, v->id, sizeof nv->id); /* the same vault, for its audit lines */
 	static const char *const skip_rekey[] = {"pk", "pw", "sh", "esc", "gw", NULL};
 	static const char *const skip_gw[] = {"gw", NULL};
 	static const char *const skip_none[] = {NULL};
@@ -2281,7 +2293,7 @@ rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 	struct final f = {nv, ro->rekey ? npk : NULL, {pw, sh, esc, gw},
 			  {pw ? "pw" : NULL, sh ? "sh" : NULL, esc ? "esc" : NULL, gw ? "gw" : NULL},
 			  {ro->op, ro->shares ? subj : ro->subject, ro->reason}};
-	struct smz_audit au = {nv->env, nv->log, nv->meta};
+	struct smz_audit au = vault_audit(nv);
 	struct smz_audit_entry a[1];
 	if ((rc = smz_audit_txn(&au, final_fn, &f, a, 1, "rotation", e)))
 		goto fail;
@@ -2556,5 +2568,5 @@ smz_vault_check(struct smz_vault *v, int (*cb)(void *, const char *, const char 
 void
 smz_vault_audit_log(struct smz_vault *v, struct smz_audit *au)
 {
-	*au = (struct smz_audit){v->env, v->log, v->meta};
+	*au = vault_audit(v);
 }
