@@ -364,7 +364,12 @@ v_attach(const char *arg)
 	FILE *in = cmd_open_stream(arg, "certificates", &rc);
 	if (!in)
 		return rc;
-	struct smz_attach_opts ao = {&pol, dir, smz_opt.quiet, attach_report,
+	/* unlocked (an officer), a key imported without a mailbox may take the
+	 * certificate's */
+	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares, NULL, 0};
+	int unlock = smz_opt.passphrase_file || smz_opt.shares;
+	struct smz_attach_opts ao = {&pol, dir, smz_opts_ca_dir(pol.ca_path), unlock ? &u : NULL,
+				     smz_opt.quiet, attach_report,
 				     (void *)(in == stdin ? "(stdin)" : path)};
 	struct smz_attach_stats st;
 	rc = smz_attach_run(&ao, in, stdout, &st, &e);
@@ -441,7 +446,9 @@ v_import(const char *arg)
 		smz_secret_free(&one);
 		return EX_USAGE;
 	}
-	struct smz_import_opts io = {&pol, dir, import_report, NULL};
+	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares, NULL, 0};
+	int unlock = smz_opt.passphrase_file || smz_opt.shares;
+	struct smz_import_opts io = {&pol, dir, unlock ? &u : NULL, import_report, NULL};
 	struct smz_import_stats st;
 	rc = smz_import_run(&io, f, n, &st, &e);
 	for (size_t i = 0; i < n; i++)

@@ -4,16 +4,93 @@
 #include "vault.h"
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <openssl/pem.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <unistd.h>
 
 #define BATCH_MAX 512
+
+static int
+add_file(const char *path, X509_STORE *store, STACK_OF(X509) *chain, int optional,
+	 struct smz_err *e)
+{
+	if (optional && access(path, R_OK) != 0)
+		return 0;
+	STACK_OF(X509) *s = NULL;
+	int rc = smz_pem_read_certs(path, &s, e);
+	for (int i = 0; !rc && i < sk_X509_num(s); i++) {
+		X509 *x = sk_X509_value(s, i);
+		/* self-signed: an anchor; else an intermediate, trusted only through one */
+		if (X509_check_issued(x, x) == X509_V_OK) {
+			if (!X509_STORE_add_cert(store, x))
+				rc = smz_err_ssl(e, SMZ_ERR_CONFIG, path);
+		} else if (X509_up_ref(x)) {
+			sk_X509_push(chain, x);
+		}
+	}
+	sk_X509_pop_free(s, X509_free);
+	return rc;
+}
+
+int
+smz_attach_trust(const struct smz_policy *p, const char *ca_dir, X509_STORE **store,
+		 STACK_OF(X509) **chain, struct smz_err *e)
+{
+	X509_STORE *st = X509_STORE_new();
+	STACK_OF(X509) *ch = sk_X509_new_null();
+	int rc = st && ch ? 0 : smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	char path[PATH_MAX + 16];
+	if (!rc && ca_dir && ca_dir[0]) {
+		snprintf(path, sizeof path, "%s/root.pem", ca_dir);
+		rc = add_file(path, st, ch, 1, e);
+		snprintf(path, sizeof path, "%s/issuing.pem", ca_dir);
+		if (!rc)
+			rc = add_file(path, st, ch, 1, e);
+	}
+	if (!rc && p->attach_trust[0])
+		rc = add_file(p->attach_trust, st, ch, 0, e);
+	if (!rc && sk_X509_OBJECT_num(X509_STORE_get0_objects(st)) == 0)
+		rc = smz_err_set(e, SMZ_ERR_CONFIG, "no CA to trust: attach takes certificates of "
+				 "the CA (policy [ca] path, its root.pem) or of those in policy "
+				 "[vault] attach_trust");
+	if (rc) {
+		X509_STORE_free(st);
+		sk_X509_pop_free(ch, X509_free);
+		return rc;
+	}
+	*store = st;
+	*chain = ch;
+	return 0;
+}
+
+int
+smz_attach_trusted(X509_STORE *store, STACK_OF(X509) *chain, X509 *x, char *why, size_t cap)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	int ok = ctx && X509_STORE_CTX_init(ctx, store, x, chain);
+	if (ok) {
+		X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx), X509_V_FLAG_NO_CHECK_TIME);
+		ok = X509_verify_cert(ctx) == 1;
+		if (!ok)
+			snprintf(why, cap, "not issued by this CA or one of policy [vault] attach_trust: "
+				 "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+	} else {
+		snprintf(why, cap, "cannot check its chain");
+	}
+	X509_STORE_CTX_free(ctx);
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}
 #define BATCH_SECONDS 1.0
 
 struct run {
 	const struct smz_attach_opts *o;
 	struct smz_vault *v;
+	X509_STORE *trust;
+	STACK_OF(X509) *chain;
 	FILE *out;
 	struct smz_attach_stats *st;
 	struct smz_err *e;
@@ -35,6 +112,9 @@ take(void *arg, struct smz_pem_block *b, const struct smz_err *bad)
 		why = "not a CERTIFICATE block";
 	if (!why && (!(x = d2i_X509(NULL, &q, (long)b->len)) || q != b->der + b->len))
 		why = "not an X.509 certificate (damaged or truncated DER)";
+	char tw[300];
+	if (!why && smz_attach_trusted(r->trust, r->chain, x, tw, sizeof tw) < 0)
+		why = tw; /* a certificate from anywhere would make anyone's key someone's */
 	if (why) {
 		ERR_clear_error();
 		X509_free(x);
@@ -90,8 +170,14 @@ smz_attach_run(const struct smz_attach_opts *o, FILE *in, FILE *out,
 	if (!r)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	*r = (struct run){.o = o, .out = out, .st = st, .e = e};
-	int rc = smz_vault_open(o->vault_dir, &r->v, e);
+	int rc = smz_attach_trust(o->policy, o->ca_dir, &r->trust, &r->chain, e);
+	if (!rc)
+		rc = smz_vault_open(o->vault_dir, &r->v, e);
+	if (!rc && o->unlock && (rc = smz_vault_unlock(r->v, o->unlock, "smz-vault attach", e)))
+		smz_vault_close(r->v);
 	if (rc) {
+		X509_STORE_free(r->trust);
+		sk_X509_pop_free(r->chain, X509_free);
 		free(r);
 		return rc;
 	}
@@ -101,6 +187,8 @@ smz_attach_run(const struct smz_attach_opts *o, FILE *in, FILE *out,
 		X509_free(r->at[i].cert);
 	smz_progress_end(&r->prog);
 	smz_vault_close(r->v);
+	X509_STORE_free(r->trust);
+	sk_X509_pop_free(r->chain, X509_free);
 	free(r);
 	if (rc && !e->code)
 		rc = smz_err_set(e, rc, "%s", smz_strerror(rc));

@@ -298,6 +298,10 @@ smz_import_run(const struct smz_import_opts *o, const struct smz_import_file *fi
 	int rc = smz_vault_open(o->vault_dir, &v, e);
 	if (rc)
 		return rc;
+	if (o->unlock && (rc = smz_vault_unlock(v, o->unlock, "smz-vault import", e))) {
+		smz_vault_close(v);
+		return rc;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct loaded l = {0};
 		struct smz_err fe = {0};

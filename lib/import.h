@@ -11,6 +11,7 @@
 
 #include "err.h"
 #include "policy.h"
+#include "vault.h"
 #include "secmem.h"
 
 struct smz_import_file {
@@ -23,6 +24,10 @@ enum smz_import_event { SMZ_IM_IMPORTED, SMZ_IM_UNCHANGED, SMZ_IM_FAILED };
 struct smz_import_opts {
 	const struct smz_policy *policy;
 	const char *vault_dir;
+	/* an officer's unlock: imported keys then take their certificates'
+	 * mailboxes, from any CA; NULL: they stay without a mailbox until an
+	 * unlocked attach */
+	const struct smz_unlock *unlock;
 	void (*report)(void *arg, const char *path, enum smz_import_event ev, size_t keys,
 		       const char *detail);
 	void *arg;

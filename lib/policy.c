@@ -192,6 +192,9 @@ handler(void *user, const char *section, const char *name, const char *v)
 		CHOICE(LIST("interactive", "moderate", "sensitive"), p->kdf = (enum smz_kdf)i);
 	} else if (IS("vault", "local_part")) {
 		CHOICE(LIST("insensitive", "sensitive"), p->local_part_sensitive = i);
+	} else if (IS("vault", "attach_trust")) {
+		if (v[0] != '/' || copy(p->attach_trust, sizeof p->attach_trust, v) < 0)
+			return fail(c, section, name, "%s", "expected an absolute path");
 	} else if (IS("vault", "supersede")) {
 		if (smz_choice(v, yesno, &p->supersede) < 0)
 			return fail(c, section, name, "%s", "expected yes | no");

@@ -21,6 +21,7 @@ struct smz_policy {
 	char source[1024]; /* file it came from, "" for built-in defaults */
 	/* [vault] */
 	char vault_path[1024];
+	char attach_trust[1024]; /* anchors of other CAs whose certificates attach takes */
 	enum smz_kdf kdf;
 	int local_part_sensitive;
 	int supersede; /* attaching a new key's certificate supersedes older keys */

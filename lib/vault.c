@@ -1041,7 +1041,7 @@ cert_mailboxes(X509 *x, char out[CERT_MAILBOXES][SMZ_ADDR_MAX], size_t *n)
  * forged one, or a CA's mistake) must not make it that person's key.  A
  * key without addresses (imported without certificate) takes them. */
 static int
-check_cert_for(json_t *rec, X509 *x, char *why, size_t cap)
+check_cert_for(json_t *rec, X509 *x, int may_adopt, char *why, size_t cap)
 {
 	char mb[CERT_MAILBOXES][SMZ_ADDR_MAX];
 	size_t n;
@@ -1072,9 +1072,18 @@ check_cert_for(json_t *rec, X509 *x, char *why, size_t cap)
 			return -1;
 		}
 	}
-	if (!json_array_size(addrs))
+	if (!json_array_size(addrs)) {
+		/* a key deposited without a mailbox (an import) takes the
+		 * certificate's only in an unlocked operation: else anyone who
+		 * may write the vault could make their key a colleague's */
+		if (!may_adopt) {
+			snprintf(why, cap, "the key has no mailbox yet; it takes %.100s only when "
+				 "attached or imported with the vault unlocked", n ? mb[0] : "one");
+			return -1;
+		}
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(addrs, json_string(mb[i]));
+	}
 	return 0;
 }
 
@@ -1210,7 +1219,8 @@ attach_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct 
 			have |= json_string_value(json_object_get(c, "sha256")) &&
 				strcmp(json_string_value(json_object_get(c, "sha256")), fp) == 0;
 		at[i].result = have ? 1 : 0;
-		if (!have && check_cert_for(rec, at[i].cert, at[i].why, sizeof at[i].why) < 0) {
+		if (!have && check_cert_for(rec, at[i].cert, v->sk != NULL, at[i].why,
+					    sizeof at[i].why) < 0) {
 			at[i].result = SMZ_ERR_DATA;
 			have = 1; /* nothing to write */
 		}

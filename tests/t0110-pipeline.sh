@@ -66,6 +66,9 @@ test_expect_success 'a certificate from another (public) CA for a vaulted key is
 		-days 30 -subj "/CN=Public CA" 2>/dev/null &&
 	printf "subjectAltName=email:pub@example.com\nkeyUsage=critical,digitalSignature,keyAgreement\n" >pub.ext &&
 	openssl x509 -req -in pub.csr -CA pca.pem -CAkey pca.key -set_serial 0x0123456789 -days 30 -extfile pub.ext -out pubcert.pem 2>/dev/null &&
+	test_must_fail 65 smz-vault attach pubcert.pem >out 2>err && ! test -s out &&
+	test_grep "rejected: not issued by this CA or one of policy \[vault\] attach_trust" err &&
+	cat pca.pem >>public-cas.pem && printf "[vault]\nattach_trust = %s/public-cas.pem\n" "$PWD" >>policy.conf &&
 	smz-vault attach -q pubcert.pem >out && cmp out pubcert.pem &&
 	id=$(smz-vault list | awk -F"\t" "\$1==\"pub@example.com\"{print \$2}") &&
 	smz-vault show "$id" | test_grep "^certificates: 1\$" -
@@ -75,6 +78,7 @@ test_expect_success 'a certificate naming another mailbox for a vaulted key is r
 	printf "mallory@example.com\n" | smz-keygen -q --addresses - >mal.csr &&
 	openssl req -in mal.csr -noout -pubkey >mal.pub &&
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout evil.key -out evil.pem -days 3 -subj "/CN=Evil" 2>/dev/null &&
+	cat evil.pem >>public-cas.pem &&
 	printf "subjectAltName=email:u1@example.com\n" >forge.ext &&
 	openssl x509 -new -force_pubkey mal.pub -subj "/CN=u1" -CA evil.pem -CAkey evil.key -set_serial 9 -days 3 \
 		-extfile forge.ext -out forged.pem 2>/dev/null ||

@@ -4,8 +4,10 @@
 # issuer+serial afterwards, and decrypting mail once exported again.
 . "$(dirname "$0")/lib.sh"
 
-write_policy rsa-2048
+write_policy rsa-2048 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \
+	"issuer_url = http://pki.example.com/issuing.cer"
 new_vault
+smz-issue init -q --no-passphrase
 # an "old CA" the enterprise used before smz
 openssl req -x509 -newkey rsa:2048 -nodes -keyout oldca.key -out oldca.pem -days 3650 \
 	-subj "/CN=Old Corp CA" -addext "basicConstraints=critical,CA:TRUE" \
@@ -44,7 +46,7 @@ test_expect_success 'files in every format' '
 '
 
 test_expect_success 'import: every file, one password' '
-	smz-vault import --password-file p12pw ossl.p12 legacy.p12 nss.p12 gpg.p12 pair.pem >out 2>err &&
+	smz-vault import --passphrase-file pw --password-file p12pw ossl.p12 legacy.p12 nss.p12 gpg.p12 pair.pem >out 2>err &&
 	test "$(grep -c ": imported (1 keys)" out)" -eq 5 &&
 	test_grep "5 files: 5 keys imported, 0 unchanged, 0 failed" err
 '
@@ -76,7 +78,7 @@ test_expect_success 'certificates from the other CA are kept as they are' '
 
 test_expect_success 'importing the same file twice changes nothing' '
 	smz-vault list >before &&
-	smz-vault import -v --password-file p12pw ossl.p12 >out 2>err &&
+	smz-vault import -v --passphrase-file pw --password-file p12pw ossl.p12 >out 2>err &&
 	test_grep "ossl.p12: unchanged" out && smz-vault list >after && test_cmp before after
 '
 
@@ -86,7 +88,7 @@ test_expect_success 'wrong password, truncated file, mismatched key: reported, t
 	head -c 700 good.p12 >trunc.p12 &&
 	cat ossl.key legacy.pem >mismatch.pem &&
 	printf "good.p12\tright\nwrong.p12\tWRONG\ntrunc.p12\tright\nmismatch.pem\tx\n" >manifest.tsv &&
-	test_must_fail 65 smz-vault import --manifest manifest.tsv >out 2>err &&
+	test_must_fail 65 smz-vault import --passphrase-file pw --manifest manifest.tsv >out 2>err &&
 	test_grep "^good.p12: imported (1 keys)" out &&
 	test_grep "wrong.p12: FAIL wrong password" err &&
 	test_grep "trunc.p12: FAIL not PKCS#12, PEM or a DER key" err &&
@@ -100,8 +102,37 @@ test_expect_success 'a key without its certificate is kept, findable by key id' 
 	smz-vault show "$id" | test_grep "^addresses: \[\]" -
 '
 
+test_expect_success 'locked, an imported key takes no mailbox; a certificate from another CA does not attach to it' '
+	mkcert bare && openssl pkcs12 -export -inkey bare.key -in bare.pem -passout file:p12pw -out bare.p12 &&
+	smz-vault import -q --password-file p12pw bare.p12 >out 2>err;
+	id=$(openssl pkey -in bare.key -pubout -outform DER | openssl dgst -sha256 -r | cut -d" " -f1) &&
+	smz-vault show "$id" | test_grep "^addresses: \[\]" - &&
+	test_must_fail 65 smz-vault attach bare.pem >out 2>err &&
+	test_grep "not issued by this CA or one of policy \[vault\] attach_trust" err && ! test -s out &&
+	smz-vault show "$id" | test_grep "^addresses: \[\]" - &&
+	test "$(smz-vault history bare@example.com | tail -n +2 | wc -l)" = 0
+'
+
+test_expect_success 'a self-signed certificate for an existing mailbox: refused (65), its history unchanged' '
+	smz-vault history ossl@example.com >h1 &&
+	openssl req -x509 -new -key ossl.key -subj "/CN=ossl" -days 30 -out self.pem \
+		-addext "subjectAltName=email:ossl@example.com" -addext extendedKeyUsage=emailProtection 2>/dev/null &&
+	test_must_fail 65 smz-vault attach self.pem >out 2>err &&
+	test_grep "rejected: not issued by this CA" err && ! test -s out &&
+	smz-vault history ossl@example.com >h2 && test_cmp h1 h2
+'
+
+test_expect_success 'with [vault] attach_trust naming the old CA, its certificates attach; unlocked, the bare key takes its mailbox' '
+	sed "/^\[vault\]/a attach_trust = $PWD/oldca.pem" policy.conf >trusting.conf &&
+	test_must_fail 65 env SMZ_POLICY=$PWD/trusting.conf smz-vault attach bare.pem >out 2>err &&
+	test_grep "the key has no mailbox yet" err &&
+	SMZ_POLICY=$PWD/trusting.conf smz-vault attach -q --passphrase-file pw bare.pem >out &&
+	test_cmp bare.pem out &&
+	smz-vault history bare@example.com | tail -n +2 | test_grep "	active	" -
+'
+
 test_expect_success 'imports are audited; the vault still checks' '
-	smz-vault audit | cut -f4 | grep -c "^import\$" | grep -qx 4 &&
+	smz-vault audit | cut -f4 | grep -c "^import\$" | grep -qx 5 &&
 	smz-vault check --passphrase-file pw | test_grep "^check: OK" -
 '
 
