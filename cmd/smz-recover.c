@@ -1,13 +1,13 @@
 /* smz-recover: forensic recovery of old encrypted mail, under M-of-N control. */
 #include "addr.h"
 #include "common.h"
+#include "outdir.h"
 #include "smime.h"
 #include "vault.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -52,6 +52,13 @@ static struct poptOption table[] = {
 	POPT_TABLEEND};
 
 static struct smz_policy pol;
+
+/* The outputs, opened once and then used by descriptor only (outdir.h). */
+static struct smz_maildir md = {-1, -1, -1, -1};
+static int mbox_dir = -1, report_dir = -1;
+static char *mbox_name, *report_name;
+static char **cur_names; /* smz-HEX of the messages in cur/, sorted */
+static size_t ncur;
 
 /* ---- inputs ---- */
 
@@ -266,17 +273,51 @@ maildir_name(const char *source, long long offset, char *out, size_t cap)
 static int
 maildir_has(const char *name)
 {
-	char p[4200];
 	struct stat st;
-	snprintf(p, sizeof p, "%s/new/%s", o.out, name);
-	if (stat(p, &st) == 0)
+	if (fstatat(md.new, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return 1;
 	/* moved to cur/ by a mail client, with whatever flags */
-	snprintf(p, sizeof p, "%s/cur/%s:2,*", o.out, name);
-	glob_t g;
-	int found = glob(p, GLOB_NOSORT, NULL, &g) == 0 && g.gl_pathc > 0;
-	globfree(&g);
-	return found;
+	return ncur && bsearch(&name, cur_names, ncur, sizeof *cur_names, cmp_str) != NULL;
+}
+
+/* What a mail client moved to cur/: read once, not a scan per message. */
+static int
+cur_read(void)
+{
+	int fd = openat(md.cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		cmd_msg("%s/cur: %s", o.out, strerror(errno));
+		return EX_CANTCREAT;
+	}
+	size_t cap = 0;
+	int code = 0;
+	struct dirent *de;
+	while (!code && (de = readdir(d))) {
+		char *colon = strstr(de->d_name, ":2,");
+		if (strncmp(de->d_name, "smz-", 4) != 0 || !colon)
+			continue;
+		if (ncur == cap) {
+			cap = cap ? cap * 2 : 256;
+			char **n = realloc(cur_names, cap * sizeof *n);
+			if (!n)
+				code = EX_OSERR;
+			else
+				cur_names = n;
+		}
+		if (!code && !(cur_names[ncur] = strndup(de->d_name, (size_t)(colon - de->d_name))))
+			code = EX_OSERR;
+		if (!code)
+			ncur++;
+	}
+	closedir(d);
+	if (code)
+		cmd_msg("out of memory");
+	else if (ncur)
+		qsort(cur_names, ncur, sizeof *cur_names, cmp_str);
+	return code;
 }
 
 /* Written messages wait in tmp/ until a chunk of them is durable (one
@@ -287,25 +328,18 @@ pending_flush(struct ctx *c)
 	int code = 0;
 	if (!c->npending)
 		return 0;
-	char p[4300];
-	snprintf(p, sizeof p, "%s/tmp", o.out);
-	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || syncfs(fd) != 0) {
-		cmd_msg("%s: cannot make the messages durable: %s", p, strerror(errno));
+	if (syncfs(md.tmp) != 0) {
+		cmd_msg("%s/tmp: cannot make the messages durable: %s", o.out, strerror(errno));
 		code = EX_IOERR;
 	}
-	if (fd >= 0)
-		close(fd);
 	for (size_t i = 0; i < c->npending; i++) {
-		char tp[4300], np[4300];
-		snprintf(tp, sizeof tp, "%s/tmp/%s", o.out, c->pending[i]);
-		snprintf(np, sizeof np, "%s/new/%s", o.out, c->pending[i]);
-		if (!code && rename(tp, np) != 0) {
-			cmd_msg("%s: cannot write: %s", np, strerror(errno));
+		const char *name = c->pending[i];
+		if (!code && renameat(md.tmp, name, md.new, name) != 0) {
+			cmd_msg("%s/new/%s: cannot write: %s", o.out, name, strerror(errno));
 			code = EX_CANTCREAT;
 		}
 		if (code)
-			unlink(tp);
+			unlinkat(md.tmp, name, 0);
 	}
 	c->npending = 0;
 	return code;
@@ -412,10 +446,16 @@ one(struct ctx *c, int fd, const char *source, long long offset)
 				code = EX_IOERR;
 			flock(fileno(c->mbox), LOCK_UN);
 		} else {
-			char tp[4300], np[4300];
+			char tp[4300];
 			snprintf(tp, sizeof tp, "%s/tmp/%s", o.out, name);
-			snprintf(np, sizeof np, "%s/new/%s", o.out, name);
-			FILE *f = fopen(tp, "w"); /* a crash may have left one */
+			int fl = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+			int fd2 = openat(md.tmp, name, fl, 0600);
+			/* a crash may have left one */
+			if (fd2 < 0 && errno == EEXIST && unlinkat(md.tmp, name, 0) == 0)
+				fd2 = openat(md.tmp, name, fl, 0600);
+			FILE *f = fd2 >= 0 ? fdopen(fd2, "w") : NULL;
+			if (fd2 >= 0 && !f)
+				close(fd2);
 			int ok = f != NULL;
 			while (ok && (n = fread(b, 1, sizeof b, msg)) > 0)
 				ok = fwrite(b, 1, n, f) == n;
@@ -425,7 +465,7 @@ one(struct ctx *c, int fd, const char *source, long long offset)
 				ok = 0;
 			if (!ok) {
 				cmd_msg("%s: cannot write: %s", tp, strerror(errno));
-				unlink(tp);
+				unlinkat(md.tmp, name, 0);
 				code = EX_CANTCREAT;
 			} else {
 				code = pending_add(c, name);
@@ -555,6 +595,75 @@ key_collect(void *arg, const char *id, const char *addr, size_t uses)
 static const char *vdir;
 static char why[1200];
 
+/* --mbox or --report: its directory (once) and, when creating, the file. */
+static int
+outfile(const char *path, int *dfd, char **name, int how, int create, int *fd,
+	struct smz_err *e)
+{
+	char *dir = NULL;
+	int rc = 0;
+	if (*dfd < 0) {
+		free(*name);
+		if (!(rc = smz_outpath_split(path, &dir, name, e)) &&
+		    !(rc = smz_outdir_open(AT_FDCWD, dir, 0, dir, dfd, e)) && *dfd < 0)
+			rc = smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: %s", dir, strerror(ENOENT));
+		free(dir);
+	}
+	if (!rc)
+		rc = smz_outfile_open(*dfd, *name, how, !create, path, fd, e);
+	return rc;
+}
+
+/* The outputs, checked (create 0) before the vault is unlocked, so that a
+ * refusal comes before anything is decrypted; then created (create 1)
+ * once the unlock succeeded, so that a refused one leaves nothing behind.
+ * The report's descriptor in *report_fd; -1 or the exit code. */
+static int
+outputs(int create, int *report_fd)
+{
+	struct smz_err e = {0};
+	int rc = 0, fd = -1;
+	const char *what = "write into the Maildir";
+	if (o.out) {
+		smz_maildir_close(&md);
+		rc = smz_maildir_open(o.out, create, &md, &e);
+		if (!rc && create && (rc = cur_read()))
+			return rc;
+	}
+	if (!rc && o.mbox) {
+		what = "write the mbox";
+		rc = outfile(o.mbox, &mbox_dir, &mbox_name, SMZ_OUT_APPEND, create, &fd, &e);
+		if (fd >= 0)
+			close(fd); /* each worker opens its own */
+	}
+	if (!rc && o.report) {
+		what = "write the report";
+		rc = outfile(o.report, &report_dir, &report_name, SMZ_OUT_TRUNC, create,
+			     create ? report_fd : &fd, &e);
+	}
+	return rc ? cmd_fail(rc, &e, "%s", what) : -1;
+}
+
+static int
+outputs_free(int code)
+{
+	smz_maildir_close(&md);
+	if (mbox_dir >= 0)
+		close(mbox_dir);
+	if (report_dir >= 0)
+		close(report_dir);
+	mbox_dir = report_dir = -1;
+	free(mbox_name);
+	free(report_name);
+	mbox_name = report_name = NULL;
+	for (size_t i = 0; i < ncur; i++)
+		free(cur_names[i]);
+	free(cur_names);
+	cur_names = NULL;
+	ncur = 0;
+	return code;
+}
+
 /* Open and unlock the vault; a refusal is audited.  -1 or the exit code. */
 static int
 open_unlocked(struct smz_vault **v)
@@ -595,18 +704,33 @@ work(struct smz_vault *v, size_t first, size_t step, FILE *report, int prefix,
 	c.prefix = prefix;
 	c.generations = json_object();
 	c.report = report;
-	c.mbox = o.mbox ? fopen(o.mbox, "a") : NULL;
-	if (o.mbox && !c.mbox) {
-		cmd_msg("%s: %s", o.mbox, strerror(errno));
-		smz_vault_close(v);
-		return EX_CANTCREAT;
+	if (o.mbox) {
+		/* each worker its own open file, for flock(2): the mbox, by now ours */
+		int fd = -1;
+		rc = smz_outfile_open(mbox_dir, mbox_name, SMZ_OUT_APPEND, 0, o.mbox, &fd, &e);
+		c.mbox = rc ? NULL : fdopen(fd, "a");
+		if (!c.mbox) {
+			if (fd >= 0)
+				close(fd);
+			rc = rc ? cmd_fail(rc, &e, "write the mbox") : EX_CANTCREAT;
+			smz_vault_close(v);
+			json_decref(c.generations);
+			return rc;
+		}
 	}
+	/* a key's first use is in the audit log before anything decrypted
+	 * with it is written: the report line, the Maildir, the mbox */
+	char use_reason[300];
+	snprintf(use_reason, sizeof use_reason, "case %s", o.case_id);
 	struct smz_smime_cfg cfg = {0};
 	cfg.vault = v;
 	cfg.vault_unlocked = 1;
 	cfg.local_sensitive = pol.local_part_sensitive;
 	cfg.scope = o.scope;
 	cfg.count_only = 1;
+	cfg.first_use_op = "recover-use";
+	cfg.first_use_reason = use_reason;
+	cfg.commit_before_output = 1;
 	cfg.unwrap_all = 1;
 	X509_STORE *trust = X509_STORE_new();
 	char path[1200];
@@ -642,6 +766,9 @@ work(struct smz_vault *v, size_t first, size_t step, FILE *report, int prefix,
 		int fc = pending_flush(&c);
 		code = code ? code : fc;
 	}
+	/* keys first used by messages that then failed: no output, still audited */
+	if (c.s && smz_smime_pending(c.s) && (rc = smz_smime_commit(c.s, &e)))
+		code = code ? code : cmd_fail(rc, &e, "record the key uses in the audit log");
 	if (c.s)
 		smz_smime_key_uses(c.s, key_collect, res->keys);
 	for (int k = 0; k < 6; k++)
@@ -809,31 +936,29 @@ main(int argc, const char **argv)
 	snprintf(why, sizeof why, "smz-recover case %s: %s", o.case_id, o.reason);
 	size_t jobs = smz_opt.jobs > 1 ? (size_t)smz_opt.jobs : 1;
 	jobs = jobs > 64 ? 64 : jobs;
+	/* an output that is not safe is refused before anything is unlocked */
+	int report_fd = -1;
+	if ((rc = outputs(0, NULL)) >= 0)
+		return outputs_free(rc);
 	/* the shares are checked (and a refusal audited) before any output exists */
 	struct smz_vault *v = NULL;
 	if ((rc = open_unlocked(&v)) >= 0)
-		return rc;
+		return outputs_free(rc);
 	if (jobs > 1) {
 		smz_vault_close(v); /* each worker opens its own */
 		v = NULL;
 	}
-	if (o.out) {
-		char p[4200];
-		mkdir(o.out, 0700);
-		for (int k = 0; k < 3; k++) {
-			snprintf(p, sizeof p, "%s/%s", o.out, k == 0 ? "tmp" : k == 1 ? "new" : "cur");
-			if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-				cmd_msg("%s: %s", p, strerror(errno));
-				smz_vault_close(v);
-				return EX_CANTCREAT;
-			}
-		}
-	}
-	FILE *report = o.report ? fopen(o.report, "w") : stdout;
-	if (!report) {
+	FILE *report = stdout;
+	if ((rc = outputs(1, &report_fd)) < 0 && report_fd >= 0 &&
+	    !(report = fdopen(report_fd, "w"))) {
 		cmd_msg("%s: %s", o.report, strerror(errno));
+		rc = EX_CANTCREAT;
+	}
+	if (rc >= 0) {
+		if (report_fd >= 0)
+			close(report_fd);
 		smz_vault_close(v);
-		return EX_CANTCREAT;
+		return outputs_free(rc);
 	}
 	FILE *saved = stdout;
 	stdout = report;
@@ -881,6 +1006,7 @@ main(int argc, const char **argv)
 	if (report != stdout && fclose(report) != 0)
 		code = code ? code : EX_IOERR;
 	json_decref(res.keys);
+	outputs_free(0);
 	for (size_t i = 0; i < nitems; i++)
 		free(items[i].path);
 	free(items);

@@ -289,6 +289,7 @@ b64sink_free(BIO *b, struct b64sink *s)
 struct keyc { /* a key used in this run, unsealed once */
 	char id[65], addr[SMZ_ADDR_MAX];
 	size_t uses;
+	int audited; /* count_only: its first use is among the audit entries */
 	EVP_PKEY *key;
 	X509 *cert;
 };
@@ -1972,6 +1973,11 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 			if (!s->cfg.count_only &&
 			    audit_add(s, bad ? "decrypt-compromised" : "decrypt", subj, mid))
 				return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+			if (s->cfg.count_only && s->cfg.first_use_op && !k->audited) {
+				if (audit_add(s, s->cfg.first_use_op, subj, s->cfg.first_use_reason))
+					return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+				k->audited = 1;
+			}
 			snprintf(used, usedcap, "key %.16s of %s (%s, found by %s)%s", k->id, k->addr,
 				 st, how, bad ? " WARNING: the key is compromised" : "");
 			s->last_key = k - s->keys;

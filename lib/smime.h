@@ -51,6 +51,11 @@ struct smz_smime_cfg {
 	/* recovery */
 	const char *const *scope;   /* NULL, or the only addresses whose keys may be used */
 	int count_only;             /* no audit entry per key use: smz_smime_key_uses */
+	/* with count_only: instead, one audit entry per key, at its first use
+	   (op first_use_op, the key id and address as subject, reason
+	   first_use_reason), committed before the message's output with
+	   commit_before_output */
+	const char *first_use_op, *first_use_reason;
 	int unwrap_all;             /* --decrypt also removes opaque signature layers */
 };
 

@@ -10,6 +10,8 @@ test_name=$(basename "$0" .sh)
 TRASH="$TOP/tests/trash.$test_name"
 rm -rf "$TRASH"
 mkdir -p "$TRASH"
+# programs refuse to write secrets into a directory others can write to
+chmod go-w "$TRASH"
 cd "$TRASH" || exit 1
 unset SMZ_VAULT SMZ_CA SMZ_POLICY
 # audit entries are copied to syslog: not the host's, where test runs

@@ -240,6 +240,9 @@ test_expect_success 'the audit: the run with its counts, one entry per key used'
 	test_grep "	recover	case HR-7	discovery order 7; 84 decrypted, 1 no-key, 40 not-encrypted, 19 corrupt, 0 skipped	" audit.tsv &&
 	test "$(grep "	recover-key	" audit.tsv | grep -c "case HR-7: ")" -eq 9 &&
 	grep "	recover-key	" audit.tsv | grep "carol@example.com" | test_grep "case HR-7: 8 messages" - &&
+	grep "	recover-key	.*	case HR-7: " audit.tsv | cut -f5 | sort >keys.tally &&
+	grep "	recover-use	.*	case HR-7	" audit.tsv | cut -f5 | sort >keys.use &&
+	test_cmp keys.tally keys.use &&
 	smz-vault audit --verify >/dev/null
 '
 
