@@ -4,6 +4,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
@@ -22,6 +23,18 @@ smz_hex(const unsigned char *in, size_t len, char *out)
 		out[2 * i + 1] = d[in[i] & 15];
 	}
 	out[2 * len] = 0;
+}
+
+/* A key that failed to load or generate: a full secure heap (see
+ * secmem.h) is said as such, not as a damaged key. */
+static int
+key_fail(struct smz_err *e, int code, const char *what)
+{
+	if (!smz_secmem_heap_full())
+		return smz_err_ssl(e, code, what);
+	ERR_clear_error();
+	return smz_err_set(e, SMZ_ERR_INTERNAL, "secure memory for private keys is full (%zu "
+			   "KiB in use): too many keys at once", CRYPTO_secure_used() >> 10);
 }
 
 int
@@ -45,7 +58,7 @@ smz_key_generate(enum smz_alg alg, EVP_PKEY **out, struct smz_err *e)
 		break;
 	}
 	if (!k)
-		return smz_err_ssl(e, SMZ_ERR_INTERNAL, "key generation failed");
+		return key_fail(e, SMZ_ERR_INTERNAL, "key generation failed");
 	*out = k;
 	return 0;
 }
@@ -79,7 +92,7 @@ smz_key_generator_next(struct smz_keygen_ctx *g, EVP_PKEY **out, struct smz_err 
 {
 	EVP_PKEY *k = NULL;
 	if (EVP_PKEY_generate(g->ctx, &k) <= 0)
-		return smz_err_ssl(e, SMZ_ERR_INTERNAL, "key generation failed");
+		return key_fail(e, SMZ_ERR_INTERNAL, "key generation failed");
 	*out = k;
 	return 0;
 }
@@ -281,7 +294,7 @@ smz_key_from_pkcs8(const unsigned char *der, size_t len, EVP_PKEY **out, struct 
 	EVP_PKEY *k = p8 && p == der + len ? EVP_PKCS82PKEY(p8) : NULL;
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	if (!k)
-		return smz_err_ssl(e, SMZ_ERR_DATA, "damaged private key");
+		return key_fail(e, SMZ_ERR_DATA, "damaged private key");
 	*out = k;
 	return 0;
 }

@@ -1,5 +1,6 @@
 #include "prog.h"
 #include "err.h"
+#include "secmem.h"
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -34,6 +35,9 @@ smz_prog_init(const char *argv0)
 	snprintf(progname, sizeof progname, "%s", b ? b + 1 : argv0 ? argv0 : "smz");
 	if (sodium_init() < 0)
 		return SMZ_ERR_INTERNAL;
+	/* Before OpenSSL allocates anything; without the heap (RLIMIT_MEMLOCK,
+	 * no mmap) programs still run: -v notes it. */
+	smz_secmem_heap_init();
 	if (!OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL))
 		return SMZ_ERR_INTERNAL;
 	return 0;

@@ -2,7 +2,8 @@
  * prog: the one start-up call every smz program makes before anything
  * else: standard descriptors open, umask 077, no core dumps and not
  * dumpable (private keys may be in memory), libsodium and OpenSSL ready,
- * and the program name used in messages.
+ * OpenSSL's secure heap for private keys (see secmem.h), and the program
+ * name used in messages.
  */
 #ifndef SMZ_PROG_H
 #define SMZ_PROG_H

@@ -2,12 +2,51 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <sodium.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
 #define PASSPHRASE_MAX 1024
+
+static int heap_state = -1; /* smz_secmem_heap_init's result; -1 before */
+
+int
+smz_secmem_heap_init(void)
+{
+	if (heap_state < 0)
+		heap_state = CRYPTO_secure_malloc_init(SMZ_SECURE_HEAP, SMZ_SECURE_HEAP_MIN);
+	return heap_state;
+}
+
+const char *
+smz_secmem_heap_note(void)
+{
+	switch (heap_state) {
+	case 1:
+		return NULL;
+	case 2:
+		return "the secure heap for private keys could not be locked in memory "
+		       "(RLIMIT_MEMLOCK below 4 MiB?): keys may be swapped out";
+	default:
+		return "no secure heap: private keys are in ordinary memory";
+	}
+}
+
+int
+smz_secmem_heap_full(void)
+{
+	if (!CRYPTO_secure_malloc_initialized())
+		return 0;
+	/* If 4 KiB in one piece is free, any key up to RSA-8192 (3.5 KiB of
+	 * the heap) would have fitted: its failure was something else. */
+	void *p = OPENSSL_secure_malloc(4096);
+	OPENSSL_secure_free(p);
+	ERR_clear_error();
+	return p == NULL;
+}
 
 int
 smz_secret_alloc(struct smz_secret *s, size_t len)

@@ -73,4 +73,25 @@ test_expect_success 'man pages are clean under mandoc -Tlint' '
 	mandoc -Tlint -Wwarning "$TOP"/man/* >lint 2>&1; test ! -s lint || { cat lint; false; }
 '
 
+test_expect_success 'private keys without locked memory: -v notes it once, the program runs' '
+	# a 64 KiB RLIMIT_MEMLOCK cannot lock the 4 MiB secure heap, unless
+	# CAP_IPC_LOCK (root) overrides it: drop that for the test
+	if [ "$(id -u)" -ne 0 ]; then
+		set -- sh -c
+	elif command -v capsh >/dev/null; then
+		set -- capsh --drop=cap_ipc_lock -- -c
+	else
+		echo "# root without capsh: cannot drop CAP_IPC_LOCK, skipped"
+		exit 0
+	fi
+	"$@" "ulimit -l 64 && exec smz-issue -v list --ca nowhere" 2>err
+	test $? -eq 66 && test_grep "not a CA" err &&
+	test "$(grep -c "^smz-issue: note: the secure heap for private keys could not be locked" err)" -eq 1 &&
+	"$@" "ulimit -l 64 && exec smz-issue list --ca nowhere" 2>err
+	test $? -eq 66 && ! grep -q note: err &&
+	l=$(ulimit -l) && if [ "$l" = unlimited ] || [ "$l" -ge 4096 ]; then
+		test_must_fail 66 smz-issue -v list --ca nowhere 2>err && ! grep -q note: err
+	fi
+'
+
 test_done
