@@ -238,6 +238,7 @@ read_deposit_file(const char *dir, unsigned char pk[32], char id[33], struct smz
 
 static void stage_path(const char *dir, char *out, size_t cap);
 static void wipe_dir(const char *path);
+static void move_subdirs(const char *from, const char *to);
 static int vault_lock(const char *dir, int how, int *out, struct smz_err *e);
 
 /* The gateway's public key, from the "gw" meta record, unless revoked. */
@@ -287,8 +288,10 @@ smz_vault_open(const char *dir, struct smz_vault **out, struct smz_err *e)
 	if ((rc = vault_lock(dir, LOCK_SH, &lockfd, e)))
 		return rc;
 	stage_path(dir, stage, sizeof stage);
-	if (access(stage, F_OK) == 0)
+	if (access(stage, F_OK) == 0) {
+		move_subdirs(stage, dir);
 		wipe_dir(stage);
+	}
 	if ((rc = read_deposit_file(dir, pk, id, e))) {
 		close(lockfd);
 		return rc;
@@ -1895,18 +1898,51 @@ stage_path(const char *dir, char *out, size_t cap)
 	snprintf(out, cap, "%.*s.rotate", (int)l, dir);
 }
 
-/* Overwrite every file of a directory with zeros, remove them and it. */
+/* Subdirectories of the vault directory that are not the vault's own
+ * (the key pool, vault/pool) move from one directory to the other where
+ * the other has none of that name: a rotation carries them over, and the
+ * cleanup of a killed rotation's leftovers rescues them first. */
 static void
-wipe_dir(const char *path)
+move_subdirs(const char *from, const char *to)
 {
-	DIR *d = opendir(path);
-	if (!d)
+	DIR *d = opendir(from);
+	int tfd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	struct stat st;
+	while (d && tfd >= 0 && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode) && fstatat(tfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			renameat(dirfd(d), de->d_name, tfd, de->d_name);
+	if (d)
+		closedir(d);
+	if (tfd >= 0)
+		close(tfd);
+}
+
+/* Overwrite every file of a directory (and of its subdirectories) with
+ * zeros, remove them and it. */
+static void
+wipe_dir_at(int parent, const char *name, int depth)
+{
+	int dfd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
 		return;
+	}
 	static const char zero[65536];
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
+		struct stat ds;
+		if (depth < 8 && fstatat(dirfd(d), de->d_name, &ds, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(ds.st_mode)) {
+			wipe_dir_at(dirfd(d), de->d_name, depth + 1);
+			continue;
+		}
 		int fd = openat(dirfd(d), de->d_name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 		struct stat st;
 		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
@@ -1926,7 +1962,13 @@ wipe_dir(const char *path)
 		unlinkat(dirfd(d), de->d_name, 0);
 	}
 	closedir(d);
-	rmdir(path);
+	unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+static void
+wipe_dir(const char *path)
+{
+	wipe_dir_at(AT_FDCWD, path, 0);
 }
 
 /* A shared (LOCK_SH) or exclusive lock on DIR/lock, on the lock file that
@@ -2336,6 +2378,7 @@ rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 	close(v->lockfd);
 	v->lockfd = newlock;
 	newlock = -1;
+	move_subdirs(stage, v->dir);
 	wipe_dir(stage);
 	struct smz_vault *fresh = NULL;
 	if ((rc = env_open(v->dir, &fresh, e))) {

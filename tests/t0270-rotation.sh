@@ -134,4 +134,14 @@ for delay in 0.02 0.08 0.15 0.3; do
 	'
 done
 
+test_expect_success 'the key pool (vault/pool) is carried over by a rotation; joiners still draw from it' '
+	P=pw2 && if [ -e cur.pw ]; then P=cur.pw; fi &&
+	smz-keygen -q --pool 3 &&
+	ls vault/pool >p1 && test "$(grep -vc "^pool\." p1)" = 3 &&
+	smz-vault passwd -q --passphrase-file "$P" --new-passphrase-file "$P" &&
+	ls vault/pool >p2 && test_cmp p1 p2 && ! test -e vault.rotate &&
+	printf "email\njoiner@example.com\n" >j.csv && smz-keygen -q j.csv >j.csr &&
+	test "$(ls vault/pool | grep -vc "^pool\.")" = 2
+'
+
 test_done
