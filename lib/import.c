@@ -2,6 +2,7 @@
 #include "addr.h"
 #include "fileio.h"
 #include "keys.h"
+#include "pbe.h"
 #include "vault.h"
 
 #include <openssl/err.h>
@@ -15,9 +16,10 @@
 #include <time.h>
 
 #define FILE_MAX (16u << 20)
+#define KEYS_MAX 64
 
 struct loaded {
-	EVP_PKEY *keys[64];
+	EVP_PKEY *keys[KEYS_MAX];
 	size_t nkeys;
 	STACK_OF(X509) *certs;
 };
@@ -53,25 +55,86 @@ pass_cb(char *buf, int size, int rw, void *u)
 	return (int)s->len;
 }
 
+/* The MAC's key derivation: its iteration count, before it runs. */
+static int
+check_mac(const PKCS12 *p12, struct smz_err *e)
+{
+	const X509_ALGOR *alg = NULL;
+	const ASN1_INTEGER *iter = NULL;
+	const ASN1_OBJECT *obj = NULL;
+	if (!PKCS12_mac_present(p12))
+		return 0;
+	PKCS12_get0_mac(NULL, &alg, NULL, &iter, p12);
+	X509_ALGOR_get0(&obj, NULL, NULL, alg);
+	/* PBMAC1 keeps its real iteration count where MacData does not show it */
+	if (OBJ_obj2nid(obj) == NID_pbmac1)
+		return smz_err_set(e, SMZ_ERR_DATA, "PBMAC1 MACs are not supported");
+	return smz_pbe_check_iter(iter, NULL, "MAC", e);
+}
+
+/* Before any key bag among bags is decrypted: each one's key derivation
+ * within the caps, and no more keys in the file than an import takes. */
+static int
+check_bags(const STACK_OF(PKCS12_SAFEBAG) *bags, const char *where, size_t *nkeys,
+	   struct smz_err *e)
+{
+	for (int b = 0; b < sk_PKCS12_SAFEBAG_num(bags); b++) {
+		const PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, b);
+		int bt = PKCS12_SAFEBAG_get_nid(bag);
+		if (bt != NID_pkcs8ShroudedKeyBag && bt != NID_keyBag)
+			continue;
+		if (++*nkeys > KEYS_MAX)
+			return smz_err_set(e, SMZ_ERR_DATA, "more than %d keys in one file",
+					   KEYS_MAX);
+		const X509_SIG *sig = PKCS12_SAFEBAG_get0_pkcs8(bag);
+		const X509_ALGOR *alg = NULL;
+		if (sig)
+			X509_SIG_get0(sig, &alg, NULL);
+		int rc = bt == NID_keyBag ? 0 : smz_pbe_check(alg, where, e);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* A crafted file must not stall an import in its key derivations: every
+ * cost readable without the password (the MAC, the encrypted safes, the
+ * key bags in the plain ones) is checked before the first derivation. */
+static int
+check_p12(const PKCS12 *p12, const STACK_OF(PKCS7) *safes, struct smz_err *e)
+{
+	int rc = check_mac(p12, e);
+	size_t nkeys = 0;
+	for (int i = 0; !rc && i < sk_PKCS7_num(safes); i++) {
+		PKCS7 *p7 = sk_PKCS7_value(safes, i);
+		if (PKCS7_type_is_data(p7)) {
+			STACK_OF(PKCS12_SAFEBAG) *bags = PKCS12_unpack_p7data(p7);
+			rc = bags ? check_bags(bags, "key bag", &nkeys, e)
+				  : smz_err_set(e, SMZ_ERR_DATA, "damaged PKCS#12 (unreadable safe)");
+			sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+		} else if (PKCS7_type_is_encrypted(p7)) {
+			const PKCS7_ENC_CONTENT *ec =
+				p7->d.encrypted ? p7->d.encrypted->enc_data : NULL;
+			rc = smz_pbe_check(ec ? ec->algorithm : NULL, "encrypted safe", e);
+		}
+	}
+	return rc;
+}
+
 /* Every key and certificate bag of a PKCS#12 (PKCS12_parse takes only one key). */
 static int
 load_p12(PKCS12 *p12, const struct smz_secret *pw, struct loaded *l, struct smz_err *e)
 {
 	const char *pass = pw ? (const char *)pw->buf : "";
 	int plen = pw ? (int)pw->len : 0;
-	const ASN1_INTEGER *iter = NULL;
-	PKCS12_get0_mac(NULL, NULL, NULL, &iter, p12);
-	/* a crafted file must not stall an import in its key derivation */
-	if (iter && ASN1_INTEGER_get(iter) > 10000000)
-		return smz_err_set(e, SMZ_ERR_DATA, "MAC iteration count %ld is not credible",
-				   ASN1_INTEGER_get(iter));
-	if (PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, pass, plen) &&
-	    !(plen == 0 && PKCS12_verify_mac(p12, NULL, 0)))
-		return smz_err_set(e, SMZ_ERR_PERM, "wrong password (the MAC does not verify)");
 	STACK_OF(PKCS7) *safes = PKCS12_unpack_authsafes(p12);
 	if (!safes)
 		return smz_err_set(e, SMZ_ERR_DATA, "damaged PKCS#12 (no safe contents)");
-	int rc = 0;
+	int rc = check_p12(p12, safes, e);
+	if (!rc && PKCS12_mac_present(p12) && !PKCS12_verify_mac(p12, pass, plen) &&
+	    !(plen == 0 && PKCS12_verify_mac(p12, NULL, 0)))
+		rc = smz_err_set(e, SMZ_ERR_PERM, "wrong password (the MAC does not verify)");
+	size_t nkeys = 0;
 	for (int i = 0; !rc && i < sk_PKCS7_num(safes); i++) {
 		PKCS7 *p7 = sk_PKCS7_value(safes, i);
 		int nid = OBJ_obj2nid(p7->type);
@@ -85,6 +148,9 @@ load_p12(PKCS12 *p12, const struct smz_secret *pw, struct loaded *l, struct smz_
 							      : "unsupported");
 			break;
 		}
+		/* the key bags an encrypted safe held hidden, before their derivations */
+		rc = check_bags(bags, nid == NID_pkcs7_data ? "key bag" : "key bag in an encrypted safe",
+				&nkeys, e);
 		for (int b = 0; !rc && b < sk_PKCS12_SAFEBAG_num(bags); b++) {
 			PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, b);
 			int bt = PKCS12_SAFEBAG_get_nid(bag);
@@ -112,10 +178,48 @@ load_p12(PKCS12 *p12, const struct smz_secret *pw, struct loaded *l, struct smz_
 	return rc;
 }
 
+/* The key derivation of each encrypted PKCS#8 key in a PEM file, and
+ * their number, before PEM_X509_INFO_read_bio runs them (the same reader
+ * finds the same blocks). */
+static int
+check_pem(const char *data, size_t len, struct smz_err *e)
+{
+	BIO *b = BIO_new_mem_buf(data, (int)len);
+	char *name = NULL, *hdr = NULL;
+	unsigned char *der = NULL;
+	long dlen = 0;
+	int rc = 0, nkeys = 0;
+	while (!rc && b && PEM_read_bio(b, &name, &hdr, &der, &dlen)) {
+		if (strstr(name, "PRIVATE KEY") && ++nkeys > KEYS_MAX)
+			rc = smz_err_set(e, SMZ_ERR_DATA, "more than %d keys in one file", KEYS_MAX);
+		else if (strcmp(name, PEM_STRING_PKCS8) == 0) {
+			const unsigned char *q = der;
+			X509_SIG *sig = d2i_X509_SIG(NULL, &q, dlen);
+			const X509_ALGOR *alg = NULL;
+			if (sig)
+				X509_SIG_get0(sig, &alg, NULL);
+			rc = sig ? smz_pbe_check(alg, "encrypted PEM key", e)
+				 : smz_err_set(e, SMZ_ERR_DATA, "damaged encrypted PEM key");
+			X509_SIG_free(sig);
+		}
+		OPENSSL_free(name);
+		OPENSSL_free(hdr);
+		OPENSSL_clear_free(der, dlen > 0 ? (size_t)dlen : 0);
+		name = hdr = NULL;
+		der = NULL;
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	return rc;
+}
+
 static int
 load_pem(const char *data, size_t len, const struct smz_secret *pw, struct loaded *l,
 	 struct smz_err *e)
 {
+	int rc = check_pem(data, len, e);
+	if (rc)
+		return rc;
 	BIO *b = BIO_new_mem_buf(data, (int)len);
 	STACK_OF(X509_INFO) *infos = b ? PEM_X509_INFO_read_bio(b, NULL, pass_cb, (void *)pw) : NULL;
 	BIO_free(b);
@@ -123,7 +227,6 @@ load_pem(const char *data, size_t len, const struct smz_secret *pw, struct loade
 		return smz_err_set(e, SMZ_ERR_DATA, "%s", strstr(data, "ENCRYPTED")
 							 ? "cannot decrypt the key (wrong password?)"
 							 : "damaged PEM");
-	int rc = 0;
 	for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
 		X509_INFO *xi = sk_X509_INFO_value(infos, i);
 		if (xi->x509) {

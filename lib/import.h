@@ -4,7 +4,9 @@
  * holding a key and its certificates, DER keys.  Each key is sealed like
  * any deposit, dated by its certificate, filed under the certificate's
  * mailboxes with its certificates (indexed by issuer+serial and SKI).  A
- * bad file is reported and skipped; importing a file twice changes nothing.
+ * file whose key derivations ask for more than the caps in pbe.h is
+ * refused before any of them runs.  A bad file is reported and skipped;
+ * importing a file twice changes nothing.
  */
 #ifndef SMZ_IMPORT_H
 #define SMZ_IMPORT_H
