@@ -393,6 +393,8 @@ import_report(void *arg, const char *path, enum smz_import_event ev, size_t keys
 	else if (smz_opt.verbose || ev == SMZ_IM_IMPORTED)
 		printf("%s: %s (%zu keys)\n", path, ev == SMZ_IM_UNCHANGED ? "unchanged" : "imported",
 		       keys);
+	if (ev != SMZ_IM_FAILED && detail)
+		cmd_msg("%s: %s", path, detail);
 }
 
 static int

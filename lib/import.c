@@ -377,8 +377,12 @@ import_one(const struct smz_import_opts *o, struct smz_vault *v, struct loaded *
 	/* imported keys keep the state their own dates give them */
 	rc = na ? smz_vault_attach(v, at, na, o->policy->supersede, e) : 0;
 	size_t newcerts = 0;
-	for (size_t i = 0; i < na; i++)
+	for (size_t i = 0; i < na; i++) {
 		newcerts += at[i].result == 0;
+		/* kept, but not filed under a mailbox: say why */
+		if (at[i].result == SMZ_ERR_DATA && !e->msg[0])
+			snprintf(e->msg, sizeof e->msg, "certificate not attached: %.900s", at[i].why);
+	}
 	*imported = fresh;
 	*unchanged = fresh == 0 && newcerts == 0;
 	return rc;
@@ -426,7 +430,7 @@ smz_import_run(const struct smz_import_opts *o, const struct smz_import_file *fi
 		st->keys += keys;
 		st->unchanged += unchanged;
 		o->report(o->arg, files[i].path, unchanged ? SMZ_IM_UNCHANGED : SMZ_IM_IMPORTED, keys,
-			  NULL);
+			  fe.msg[0] ? fe.msg : NULL);
 	}
 	if (!rc) {
 		char what[64];

@@ -104,7 +104,8 @@ test_expect_success 'a key without its certificate is kept, findable by key id' 
 
 test_expect_success 'locked, an imported key takes no mailbox; a certificate from another CA does not attach to it' '
 	mkcert bare && openssl pkcs12 -export -inkey bare.key -in bare.pem -passout file:p12pw -out bare.p12 &&
-	smz-vault import -q --password-file p12pw bare.p12 >out 2>err;
+	smz-vault import -q --password-file p12pw bare.p12 >out 2>err &&
+	test_grep "bare.p12: certificate not attached: the key has no mailbox yet" err &&
 	id=$(openssl pkey -in bare.key -pubout -outform DER | openssl dgst -sha256 -r | cut -d" " -f1) &&
 	smz-vault show "$id" | test_grep "^addresses: \[\]" - &&
 	test_must_fail 65 smz-vault attach bare.pem >out 2>err &&
