@@ -43,7 +43,7 @@ test_expect_success 'the helper makes genuine files that import (control)' '
 	openssl pkcs12 -info -noout -in scrypt.p12 -passin file:p12pw 2>&1 | test_grep "Shrouded Keybag: PBES2, scrypt" - &&
 	openssl pkcs12 -export -iter 100000 -maciter -inkey moderate.key -in moderate.pem \
 		-passout file:p12pw -out moderate.p12 &&
-	smz-vault import --password-file p12pw plain.p12 inner.p12 scrypt.p12 moderate.p12 >out 2>err &&
+	smz-vault import --passphrase-file pw --password-file p12pw plain.p12 inner.p12 scrypt.p12 moderate.p12 >out 2>err &&
 	test "$(grep -c ": imported (1 keys)" out)" -eq 4 &&
 	smz-vault list | grep -c "^[a-z]*@example.com" | grep -qx 4
 '
