@@ -1183,6 +1183,28 @@ supersede_older(struct smz_vault *v, DB_TXN *txn, json_t *rec, int *newer)
 	return 0;
 }
 
+/* The record of the key a certificate is for, read for update in txn, and
+ * the certificate's entry; DB_NOTFOUND when the vault has no such key. */
+static int
+cert_record(struct smz_vault *v, DB_TXN *txn, X509 *cert, unsigned char kid[SMZ_KEYID_LEN],
+	    json_t **rec, json_t **ce)
+{
+	if (smz_cert_key_id(cert, kid))
+		return DB_NOTFOUND;
+	DBT k = {.data = kid, .size = SMZ_KEYID_LEN}, d = {.flags = DB_DBT_MALLOC};
+	int r = v->keys->get(v->keys, txn, &k, &d, DB_RMW);
+	if (r)
+		return r;
+	*rec = rec_parse(&d);
+	free(d.data);
+	*ce = *rec ? cert_entry(cert) : NULL;
+	if (!*ce) {
+		json_decref(*rec);
+		return EINVAL;
+	}
+	return 0;
+}
+
 static int
 attach_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct smz_err *e)
 {
@@ -1196,24 +1218,14 @@ attach_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct 
 		unsigned char kid[SMZ_KEYID_LEN];
 		at[i].result = SMZ_ERR_NOTFOUND;
 		at[i].address[0] = 0;
-		if (smz_cert_key_id(at[i].cert, kid))
-			continue;
-		DBT k = {.data = kid, .size = SMZ_KEYID_LEN}, d = {.flags = DB_DBT_MALLOC};
-		r = v->keys->get(v->keys, txn, &k, &d, DB_RMW);
+		json_t *rec, *ce;
+		r = cert_record(v, txn, at[i].cert, kid, &rec, &ce);
 		if (r == DB_NOTFOUND) {
 			r = 0;
 			continue;
 		}
 		if (r)
 			break;
-		json_t *rec = rec_parse(&d);
-		free(d.data);
-		json_t *ce = rec ? cert_entry(at[i].cert) : NULL;
-		if (!ce) {
-			json_decref(rec);
-			r = EINVAL;
-			break;
-		}
 		const char *fp = json_string_value(json_object_get(ce, "sha256"));
 		size_t k2;
 		json_t *c;
@@ -1282,24 +1294,14 @@ revoke_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct 
 		unsigned char kid[SMZ_KEYID_LEN];
 		rv[i].result = SMZ_ERR_NOTFOUND;
 		rv[i].state[0] = 0;
-		if (smz_cert_key_id(rv[i].cert, kid))
-			continue;
-		DBT k = {.data = kid, .size = SMZ_KEYID_LEN}, d = {.flags = DB_DBT_MALLOC};
-		r = v->keys->get(v->keys, txn, &k, &d, DB_RMW);
+		json_t *rec, *ce;
+		r = cert_record(v, txn, rv[i].cert, kid, &rec, &ce);
 		if (r == DB_NOTFOUND) {
 			r = 0;
 			continue;
 		}
 		if (r)
 			break;
-		json_t *rec = rec_parse(&d);
-		free(d.data);
-		json_t *ce = rec ? cert_entry(rv[i].cert) : NULL;
-		if (!ce) {
-			json_decref(rec);
-			r = EINVAL;
-			break;
-		}
 		const char *fp = json_string_value(json_object_get(ce, "sha256"));
 		const char *st = json_string_value(json_object_get(rec, "state"));
 		const char *old = st ? st : "active";

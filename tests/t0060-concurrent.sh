@@ -27,7 +27,8 @@ test_expect_success 'nothing lost: 4000 keys, 4000 deposits, indexes consistent'
 '
 
 test_expect_success 'the same roster twice at once: one key per address' '
-	mkroster c 1500 >c.csv &&
+	# the roster first, on its own: "a && b &" would put both in the background
+	mkroster c 1500 >c.csv || exit 1
 	smz-keygen -q c.csv >c1.pem 2>c1.err & p1=$!
 	smz-keygen -q c.csv >c2.pem 2>c2.err & p2=$!
 	{ wait $p1 && wait $p2 || { grep -hv "another process" c1.err c2.err | tail -n 5; false; }; } &&
