@@ -1071,7 +1071,9 @@ header_mailboxes(GMimeMessage *m, const char *name, char (*out)[SMZ_ADDR_MAX], i
 	*n = *fields = 0;
 	for (int i = 0; i < g_mime_header_list_get_count(hl); i++) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
-		const char *hn = g_mime_header_get_name(h), *v = g_mime_header_get_value(h);
+		/* the raw value: encoded words are decoded by the address parser, so
+		 * a display name "Doe, John" in an encoded word stays one */
+		const char *hn = g_mime_header_get_name(h), *v = g_mime_header_get_raw_value(h);
 		if (!hn || g_ascii_strcasecmp(hn, name) != 0)
 			continue;
 		(*fields)++;

@@ -62,6 +62,15 @@ test_expect_success '--sender: From: mallory, ceo; From: alice, ceo; two From: f
 	test_grep "Sender: ceo@example.com is not a mailbox" m4.err
 '
 
+test_expect_success 'a display name with a comma, quoted or in an encoded word, is one mailbox' '
+	mail "=?utf-8?q?Smith,_Alice?= <alice@example.com>" x@other.org >e1.eml &&
+	mail "\"Smith, Alice\" <alice@example.com>" x@other.org >e2.eml &&
+	for m in e1 e2; do
+		smz-sign -q --sign --sender alice@example.com --passphrase-file pw $m.eml >$m.s &&
+		smz-sign --verify $m.s | test_grep "^OK signer=alice@example.com" - || return 1
+	done
+'
+
 test_expect_success '--sender with --as someone else: refused' '
 	test_must_fail 77 smz-sign --sign --sender alice@example.com --as ceo@example.com --passphrase-file pw a.eml >out 2>err &&
 	! test -s out && test_grep "not-sender: ceo@example.com is not a mailbox of the authenticated sender" err
