@@ -2246,9 +2246,12 @@ rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 	if ((ro->rekey || ro->gw == GW_NEW) && !v->sk)
 		return smz_err_set(e, SMZ_ERR_PERM, "this needs the vault unlocked with the "
 				   "passphrase or the officers' shares");
-	if (flock(v->lockfd, LOCK_EX | LOCK_NB) != 0)
+	if (flock(v->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		/* a failed conversion may have dropped the shared lock: take it again */
+		flock(v->lockfd, LOCK_SH);
 		return smz_err_set(e, SMZ_ERR_TEMP, "the vault is in use by another program; try "
 				   "again when it is idle");
+	}
 	char stage[PATH_MAX + 16], parent[PATH_MAX + 16], path[PATH_MAX + 32];
 	stage_path(v->dir, stage, sizeof stage);
 	snprintf(parent, sizeof parent, "%s", stage);

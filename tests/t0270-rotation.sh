@@ -66,6 +66,23 @@ test_expect_success 'reshare: the old shares open nothing, no old wrap is left; 
 	opens --passphrase-file pw2
 '
 
+test_expect_success 'while another program has the vault open, a rotation waits its turn: 75, nothing changes' '
+	rm -f held fifo && mkfifo fifo || exit 1
+	# another user of the vault: the shared lock every program takes, held until fifo closes
+	python3 -c "import fcntl, os, sys
+fd = os.open(\"vault/lock\", os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_SH)
+open(\"held\", \"w\").close(); sys.stdin.read()" <fifo & holder=$!
+	exec 3>fifo &&
+	n=0 && while ! test -e held && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done &&
+	db5.3_dump -h vault -p meta.db | sed "/^ audit_head\$/,+1d" >m1 &&
+	test_must_fail 75 smz-vault passwd --passphrase-file pw2 --new-passphrase-file pw2 2>err &&
+	test_grep "in use by another program" err &&
+	db5.3_dump -h vault -p meta.db | sed "/^ audit_head\$/,+1d" >m2 &&
+	test_cmp m1 m2 && ! test -e vault.rotate &&
+	exec 3>&- && wait $holder &&
+	smz-vault passwd -q --passphrase-file pw2 --new-passphrase-file pw2 && opens --passphrase-file pw2
+'
+
 test_expect_success 'gateway-key --revoke: no gateway seal or wrap left; the old file opens nothing' '
 	db5.3_dump -h vault -p keys.db | grep -o "\"gw_sealed\":\"[^\"]*\"" | cut -d\" -f4 >g0 &&
 	db5.3_dump -h vault -p meta.db | grep -A1 "^ gw\$" | grep -o "\"ct\":\"[^\"]*\"" | cut -d\" -f4 >>g0 &&
