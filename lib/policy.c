@@ -219,6 +219,8 @@ handler(void *user, const char *section, const char *name, const char *v)
 		if (strncmp(v, "http://", 7) != 0 || strpbrk(v, ", \t\"") || copy(dst, 1024, v) < 0)
 			return fail(c, section, name, "%s",
 				    "expected an http:// URL (the S/MIME BRs allow no https here)");
+	} else if (IS("ca", "name_constraints")) {
+		CHOICE(LIST("critical", "noncritical", "none"), p->name_constraints = (enum smz_nc)i);
 	} else if (IS("ca", "crl_days")) {
 		if (integer(v, 1, 10, &p->crl_days) < 0)
 			return fail(c, section, name, "%s", "expected a number of days, 1 to 10");
@@ -334,6 +336,7 @@ defaults(struct smz_policy *p)
 	p->issuing_alg = SMZ_ALG_P256;
 	p->root_days = 7300;
 	p->issuing_days = 1825;
+	p->name_constraints = SMZ_NC_CRITICAL; /* RFC 5280 4.2.1.10: CAs MUST */
 	strcpy(p->profile, "mailbox-strict");
 	p->validity_days = 730;
 	p->window_days = 30;

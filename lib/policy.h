@@ -11,6 +11,8 @@
 
 enum smz_alg { SMZ_ALG_RSA2048, SMZ_ALG_RSA3072, SMZ_ALG_RSA4096, SMZ_ALG_P256, SMZ_ALG_P384 };
 enum smz_kdf { SMZ_KDF_INTERACTIVE, SMZ_KDF_MODERATE, SMZ_KDF_SENSITIVE };
+/* [ca] name_constraints: how the issuing CA carries its domains (gpgsm refuses critical) */
+enum smz_nc { SMZ_NC_CRITICAL, SMZ_NC_NONCRITICAL, SMZ_NC_NONE };
 /* [smime] refuse: weak algorithms a gateway may refuse in mail it reads */
 enum { SMZ_REFUSE_3DES = 1, SMZ_REFUSE_DES = 2, SMZ_REFUSE_RC2 = 4, SMZ_REFUSE_SHA1 = 8,
        SMZ_REFUSE_CBC = 16 };
@@ -29,6 +31,7 @@ struct smz_policy {
 	char ca_path[1024], crl_url[1024], issuer_url[1024], ca_name[128];
 	int crl_days, root_days, issuing_days;
 	enum smz_alg root_alg, issuing_alg;
+	enum smz_nc name_constraints;
 	/* [keys] */
 	enum smz_alg alg;
 	int split; /* usage = split */

@@ -519,26 +519,38 @@ ca_cert(const struct smz_policy *p, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY
 	    (!root && ext(x, &ctx, NID_authority_key_identifier, "keyid:always") < 0))
 		goto out;
 	if (!root) {
-		/* Only the policy's mail domains, and only for e-mail protection. */
-		char nc[8192] = "critical";
-		for (size_t i = 0; i < p->ndomains; i++) {
+		/* Only the policy's mail domains, and only for e-mail protection.
+		 * Critical unless the policy says otherwise: gpgsm refuses a
+		 * critical nameConstraints, and some sites need gpgsm to work. */
+		char nc[8192] = "";
+		size_t l = 0;
+		if (p->name_constraints == SMZ_NC_CRITICAL)
+			l = (size_t)snprintf(nc, sizeof nc, "critical,");
+		for (size_t i = 0; i < p->ndomains && l < sizeof nc; i++) {
 			const char *d = p->domains[i];
-			size_t l = strlen(nc);
 			if (d[0] == '.')
-				snprintf(nc + l, sizeof nc - l, ",permitted;email:%s,permitted;email:%s",
-					 d + 1, d);
+				l += (size_t)snprintf(nc + l, sizeof nc - l,
+						      "%spermitted;email:%s,permitted;email:%s",
+						      i ? "," : "", d + 1, d);
 			else
-				snprintf(nc + l, sizeof nc - l, ",permitted;email:%s", d);
+				l += (size_t)snprintf(nc + l, sizeof nc - l, "%spermitted;email:%s",
+						      i ? "," : "", d);
 		}
 		const char *pol[sizeof profiles / sizeof profiles[0]];
 		for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
 			pol[i] = profiles[i].oid;
-		if (p->ndomains == 0) {
+		if (p->ndomains == 0 && p->name_constraints != SMZ_NC_NONE) {
 			rc = smz_err_set(e, SMZ_ERR_CONFIG, "the policy has no [domains] allowed: "
 					 "the issuing CA would not be constrained");
 			goto out;
 		}
-		if (ext(x, &ctx, NID_name_constraints, nc) < 0 ||
+		if (l >= sizeof nc) {
+			rc = smz_err_set(e, SMZ_ERR_CONFIG, "[domains] allowed is too long for the "
+					 "issuing CA's name constraints");
+			goto out;
+		}
+		if ((p->name_constraints != SMZ_NC_NONE &&
+		     ext(x, &ctx, NID_name_constraints, nc) < 0) ||
 		    ext(x, &ctx, NID_ext_key_usage, "emailProtection") < 0 ||
 		    policies(x, pol, sizeof pol / sizeof pol[0]) < 0)
 			goto out;

@@ -26,6 +26,7 @@ main(void)
 	   "good policy loads");
 	ok(p.alg == SMZ_ALG_RSA3072 && p.validity_days == 400 && p.kdf == SMZ_KDF_MODERATE,
 	   "values and defaults");
+	ok(p.name_constraints == SMZ_NC_CRITICAL, "name constraints critical by default");
 	ok(p.ndomains == 2 && strcmp(p.domains[0], "example.com") == 0, "domains lowercased");
 	ok(smz_policy_domain_allowed(&p, "example.com"), "exact domain allowed");
 	ok(!smz_policy_domain_allowed(&p, "sub.example.com"), "no subdomain without a dot");
@@ -58,5 +59,13 @@ main(void)
 	ok(load("[offboarding]\nmax_fraction = nan\n", &p, &e) == SMZ_ERR_CONFIG, "NaN refused");
 	ok(load("[ldap]\nfilter = (|(mail=%s)(proxyAddresses=smtp:%s))\n", &p, &e) == 0,
 	   "an AD filter with two %%s is accepted");
+	ok(load("[ca]\nname_constraints = noncritical\n", &p, &e) == 0 &&
+	       p.name_constraints == SMZ_NC_NONCRITICAL,
+	   "name_constraints = noncritical");
+	ok(load("[ca]\nname_constraints = none\n", &p, &e) == 0 && p.name_constraints == SMZ_NC_NONE,
+	   "name_constraints = none");
+	ok(load("[ca]\nname_constraints = off\n", &p, &e) == SMZ_ERR_CONFIG, "name_constraints = off");
+	is_str(e.msg, "test-policy.conf:2: [ca] name_constraints: expected one of critical | "
+		      "noncritical | none", "names file, line and allowed values");
 	return done_testing();
 }
