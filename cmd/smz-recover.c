@@ -383,7 +383,8 @@ one(struct ctx *c, int fd, const char *source, long long offset)
 		status = C_DEC;
 		smz_smime_last_key(c->s, &kid, &kaddr);
 		gen = generation(c, kid, kaddr);
-		snprintf(st, sizeof st, "decrypted");
+		/* counted as decrypted: written, but not as the MIME it claimed to be */
+		snprintf(st, sizeof st, "%s", r.raw ? "decrypted-raw" : "decrypted");
 	} else if (!rc) {
 		status = C_PLAIN;
 		snprintf(st, sizeof st, "not-encrypted");

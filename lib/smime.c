@@ -208,6 +208,183 @@ spool_copy_entity(struct spool *s, FILE *f)
 	return rc;
 }
 
+/* ---- decrypted content that is not a MIME entity ----
+ * `openssl cms -encrypt` of a plain file, and many scripts and old
+ * gateways, encrypt bare text: no header block inside the envelope.  Such
+ * content is the body of the message, never dropped.  The rule (see
+ * smz-sign(1)): the content is a MIME entity when its first line is a
+ * syntactically valid header field (a name of printable US-ASCII other
+ * than ':', then ':'); anything else is a body. */
+
+/* A reader over a sealed spool, rewound; close it with spool_reader_done. */
+static FILE *
+spool_reader(struct spool *s)
+{
+	if (s->tf) {
+		rewind(s->tf);
+		return s->tf;
+	}
+	return fmemopen(s->buf ? s->buf : "", s->len ? s->len : 1, "r");
+}
+
+static void
+spool_reader_done(struct spool *s, FILE *r)
+{
+	if (r && !s->tf)
+		fclose(r);
+}
+
+static int
+spool_starts_with_field(struct spool *s)
+{
+	char head[1000];
+	size_t n;
+	if (s->tf) {
+		rewind(s->tf);
+		n = fread(head, 1, sizeof head, s->tf);
+		rewind(s->tf);
+	} else {
+		n = s->len < sizeof head ? s->len : sizeof head;
+		memcpy(head, s->buf ? s->buf : "", n);
+	}
+	size_t i = 0;
+	while (i < n && head[i] != ':' && (unsigned char)head[i] > 32 &&
+	       (unsigned char)head[i] < 127)
+		i++;
+	return i > 0 && i < n && head[i] == ':';
+}
+
+/* What the content is: UTF-8 text that can go as it is (no NUL, no bare
+ * CR, lines of at most 998 bytes), with 8-bit bytes or not, else binary. */
+struct body_kind {
+	int utf8, eightbit, plain;
+};
+
+static int
+body_kind(struct spool *s, size_t size, struct body_kind *k)
+{
+	FILE *r = spool_reader(s);
+	if (!r)
+		return -1;
+	char b[65536 + 4];
+	size_t carry = 0, n, line = 0, left = s->tf ? (size_t)-1 : size;
+	int prev_cr = 0;
+	k->utf8 = k->plain = 1;
+	k->eightbit = 0;
+	while (left && (n = fread(b + carry, 1, left < 65536 ? left : 65536, r)) > 0) {
+		left -= s->tf ? 0 : n;
+		for (size_t i = carry; i < carry + n; i++) {
+			unsigned char c = (unsigned char)b[i];
+			if (prev_cr && c != '\n')
+				k->plain = 0;
+			prev_cr = c == '\r';
+			k->eightbit |= c >= 0x80;
+			line = c == '\n' ? 0 : line + 1;
+			if (line > 998 + (c == '\r'))
+				k->plain = 0;
+		}
+		n += carry;
+		const gchar *end = NULL;
+		if (k->utf8 && !g_utf8_validate_len(b, n, &end)) {
+			/* a character cut at the end of the chunk: on with the next */
+			size_t rest = n - (size_t)(end - b);
+			if (rest < 4 && memchr(end, 0, rest) == NULL &&
+			    (unsigned char)*end >= 0xc2) {
+				memmove(b, end, rest);
+				carry = rest;
+				continue;
+			}
+			k->utf8 = 0;
+		}
+		carry = 0;
+	}
+	if (carry)
+		k->utf8 = 0;
+	if (prev_cr)
+		k->plain = 0;
+	int err = ferror(r);
+	spool_reader_done(s, r);
+	return err ? -1 : 0;
+}
+
+/* Base64 of a spool in 76-column CRLF lines. */
+static int
+spool_copy_base64(struct spool *s, size_t size, FILE *f)
+{
+	FILE *r = spool_reader(s);
+	if (!r)
+		return -1;
+	unsigned char in[57 * 1024], out[77 * 1024 + 8];
+	size_t n, have = 0, left = s->tf ? (size_t)-1 : size;
+	for (;;) {
+		n = left ? fread(in + have, 1, sizeof in - have < left ? sizeof in - have : left, r)
+			 : 0;
+		left -= s->tf ? 0 : n;
+		have += n;
+		int last = n == 0;
+		size_t whole = last ? have : have - have % 57;
+		for (size_t i = 0; i < whole; i += 57) {
+			size_t l = whole - i < 57 ? whole - i : 57;
+			int ol = EVP_EncodeBlock(out, in + i, (int)l);
+			fwrite(out, 1, (size_t)ol, f);
+			fputs("\r\n", f);
+		}
+		memmove(in, in + whole, have - whole);
+		have -= whole;
+		if (last)
+			break;
+	}
+	int err = ferror(r) || ferror(f);
+	spool_reader_done(s, r);
+	return err ? -1 : 0;
+}
+
+/* The MIME header fields and body for content that is not a MIME entity:
+ * UTF-8 text as text/plain, the rest as application/octet-stream, base64.
+ * Line ends become CRLF (the canonical form the output is built in). */
+static int
+write_body_entity(struct spool *s, FILE *f, const char **kind)
+{
+	size_t size = spool_size(s);
+	struct body_kind k;
+	if (body_kind(s, size, &k))
+		return -1;
+	*kind = k.utf8 ? "text/plain" : "application/octet-stream";
+	if (!k.utf8) {
+		fputs("Content-Type: application/octet-stream\r\n"
+		      "Content-Transfer-Encoding: base64\r\n\r\n", f);
+		return spool_copy_base64(s, size, f);
+	}
+	fputs("Content-Type: text/plain; charset=utf-8\r\n", f);
+	if (!k.plain) {
+		fputs("Content-Transfer-Encoding: base64\r\n\r\n", f);
+		return spool_copy_base64(s, size, f);
+	}
+	fprintf(f, "Content-Transfer-Encoding: %s\r\n\r\n", k.eightbit ? "8bit" : "7bit");
+	FILE *r = spool_reader(s);
+	if (!r)
+		return -1;
+	char b[65536];
+	size_t n, left = s->tf ? (size_t)-1 : size;
+	int prev_cr = 0;
+	while (left && (n = fread(b, 1, left < sizeof b ? left : sizeof b, r)) > 0) {
+		left -= s->tf ? 0 : n;
+		size_t start = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (b[i] == '\n' && !(i > 0 ? b[i - 1] == '\r' : prev_cr)) {
+				fwrite(b + start, 1, i - start, f);
+				fputc('\r', f);
+				start = i;
+			}
+		}
+		fwrite(b + start, 1, n - start, f);
+		prev_cr = b[n - 1] == '\r';
+	}
+	int err = ferror(r) || ferror(f);
+	spool_reader_done(s, r);
+	return err ? -1 : 0;
+}
+
 /* ---- a sink BIO: DER in, base64 lines with CRLF out to a FILE ---- */
 
 struct b64sink {
@@ -2428,6 +2605,8 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 	k.nobj = k.nsp = 0;
 	GMimeObject *cur = g_mime_message_get_mime_part(m->m);
 	struct spool *outsp = NULL; /* NULL: the original message */
+	struct spool *bodysp = NULL; /* content with no header block: written as a body */
+	struct spool *lastsp = NULL; /* the last content below a decryption */
 	struct sigres first = {0}, fail = {0};
 	char used[400] = "";
 	for (int depth = 0; !rc && cur; depth++) {
@@ -2453,11 +2632,19 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 				r->decrypted++;
 			}
 			GMimeObject *inner = NULL;
-			if (!rc)
-				rc = parse_entity(&k, next, &inner, e);
-			if (!rc && (type != NID_pkcs7_signed || is_pkcs7_mime(inner) ||
-				    s->cfg.unwrap_all))
-				outsp = next; /* the output lies below this layer */
+			if (!rc && r->decrypted)
+				lastsp = next;
+			if (!rc && !spool_starts_with_field(next)) {
+				/* no header block: a body, and the end of the walk */
+				if (type != NID_pkcs7_signed || s->cfg.unwrap_all)
+					bodysp = outsp = next;
+			} else {
+				if (!rc)
+					rc = parse_entity(&k, next, &inner, e);
+				if (!rc && (type != NID_pkcs7_signed || is_pkcs7_mime(inner) ||
+					    s->cfg.unwrap_all))
+					outsp = next; /* the output lies below this layer */
+			}
 			cur = inner;
 		} else if (is_signed_multipart(cur)) {
 			rc = signed_layer(s, cur, big, &h, &sr, e);
@@ -2481,6 +2668,16 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 	}
 	if (rc == -1000)
 		rc = 0;
+	/* Once a layer is decrypted its content is never lost: what cannot be
+	 * read as MIME further down is written as it came, as a body. */
+	char rawwhy[300] = "";
+	if (rc == SMZ_ERR_DATA && lastsp && (ops & SMZ_SMIME_DECRYPT) &&
+	    !(ops & SMZ_SMIME_VERIFY)) {
+		snprintf(rawwhy, sizeof rawwhy, "%.299s", e->msg);
+		bodysp = outsp = lastsp;
+		r->raw = 1;
+		rc = 0;
+	}
 	snprintf(r->signature, sizeof r->signature, "%s",
 		 !r->signatures ? "none" : bad ? fail.line : first.line);
 	if (!rc && (ops & SMZ_SMIME_VERIFY)) {
@@ -2502,20 +2699,38 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 			snprintf(r->status + l, sizeof r->status - l, " decrypted=%d cipher=%s%s",
 				 r->decrypted, s->cipher, s->weak);
 	} else if (!rc && (ops & SMZ_SMIME_DECRYPT)) {
+		const char *kind = NULL;
+		char note[400] = "";
+		if (bodysp) {
+			write_outer_headers(m->m, out);
+			fputs("MIME-Version: 1.0\r\n", out);
+			if (write_body_entity(bodysp, out, &kind))
+				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
+			else if (r->raw)
+				snprintf(note, sizeof note, "; raw: the inner entity is not readable "
+					 "MIME (%.300s), written as it came as %s", rawwhy, kind);
+			else
+				snprintf(note, sizeof note, "; the content has no MIME header: "
+					 "written as %s", kind);
+		}
 		if (!r->decrypted)
 			snprintf(r->status, sizeof r->status, "not encrypted: passed through "
 				 "unchanged");
 		else
-			snprintf(r->status, sizeof r->status, "decrypted with %s cipher=%s%s%s%s",
+			snprintf(r->status, sizeof r->status, "decrypted with %s cipher=%s%s%s%s%s",
 				 used, s->cipher, s->weak,
 				 r->signatures ? "; signature: " : "",
-				 r->signatures ? (bad ? fail.line : first.line) : "");
+				 r->signatures ? (bad ? fail.line : first.line) : "", note);
 		GMimeObject *ent = NULL;
-		if (s->cfg.unwrap_all && outsp && parse_entity(&k, outsp, &ent, e))
+		if (bodysp)
+			;
+		else if (s->cfg.unwrap_all && outsp && parse_entity(&k, outsp, &ent, e))
 			ent = NULL;
 		else if (s->cfg.unwrap_all && !outsp)
 			ent = g_mime_message_get_mime_part(m->m);
-		if (ent && open_forwarded(s, ent, 0, r) > 0) {
+		if (bodysp) {
+			; /* written above */
+		} else if (ent && open_forwarded(s, ent, 0, r) > 0) {
 			write_outer_headers(m->m, out);
 			fputs("MIME-Version: 1.0\r\n", out);
 			keep_content_headers(ent);

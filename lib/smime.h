@@ -66,6 +66,8 @@ struct smz_smime_result {
 	char signature[1024]; /* decrypt/verify: "none", or the first failure, else the first OK */
 	char message_id[256], date[128], from[320]; /* of the message, printable */
 	int forwarded_failed; /* recovery: forwarded encrypted messages left closed */
+	int raw; /* decrypt: decrypted content that is not readable MIME was written as it
+		  * came, as the body of the output (r->status says why) */
 };
 
 int smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct smz_err *e);
