@@ -94,14 +94,18 @@ test_expect_success 'local_part = sensitive: found only as written; alice@ may n
 	cp policy.insensitive policy.conf
 '
 
-test_expect_success 'subjectAltName rfc822Name and a different subject emailAddress: only the SAN counts' '
+test_expect_success 'subjectAltName rfc822Name and a different subject emailAddress: only the SAN counts, in the vault and in verify' '
 	oldcert both "/CN=Bob/emailAddress=carol@example.com" "email:bob@example.com" &&
 	openssl pkcs12 -export -inkey both.key -in both.pem -passout file:p12pw -out both.p12 &&
 	smz-vault import -q --passphrase-file pw --password-file p12pw both.p12 >out 2>err &&
 	id=$(openssl pkey -in both.key -pubout -outform DER | openssl dgst -sha256 -r | cut -d" " -f1) &&
 	smz-vault show "$id" | test_grep "^addresses: \[\"bob@example.com\"\]\$" - &&
 	test "$(smz-vault history carol@example.com | tail -n +2 | wc -l)" = 0 &&
-	smz-vault history bob@example.com | test_grep "	$id	" -
+	smz-vault history bob@example.com | test_grep "	$id	" - &&
+	openssl cms -sign -in m.txt -signer both.pem -inkey both.key -md sha256 \
+		-from carol@example.com -to bob@example.com -subject hi -out c.eml &&
+	test_must_fail 1 smz-sign --verify --trust oldca.pem c.eml >st &&
+	test_grep "^FAIL from-mismatch: signed by bob@example.com" st
 '
 
 test_expect_success 'a certificate for the same key naming the subject address instead is refused (65)' '
