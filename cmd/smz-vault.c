@@ -121,9 +121,10 @@ list_cb(void *arg, json_t *rec)
 	json_array_foreach(json_object_get(rec, "addresses"), i, a)
 	{
 		char k1[SMZ_ADDR_MAX], k2[SMZ_ADDR_MAX];
-		smz_addr_key(json_string_value(a), 0, k1);
+		/* history's rows: the asked-for mailbox as the policy compares */
+		smz_addr_key(json_string_value(a), pol.local_part_sensitive, k1);
 		if (only) {
-			smz_addr_key(only, 0, k2);
+			smz_addr_key(only, pol.local_part_sensitive, k2);
 			if (strcmp(k1, k2) != 0)
 				continue;
 		}

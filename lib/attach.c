@@ -133,7 +133,8 @@ static int
 flush(void *arg)
 {
 	struct run *r = arg;
-	int rc = r->n ? smz_vault_attach(r->v, r->at, r->n, r->o->policy->supersede, r->e) : 0;
+	int rc = r->n ? smz_vault_attach(r->v, r->at, r->n, r->o->policy->supersede,
+						 r->o->policy->local_part_sensitive, r->e) : 0;
 	for (size_t i = 0; !rc && i < r->n; i++) {
 		struct smz_attach *a = &r->at[i];
 		if (a->result == SMZ_ERR_NOTFOUND || a->result == SMZ_ERR_DATA) {

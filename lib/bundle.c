@@ -429,6 +429,7 @@ worker(void *arg)
 
 struct all {
 	json_t *seen; /* address key -> address */
+	int sensitive; /* the policy's local-part rule: one bundle per mailbox */
 };
 
 static int
@@ -442,7 +443,8 @@ all_cb(void *arg, json_t *rec)
 	json_array_foreach(json_object_get(rec, "addresses"), i, ad)
 	{
 		char key[SMZ_ADDR_MAX];
-		smz_addr_key(json_string_value(ad) ? json_string_value(ad) : "", 0, key);
+		smz_addr_key(json_string_value(ad) ? json_string_value(ad) : "",
+			     a->sensitive, key);
 		if (!json_object_get(a->seen, key))
 			json_object_set(a->seen, key, ad);
 	}
@@ -452,7 +454,7 @@ all_cb(void *arg, json_t *rec)
 int
 smz_export_all(const struct smz_export_opts *o, struct smz_export_stats *st, struct smz_err *e)
 {
-	struct all a = {json_object()};
+	struct all a = {json_object(), o->policy->local_part_sensitive};
 	int rc = smz_vault_foreach(o->vault, all_cb, &a, e);
 	size_t n = json_object_size(a.seen), i = 0;
 	const char **list = calloc(n + 1, sizeof *list);

@@ -1,5 +1,6 @@
 #include "directory.h"
 #include "addr.h"
+#include "keys.h"
 #include "pem.h"
 
 #include <arpa/inet.h>
@@ -247,15 +248,16 @@ has_value(struct berval **vals, const unsigned char *der, size_t len)
 	return 0;
 }
 
-static void cert_addresses(X509 *x, char out[][SMZ_ADDR_MAX], size_t *n, size_t cap);
-
-/* Does x carry addr (an entry may hold certificates of several mailboxes)? */
+/* Does x carry addr (an entry may hold certificates of several mailboxes)?
+ * The directory's mail attribute folds case, so this does too. */
 static int
 carries(X509 *x, const char *addr)
 {
-	char a[16][SMZ_ADDR_MAX];
-	size_t n;
-	cert_addresses(x, a, &n, 16);
+	char a[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX];
+	size_t n = 0;
+	struct smz_err me;
+	if (smz_cert_mailboxes(x, a, &n, &me) < 0)
+		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (strcasecmp(a[i], addr) == 0)
 			return 1;
@@ -504,26 +506,6 @@ publish_address(struct conn *c, X509 *x, const unsigned char *der, size_t len, c
 	return rc;
 }
 
-static void
-cert_addresses(X509 *x, char out[][SMZ_ADDR_MAX], size_t *n, size_t cap)
-{
-	*n = 0;
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	for (int i = 0; i < sk_GENERAL_NAME_num(gens) && *n < cap; i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		char in[SMZ_ADDR_MAX];
-		int l = g->type == GEN_EMAIL ? ASN1_STRING_length(g->d.rfc822Name) : 0;
-		struct smz_err ae;
-		if (l <= 0 || l >= (int)sizeof in)
-			continue;
-		memcpy(in, ASN1_STRING_get0_data(g->d.rfc822Name), (size_t)l);
-		in[l] = 0;
-		if (!memchr(in, 0, (size_t)l) && smz_addr_normalize(in, out[*n], &ae) == 0)
-			(*n)++;
-	}
-	GENERAL_NAMES_free(gens);
-}
-
 int
 smz_publish_run(const struct smz_publish_opts *o, FILE *in, struct smz_publish_stats *st,
 		struct smz_err *e)
@@ -549,16 +531,19 @@ smz_publish_run(const struct smz_publish_opts *o, FILE *in, struct smz_publish_s
 		const unsigned char *q = b.der;
 		X509 *x = got > 0 && !strcmp(b.type, "CERTIFICATE") ? d2i_X509(NULL, &q, (long)b.len)
 								   : NULL;
-		char addrs[16][SMZ_ADDR_MAX];
+		/* the entries it goes to: its mailboxes, as the vault files it */
+		char addrs[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX];
 		size_t na = 0;
-		if (x)
-			cert_addresses(x, addrs, &na, 16);
+		struct smz_err me = {0};
+		if (x && smz_cert_mailboxes(x, addrs, &na, &me) < 0)
+			na = 0;
 		if (!x || na == 0) {
 			char id[64];
 			snprintf(id, sizeof id, "certificate %zu", b.index);
 			st->rejected++;
 			o->report(o->arg, id, SMZ_PB_FAILED,
-				  got < 0 ? be.msg : !x ? "not an X.509 certificate" : "no mail address");
+				  got < 0 ? be.msg : !x ? "not an X.509 certificate"
+				  : me.msg[0] ? me.msg : "no mail address");
 		}
 		for (size_t i = 0; x && i < na; i++) {
 			if (rc || c.down) {

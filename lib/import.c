@@ -375,7 +375,8 @@ import_one(const struct smz_import_opts *o, struct smz_vault *v, struct loaded *
 			at[na++] = (struct smz_attach){.cert = x};
 	}
 	/* imported keys keep the state their own dates give them */
-	rc = na ? smz_vault_attach(v, at, na, o->policy->supersede, e) : 0;
+	rc = na ? smz_vault_attach(v, at, na, o->policy->supersede,
+					  o->policy->local_part_sensitive, e) : 0;
 	size_t newcerts = 0;
 	for (size_t i = 0; i < na; i++) {
 		newcerts += at[i].result == 0;

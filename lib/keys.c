@@ -348,3 +348,63 @@ smz_cert_from_b64(const char *b)
 	free(der);
 	return x;
 }
+
+/* Append the address in d (length l, not NUL-terminated) to out. */
+static int
+add_mailbox(const unsigned char *d, int l, const char *where,
+	    char out[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX], size_t *n, struct smz_err *e)
+{
+	char in[SMZ_ADDR_MAX], norm[SMZ_ADDR_MAX];
+	struct smz_err ae;
+	if (l <= 0 || l >= (int)sizeof in || memchr(d, 0, (size_t)l))
+		return smz_err_set(e, SMZ_ERR_DATA, "an unreadable mail address in the %s", where);
+	memcpy(in, d, (size_t)l);
+	in[l] = 0;
+	if (smz_addr_normalize(in, norm, &ae) < 0)
+		return smz_err_set(e, SMZ_ERR_DATA, "%s: %s", where, ae.msg);
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(out[i], norm) == 0)
+			return 0;
+	if (*n == SMZ_CERT_MAILBOXES)
+		return smz_err_set(e, SMZ_ERR_DATA, "more than %d mail addresses in the %s",
+				   SMZ_CERT_MAILBOXES, where);
+	strcpy(out[(*n)++], norm);
+	return 0;
+}
+
+int
+smz_cert_mailboxes(X509 *x, char out[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX], size_t *n,
+		   struct smz_err *e)
+{
+	char mb[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX];
+	size_t k = 0;
+	int crit = -1, rc = 0;
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+	if (!gens && crit != -1)
+		rc = smz_err_set(e, SMZ_ERR_DATA, "the subjectAltName extension is %s",
+				 crit == -2 ? "repeated" : "unreadable");
+	for (int i = 0; !rc && i < sk_GENERAL_NAME_num(gens); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		if (g->type == GEN_EMAIL)
+			rc = add_mailbox(ASN1_STRING_get0_data(g->d.rfc822Name),
+					 ASN1_STRING_length(g->d.rfc822Name), "subjectAltName", mb,
+					 &k, e);
+	}
+	GENERAL_NAMES_free(gens);
+	/* no rfc822Name: the subject's emailAddress, in any string type */
+	const X509_NAME *sn = X509_get_subject_name(x);
+	int in_san = k > 0;
+	for (int i = -1; !rc && !in_san &&
+			 (i = X509_NAME_get_index_by_NID(sn, NID_pkcs9_emailAddress, i)) >= 0;) {
+		unsigned char *u = NULL;
+		int l = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(sn, i)));
+		rc = add_mailbox(u, l, "subject emailAddress", mb, &k, e);
+		OPENSSL_free(u);
+	}
+	ERR_clear_error();
+	if (rc)
+		return rc;
+	memcpy(out, mb, k * sizeof mb[0]);
+	*n = k;
+	return 0;
+}

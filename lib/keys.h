@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <stddef.h>
+#include "addr.h"
 #include "err.h"
 #include "policy.h"
 #include "secmem.h"
@@ -55,6 +56,23 @@ X509 *smz_cert_from_b64(const char *b64);
 
 /* Key id of a certificate's public key (SHA-256 of its SubjectPublicKeyInfo). */
 int smz_cert_key_id(X509 *x, unsigned char id[SMZ_KEYID_LEN]);
+
+#define SMZ_CERT_MAILBOXES 16
+
+/* The mailboxes a certificate is for, the one place that decides it: the
+ * rfc822Name entries of its subjectAltName, or, only when that extension
+ * has none, the emailAddress attributes of its subject (what older CAs and
+ * NSS test CAs issue; RFC 8550 section 3).  A subjectAltName rfc822Name
+ * wins: a subject emailAddress beside it is not a mailbox of the
+ * certificate (RFC 5280 section 4.1.2.6).  Each is normalised by
+ * smz_addr_normalize (local part as written, domain lowercased), exact
+ * repeats dropped; compare them with smz_addr_key under the policy's
+ * local-part rule.  *n may be 0.  SMZ_ERR_DATA, e saying which, when one
+ * is not a mail address, the extension is unreadable or repeated, or
+ * there are more than SMZ_CERT_MAILBOXES: a certificate is read whole or
+ * not at all, so that no caller files it under part of its names. */
+int smz_cert_mailboxes(X509 *x, char out[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX], size_t *n,
+		       struct smz_err *e);
 
 /* The issuer+serial index key: SHA-256 over the DER issuer Name followed by
  * the serial number's content octets; what a CMS RecipientInfo names. */

@@ -597,69 +597,36 @@ smz_smime_commit(struct smz_smime *s, struct smz_err *e)
 
 /* ---- certificates ---- */
 
-/* Does x name addr (rfc822Name, or emailAddress in the subject)? */
+/* Does x name addr (smz_cert_mailboxes), local parts compared as the
+ * policy says? */
 static int
 cert_has_mailbox(X509 *x, const char *addr, int local_sensitive)
 {
-	char want[SMZ_ADDR_MAX], have[SMZ_ADDR_MAX];
+	char mb[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX], want[SMZ_ADDR_MAX], have[SMZ_ADDR_MAX];
+	size_t n = 0;
+	struct smz_err me;
+	if (smz_cert_mailboxes(x, mb, &n, &me) < 0)
+		return 0;
 	smz_addr_key(addr, local_sensitive, want);
-	int found = 0;
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	for (int i = 0; !found && i < sk_GENERAL_NAME_num(gens); i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		if (g->type != GEN_EMAIL)
-			continue;
-		const unsigned char *d = ASN1_STRING_get0_data(g->d.rfc822Name);
-		int l = ASN1_STRING_length(g->d.rfc822Name);
-		char tmp[SMZ_ADDR_MAX];
-		if (l <= 0 || l >= (int)sizeof tmp || memchr(d, 0, (size_t)l))
-			continue;
-		memcpy(tmp, d, (size_t)l);
-		tmp[l] = 0;
-		smz_addr_key(tmp, local_sensitive, have);
-		found = strcmp(want, have) == 0;
+	for (size_t i = 0; i < n; i++) {
+		smz_addr_key(mb[i], local_sensitive, have);
+		if (strcmp(want, have) == 0)
+			return 1;
 	}
-	GENERAL_NAMES_free(gens);
-	X509_NAME *sn = X509_get_subject_name(x);
-	for (int i = -1; !found && (i = X509_NAME_get_index_by_NID(sn, NID_pkcs9_emailAddress, i)) >= 0;) {
-		ASN1_STRING *d = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(sn, i));
-		int l = ASN1_STRING_length(d);
-		char tmp[SMZ_ADDR_MAX];
-		if (l <= 0 || l >= (int)sizeof tmp || memchr(ASN1_STRING_get0_data(d), 0, (size_t)l))
-			continue;
-		memcpy(tmp, ASN1_STRING_get0_data(d), (size_t)l);
-		tmp[l] = 0;
-		smz_addr_key(tmp, local_sensitive, have);
-		found = strcmp(want, have) == 0;
-	}
-	return found;
+	return 0;
 }
 
-/* The first mailbox of a certificate, for messages: its first rfc822Name,
- * else (older certificates) the subject's emailAddress. */
+/* The first mailbox of a certificate, for messages; "?" if it has none. */
 static void
 cert_mailbox(X509 *x, char *out, size_t cap)
 {
-	snprintf(out, cap, "?");
-	const ASN1_STRING *found = NULL;
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	for (int i = 0; !found && i < sk_GENERAL_NAME_num(gens); i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		if (g->type == GEN_EMAIL)
-			found = g->d.rfc822Name;
-	}
-	X509_NAME *sn = X509_get_subject_name(x);
-	int ei = found ? -1 : X509_NAME_get_index_by_NID(sn, NID_pkcs9_emailAddress, -1);
-	if (ei >= 0)
-		found = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(sn, ei));
-	char tmp[SMZ_ADDR_MAX];
-	int l = found ? ASN1_STRING_length(found) : 0;
-	if (l > 0 && l < (int)sizeof tmp) {
-		memcpy(tmp, ASN1_STRING_get0_data(found), (size_t)l);
-		tmp[l] = 0;
-		smz_printable(tmp, out, cap);
-	}
-	GENERAL_NAMES_free(gens);
+	char mb[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX];
+	size_t n = 0;
+	struct smz_err me;
+	if (smz_cert_mailboxes(x, mb, &n, &me) < 0 || n == 0)
+		snprintf(out, cap, "?");
+	else
+		smz_printable(mb[0], out, cap);
 }
 
 enum use { USE_SIGN, USE_ENCRYPT };

@@ -4,6 +4,7 @@
 #include "fileio.h"
 #include "share.h"
 #include "addr.h"
+#include "keys.h"
 
 #include <db.h>
 #include <openssl/x509v3.h>
@@ -831,6 +832,7 @@ struct job {
 	int supersede;
 	char **subj;
 	size_t nsubj;
+	int sensitive; /* the policy compares local parts case-sensitively */
 };
 
 static void
@@ -965,7 +967,7 @@ deposit_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct
 int
 smz_vault_deposit(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_err *e)
 {
-	struct job j = {v, d, n, 0, NULL, 0};
+	struct job j = {v, d, n, 0, NULL, 0, 0};
 	return run_job(&j, deposit_fn, "deposit", e);
 }
 
@@ -1005,68 +1007,38 @@ cert_entry(X509 *x)
 	return j;
 }
 
-#define CERT_MAILBOXES 16
 #define KEY_CERTS 60
-
-/* The normalised rfc822Name mailboxes of x; -1 if one is unreadable or
- * there are too many. */
-static int
-cert_mailboxes(X509 *x, char out[CERT_MAILBOXES][SMZ_ADDR_MAX], size_t *n)
-{
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-	int rc = 0;
-	*n = 0;
-	for (int i = 0; !rc && i < sk_GENERAL_NAME_num(gens); i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		if (g->type != GEN_EMAIL)
-			continue;
-		char in[SMZ_ADDR_MAX];
-		int l = ASN1_STRING_length(g->d.rfc822Name);
-		struct smz_err ae;
-		if (*n == CERT_MAILBOXES || l <= 0 || l >= (int)sizeof in ||
-		    memchr(ASN1_STRING_get0_data(g->d.rfc822Name), 0, (size_t)l)) {
-			rc = -1;
-			break;
-		}
-		memcpy(in, ASN1_STRING_get0_data(g->d.rfc822Name), (size_t)l);
-		in[l] = 0;
-		if (smz_addr_normalize(in, out[*n], &ae) < 0)
-			rc = -1;
-		else
-			(*n)++;
-	}
-	GENERAL_NAMES_free(gens);
-	return rc;
-}
 
 /* May x be filed with rec?  Its mailboxes must be the ones the key was
  * made for: a certificate naming someone else's mailbox for this key (a
  * forged one, or a CA's mistake) must not make it that person's key.  A
  * key without addresses (imported without certificate) takes them. */
 static int
-check_cert_for(json_t *rec, X509 *x, int may_adopt, char *why, size_t cap)
+check_cert_for(json_t *rec, X509 *x, int may_adopt, int sensitive, char *why, size_t cap)
 {
-	char mb[CERT_MAILBOXES][SMZ_ADDR_MAX];
+	char mb[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX];
 	size_t n;
+	struct smz_err me;
 	json_t *addrs = json_object_get(rec, "addresses");
-	if (cert_mailboxes(x, mb, &n) < 0) {
-		snprintf(why, cap, "unreadable or more than %d mailboxes in subjectAltName",
-			 CERT_MAILBOXES);
+	if (smz_cert_mailboxes(x, mb, &n, &me) < 0) {
+		snprintf(why, cap, "%.190s", me.msg);
 		return -1;
 	}
 	if (json_array_size(json_object_get(rec, "certs")) >= KEY_CERTS) {
 		snprintf(why, cap, "the key already has %d certificates", KEY_CERTS);
 		return -1;
 	}
+	/* the policy's rule: under local_part = sensitive, Alice@ and alice@
+	 * are two people, and neither may take the other's key */
 	for (size_t i = 0; json_array_size(addrs) && i < n; i++) {
 		char k1[SMZ_ADDR_MAX], k2[SMZ_ADDR_MAX];
 		int found = 0;
 		size_t j;
 		json_t *a;
-		smz_addr_key(mb[i], 0, k1);
+		smz_addr_key(mb[i], sensitive, k1);
 		json_array_foreach(addrs, j, a)
 		{
-			smz_addr_key(json_string_value(a) ? json_string_value(a) : "", 0, k2);
+			smz_addr_key(json_string_value(a) ? json_string_value(a) : "", sensitive, k2);
 			found |= strcmp(k1, k2) == 0;
 		}
 		if (!found) {
@@ -1084,8 +1056,18 @@ check_cert_for(json_t *rec, X509 *x, int may_adopt, char *why, size_t cap)
 				 "attached or imported with the vault unlocked", n ? mb[0] : "one");
 			return -1;
 		}
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(addrs, json_string(mb[i]));
+		/* one index key per mailbox: the index folds case */
+		for (size_t i = 0; i < n; i++) {
+			char k1[SMZ_ADDR_MAX], k2[SMZ_ADDR_MAX];
+			int dup = 0;
+			smz_addr_key(mb[i], 0, k1);
+			for (size_t j = 0; j < i; j++) {
+				smz_addr_key(mb[j], 0, k2);
+				dup |= strcmp(k1, k2) == 0;
+			}
+			if (!dup)
+				json_array_append_new(addrs, json_string(mb[i]));
+		}
 	}
 	return 0;
 }
@@ -1234,8 +1216,8 @@ attach_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct 
 			have |= json_string_value(json_object_get(c, "sha256")) &&
 				strcmp(json_string_value(json_object_get(c, "sha256")), fp) == 0;
 		at[i].result = have ? 1 : 0;
-		if (!have && check_cert_for(rec, at[i].cert, v->sk != NULL, at[i].why,
-					    sizeof at[i].why) < 0) {
+		if (!have && check_cert_for(rec, at[i].cert, v->sk != NULL, job->sensitive,
+					    at[i].why, sizeof at[i].why) < 0) {
 			at[i].result = SMZ_ERR_DATA;
 			have = 1; /* nothing to write */
 		}
@@ -1267,9 +1249,9 @@ attach_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct 
 
 int
 smz_vault_attach(struct smz_vault *v, struct smz_attach *at, size_t n, int supersede,
-		 struct smz_err *e)
+		 int local_sensitive, struct smz_err *e)
 {
-	struct job j = {v, at, n, supersede, NULL, 0};
+	struct job j = {v, at, n, supersede, NULL, 0, local_sensitive};
 	return run_job(&j, attach_fn, "attach", e);
 }
 
@@ -1355,7 +1337,7 @@ int
 smz_vault_revoke(struct smz_vault *v, struct smz_vault_revocation *rv, size_t n,
 		 struct smz_err *e)
 {
-	struct job j = {v, rv, n, 0, NULL, 0};
+	struct job j = {v, rv, n, 0, NULL, 0, 0};
 	return run_job(&j, revoke_fn, "revoke", e);
 }
 

@@ -95,9 +95,12 @@ struct smz_attach {
 /* File each certificate beside its vaulted key (found by the key id of its
  * public key), fill the issuer+serial and SKI indexes, and with supersede
  * mark the addresses' older active keys of the same usage superseded.
- * One transaction, one audit entry per certificate attached. */
+ * A certificate's mailboxes (smz_cert_mailboxes) must be the key's, local
+ * parts compared as local_sensitive (the policy) says; a key without
+ * mailboxes takes the certificate's when the vault is unlocked.  One
+ * transaction, one audit entry per certificate attached. */
 int smz_vault_attach(struct smz_vault *v, struct smz_attach *a, size_t n, int supersede,
-		     struct smz_err *e);
+		     int local_sensitive, struct smz_err *e);
 
 struct smz_vault_revocation {
 	X509 *cert;           /* in: a certificate the CA revoked */
