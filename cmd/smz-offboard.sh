@@ -89,18 +89,18 @@ smz-issue list >"$tmp/list" || exit $?
 awk -F'\t' 'NR > 1 { print $2 }' "$tmp/list" | sort -u | smz-issue address-keys - >"$tmp/list.keys" 2>/dev/null
 rc=$?
 case $rc in 0 | 65) ;; *) exit $rc ;; esac
-awk -F'\t' 'NR == FNR { if (FNR > 1) k[$2] = $1; next }
+awk -F'\t' 'FILENAME == ARGV[1] { if (FNR > 1) k[$2] = $1; next }
 	FNR > 1 && ($2 in k) && ($6 == "valid" || $6 == "revoked") { print k[$2] "\t" $2 "\t" $1 "\t" $6 }' \
 	"$tmp/list.keys" "$tmp/list" >"$tmp/certs"
 # valid: key, address, serial
 awk -F'\t' '$4 == "valid" { print $1 "\t" $2 "\t" $3 }' "$tmp/certs" | sort >"$tmp/valid"
 active=$(cut -f1 "$tmp/valid" | sort -u | wc -l)
 # the plan: address, serial of every valid certificate of someone named
-awk -F'\t' 'NR == FNR { w[$1] = 1; next } ($1 in w) { print $2 "\t" $3 }' "$tmp/who" "$tmp/valid" >"$tmp/plan"
-leaving=$(awk -F'\t' 'NR == FNR { w[$1] = 1; next } ($1 in w) { print $1 }' "$tmp/who" "$tmp/valid" | sort -u | wc -l)
+awk -F'\t' 'FILENAME == ARGV[1] { w[$1] = 1; next } ($1 in w) { print $2 "\t" $3 }' "$tmp/who" "$tmp/valid" >"$tmp/plan"
+leaving=$(awk -F'\t' 'FILENAME == ARGV[1] { w[$1] = 1; next } ($1 in w) { print $1 }' "$tmp/who" "$tmp/valid" | sort -u | wc -l)
 # off-boarded before (a re-run): revoked certificates and no valid one;
 # unknown: no certificate at all
-awk -F'\t' 'NR == FNR { if ($4 == "valid") v[$1] = 1; else r[$1] = 1; next }
+awk -F'\t' 'FILENAME == ARGV[1] { if ($4 == "valid") v[$1] = 1; else r[$1] = 1; next }
 	!($1 in v) { print ($1 in r) ? "before\t" $2 : "unknown\t" $2 }' "$tmp/certs" "$tmp/who" >"$tmp/other"
 done_before=$(awk -F'\t' '$1 == "before" { print $2 }' "$tmp/other")
 unknown=$(awk -F'\t' '$1 == "unknown" { print $2 }' "$tmp/other")
