@@ -1,4 +1,5 @@
 /* smz-issue: a private CA for S/MIME Baseline Requirements certificates. */
+#include "addr.h"
 #include "ca.h"
 #include "common.h"
 #include "dbenv.h"
@@ -326,6 +327,54 @@ v_audit(const char *arg)
 	return rc;
 }
 
+/* The one rule for "is this the same person": the key lib/addr makes under
+ * policy [vault] local_part, for the shell programs (smz-offboard,
+ * smz-provision, smz-renew) to compare addresses with instead of a rule of
+ * their own. */
+static const char *const key_cols[] = {"key", "address", NULL};
+
+static int
+v_address_keys(const char *arg)
+{
+	int rc;
+	FILE *in = cmd_open_stream(arg, "addresses", &rc);
+	if (!in)
+		return rc;
+	const char *name = in == stdin ? "(stdin)" : arg;
+	char line[4096];
+	size_t n = 0;
+	int bad = 0, out = 0;
+	cmd_header(key_cols);
+	while (out == 0 && fgets(line, sizeof line, in)) {
+		n++;
+		size_t l = strlen(line);
+		int c, too_long = l == sizeof line - 1 && line[l - 1] != '\n';
+		while (too_long && (c = getc(in)) != EOF && c != '\n')
+			; /* longer than any address: the rest of the line goes too */
+		while (l > 0 && strchr(" \t\r\n", line[l - 1]))
+			line[--l] = 0;
+		char *a = line + strspn(line, " \t");
+		if (!*a)
+			continue;
+		char norm[SMZ_ADDR_MAX], key[SMZ_ADDR_MAX];
+		struct smz_err ae;
+		if (too_long)
+			smz_err_set(&ae, SMZ_ERR_DATA, "line too long for an address");
+		if (too_long || smz_addr_normalize(a, norm, &ae) < 0) {
+			cmd_msg("%s:%zu: rejected: %s", name, n, ae.msg);
+			bad = 1;
+			continue;
+		}
+		smz_addr_key(norm, pol.local_part_sensitive, key);
+		json_t *row = json_pack("{s:s,s:s}", "key", key, "address", norm);
+		out = row ? cmd_record(row, key_cols) : -1;
+		json_decref(row);
+	}
+	if (in != stdin)
+		fclose(in);
+	return bad ? EX_DATAERR : 0;
+}
+
 static int
 v_issue_verb(const char *arg)
 {
@@ -343,9 +392,9 @@ static const struct {
 	int (*fn)(const char *arg);
 } verbs[] = {{"init", v_init_verb}, {"issue", v_issue_verb},     {"revoke", v_revoke},
 	     {"crl", v_crl},        {"list", v_list},            {"expiring", v_expiring},
-	     {"audit", v_audit}};
+	     {"audit", v_audit},    {"address-keys", v_address_keys}};
 static const char *const verb_names[] = {"init", "issue", "revoke", "crl", "list", "expiring",
-					 "audit", NULL};
+					 "audit", "address-keys", NULL};
 
 int
 main(int argc, const char **argv)
@@ -369,7 +418,7 @@ main(int argc, const char **argv)
 	/* no verb: issue, from a file or standard input */
 	const char *arg = poptGetArg(ctx);
 	if (poptPeekArg(ctx)) {
-		cmd_msg("expected one CSR file (or a verb: init, issue, revoke, crl, list, expiring, audit)");
+		cmd_msg("expected one CSR file (or a verb: init, issue, revoke, crl, list, expiring, audit, address-keys)");
 		return EX_USAGE;
 	}
 	return cmd_exit(v_issue(arg));

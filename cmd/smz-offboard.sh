@@ -69,24 +69,41 @@ done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/smz-offboard.XXXXXX") || exit 75
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 75' HUP INT TERM
+# Addresses are compared by the key smz-issue address-keys makes (lib/addr:
+# the domain's case never counts, the local part's only with policy
+# [vault] local_part = sensitive), never by a rule of our own.
+bad=0
 if [ "$1" = - ] && [ $# -eq 1 ]; then
 	cat
 else
 	printf '%s\n' "$@"
-fi | tr '[:upper:]' '[:lower:]' | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | awk 'NF && !seen[$0]++' >"$tmp/who"
+fi | smz-issue address-keys - >"$tmp/who.keys"
+rc=$?
+case $rc in 0) ;; 65) bad=1 ;; *) exit $rc ;; esac
+# who: key, address (as given, normalised), each person once
+awk -F'\t' 'NR > 1 && !seen[$1]++' "$tmp/who.keys" >"$tmp/who"
 
-# what the CA knows: the valid certificates, by address
+# what the CA knows: its certificates with the key of each address
 smz-issue list >"$tmp/list" || exit $?
-awk -F'\t' 'NR > 1 && $6 == "valid" { print $2 "\t" $1 }' "$tmp/list" | sort >"$tmp/valid"
+# (an address the CA holds that lib/addr no longer accepts matches nobody)
+awk -F'\t' 'NR > 1 { print $2 }' "$tmp/list" | sort -u | smz-issue address-keys - >"$tmp/list.keys" 2>/dev/null
+rc=$?
+case $rc in 0 | 65) ;; *) exit $rc ;; esac
+awk -F'\t' 'FILENAME == ARGV[1] { if (FNR > 1) k[$2] = $1; next }
+	FNR > 1 && ($2 in k) && ($6 == "valid" || $6 == "revoked") { print k[$2] "\t" $2 "\t" $1 "\t" $6 }' \
+	"$tmp/list.keys" "$tmp/list" >"$tmp/certs"
+# valid: key, address, serial
+awk -F'\t' '$4 == "valid" { print $1 "\t" $2 "\t" $3 }' "$tmp/certs" | sort >"$tmp/valid"
 active=$(cut -f1 "$tmp/valid" | sort -u | wc -l)
-awk -F'\t' 'NR == FNR { w[$1] = 1; next } ($1 in w)' "$tmp/who" "$tmp/valid" >"$tmp/plan"
-leaving=$(cut -f1 "$tmp/plan" | sort -u | wc -l)
-# off-boarded before (a re-run): revoked certificates and no valid one
-awk -F'\t' 'NR > 1 && $6 == "revoked" { print $2 }' "$tmp/list" | sort -u >"$tmp/revoked-before"
-done_before=$(cut -f1 "$tmp/valid" | sort -u | awk 'NR == FNR { v[$1] = 1; next } !($1 in v)' - "$tmp/revoked-before" |
-	awk 'NR == FNR { r[$1] = 1; next } ($1 in r)' - "$tmp/who")
-unknown=$(cat "$tmp/valid" "$tmp/revoked-before" | cut -f1 | sort -u |
-	awk 'NR == FNR { k[$1] = 1; next } !($1 in k)' - "$tmp/who")
+# the plan: address, serial of every valid certificate of someone named
+awk -F'\t' 'FILENAME == ARGV[1] { w[$1] = 1; next } ($1 in w) { print $2 "\t" $3 }' "$tmp/who" "$tmp/valid" >"$tmp/plan"
+leaving=$(awk -F'\t' 'FILENAME == ARGV[1] { w[$1] = 1; next } ($1 in w) { print $1 }' "$tmp/who" "$tmp/valid" | sort -u | wc -l)
+# off-boarded before (a re-run): revoked certificates and no valid one;
+# unknown: no certificate at all
+awk -F'\t' 'FILENAME == ARGV[1] { if ($4 == "valid") v[$1] = 1; else r[$1] = 1; next }
+	!($1 in v) { print ($1 in r) ? "before\t" $2 : "unknown\t" $2 }' "$tmp/certs" "$tmp/who" >"$tmp/other"
+done_before=$(awk -F'\t' '$1 == "before" { print $2 }' "$tmp/other")
+unknown=$(awk -F'\t' '$1 == "unknown" { print $2 }' "$tmp/other")
 
 # the plan: address, serial
 if [ $dry = 1 ]; then
@@ -121,11 +138,13 @@ fi
 for a in $unknown; do
 	echo "$prog: $a: no certificate from this CA, nothing to do" >&2
 done
-# 1. revoke: the CA database is the record; re-running finds them revoked
-cut -f1 "$tmp/plan" | sort -u >"$tmp/addrs"
-while read -r a; do
-	smz-issue revoke -q --reason "$reason" --address "$a" >>"$tmp/revoked" || code=$?
-done <"$tmp/addrs"
+# 1. revoke, by serial: exactly the certificates the plan matched (by
+#    address the CA would match without the policy's local_part); the CA
+#    database is the record, re-running finds them revoked
+cut -f2 "$tmp/plan" | sort -u >"$tmp/serials"
+while read -r s; do
+	smz-issue revoke -q --reason "$reason" "$s" >>"$tmp/revoked" || code=$?
+done <"$tmp/serials"
 # 2. withdraw them from the directory
 if [ $nodir = 0 ] && [ -s "$tmp/plan" ] &&
 	awk -F= '/^\[/ { s = $0 } s == "[ldap]" && $1 ~ /^uri[ \t]*$/ { f = 1 } END { exit !f }' "${SMZ_POLICY:-/etc/smz/policy.conf}" 2>/dev/null; then
@@ -144,5 +163,5 @@ if [ -s "$tmp/plan" ]; then
 	[ "$code" -eq 0 ] && rm -f "$state/pending"
 fi
 [ $quiet = 1 ] || echo "$prog: $leaving off-boarded ($(wc -l <"$tmp/plan") certificates revoked and withdrawn), $(echo "$done_before" | awk 'NF' | wc -l) off-boarded before, $(echo "$unknown" | awk 'NF' | wc -l) unknown; keys kept in the vault" >&2
-[ "$code" -eq 0 ] && [ -n "$unknown" ] && code=$EX_DATAERR
+[ "$code" -eq 0 ] && { [ -n "$unknown" ] || [ $bad = 1 ]; } && code=$EX_DATAERR
 exit "$code"

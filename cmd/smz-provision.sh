@@ -88,27 +88,46 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 75' HUP INT TERM
 code=0
 
+# Addresses from the roster, the CA and the vault are compared by the key
+# smz-issue address-keys makes (lib/addr: the domain's case never counts,
+# the local part's only with policy [vault] local_part = sensitive).
+# keyed OUT <addresses: OUT gets "key<TAB>address" lines
+keyed() {
+	smz-issue address-keys - >"$1.h" 2>/dev/null
+	case $? in 0 | 65) ;; *) echo "$prog: smz-issue address-keys failed; nothing was changed" >&2; exit 70 ;; esac
+	tail -n +2 "$1.h" >"$1"
+}
+
 # 1. the roster as smz reads it (bad rows are reported with their lines)
 smz-keygen --list "$roster" >"$tmp/roster.tsv"
 rc=$?
 case $rc in 0) ;; 65) code=$EX_DATAERR ;; *) exit $rc ;; esac
-awk -F'\t' 'NR > 1 && $3 == "active" { print $2 }' "$tmp/roster.tsv" | sort -u >"$tmp/active"
-# 2. the CA's memory: who has a valid certificate
+awk -F'\t' 'NR > 1 && $3 == "active" { print $2 }' "$tmp/roster.tsv" >"$tmp/active.a"
+keyed "$tmp/active.k" <"$tmp/active.a"
+# 2. the CA's memory: who has a valid certificate (one line a person)
 smz-issue list >"$tmp/list" || exit $?
-awk -F'\t' 'NR > 1 && $6 == "valid" { print $2 }' "$tmp/list" | sort -u >"$tmp/certified"
-# 3. the plan
-comm -23 "$tmp/active" "$tmp/certified" >"$tmp/joiners"
-comm -13 "$tmp/active" "$tmp/certified" >"$tmp/leavers"
-comm -12 "$tmp/active" "$tmp/certified" >"$tmp/unchanged"
+awk -F'\t' 'NR > 1 && $6 == "valid" { print $2 }' "$tmp/list" | sort -u >"$tmp/certified.a"
+keyed "$tmp/certified.all" <"$tmp/certified.a"
+awk -F'\t' '!seen[$1]++' "$tmp/certified.all" >"$tmp/certified"
+# 3. the plan: joiners and unchanged with the roster's spelling, leavers
+#    with the CA's
+awk -F'\t' 'FILENAME == ARGV[1] { c[$1] = 1; next } !($1 in c)' "$tmp/certified" "$tmp/active.k" >"$tmp/joiners.k"
+awk -F'\t' 'FILENAME == ARGV[1] { a[$1] = 1; next } !($1 in a)' "$tmp/active.k" "$tmp/certified" >"$tmp/leavers.k"
+awk -F'\t' 'FILENAME == ARGV[1] { c[$1] = 1; next } ($1 in c) { print $2 }' "$tmp/certified" "$tmp/active.k" | sort >"$tmp/unchanged"
+cut -f2 "$tmp/joiners.k" | sort >"$tmp/joiners"
+cut -f2 "$tmp/leavers.k" | sort >"$tmp/leavers"
 # movers: a new address whose employee id had keys for an address that is
 # leaving; the old certificate is revoked as superseded, not as a leaver's
 smz-vault list >"$tmp/vault" 2>/dev/null || : >"$tmp/vault"
+awk -F'\t' 'NR > 1 { print $1 }' "$tmp/vault" | sort -u >"$tmp/vault.a"
+keyed "$tmp/vault.k" <"$tmp/vault.a"
 awk -F'\t' '
-	FILENAME == ARGV[1] { joiner[$1] = 1; next }
-	FILENAME == ARGV[2] { leaver[$1] = 1; next }
-	FILENAME == ARGV[3] { if (FNR > 1 && $6 != "" && ($1 in leaver)) old[$6] = $1; next }
+	FILENAME == ARGV[1] { joiner[$2] = 1; next }
+	FILENAME == ARGV[2] { leaver[$1] = $2; next }
+	FILENAME == ARGV[3] { vk[$2] = $1; next }
+	FILENAME == ARGV[4] { if (FNR > 1 && $6 != "" && ($1 in vk) && (vk[$1] in leaver)) old[$6] = leaver[vk[$1]]; next }
 	FNR > 1 && $3 == "active" && $5 != "" && ($2 in joiner) && ($5 in old) { print old[$5] "\t" $2 }
-' "$tmp/joiners" "$tmp/leavers" "$tmp/vault" "$tmp/roster.tsv" | sort -u >"$tmp/movers"
+' "$tmp/joiners.k" "$tmp/leavers.k" "$tmp/vault.k" "$tmp/vault" "$tmp/roster.tsv" | sort -u >"$tmp/movers"
 cut -f1 "$tmp/movers" | sort -u >"$tmp/moved"
 comm -23 "$tmp/leavers" "$tmp/moved" >"$tmp/leavers.real" && mv "$tmp/leavers.real" "$tmp/leavers"
 cut -f2 "$tmp/movers" | sort -u >"$tmp/movers.new"
@@ -168,8 +187,13 @@ status=$?
 #    recorded as published
 if [ $nodir = 0 ]; then
 	smz-issue list >"$tmp/list2" || exit $?
-	awk -F'\t' 'NR == FNR { act[$1] = 1; next } FNR > 1 && $6 == "valid" && ($2 in act) { print $1 }' \
-		"$tmp/active" "$tmp/list2" | sort -u >"$tmp/valid-serials"
+	awk -F'\t' 'NR > 1 && $6 == "valid" { print $2 }' "$tmp/list2" | sort -u >"$tmp/list2.a"
+	keyed "$tmp/list2.k" <"$tmp/list2.a"
+	awk -F'\t' '
+		FILENAME == ARGV[1] { act[$1] = 1; next }
+		FILENAME == ARGV[2] { k[$2] = $1; next }
+		FNR > 1 && $6 == "valid" && ($2 in k) && (k[$2] in act) { print $1 }
+	' "$tmp/active.k" "$tmp/list2.k" "$tmp/list2" | sort -u >"$tmp/valid-serials"
 	sort -u "$state/published" >"$tmp/published"
 	comm -23 "$tmp/valid-serials" "$tmp/published" >"$tmp/to-publish"
 	if [ -s "$tmp/to-publish" ]; then

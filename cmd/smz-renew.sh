@@ -84,8 +84,15 @@ trap 'exit 75' HUP INT TERM
 # (one renewed already has a later one, so a re-run leaves it alone)
 smz-issue list >"$tmp/list" || exit $?
 limit=$(($(date +%s) + within * 86400))
-awk -F'\t' 'NR > 1 && $6 == "valid" { print $2 "\t" $5 }' "$tmp/list" | sort -k1,1 -k2,2r |
-	awk -F'\t' '!seen[$1]++' >"$tmp/newest"
+# A person is the key smz-issue address-keys makes of the address (lib/addr:
+# policy [vault] local_part), so certificates whose addresses differ only in
+# case are one person's when the policy says so.
+awk -F'\t' 'NR > 1 && $6 == "valid" { print $2 }' "$tmp/list" | sort -u >"$tmp/addrs"
+smz-issue address-keys - <"$tmp/addrs" >"$tmp/keys" 2>/dev/null
+case $? in 0 | 65) ;; *) echo "$prog: smz-issue address-keys failed" >&2; exit 70 ;; esac
+awk -F'\t' 'FILENAME == ARGV[1] { if (FNR > 1) k[$2] = $1; next }
+	FNR > 1 && $6 == "valid" && ($2 in k) { print k[$2] "\t" $5 "\t" $2 }' "$tmp/keys" "$tmp/list" |
+	sort -t "$(printf '\t')" -k1,1 -k2,2r | awk -F'\t' '!seen[$1]++ { print $3 "\t" $2 }' >"$tmp/newest"
 while IFS="$(printf '\t')" read -r addr notafter; do
 	t=$(date -d "$notafter" +%s 2>/dev/null) || continue
 	[ "$t" -le "$limit" ] && printf '%s\t%s\n' "$addr" "$notafter"
