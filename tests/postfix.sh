@@ -10,16 +10,18 @@
 #               public/ is opened to others so that the filter's user reaches it)
 # Every message is delivered by a pipe to PF/mail/RECIPIENT/N.eml.  The content
 # filters run examples/postfix-filter.sh as documented in its header, as the
-# user nobody.  Sets PF (the directory).  Stopped on exit.
+# user nobody.  Sets PF (the directory; PF_ROOT, when set, holds it instead
+# of the test's directory).  Stopped on exit.
 
-PF=$TRASH/pf
+PF=${PF_ROOT:-$TRASH}/pf
 
 postfix_stop() {
 	[ -f "$PF/etc/main.cf" ] && postfix -c "$PF/etc" stop >/dev/null 2>&1
 	return 0
 }
 
-# postfix_start FILTER POLICY: start Postfix with FILTER between SMTP and delivery
+# postfix_start FILTER POLICY [BIN]: start Postfix with FILTER between SMTP and
+# delivery; the filter finds smz-sign in BIN (default: the build's cmd/)
 postfix_start() {
 	mkdir -p "$PF/etc/sasl" "$PF/spool" "$PF/data" "$PF/mail" || return 1
 	chown postfix "$PF/data" && chmod 1777 "$PF/mail" || return 1
@@ -70,7 +72,7 @@ maillog_file_prefixes = $PF
 alias_maps =
 alias_database =
 biff = no
-import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C SMZ_POLICY=$2 SMZ_BIN=$TOP/cmd SMZ_SENDMAIL=$PF/inject
+import_environment = MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ LANG=C SMZ_POLICY=$2 SMZ_BIN=${3:-$TOP/cmd} SMZ_SENDMAIL=$PF/inject
 export_environment = TZ MAIL_CONFIG LANG SMZ_POLICY SMZ_BIN SMZ_SENDMAIL
 EOF
 	cat >"$PF/etc/master.cf" <<EOF

@@ -5,8 +5,14 @@
 # the MX service decrypts for each recipient with that recipient's keys only,
 # so a captured message sent back in yields no cleartext to anyone.
 . "$(dirname "$0")/lib.sh"
+# Everything the filter's user (nobody) reads or runs lives under /tmp: the
+# checkout may sit where nobody cannot reach (a 0700 home), and the SMTP
+# sockets' paths must stay short (108 bytes for a UNIX socket).
+PF_ROOT=$(mktemp -d /tmp/smz-t0185.XXXXXX) || exit 1
+chmod 755 "$PF_ROOT" && mkdir "$PF_ROOT/work" "$PF_ROOT/bin" && cd "$PF_ROOT/work" || exit 1
+cp "$TOP/cmd/smz-sign" "$TOP/examples/postfix-filter.sh" "$PF_ROOT/bin/"
 . "$TOP/tests/postfix.sh"
-trap postfix_stop EXIT
+trap 'postfix_stop; rm -rf "$PF_ROOT"' EXIT
 
 write_policy ec-p256 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \
 	"issuer_url = http://pki.example.com/issuing.cer"
@@ -23,7 +29,8 @@ printf '[gateway]\nunlock_file = %s/gw.key\n' "$PWD" >>policy.conf
 chown -R nobody vault gw.key
 mkdir gw-ca && cp ca/root.pem ca/issuing.pem gw-ca/
 sed "s|^path = $PWD/ca\$|path = $PWD/gw-ca|" policy.conf >gw.conf
-postfix_start "$TOP/examples/postfix-filter.sh" "$PWD/gw.conf" || { echo "Bail out! cannot start Postfix"; exit 1; }
+postfix_start "$PF_ROOT/bin/postfix-filter.sh" "$PWD/gw.conf" "$PF_ROOT/bin" ||
+	{ echo "Bail out! cannot start Postfix"; exit 1; }
 postfix_user alice@example.com 'alice secret'
 now=$(LC_ALL=C date -R)
 msg() { # FROM TO SUBJECT
