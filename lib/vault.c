@@ -2222,6 +2222,23 @@ close_handles(struct smz_vault *v)
 	v->env = NULL;
 }
 
+/* The new vault's files belong to whoever owns the old directory (root
+ * rotating the vault of a service user must not lock the service out). */
+static void
+same_owner(const char *old, const char *dir)
+{
+	struct stat st;
+	if (geteuid() != 0 || stat(old, &st) != 0)
+		return;
+	DIR *d = opendir(dir);
+	for (struct dirent *de; d && (de = readdir(d));)
+		if (strcmp(de->d_name, "..") != 0 &&
+		    fchownat(dirfd(d), de->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) != 0)
+			break; /* not ours to give away: leave them as they are */
+	if (d)
+		closedir(d);
+}
+
 static int
 rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 {
@@ -2353,6 +2370,7 @@ rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 	if ((rc = smz_file_write_atomic(path, buf, (size_t)l, 0644, e)) ||
 	    (rc = vault_lock(stage, LOCK_EX | LOCK_NB, &newlock, e)))
 		goto fail;
+	same_owner(v->dir, stage);
 	if (fsync_dir(stage) != 0 ||
 	    renameat2(AT_FDCWD, stage, AT_FDCWD, v->dir, RENAME_EXCHANGE) != 0) {
 		rc = smz_err_set(e, SMZ_ERR_IO, "%s: cannot put the new vault in place: %s", v->dir,
@@ -2372,6 +2390,7 @@ rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 		flock(v->lockfd, LOCK_SH);
 		goto out;
 	}
+	same_owner(v->dir, v->dir); /* the region files the reopening made */
 	v->env = fresh->env, v->keys = fresh->keys, v->addr = fresh->addr, v->isn = fresh->isn;
 	v->ski = fresh->ski, v->meta = fresh->meta, v->log = fresh->log;
 	fresh->env = NULL, fresh->keys = fresh->addr = fresh->isn = NULL;

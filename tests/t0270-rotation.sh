@@ -161,4 +161,13 @@ test_expect_success 'the key pool (vault/pool) is carried over by a rotation; jo
 	test "$(ls vault/pool | grep -vc "^pool\.")" = 2
 '
 
+test_expect_success 'root rotating a service user'"'"'s vault leaves every file that user'"'"'s' '
+	P=pw2 && if [ -e cur.pw ]; then P=cur.pw; fi &&
+	chown -R nobody vault &&
+	smz-vault passwd -q --passphrase-file "$P" --new-passphrase-file "$P" &&
+	test "$(stat -c %U vault)" = nobody &&
+	test -z "$(find vault ! -user nobody)" &&
+	opens --passphrase-file "$P"
+'
+
 test_done
