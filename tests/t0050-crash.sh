@@ -14,10 +14,13 @@ while [ $i -le 300 ]; do
 done
 printf 'bad@evil.example,Mallory\n' >>r.csv
 
-csrs() { grep -c "BEGIN CERTIFICATE REQUEST" "$1" 2>/dev/null || true; }
+csrs() { if [ -e "$1" ]; then grep -c "BEGIN CERTIFICATE REQUEST" "$1" || true; else echo 0; fi; }
 
 # run_and_kill OUT MIN: start smz-keygen, kill -9 it once OUT holds MIN CSRs
 run_and_kill() {
+	# the output exists before the run starts: else the first look at it
+	# could find nothing, stop waiting and kill the run before it began
+	: >"$1"
 	smz-keygen -q -j 2 r.csv >"$1" 2>/dev/null &
 	pid=$!
 	n=0
