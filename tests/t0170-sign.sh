@@ -79,12 +79,16 @@ gpg-connect-agent --quiet /bye 2>/dev/null
 gpgsm_out() { # OUT ARGS...
 	out=$1
 	shift
-	for _ in 1 2 3; do
+	for _ in 1 2 3 4 5; do
 		rm -f "$out"
 		gpgsm "$@" 2>>gpgsm.log
 		[ -s "$out" ] && return 0
+		# a gpg-agent that missed a request on a loaded machine: a fresh one
+		gpgconf --kill gpg-agent 2>/dev/null
 		sleep 1
 	done
+	echo "gpgsm_out: no $out after 5 tries; gpgsm said:" >&2
+	tail -n 20 gpgsm.log >&2
 	return 1
 }
 gpgsm --batch --import ca/root.pem ca/issuing.pem 2>/dev/null
@@ -221,9 +225,10 @@ test_expect_success 'RSA PKCS#1 v1.5 + AES-256-CBC: openssl, NSS cmsutil and gpg
 	pk12util -i exp/rhea@example.com.p12 -d sql:nss -W "$p12pw" -K "" >/dev/null 2>&1 &&
 	$MIME body ep.eml ep.der && cmsutil -D -i ep.der -d sql:nss -p "" >ep.nss && test_cmp entity.crlf ep.nss &&
 	echo "$p12pw" >rhea.p12pw &&
-	for try in 1 2 3; do
+	for try in 1 2 3 4 5; do
 		gpgsm --batch --pinentry-mode loopback --passphrase-fd 3 3<rhea.p12pw --import exp/rhea@example.com.p12 2>>gpgsm.log
 		gpgsm --list-secret-keys rhea@example.com >/dev/null 2>&1 && break
+		gpgconf --kill gpg-agent 2>/dev/null
 		sleep 1
 	done &&
 	# gpgsm exits 2 when it cannot find the other recipient'"'"'s certificate: judge by its output
