@@ -97,6 +97,28 @@ new_vault() {
 	smz-vault init -q --passphrase-file pw --shares 3 --threshold 2 --share-out shares
 }
 
+# new_ca_vault [ALG] [extra ini lines...]: a policy naming a CA in ca/ and the
+# vault, both created (the vault as new_vault makes it, the CA without passphrase)
+new_ca_vault() {
+	ca_alg=${1:-ec-p256}
+	[ $# -gt 0 ] && shift
+	write_policy "$ca_alg" "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \
+		"issuer_url = http://pki.example.com/issuing.cer" "$@"
+	new_vault
+	smz-issue init -q --no-passphrase
+}
+
+# new_users ADDRESS...: a key and certificate each (keygen | issue | attach),
+# all in users.pem and each in ADDRESS.pem
+new_users() {
+	{ echo email; printf '%s\n' "$@"; } >users.csv
+	smz-keygen -q users.csv | smz-issue -q | smz-vault attach -q >users.pem || return 1
+	split_pem users.pem .user
+	for f in .user.*; do
+		cp "$f" "$(openssl x509 -in "$f" -noout -email | head -n 1).pem" && rm -f "$f" || return 1
+	done
+}
+
 # keyid_of_csr FILE: SHA-256 of the request's SubjectPublicKeyInfo, in hex
 keyid_of_csr() {
 	openssl req -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER |

@@ -8,14 +8,8 @@
 # faketime preloads itself: under ASan its runtime is then not the first library
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 export ASAN_OPTIONS
-write_policy ec-p256 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \
-	"issuer_url = http://pki.example.com/issuing.cer"
-new_vault
-smz-issue init -q --no-passphrase
-printf 'email\nalice@example.com\nceo@example.com\nlee@example.com\nkim@example.com\n' >r.csv
-smz-keygen -q r.csv | smz-issue -q | smz-vault attach -q >certs.pem
-split_pem certs.pem c
-for f in c.*; do cp "$f" "$(openssl x509 -in "$f" -noout -email | head -n 1).pem"; done
+new_ca_vault
+new_users alice@example.com ceo@example.com lee@example.com kim@example.com
 "$TOP/tests/helpers/unseal" vault pw >keys.txt
 for a in alice ceo; do
 	awk -v a="$a@example.com" '/^# /{on = ($2 == a); next} on' keys.txt >$a.key

@@ -14,14 +14,8 @@ cp "$TOP/cmd/smz-sign" "$TOP/examples/postfix-filter.sh" "$PF_ROOT/bin/"
 . "$TOP/tests/postfix.sh"
 trap 'postfix_stop; rm -rf "$PF_ROOT"' EXIT
 
-write_policy ec-p256 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \
-	"issuer_url = http://pki.example.com/issuing.cer"
-new_vault
-smz-issue init -q --no-passphrase
-printf 'email\nalice@example.com\nbob@example.com\nceo@example.com\n' >r.csv
-smz-keygen -q r.csv | smz-issue -q | smz-vault attach -q >certs.pem
-split_pem certs.pem c
-for f in c.*; do cp "$f" "$(openssl x509 -in "$f" -noout -email | head -n 1).pem"; done
+new_ca_vault
+new_users alice@example.com bob@example.com ceo@example.com
 smz-vault gateway-key -q --passphrase-file pw "$PWD/gw.key"
 printf '[gateway]\nunlock_file = %s/gw.key\n' "$PWD" >>policy.conf
 # the filter's user (nobody here, smz in production) owns the vault and its

@@ -7,12 +7,8 @@
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 export ASAN_OPTIONS
 
-write_policy ec-p256 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \
-	"issuer_url = http://pki.example.com/issuing.cer"
-new_vault
-smz-issue init -q --no-passphrase
-printf 'email\nalice@example.com\nbob@example.com\nlee@example.com\n' >r.csv
-smz-keygen -q r.csv | smz-issue -q | smz-vault attach -q >certs.pem
+new_ca_vault
+new_users alice@example.com bob@example.com lee@example.com
 smz-vault gateway-key -q --passphrase-file pw "$PWD/gw.key"
 cp policy.conf officer.conf
 printf '[gateway]\nunlock_file = %s/gw.key\n' "$PWD" >>policy.conf

@@ -6,12 +6,9 @@
 # exactly one of the two credentials opens.
 . "$(dirname "$0")/lib.sh"
 
-write_policy ec-p256 "[ca]" "path = $PWD/ca" "crl_url = http://pki.example.com/smz.crl" \
-	"issuer_url = http://pki.example.com/issuing.cer"
-new_vault
-smz-issue init -q --no-passphrase
-{ echo email; seq 1 40 | sed 's/.*/u&@example.com/'; } >r.csv
-smz-keygen -q r.csv | smz-issue -q | smz-vault attach -q >/dev/null
+new_ca_vault
+# shellcheck disable=SC2046 # forty addresses, one word each
+new_users $(seq 1 40 | sed 's/.*/u&@example.com/')
 smz-vault gateway-key -q --passphrase-file pw "$PWD/gw.key"
 cp policy.conf gw.conf
 printf '[gateway]\nunlock_file = %s/gw.key\n' "$PWD" >>gw.conf
