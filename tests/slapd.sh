@@ -54,12 +54,20 @@ directory $d/db
 maxsize 104857600
 index mail eq
 EOC
-	port=$(free_port)
-	tport=$(free_port)
-	SLAPD_URI=ldap://127.0.0.1:$port
-	SLAPD_TLS_URI=ldaps://127.0.0.1:$tport
 	SLAPD_LDAPI=ldapi://$(printf '%s' "$d/ldapi" | sed 's|/|%2F|g')
-	/usr/sbin/slapd -f "$d/slapd.conf" -h "$SLAPD_URI/ $SLAPD_TLS_URI/ $SLAPD_LDAPI" || return 1
+	# A free port can be taken by another process before slapd binds it;
+	# slapd then exits non-zero before it forks, so try fresh ports.
+	i=0
+	while :; do
+		port=$(free_port)
+		tport=$(free_port)
+		SLAPD_URI=ldap://127.0.0.1:$port
+		SLAPD_TLS_URI=ldaps://127.0.0.1:$tport
+		/usr/sbin/slapd -f "$d/slapd.conf" -h "$SLAPD_URI/ $SLAPD_TLS_URI/ $SLAPD_LDAPI" && break
+		i=$((i + 1))
+		[ $i -lt 5 ] || return 1
+		rm -f "$d/ldapi"
+	done
 	i=0
 	until ldapsearch -x -H "$SLAPD_URI" -b "" -s base >/dev/null 2>&1; do
 		i=$((i + 1))
