@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-static double now(void)
+static double
+now(void)
 {
 	struct timespec ts;
 
@@ -27,7 +28,8 @@ static double now(void)
 }
 
 /* Square root by Newton's method, so that only -lcrypto is needed. */
-static double root(double x)
+static double
+root(double x)
 {
 	double r = x > 1 ? x : 1;
 
@@ -38,7 +40,8 @@ static double root(double x)
 	return r;
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	char *end;
 	long n;
@@ -81,6 +84,6 @@ int main(int argc, char **argv)
 	mean = sum / (double)n;
 	var = sumsq / (double)n - mean * mean;
 	printf("keys=%ld seconds=%.6f keys_per_s=%.6f cv=%.4f\n", n, prev - t0,
-	    (double)n / (prev - t0), root(var) / mean);
+	       (double)n / (prev - t0), root(var) / mean);
 	return 0;
 }

@@ -183,8 +183,8 @@ cmd_exit(int code)
 	return code;
 }
 
-static const char *const audit_cols[] = {"seq", "time", "actor", "op", "subject", "reason",
-					 "hash", NULL};
+static const char *const audit_cols[] = {"seq",	    "time",   "actor", "op",
+					 "subject", "reason", "hash",  NULL};
 
 static int
 audit_cb(void *arg, json_t *entry)

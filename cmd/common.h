@@ -15,8 +15,8 @@
 
 /* Parse argv; returns -1 to go on, else the exit code (help, version,
  * usage error).  *ctx stays valid for leftover arguments. */
-int cmd_start(int argc, const char **argv, struct poptOption *table,
-	      const char *const *verbs, const char *args_help, poptContext *ctx);
+int cmd_start(int argc, const char **argv, struct poptOption *table, const char *const *verbs,
+	      const char *args_help, poptContext *ctx);
 
 /* Load the policy named by --policy / $SMZ_POLICY; -1 or an exit code. */
 int cmd_policy(struct smz_policy *p);

@@ -38,9 +38,9 @@ static struct poptOption table[] = {
 	 "init: passphrase of --root-key", "FILE"},
 	{"reason", 0, POPT_ARG_STRING, &o.reason, 0,
 	 "revoke: keyCompromise, affiliationChanged, superseded, cessationOfOperation, "
-	 "privilegeWithdrawn", "REASON"},
-	{"address", 0, POPT_ARG_ARGV, &o.addresses, 0, "revoke: every certificate of ADDR",
-	 "ADDR"},
+	 "privilegeWithdrawn",
+	 "REASON"},
+	{"address", 0, POPT_ARG_ARGV, &o.addresses, 0, "revoke: every certificate of ADDR", "ADDR"},
 	{"key-id", 0, POPT_ARG_ARGV, &o.key_ids, 0, "revoke: every certificate of key K", "K"},
 	{"out", 0, POPT_ARG_STRING, &o.out, 0, "crl: write the CRL to FILE", "FILE"},
 	{"within", 0, POPT_ARG_STRING, &o.within, 0, "expiring: within DAYS (e.g. 30 or 30d)",
@@ -132,8 +132,9 @@ v_issue(const char *arg)
 			fclose(in);
 		return rc;
 	}
-	struct smz_issue_opts io = {&pol, ca, smz_opt.quiet, smz_opt.jobs, issue_report,
-				    (void *)(in == stdin ? "(stdin)" : path)};
+	struct smz_issue_opts io = {&pol,	   ca,
+				    smz_opt.quiet, smz_opt.jobs,
+				    issue_report,  (void *)(in == stdin ? "(stdin)" : path)};
 	struct smz_issue_stats st;
 	rc = smz_issue_run(&io, in, stdout, &st, &e);
 	smz_ca_close(ca);
@@ -238,8 +239,8 @@ v_crl(const char *arg)
 	return rc ? cmd_fail(rc, &e, "write the CRL") : 0;
 }
 
-static const char *const list_cols[] = {"serial", "address", "key_id", "not_before",
-					"not_after", "status", NULL};
+static const char *const list_cols[] = {"serial",    "address", "key_id", "not_before",
+					"not_after", "status",	NULL};
 
 struct list_ctx {
 	long long before; /* expiring: not_after before this; 0: all */
@@ -251,8 +252,8 @@ list_cb(void *arg, json_t *rec)
 	struct list_ctx *lc = arg;
 	json_int_t na = json_integer_value(json_object_get(rec, "not_after"));
 	const char *st = json_string_value(json_object_get(rec, "status"));
-	if (lc->before && (na > lc->before || na < (json_int_t)time(NULL) || !st ||
-			   strcmp(st, "valid") != 0))
+	if (lc->before &&
+	    (na > lc->before || na < (json_int_t)time(NULL) || !st || strcmp(st, "valid") != 0))
 		return 0;
 	char nb[32], nae[32];
 	smz_time_iso(json_integer_value(json_object_get(rec, "not_before")), nb);
@@ -266,8 +267,8 @@ list_cb(void *arg, json_t *rec)
 	{
 		json_t *row = json_pack("{s:O,s:O,s:O,s:s,s:s,s:s}", "serial",
 					json_object_get(rec, "serial"), "address", a, "key_id",
-					json_object_get(rec, "key_id"), "not_before", nb, "not_after",
-					nae, "status", status ? status : "?");
+					json_object_get(rec, "key_id"), "not_before", nb,
+					"not_after", nae, "status", status ? status : "?");
 		int r = row ? cmd_record(row, list_cols) : -1;
 		json_decref(row);
 		if (r < 0)
@@ -390,11 +391,12 @@ v_init_verb(const char *arg)
 static const struct {
 	const char *name;
 	int (*fn)(const char *arg);
-} verbs[] = {{"init", v_init_verb}, {"issue", v_issue_verb},     {"revoke", v_revoke},
-	     {"crl", v_crl},        {"list", v_list},            {"expiring", v_expiring},
+} verbs[] = {{"init", v_init_verb}, {"issue", v_issue_verb},
+	     {"revoke", v_revoke},  {"crl", v_crl},
+	     {"list", v_list},	    {"expiring", v_expiring},
 	     {"audit", v_audit},    {"address-keys", v_address_keys}};
-static const char *const verb_names[] = {"init", "issue", "revoke", "crl", "list", "expiring",
-					 "audit", "address-keys", NULL};
+static const char *const verb_names[] = {"init",     "issue", "revoke",	      "crl", "list",
+					 "expiring", "audit", "address-keys", NULL};
 
 int
 main(int argc, const char **argv)
@@ -408,7 +410,7 @@ main(int argc, const char **argv)
 		if (strcmp(verb, verbs[i].name) == 0) {
 			poptGetArg(ctx);
 			const char *arg = strcmp(verb, "revoke") == 0 ? poptPeekArg(ctx)
-								       : poptGetArg(ctx);
+								      : poptGetArg(ctx);
 			if (strcmp(verb, "revoke") != 0 && poptPeekArg(ctx)) {
 				cmd_msg("%s: too many arguments", verb);
 				return EX_USAGE;
@@ -418,7 +420,8 @@ main(int argc, const char **argv)
 	/* no verb: issue, from a file or standard input */
 	const char *arg = poptGetArg(ctx);
 	if (poptPeekArg(ctx)) {
-		cmd_msg("expected one CSR file (or a verb: init, issue, revoke, crl, list, expiring, audit, address-keys)");
+		cmd_msg("expected one CSR file (or a verb: init, issue, revoke, crl, list, "
+			"expiring, audit, address-keys)");
 		return EX_USAGE;
 	}
 	return cmd_exit(v_issue(arg));

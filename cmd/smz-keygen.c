@@ -18,27 +18,26 @@ static struct {
 	const char **columns;
 } o;
 
-static struct poptOption table[] = {
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_general, 0, NULL, NULL},
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_vault, 0, NULL, NULL},
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
-	{"addresses", 0, POPT_ARG_NONE, &o.addresses, 0, "input is one mail address a line", NULL},
-	{"new-key", 0, POPT_ARG_NONE, &o.new_key, 0,
-	 "add a new key even where the address has one", NULL},
-	{"reuse-key", 0, POPT_ARG_NONE, &o.reuse_key, 0,
-	 "send again the stored CSR of each address's certified key (renewal with the same key)",
-	 NULL},
-	{"pool", 0, POPT_ARG_INT, &o.pool, 0,
-	 "generate N keys ahead of need into the key pool (vault/pool); no roster", "N"},
-	{"list", 0, POPT_ARG_NONE, &o.list, 0,
-	 "print the roster as read (TSV: line, address, state, name, employee id); no keys",
-	 NULL},
-	{"delimiter", 0, POPT_ARG_STRING, &o.delimiter, 0,
-	 "CSV delimiter: , ; or tab (default: detect)", "C"},
-	{"column", 0, POPT_ARG_ARGV, &o.columns, 0,
-	 "take FIELD (email, given, surname, display, employee_id, status) from HEADER",
-	 "FIELD=HEADER"},
-	POPT_TABLEEND};
+static struct poptOption table[] =
+	{{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_general, 0, NULL, NULL},
+	 {NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_vault, 0, NULL, NULL},
+	 {NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
+	 {"addresses", 0, POPT_ARG_NONE, &o.addresses, 0, "input is one mail address a line", NULL},
+	 {"new-key", 0, POPT_ARG_NONE, &o.new_key, 0,
+	  "add a new key even where the address has one", NULL},
+	 {"reuse-key", 0, POPT_ARG_NONE, &o.reuse_key, 0,
+	  "send again the stored CSR of each address's certified key (renewal with the same key)",
+	  NULL},
+	 {"pool", 0, POPT_ARG_INT, &o.pool, 0,
+	  "generate N keys ahead of need into the key pool (vault/pool); no roster", "N"},
+	 {"list", 0, POPT_ARG_NONE, &o.list, 0,
+	  "print the roster as read (TSV: line, address, state, name, employee id); no keys", NULL},
+	 {"delimiter", 0, POPT_ARG_STRING, &o.delimiter, 0,
+	  "CSV delimiter: , ; or tab (default: detect)", "C"},
+	 {"column", 0, POPT_ARG_ARGV, &o.columns, 0,
+	  "take FIELD (email, given, surname, display, employee_id, status) from HEADER",
+	  "FIELD=HEADER"},
+	 POPT_TABLEEND};
 
 static const char *input_name;
 
@@ -71,7 +70,7 @@ report(void *arg, const struct smz_row *row, const char *usage, enum smz_keygen_
 	case SMZ_KG_RESENT:
 		if (smz_opt.verbose)
 			cmd_msg("%s:%zu: %s%s: CSR sent again (key vaulted, no certificate yet)",
-			input_name, row->line, a, u);
+				input_name, row->line, a, u);
 		break;
 	case SMZ_KG_FAILED:
 		cmd_msg("%s:%zu: failed: %s%s: %s", input_name, row->line, a, u, detail);
@@ -155,8 +154,9 @@ main(int argc, const char **argv)
 	int delim = 0;
 	if (o.delimiter)
 		delim = strcmp(o.delimiter, "tab") == 0 || strcmp(o.delimiter, "\\t") == 0 ? '\t'
-			: strlen(o.delimiter) == 1 && strchr(",;\t", o.delimiter[0]) ? o.delimiter[0]
-										 : -1;
+			: strlen(o.delimiter) == 1 && strchr(",;\t", o.delimiter[0])
+				? o.delimiter[0]
+				: -1;
 	if (poptGetArg(ctx) || delim < 0 || (!path && isatty(STDIN_FILENO))) {
 		cmd_msg(delim < 0 ? "--delimiter: expected , ; or tab"
 				  : "expected one roster file, or - for standard input");
@@ -180,8 +180,14 @@ main(int argc, const char **argv)
 		return cmd_fail(rc, &e, "read roster %s", input_name);
 	if (o.list) /* the roster as smz reads it, for smz-provision's plan */
 		return list_roster(&roster);
-	struct smz_keygen_opts ko = {&pol, smz_opts_vault_dir(pol.vault_path[0] ? pol.vault_path : NULL), smz_opt.jobs,
-				     o.new_key, smz_opt.quiet, o.reuse_key, report, NULL};
+	struct smz_keygen_opts ko = {&pol,
+				     smz_opts_vault_dir(pol.vault_path[0] ? pol.vault_path : NULL),
+				     smz_opt.jobs,
+				     o.new_key,
+				     smz_opt.quiet,
+				     o.reuse_key,
+				     report,
+				     NULL};
 	struct smz_keygen_stats st;
 	rc = smz_keygen_run(&ko, &roster, stdout, &st, &e);
 	smz_roster_free(&roster);
@@ -189,7 +195,8 @@ main(int argc, const char **argv)
 		return cmd_fail(rc, &e, "generate keys");
 	if (!smz_opt.quiet)
 		cmd_msg("%zu keys generated, %zu CSRs sent again, %zu skipped, %zu left, "
-			"%zu rejected%s", st.generated, st.resent, st.skipped, st.left,
-			st.rejected + st.failed, st.failed ? " (some failed)" : "");
+			"%zu rejected%s",
+			st.generated, st.resent, st.skipped, st.left, st.rejected + st.failed,
+			st.failed ? " (some failed)" : "");
 	return cmd_exit(st.rejected || st.failed ? EX_DATAERR : 0);
 }

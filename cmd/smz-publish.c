@@ -42,16 +42,15 @@ static struct poptOption table[] = {
 	{"dry-run", 0, POPT_ARG_NONE, &o.dry_run, 0, "print what would change", NULL},
 	{"ldif", 0, POPT_ARG_STRING, &o.ldif, 0,
 	 "write the changes as LDIF to FILE (- = stdout) instead of applying them", "FILE"},
-	{"timeout", 0, POPT_ARG_INT, &o.timeout, 0, "seconds for connect and each operation",
-	 "S"},
+	{"timeout", 0, POPT_ARG_INT, &o.timeout, 0, "seconds for connect and each operation", "S"},
 	POPT_TABLEEND};
 
 static void
 report(void *arg, const char *addr, enum smz_publish_event ev, const char *detail)
 {
 	FILE *out = arg;
-	static const char *const words[] = {"published", "unchanged", "removed", "planned",
-					    "FAIL", "not applied"};
+	static const char *const words[] = {"published", "unchanged", "removed",
+					    "planned",	 "FAIL",      "not applied"};
 	fprintf(out, "%s: %s%s%s\n", addr, words[ev], detail ? " " : "", detail ? detail : "");
 }
 
@@ -65,8 +64,7 @@ serial_stream(int *code)
 	struct smz_err e = {0};
 	struct smz_ca *ca = NULL;
 	FILE *f = tmpfile();
-	int rc = !f ? SMZ_ERR_IO
-		 : smz_ca_open(smz_opts_ca_dir(pol.ca_path), &ca, &e);
+	int rc = !f ? SMZ_ERR_IO : smz_ca_open(smz_opts_ca_dir(pol.ca_path), &ca, &e);
 	for (const char **s = o.serials; !rc && s && *s; s++) {
 		X509 *x = NULL;
 		if ((rc = smz_ca_cert_by_serial(ca, *s, &x, &e)) == 0) {
@@ -118,7 +116,8 @@ main(int argc, const char **argv)
 		badf = pc[1] != 's';
 	if (badf) {
 		cmd_msg("--filter %s: expected an LDAP filter in parentheses with %%s for the "
-			"address", filter);
+			"address",
+			filter);
 		return EX_USAGE;
 	}
 	if (o.remove && o.uri && strcmp(o.uri, "-") == 0) {
@@ -149,23 +148,26 @@ main(int argc, const char **argv)
 		if (access(path, R_OK) == 0)
 			smz_pem_read_certs(path, &iss, &e);
 	}
-	struct smz_publish_opts po = {
-		o.uri ? o.uri : pol.ldap_uri[0] ? pol.ldap_uri : "ldapi:///",
-		o.base ? o.base : pol.ldap_base,
-		filter,
-		o.starttls ? 1 : o.no_starttls ? 0 : -1,
-		o.tls_ca,
-		o.bind_dn,
-		pw.buf ? &pw : NULL,
-		o.smime || (pol.smime_attribute && pol.source[0]),
-		o.remove,
-		o.dry_run,
-		ldif,
-		iss ? sk_X509_value(iss, 0) : NULL,
-		chain,
-		o.timeout,
-		report,
-		ldif == stdout ? stderr : stdout};
+	struct smz_publish_opts po = {o.uri		? o.uri
+				      : pol.ldap_uri[0] ? pol.ldap_uri
+							: "ldapi:///",
+				      o.base ? o.base : pol.ldap_base,
+				      filter,
+				      o.starttls      ? 1
+				      : o.no_starttls ? 0
+						      : -1,
+				      o.tls_ca,
+				      o.bind_dn,
+				      pw.buf ? &pw : NULL,
+				      o.smime || (pol.smime_attribute && pol.source[0]),
+				      o.remove,
+				      o.dry_run,
+				      ldif,
+				      iss ? sk_X509_value(iss, 0) : NULL,
+				      chain,
+				      o.timeout,
+				      report,
+				      ldif == stdout ? stderr : stdout};
 	struct smz_publish_stats st;
 	rc = smz_publish_run(&po, in, &st, &e);
 	smz_secret_free(&pw);
@@ -177,8 +179,9 @@ main(int argc, const char **argv)
 		rc = smz_err_set(&e, SMZ_ERR_IO, "%s: write error", o.ldif);
 	if (!smz_opt.quiet)
 		cmd_msg("%zu published, %zu unchanged, %zu removed, %zu planned, %zu failed, "
-			"%zu not applied", st.published, st.unchanged, st.removed, st.planned,
-			st.failed + st.rejected, st.not_applied);
+			"%zu not applied",
+			st.published, st.unchanged, st.removed, st.planned, st.failed + st.rejected,
+			st.not_applied);
 	if (rc)
 		return cmd_fail(rc, &e, "publish");
 	return cmd_exit(st.failed || st.rejected ? EX_DATAERR : 0);

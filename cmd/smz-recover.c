@@ -27,29 +27,29 @@ static struct {
 	int only_encrypted, recurse, mboxo;
 } o;
 
-static struct poptOption table[] = {
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_general, 0, NULL, NULL},
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_vault, 0, NULL, NULL},
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_unlock, 0, NULL, NULL},
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_json, 0, NULL, NULL},
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
-	{"case", 0, POPT_ARG_STRING, &o.case_id, 0, "the case this recovery is for (required)",
-	 "ID"},
-	{"reason", 0, POPT_ARG_STRING, &o.reason, 0, "why (required; recorded in the audit log)",
-	 "TEXT"},
-	{"scope", 0, POPT_ARG_ARGV, &o.scope, 0,
-	 "use only this address's keys (repeat; default: every key)", "ADDR"},
-	{"out", 0, POPT_ARG_STRING, &o.out, 0, "write the messages into this Maildir", "DIR"},
-	{"mbox", 0, POPT_ARG_STRING, &o.mbox, 0, "append the messages to this mbox (mboxrd)",
-	 "FILE"},
-	{"report", 0, POPT_ARG_STRING, &o.report, 0,
-	 "write the report here (default: standard output)", "FILE"},
-	{"only-encrypted", 0, POPT_ARG_NONE, &o.only_encrypted, 0,
-	 "write only the messages that were encrypted", NULL},
-	{"recursive", 'r', POPT_ARG_NONE, &o.recurse, 0, "descend into directories", NULL},
-	{"mboxo", 0, POPT_ARG_NONE, &o.mboxo, 0,
-	 "input mboxes quote only \"From \" (mboxo): \">>From \" stays as it is", NULL},
-	POPT_TABLEEND};
+static struct poptOption table[] =
+	{{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_general, 0, NULL, NULL},
+	 {NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_vault, 0, NULL, NULL},
+	 {NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_unlock, 0, NULL, NULL},
+	 {NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_json, 0, NULL, NULL},
+	 {NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
+	 {"case", 0, POPT_ARG_STRING, &o.case_id, 0, "the case this recovery is for (required)",
+	  "ID"},
+	 {"reason", 0, POPT_ARG_STRING, &o.reason, 0, "why (required; recorded in the audit log)",
+	  "TEXT"},
+	 {"scope", 0, POPT_ARG_ARGV, &o.scope, 0,
+	  "use only this address's keys (repeat; default: every key)", "ADDR"},
+	 {"out", 0, POPT_ARG_STRING, &o.out, 0, "write the messages into this Maildir", "DIR"},
+	 {"mbox", 0, POPT_ARG_STRING, &o.mbox, 0, "append the messages to this mbox (mboxrd)",
+	  "FILE"},
+	 {"report", 0, POPT_ARG_STRING, &o.report, 0,
+	  "write the report here (default: standard output)", "FILE"},
+	 {"only-encrypted", 0, POPT_ARG_NONE, &o.only_encrypted, 0,
+	  "write only the messages that were encrypted", NULL},
+	 {"recursive", 'r', POPT_ARG_NONE, &o.recurse, 0, "descend into directories", NULL},
+	 {"mboxo", 0, POPT_ARG_NONE, &o.mboxo, 0,
+	  "input mboxes quote only \"From \" (mboxo): \">>From \" stays as it is", NULL},
+	 POPT_TABLEEND};
 
 static struct smz_policy pol;
 
@@ -119,7 +119,8 @@ list_dir(const char *dir, size_t *n)
 	return v;
 }
 
-static int is_mbox(const char *path)
+static int
+is_mbox(const char *path)
 {
 	char b[5] = {0};
 	FILE *f = fopen(path, "rb");
@@ -187,18 +188,18 @@ struct ctx {
 	struct smz_vault *v;
 	FILE *report, *mbox;
 	size_t idx, first, step; /* this worker takes messages first, first + step, ... */
-	int prefix;              /* report lines start with the message index (workers) */
-	char pending[64][40];    /* written to tmp/, not yet durable nor in new/ */
+	int prefix;		 /* report lines start with the message index (workers) */
+	char pending[64][40];	 /* written to tmp/, not yet durable nor in new/ */
 	size_t npending;
-	size_t counts[6]; /* decrypted, no-key, not-encrypted, corrupt, error, skipped */
+	size_t counts[6];    /* decrypted, no-key, not-encrypted, corrupt, error, skipped */
 	json_t *generations; /* key id -> generation */
 };
 
 enum { C_DEC, C_NOKEY, C_PLAIN, C_CORRUPT, C_ERROR, C_SKIPPED };
 
-static const char *const cols[] = {"source", "offset", "message_id", "date", "from",
-				   "recipient", "key_id", "generation", "status", "signature",
-				   NULL};
+static const char *const cols[] = {"source", "offset",	  "message_id", "date",
+				   "from",   "recipient", "key_id",	"generation",
+				   "status", "signature", NULL};
 
 struct gen {
 	const char *id;
@@ -430,7 +431,8 @@ one(struct ctx *c, int fd, const char *source, long long offset)
 		char first[4096];
 		int crlf = fgets(first, sizeof first, tmp) && strstr(first, "\r\n");
 		if (status == C_DEC)
-			fprintf(msg, "X-Smz-Recovered: case=%s; key=%s; address=%s; generation=%d%s",
+			fprintf(msg,
+				"X-Smz-Recovered: case=%s; key=%s; address=%s; generation=%d%s",
 				o.case_id, kid, kaddr, gen, crlf ? "\r\n" : "\n");
 		rewind(tmp);
 		char b[65536];
@@ -534,7 +536,8 @@ do_mbox(struct ctx *c, const char *path)
 			start = here, size = 0, blank = 0, prev_blank = 0, toobig = 0;
 			continue;
 		}
-		prev_blank = (l == 1 && line[0] == '\n') || (l == 2 && line[0] == '\r' && line[1] == '\n');
+		prev_blank = (l == 1 && line[0] == '\n') ||
+			     (l == 2 && line[0] == '\r' && line[1] == '\n');
 		if (mfd < 0)
 			continue; /* before the first "From " line */
 		const char *p = line;
@@ -598,8 +601,7 @@ static char why[1200];
 
 /* --mbox or --report: its directory (once) and, when creating, the file. */
 static int
-outfile(const char *path, int *dfd, char **name, int how, int create, int *fd,
-	struct smz_err *e)
+outfile(const char *path, int *dfd, char **name, int how, int create, int *fd, struct smz_err *e)
 {
 	char *dir = NULL;
 	int rc = 0;
@@ -691,8 +693,7 @@ open_unlocked(struct smz_vault **v)
 
 /* Process this worker's share of every item; the code, counts and key uses in res. */
 static int
-work(struct smz_vault *v, size_t first, size_t step, FILE *report, int prefix,
-     struct result *res)
+work(struct smz_vault *v, size_t first, size_t step, FILE *report, int prefix, struct result *res)
 {
 	struct smz_err e = {0};
 	int rc = v ? -1 : open_unlocked(&v);
@@ -808,8 +809,8 @@ work_parallel(size_t jobs, FILE *report, struct result *res)
 			json_t *side = json_pack("{s:i,s:[I,I,I,I,I,I],s:O}", "code", rc, "counts",
 						 (json_int_t)r.counts[0], (json_int_t)r.counts[1],
 						 (json_int_t)r.counts[2], (json_int_t)r.counts[3],
-						 (json_int_t)r.counts[4], (json_int_t)r.counts[5], "keys",
-						 r.keys);
+						 (json_int_t)r.counts[4], (json_int_t)r.counts[5],
+						 "keys", r.keys);
 			json_dumpf(side, sides[started], JSON_COMPACT);
 			fflush(NULL);
 			_exit(rc);
@@ -829,9 +830,11 @@ work_parallel(size_t jobs, FILE *report, struct result *res)
 		code = code ? code : wc;
 		rewind(sides[i]);
 		json_t *side = json_loadf(sides[i], 0, NULL);
-		json_t *counts = json_object_get(side, "counts"), *keys = json_object_get(side, "keys");
+		json_t *counts = json_object_get(side, "counts"),
+		       *keys = json_object_get(side, "keys");
 		for (int k = 0; k < 6; k++)
-			res->counts[k] += (size_t)json_integer_value(json_array_get(counts, (size_t)k));
+			res->counts[k] += (size_t)json_integer_value(
+				json_array_get(counts, (size_t)k));
 		const char *id;
 		json_t *kv;
 		json_object_foreach(keys, id, kv)
@@ -876,9 +879,9 @@ main(int argc, const char **argv)
 {
 	poptContext ctx;
 	struct smz_err e = {0};
-	int rc = cmd_start(argc, argv, table, NULL,
-			   "[OPTION...] --case ID --reason TEXT [--out MAILDIR | --mbox FILE] PATH...",
-			   &ctx);
+	int rc = cmd_start(
+		argc, argv, table, NULL,
+		"[OPTION...] --case ID --reason TEXT [--out MAILDIR | --mbox FILE] PATH...", &ctx);
 	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
 		return rc;
 	if (!o.case_id || !o.case_id[0] || !o.reason || !o.reason[0]) {
@@ -918,7 +921,8 @@ main(int argc, const char **argv)
 		free(line);
 	}
 	if (!any) {
-		cmd_msg("no input: give mbox files, Maildirs or messages (or their paths on stdin)");
+		cmd_msg("no input: give mbox files, Maildirs or messages (or their paths on "
+			"stdin)");
 		return EX_USAGE;
 	}
 	if (code == EX_USAGE)
@@ -981,7 +985,8 @@ main(int argc, const char **argv)
 		json_object_foreach(res.keys, id, kv)
 		{
 			char subj[400], r2[300];
-			snprintf(subj, sizeof subj, "%s %s", id, json_string_value(json_array_get(kv, 0)));
+			snprintf(subj, sizeof subj, "%s %s", id,
+				 json_string_value(json_array_get(kv, 0)));
 			snprintf(r2, sizeof r2, "case %s: %lld messages", o.case_id,
 				 (long long)json_integer_value(json_array_get(kv, 1)));
 			if ((rc = smz_vault_audit(av, "recover-key", subj, r2, &e)))
@@ -989,10 +994,11 @@ main(int argc, const char **argv)
 		}
 		char subj[300], sum[1200];
 		snprintf(subj, sizeof subj, "case %s", o.case_id);
-		snprintf(sum, sizeof sum, "%.600s; %zu decrypted, %zu no-key, %zu not-encrypted, "
-			 "%zu corrupt, %zu skipped%s", o.reason, res.counts[C_DEC],
-			 res.counts[C_NOKEY], res.counts[C_PLAIN], res.counts[C_CORRUPT],
-			 res.counts[C_SKIPPED], o.scope ? "; scoped" : "");
+		snprintf(sum, sizeof sum,
+			 "%.600s; %zu decrypted, %zu no-key, %zu not-encrypted, "
+			 "%zu corrupt, %zu skipped%s",
+			 o.reason, res.counts[C_DEC], res.counts[C_NOKEY], res.counts[C_PLAIN],
+			 res.counts[C_CORRUPT], res.counts[C_SKIPPED], o.scope ? "; scoped" : "");
 		if (!rc)
 			rc = smz_vault_audit(av, "recover", subj, sum, &e);
 		smz_vault_close(av);
@@ -1001,9 +1007,9 @@ main(int argc, const char **argv)
 		code = code ? code : cmd_fail(rc, &e, "record the recovery in the audit log");
 	if (!smz_opt.quiet)
 		cmd_msg("case %s: %zu decrypted, %zu no-key, %zu not-encrypted, %zu corrupt, "
-			"%zu errors, %zu already done", o.case_id, res.counts[C_DEC],
-			res.counts[C_NOKEY], res.counts[C_PLAIN], res.counts[C_CORRUPT],
-			res.counts[C_ERROR], res.counts[C_SKIPPED]);
+			"%zu errors, %zu already done",
+			o.case_id, res.counts[C_DEC], res.counts[C_NOKEY], res.counts[C_PLAIN],
+			res.counts[C_CORRUPT], res.counts[C_ERROR], res.counts[C_SKIPPED]);
 	if (report != stdout && fclose(report) != 0)
 		code = code ? code : EX_IOERR;
 	json_decref(res.keys);

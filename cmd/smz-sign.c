@@ -23,48 +23,50 @@ static struct {
 	const char **to, **certs;
 } o = {.suffix = ".smz"};
 
-static struct poptOption table[] = {
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_general, 0, NULL, NULL},
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_vault, 0, NULL, NULL},
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_ca, 0, NULL, NULL},
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_unlock, 0, NULL, NULL},
-	{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
-	{"sign", 0, POPT_ARG_NONE, &o.sign, 0, "sign as the From: address (or --as)", NULL},
-	{"encrypt", 0, POPT_ARG_NONE, &o.encrypt, 0,
-	 "encrypt to To/Cc/Bcc (or --to) and the sender; after --sign when both", NULL},
-	{"decrypt", 0, POPT_ARG_NONE, &o.decrypt, 0, "decrypt with the vaulted key", NULL},
-	{"verify", 0, POPT_ARG_NONE, &o.verify, 0,
-	 "check the signature; print OK signer=... or FAIL reason", NULL},
-	{"as", 0, POPT_ARG_STRING, &o.as, 0, "sign as this address", "ADDR"},
-	{"sender", 0, POPT_ARG_STRING, &o.sender, 0,
-	 "--sign: the authenticated submitter; sign only when every From: and Sender: "
-	 "mailbox is one of its own (else exit 77)", "ADDR"},
-	{"for", 0, POPT_ARG_STRING, &o.for_addr, 0,
-	 "--decrypt: use only the keys of this recipient (else exit 77)", "ADDR"},
-	{"opaque", 0, POPT_ARG_NONE, &o.opaque, 0,
-	 "opaque signed-data instead of multipart/signed", NULL},
-	{"to", 0, POPT_ARG_ARGV, &o.to, 0, "encrypt to this address (repeat)", "ADDR"},
-	{"cert", 0, POPT_ARG_ARGV, &o.certs, 0,
-	 "recipient certificates (PEM) beside the vault's (repeat)", "FILE"},
-	{"ldap", 0, POPT_ARG_STRING, &o.ldap, 0,
-	 "also look recipient certificates up in this directory (policy [ldap] base and "
-	 "filter; - = policy [ldap] uri)", "URI"},
-	{"tls-ca", 0, POPT_ARG_STRING, &o.tls_ca, 0, "--ldap: trust this CA file for TLS",
-	 "FILE"},
-	{"trust", 0, POPT_ARG_STRING, &o.trust, 0,
-	 "trust anchors for signers and recipients (PEM; default: policy [smime] trust, else "
-	 "the CA's root.pem)", "FILE"},
-	{"crl", 0, POPT_ARG_STRING, &o.crl, 0,
-	 "check signers and recipients against this CRL (PEM or DER)", "FILE"},
-	{"rsa-transport", 0, POPT_ARG_STRING, &o.rsa, 0,
-	 "RSA recipients: auto | pkcs1 | oaep (default: policy [smime], else auto)", "HOW"},
-	{"cipher", 0, POPT_ARG_STRING, &o.cipher, 0,
-	 "auto | aes256-cbc | aes256-gcm (default: policy [smime], else auto)", "CIPHER"},
-	{"batch", 0, POPT_ARG_NONE, &o.batch, 0,
-	 "many messages: MESSAGE args and paths on stdin, each result written beside it", NULL},
-	{"suffix", 0, POPT_ARG_STRING, &o.suffix, 0, "--batch: output name suffix (default .smz)",
-	 "SUF"},
-	POPT_TABLEEND};
+static struct poptOption table[] =
+	{{NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_general, 0, NULL, NULL},
+	 {NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_vault, 0, NULL, NULL},
+	 {NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_ca, 0, NULL, NULL},
+	 {NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_unlock, 0, NULL, NULL},
+	 {NULL, 0, POPT_ARG_INCLUDE_TABLE, smz_opt_jobs, 0, NULL, NULL},
+	 {"sign", 0, POPT_ARG_NONE, &o.sign, 0, "sign as the From: address (or --as)", NULL},
+	 {"encrypt", 0, POPT_ARG_NONE, &o.encrypt, 0,
+	  "encrypt to To/Cc/Bcc (or --to) and the sender; after --sign when both", NULL},
+	 {"decrypt", 0, POPT_ARG_NONE, &o.decrypt, 0, "decrypt with the vaulted key", NULL},
+	 {"verify", 0, POPT_ARG_NONE, &o.verify, 0,
+	  "check the signature; print OK signer=... or FAIL reason", NULL},
+	 {"as", 0, POPT_ARG_STRING, &o.as, 0, "sign as this address", "ADDR"},
+	 {"sender", 0, POPT_ARG_STRING, &o.sender, 0,
+	  "--sign: the authenticated submitter; sign only when every From: and Sender: "
+	  "mailbox is one of its own (else exit 77)",
+	  "ADDR"},
+	 {"for", 0, POPT_ARG_STRING, &o.for_addr, 0,
+	  "--decrypt: use only the keys of this recipient (else exit 77)", "ADDR"},
+	 {"opaque", 0, POPT_ARG_NONE, &o.opaque, 0,
+	  "opaque signed-data instead of multipart/signed", NULL},
+	 {"to", 0, POPT_ARG_ARGV, &o.to, 0, "encrypt to this address (repeat)", "ADDR"},
+	 {"cert", 0, POPT_ARG_ARGV, &o.certs, 0,
+	  "recipient certificates (PEM) beside the vault's (repeat)", "FILE"},
+	 {"ldap", 0, POPT_ARG_STRING, &o.ldap, 0,
+	  "also look recipient certificates up in this directory (policy [ldap] base and "
+	  "filter; - = policy [ldap] uri)",
+	  "URI"},
+	 {"tls-ca", 0, POPT_ARG_STRING, &o.tls_ca, 0, "--ldap: trust this CA file for TLS", "FILE"},
+	 {"trust", 0, POPT_ARG_STRING, &o.trust, 0,
+	  "trust anchors for signers and recipients (PEM; default: policy [smime] trust, else "
+	  "the CA's root.pem)",
+	  "FILE"},
+	 {"crl", 0, POPT_ARG_STRING, &o.crl, 0,
+	  "check signers and recipients against this CRL (PEM or DER)", "FILE"},
+	 {"rsa-transport", 0, POPT_ARG_STRING, &o.rsa, 0,
+	  "RSA recipients: auto | pkcs1 | oaep (default: policy [smime], else auto)", "HOW"},
+	 {"cipher", 0, POPT_ARG_STRING, &o.cipher, 0,
+	  "auto | aes256-cbc | aes256-gcm (default: policy [smime], else auto)", "CIPHER"},
+	 {"batch", 0, POPT_ARG_NONE, &o.batch, 0,
+	  "many messages: MESSAGE args and paths on stdin, each result written beside it", NULL},
+	 {"suffix", 0, POPT_ARG_STRING, &o.suffix, 0, "--batch: output name suffix (default .smz)",
+	  "SUF"},
+	 POPT_TABLEEND};
 
 static struct smz_policy pol;
 
@@ -89,7 +91,7 @@ load_crl(X509_STORE *st, const char *path, struct smz_err *e)
 }
 
 static int
-load_certs(const char *path, STACK_OF(X509) **into, struct smz_err *e)
+load_certs(const char *path, STACK_OF(X509) * *into, struct smz_err *e)
 {
 	STACK_OF(X509) *s = NULL;
 	int rc = smz_pem_read_certs(path, &s, e);
@@ -333,14 +335,17 @@ main(int argc, const char **argv)
 		return rc;
 	int ops = (o.sign ? SMZ_SMIME_SIGN : 0) | (o.encrypt ? SMZ_SMIME_ENCRYPT : 0) |
 		  (o.decrypt ? SMZ_SMIME_DECRYPT : 0) | (o.verify ? SMZ_SMIME_VERIFY : 0);
-	if (!ops || ((ops & (SMZ_SMIME_SIGN | SMZ_SMIME_ENCRYPT)) &&
-		     (ops & (SMZ_SMIME_DECRYPT | SMZ_SMIME_VERIFY))) ||
+	if (!ops ||
+	    ((ops & (SMZ_SMIME_SIGN | SMZ_SMIME_ENCRYPT)) &&
+	     (ops & (SMZ_SMIME_DECRYPT | SMZ_SMIME_VERIFY))) ||
 	    ops == (SMZ_SMIME_DECRYPT | SMZ_SMIME_VERIFY)) {
 		cmd_msg("expected one of --sign, --encrypt, --sign --encrypt, --decrypt, --verify");
 		return EX_USAGE;
 	}
-	mode_word = o.sign && o.encrypt ? "sign and encrypt" : o.sign ? "sign" : o.encrypt ? "encrypt"
-		    : "decrypt";
+	mode_word = o.sign && o.encrypt ? "sign and encrypt"
+		    : o.sign		? "sign"
+		    : o.encrypt		? "encrypt"
+					: "decrypt";
 	if ((o.as || o.opaque || o.sender) && !o.sign) {
 		cmd_msg("--as, --opaque and --sender go with --sign");
 		return EX_USAGE;
@@ -421,7 +426,8 @@ main(int argc, const char **argv)
 		}
 	}
 	int in = 0;
-	if (!o.batch && arg && strcmp(arg, "-") != 0 && (in = open(arg, O_RDONLY | O_CLOEXEC)) < 0) {
+	if (!o.batch && arg && strcmp(arg, "-") != 0 &&
+	    (in = open(arg, O_RDONLY | O_CLOEXEC)) < 0) {
 		cmd_msg("%s: %s", arg, strerror(errno));
 		return EX_NOINPUT;
 	}
@@ -448,7 +454,8 @@ main(int argc, const char **argv)
 		}
 		/* recipient certificates are used only when they chain to an anchor */
 		if (!tf && (o.verify || o.encrypt)) {
-			cmd_msg("no trust anchors: give --trust FILE, policy [smime] trust, or --ca DIR "
+			cmd_msg("no trust anchors: give --trust FILE, policy [smime] trust, or "
+				"--ca DIR "
 				"(its root.pem)");
 			return EX_USAGE;
 		}

@@ -19,8 +19,8 @@
 
 static struct {
 	int shares, threshold, all, mobileconfig, current_only, revoke;
-	const char *share_out, *new_passphrase_file, *password_file, *manifest, *out,
-		*p12_profile, *reason, *chain;
+	const char *share_out, *new_passphrase_file, *password_file, *manifest, *out, *p12_profile,
+		*reason, *chain;
 	const char **addresses;
 } o;
 
@@ -42,8 +42,7 @@ static struct poptOption table[] = {
 	 "import: the files' password; export: one password for every bundle", "FILE"},
 	{"manifest", 0, POPT_ARG_STRING, &o.manifest, 0,
 	 "import: TSV of file and password, one file a line", "TSV"},
-	{"address", 0, POPT_ARG_ARGV, &o.addresses, 0, "export: this address (repeatable)",
-	 "ADDR"},
+	{"address", 0, POPT_ARG_ARGV, &o.addresses, 0, "export: this address (repeatable)", "ADDR"},
 	{"all", 0, POPT_ARG_NONE, &o.all, 0, "export: every address with a certificate", NULL},
 	{"out", 0, POPT_ARG_STRING, &o.out, 0, "export: write bundles into DIR", "DIR"},
 	{"p12-profile", 0, POPT_ARG_STRING, &o.p12_profile, 0,
@@ -106,8 +105,8 @@ v_init(const char *arg)
 	return 0;
 }
 
-static const char *const list_cols[] = {"address", "key_id", "algorithm", "created", "state",
-					"employee_id", NULL};
+static const char *const list_cols[] = {"address", "key_id",	  "algorithm", "created",
+					"state",   "employee_id", NULL};
 
 /* One listing row per address of a record. */
 static int
@@ -193,16 +192,17 @@ v_show(const char *arg)
 		return cmd_fail(rc, &e, "show key %s", arg);
 	json_object_del(rec, "sealed"); /* ciphertext: of no use to a reader */
 	json_object_set_new(rec, "certificates",
-			    json_integer((json_int_t)json_array_size(json_object_get(rec, "certs"))));
+			    json_integer(
+				    (json_int_t)json_array_size(json_object_get(rec, "certs"))));
 	char t[32];
 	smz_time_iso(json_integer_value(json_object_get(rec, "created")), t);
 	json_object_set_new(rec, "created", json_string(t));
 	smz_time_iso(json_integer_value(json_object_get(rec, "state_changed")), t);
 	json_object_set_new(rec, "state_changed", json_string(t));
 	json_object_set(rec, "algorithm", json_object_get(rec, "alg"));
-	static const char *const cols[] = {"key_id", "addresses", "algorithm", "usage", "source",
-					   "created", "state", "state_changed", "certificates",
-					   "csr", NULL};
+	static const char *const cols[] =
+		{"key_id", "addresses",	    "algorithm",    "usage", "source", "created",
+		 "state",  "state_changed", "certificates", "csr",   NULL};
 	if (smz_opt.json) {
 		cmd_record(rec, cols);
 	} else {
@@ -317,11 +317,13 @@ v_gateway_key(const char *arg)
 	rc = o.revoke ? smz_vault_gateway_revoke(v, &e) : smz_vault_gateway_key(v, arg, &e);
 	smz_vault_close(v);
 	if (rc)
-		return cmd_fail(rc, &e, o.revoke ? "revoke the gateway key"
-						 : "create the gateway key");
+		return cmd_fail(rc, &e,
+				o.revoke ? "revoke the gateway key" : "create the gateway key");
 	if (!smz_opt.quiet)
-		cmd_msg(o.revoke ? "gateway key revoked" : "%s: gateway unlock file created; "
-			"protect it like the CA key", arg);
+		cmd_msg(o.revoke ? "gateway key revoked"
+				 : "%s: gateway unlock file created; "
+				   "protect it like the CA key",
+			arg);
 	return 0;
 }
 
@@ -369,8 +371,12 @@ v_attach(const char *arg)
 	 * certificate's */
 	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares, NULL, 0};
 	int unlock = smz_opt.passphrase_file || smz_opt.shares;
-	struct smz_attach_opts ao = {&pol, dir, smz_opts_ca_dir(pol.ca_path), unlock ? &u : NULL,
-				     smz_opt.quiet, attach_report,
+	struct smz_attach_opts ao = {&pol,
+				     dir,
+				     smz_opts_ca_dir(pol.ca_path),
+				     unlock ? &u : NULL,
+				     smz_opt.quiet,
+				     attach_report,
 				     (void *)(in == stdin ? "(stdin)" : path)};
 	struct smz_attach_stats st;
 	rc = smz_attach_run(&ao, in, stdout, &st, &e);
@@ -392,8 +398,8 @@ import_report(void *arg, const char *path, enum smz_import_event ev, size_t keys
 	if (ev == SMZ_IM_FAILED)
 		cmd_msg("%s: FAIL %s", path, detail);
 	else if (smz_opt.verbose || ev == SMZ_IM_IMPORTED)
-		printf("%s: %s (%zu keys)\n", path, ev == SMZ_IM_UNCHANGED ? "unchanged" : "imported",
-		       keys);
+		printf("%s: %s (%zu keys)\n", path,
+		       ev == SMZ_IM_UNCHANGED ? "unchanged" : "imported", keys);
 	if (ev != SMZ_IM_FAILED && detail)
 		cmd_msg("%s: %s", path, detail);
 }
@@ -464,8 +470,8 @@ v_import(const char *arg)
 	if (rc)
 		return cmd_fail(rc, &e, "import keys");
 	if (!smz_opt.quiet)
-		cmd_msg("%zu files: %zu keys imported, %zu unchanged, %zu failed", st.files, st.keys,
-			st.unchanged, st.failed);
+		cmd_msg("%zu files: %zu keys imported, %zu unchanged, %zu failed", st.files,
+			st.keys, st.unchanged, st.failed);
 	return st.failed ? EX_DATAERR : 0;
 }
 
@@ -519,7 +525,9 @@ v_export(const char *arg)
 	STACK_OF(X509) *chain = NULL;
 	char chainpath[1100];
 	snprintf(chainpath, sizeof chainpath, "%s/chain.pem", pol.ca_path);
-	const char *cp = o.chain ? o.chain : pol.ca_path[0] && access(chainpath, R_OK) == 0 ? chainpath : NULL;
+	const char *cp = o.chain					  ? o.chain
+			 : pol.ca_path[0] && access(chainpath, R_OK) == 0 ? chainpath
+									  : NULL;
 	struct smz_vault *v = NULL;
 	if ((o.password_file && (rc = smz_secret_read_passphrase(o.password_file, &pw, &e))) ||
 	    (cp && (rc = smz_pem_read_certs(cp, &chain, &e)))) {
@@ -528,9 +536,12 @@ v_export(const char *arg)
 		return cmd_fail(rc, &e, "export");
 	}
 	if ((rc = open_vault(&v, 1, "smz-vault export")) < 0) {
-		struct smz_export_opts eo = {&pol, v, o.out, profile, o.current_only,
-					     o.mobileconfig || pol.mobileconfig, smz_opt.jobs,
-					     pw.buf ? &pw : NULL, o.reason, chain, export_report, NULL};
+		struct smz_export_opts eo = {&pol,	     v,
+					     o.out,	     profile,
+					     o.current_only, o.mobileconfig || pol.mobileconfig,
+					     smz_opt.jobs,   pw.buf ? &pw : NULL,
+					     o.reason,	     chain,
+					     export_report,  NULL};
 		struct smz_export_stats st;
 		rc = o.all ? smz_export_all(&eo, &st, &e) : smz_export_run(&eo, list, n, &st, &e);
 		smz_vault_close(v);
@@ -570,8 +581,10 @@ v_lookup(const char *arg)
 		if (smz_vault_find_cert(v, sk_X509_value(certs, i), &rec, &how, &le) == 0) {
 			printf("%s: %s %s (by %s)\n", arg,
 			       json_string_value(json_object_get(rec, "key_id")),
-			       json_string_value(json_array_get(json_object_get(rec, "addresses"), 0))
-				       ?: "-", how);
+			       json_string_value(
+				       json_array_get(json_object_get(rec, "addresses"), 0))
+				       ?: "-",
+			       how);
 			json_decref(rec);
 		} else {
 			printf("%s: FAIL %s\n", arg, le.msg);
@@ -591,14 +604,19 @@ static const struct {
 	{"import", v_import},
 	{"export", v_export},
 	{"attach", v_attach},
-	{"init", v_init},     {"list", v_list},       {"history", v_history}, {"show", v_show},
-	{"check", v_check},   {"audit", v_audit},     {"passwd", v_passwd},   {"reshare", v_reshare},
+	{"init", v_init},
+	{"list", v_list},
+	{"history", v_history},
+	{"show", v_show},
+	{"check", v_check},
+	{"audit", v_audit},
+	{"passwd", v_passwd},
+	{"reshare", v_reshare},
 	{"gateway-key", v_gateway_key},
 };
-static const char *const verb_names[] = {"init",   "list",    "history", "show",
-					 "check",  "audit",   "passwd",  "reshare",
-					 "attach", "import",  "export",  "lookup",
-					 "gateway-key", NULL};
+static const char *const verb_names[] = {"init",   "list",   "history",	    "show",   "check",
+					 "audit",  "passwd", "reshare",	    "attach", "import",
+					 "export", "lookup", "gateway-key", NULL};
 
 int
 main(int argc, const char **argv)

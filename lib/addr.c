@@ -30,8 +30,11 @@ smz_utf8_valid(const char *s, size_t len)
 	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 	while (p < end) {
 		unsigned c = *p;
-		size_t n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
-				       : (c & 0xf8) == 0xf0 ? 3 : 4;
+		size_t n = c < 0x80		? 0
+			   : (c & 0xe0) == 0xc0 ? 1
+			   : (c & 0xf0) == 0xe0 ? 2
+			   : (c & 0xf8) == 0xf0 ? 3
+						: 4;
 		if (n == 4 || (size_t)(end - p) <= n || c == 0xc0 || c == 0xc1 || c > 0xf4)
 			return 0;
 		for (size_t i = 1; i <= n; i++)
@@ -65,7 +68,8 @@ smz_domain_normalize(const char *in, char *out, size_t cap, struct smz_err *e)
 		if (rc != IDN2_OK)
 			return smz_err_set(e, SMZ_ERR_DATA,
 					   "domain \"%s\" is not a valid internationalised "
-					   "domain name (%s)", in, idn2_strerror(rc));
+					   "domain name (%s)",
+					   in, idn2_strerror(rc));
 		in = ascii;
 	}
 	size_t l = strlen(in);
@@ -78,10 +82,12 @@ smz_domain_normalize(const char *in, char *out, size_t cap, struct smz_err *e)
 		int c = (unsigned char)in[i];
 		if (c == '.' || c == 0) {
 			if (lab == 0)
-				rc = smz_err_set(e, SMZ_ERR_DATA, "domain \"%s\" has an empty label", in);
+				rc = smz_err_set(e, SMZ_ERR_DATA,
+						 "domain \"%s\" has an empty label", in);
 			else if (lab > 63)
 				rc = smz_err_set(e, SMZ_ERR_DATA,
-						 "domain \"%s\" has a label over 63 characters", in);
+						 "domain \"%s\" has a label over 63 characters",
+						 in);
 			else if (in[i - 1] == '-')
 				rc = smz_err_set(e, SMZ_ERR_DATA,
 						 "domain \"%s\" has a label ending in '-'", in);
@@ -89,9 +95,10 @@ smz_domain_normalize(const char *in, char *out, size_t cap, struct smz_err *e)
 			continue;
 		}
 		if (!(isalnum(c) || c == '-'))
-			rc = smz_err_set(e, SMZ_ERR_DATA,
-					 "domain \"%s\" contains '%c' (letters, digits, '-' and '.' only)",
-					 in, c);
+			rc = smz_err_set(
+				e, SMZ_ERR_DATA,
+				"domain \"%s\" contains '%c' (letters, digits, '-' and '.' only)",
+				in, c);
 		else if (lab == 0 && c == '-')
 			rc = smz_err_set(e, SMZ_ERR_DATA,
 					 "domain \"%s\" has a label beginning with '-'", in);
@@ -107,8 +114,7 @@ smz_domain_normalize(const char *in, char *out, size_t cap, struct smz_err *e)
 	return rc;
 }
 
-static int normalize(const char *in, const char *shown, char out[SMZ_ADDR_MAX],
-		     struct smz_err *e);
+static int normalize(const char *in, const char *shown, char out[SMZ_ADDR_MAX], struct smz_err *e);
 
 int
 smz_addr_normalize(const char *in, char out[SMZ_ADDR_MAX], struct smz_err *e)
@@ -128,8 +134,10 @@ normalize(const char *in, const char *shown, char out[SMZ_ADDR_MAX], struct smz_
 				   "\"%s\": give the bare address, not \"Name <address>\"", shown);
 	for (const char *p = in; *p; p++)
 		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
-			return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": address contains white space"
-					   " or a control character", shown);
+			return smz_err_set(e, SMZ_ERR_DATA,
+					   "\"%s\": address contains white space"
+					   " or a control character",
+					   shown);
 	const char *at = strrchr(in, '@');
 	if (!at)
 		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": not a mail address (no '@')", shown);
@@ -139,8 +147,7 @@ normalize(const char *in, const char *shown, char out[SMZ_ADDR_MAX], struct smz_
 	if (!at[1])
 		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": address has no domain", shown);
 	if (ll > 64)
-		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": local part longer than 64 octets",
-				   in);
+		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": local part longer than 64 octets", in);
 	if (in[0] == '"')
 		return smz_err_set(e, SMZ_ERR_DATA, "\"%s\": quoted local parts are not supported",
 				   in);
@@ -149,7 +156,8 @@ normalize(const char *in, const char *shown, char out[SMZ_ADDR_MAX], struct smz_
 		if (c >= 0x80)
 			return smz_err_set(e, SMZ_ERR_DATA,
 					   "\"%s\": non-ASCII local part needs SMTPUTF8, "
-					   "not supported yet", shown);
+					   "not supported yet",
+					   shown);
 		if (c == '.') {
 			if (i == 0 || i == ll - 1 || in[i + 1] == '.')
 				return smz_err_set(e, SMZ_ERR_DATA,
@@ -178,6 +186,6 @@ smz_addr_key(const char *addr, int sensitive, char out[SMZ_ADDR_MAX])
 	size_t i = 0;
 	for (; addr[i] && i < SMZ_ADDR_MAX - 1; i++)
 		out[i] = (sensitive && at && addr + i < at) ? addr[i]
-			: (char)tolower((unsigned char)addr[i]);
+							    : (char)tolower((unsigned char)addr[i]);
 	out[i] = 0;
 }

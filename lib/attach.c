@@ -14,7 +14,7 @@
 #define BATCH_MAX 512
 
 static int
-add_file(const char *path, X509_STORE *store, STACK_OF(X509) *chain, int optional,
+add_file(const char *path, X509_STORE *store, STACK_OF(X509) * chain, int optional,
 	 struct smz_err *e)
 {
 	if (optional && access(path, R_OK) != 0)
@@ -37,7 +37,7 @@ add_file(const char *path, X509_STORE *store, STACK_OF(X509) *chain, int optiona
 
 int
 smz_attach_trust(const struct smz_policy *p, const char *ca_dir, X509_STORE **store,
-		 STACK_OF(X509) **chain, struct smz_err *e)
+		 STACK_OF(X509) * *chain, struct smz_err *e)
 {
 	X509_STORE *st = X509_STORE_new();
 	STACK_OF(X509) *ch = sk_X509_new_null();
@@ -53,7 +53,8 @@ smz_attach_trust(const struct smz_policy *p, const char *ca_dir, X509_STORE **st
 	if (!rc && p->attach_trust[0])
 		rc = add_file(p->attach_trust, st, ch, 0, e);
 	if (!rc && sk_X509_OBJECT_num(X509_STORE_get0_objects(st)) == 0)
-		rc = smz_err_set(e, SMZ_ERR_CONFIG, "no CA to trust: attach takes certificates of "
+		rc = smz_err_set(e, SMZ_ERR_CONFIG,
+				 "no CA to trust: attach takes certificates of "
 				 "the CA (policy [ca] path, its root.pem) or of those in policy "
 				 "[vault] attach_trust");
 	if (rc) {
@@ -67,16 +68,19 @@ smz_attach_trust(const struct smz_policy *p, const char *ca_dir, X509_STORE **st
 }
 
 int
-smz_attach_trusted(X509_STORE *store, STACK_OF(X509) *chain, X509 *x, char *why, size_t cap)
+smz_attach_trusted(X509_STORE *store, STACK_OF(X509) * chain, X509 *x, char *why, size_t cap)
 {
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	int ok = ctx && X509_STORE_CTX_init(ctx, store, x, chain);
 	if (ok) {
-		X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx), X509_V_FLAG_NO_CHECK_TIME);
+		X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx),
+					    X509_V_FLAG_NO_CHECK_TIME);
 		ok = X509_verify_cert(ctx) == 1;
 		if (!ok)
-			snprintf(why, cap, "not issued by this CA or one of policy [vault] attach_trust: "
-				 "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+			snprintf(why, cap,
+				 "not issued by this CA or one of policy [vault] attach_trust: "
+				 "%s",
+				 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
 	} else {
 		snprintf(why, cap, "cannot check its chain");
 	}
@@ -90,7 +94,7 @@ struct run {
 	const struct smz_attach_opts *o;
 	struct smz_vault *v;
 	X509_STORE *trust;
-	STACK_OF(X509) *chain;
+	STACK_OF(X509) * chain;
 	FILE *out;
 	struct smz_attach_stats *st;
 	struct smz_err *e;
@@ -134,14 +138,16 @@ flush(void *arg)
 {
 	struct run *r = arg;
 	int rc = r->n ? smz_vault_attach(r->v, r->at, r->n, r->o->policy->supersede,
-						 r->o->policy->local_part_sensitive, r->e) : 0;
+					 r->o->policy->local_part_sensitive, r->e)
+		      : 0;
 	for (size_t i = 0; !rc && i < r->n; i++) {
 		struct smz_attach *a = &r->at[i];
 		if (a->result == SMZ_ERR_NOTFOUND || a->result == SMZ_ERR_DATA) {
 			r->st->rejected++;
 			r->o->report(r->o->arg, r->index[i], r->line[i], NULL,
 				     a->result == SMZ_ERR_DATA ? SMZ_AT_BAD : SMZ_AT_NOKEY,
-				     a->result == SMZ_ERR_DATA ? a->why : "its key is not in the vault");
+				     a->result == SMZ_ERR_DATA ? a->why
+							       : "its key is not in the vault");
 			continue;
 		}
 		if (!PEM_write_X509(r->out, a->cert) || ferror(r->out))
@@ -163,8 +169,8 @@ flush(void *arg)
 }
 
 int
-smz_attach_run(const struct smz_attach_opts *o, FILE *in, FILE *out,
-	       struct smz_attach_stats *st, struct smz_err *e)
+smz_attach_run(const struct smz_attach_opts *o, FILE *in, FILE *out, struct smz_attach_stats *st,
+	       struct smz_err *e)
 {
 	memset(st, 0, sizeof *st);
 	struct run *r = calloc(1, sizeof *r);

@@ -18,8 +18,8 @@ enum smz_attach_event { SMZ_AT_ATTACHED, SMZ_AT_UNCHANGED, SMZ_AT_NOKEY, SMZ_AT_
 struct smz_attach_opts {
 	const struct smz_policy *policy;
 	const char *vault_dir;
-	const char *ca_dir;                /* the CA whose certificates attach takes, or NULL */
-	const struct smz_unlock *unlock;   /* NULL: locked; unlocked, a key without a
+	const char *ca_dir;		 /* the CA whose certificates attach takes, or NULL */
+	const struct smz_unlock *unlock; /* NULL: locked; unlocked, a key without a
 					      mailbox (an imported one) may adopt one */
 	int quiet;
 	void (*report)(void *arg, size_t index, size_t line, const char *address,
@@ -35,13 +35,12 @@ struct smz_attach_stats {
  * its issuing.pem as an intermediate) and the policy's [vault]
  * attach_trust.  SMZ_ERR_CONFIG when there are none. */
 int smz_attach_trust(const struct smz_policy *p, const char *ca_dir, X509_STORE **store,
-		     STACK_OF(X509) **chain, struct smz_err *e);
+		     STACK_OF(X509) * *chain, struct smz_err *e);
 
 /* Does x chain to those anchors (for S/MIME, its validity period not
  * considered: old certificates of imported keys attach too)?  0, or -1
  * with the reason in why. */
-int smz_attach_trusted(X509_STORE *store, STACK_OF(X509) *chain, X509 *x, char *why,
-		       size_t cap);
+int smz_attach_trusted(X509_STORE *store, STACK_OF(X509) * chain, X509 *x, char *why, size_t cap);
 
 int smz_attach_run(const struct smz_attach_opts *o, FILE *in, FILE *out,
 		   struct smz_attach_stats *st, struct smz_err *e);

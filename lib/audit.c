@@ -78,9 +78,9 @@ smz_audit_append(DB *log, DB *meta, DB_TXN *txn, const struct smz_audit_entry *a
 	char hash[65];
 	int r = head_get(meta, txn, DB_RMW, &count, hash);
 	if (r)
-		return (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED) ? r
-					     : smz_err_set(e, SMZ_ERR_INTERNAL, "audit head: %s",
-							   db_strerror(r));
+		return (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED)
+			       ? r
+			       : smz_err_set(e, SMZ_ERR_INTERNAL, "audit head: %s", db_strerror(r));
 	char when[32];
 	time_t t = time(NULL);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
@@ -107,24 +107,24 @@ smz_audit_append(DB *log, DB *meta, DB_TXN *txn, const struct smz_audit_entry *a
 		}
 		free(canon);
 		if (r)
-			return (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED) ? r
-						     : smz_err_set(e, SMZ_ERR_INTERNAL,
-								   "audit append: %s",
-								   db_strerror(r));
+			return (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED)
+				       ? r
+				       : smz_err_set(e, SMZ_ERR_INTERNAL, "audit append: %s",
+						     db_strerror(r));
 		count++;
 	}
 	r = head_put(meta, txn, count, hash);
 	if (r)
-		return (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED) ? r
-					     : smz_err_set(e, SMZ_ERR_INTERNAL, "audit head: %s",
-							   db_strerror(r));
+		return (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED)
+			       ? r
+			       : smz_err_set(e, SMZ_ERR_INTERNAL, "audit head: %s", db_strerror(r));
 	return 0;
 }
 
 /* Walks entries; verify != NULL checks the chain as it goes. */
 static int
-walk(DB *log, DB_TXN *txn, int (*cb)(void *, json_t *), void *arg, size_t *count,
-     char head[65], struct smz_err *e)
+walk(DB *log, DB_TXN *txn, int (*cb)(void *, json_t *), void *arg, size_t *count, char head[65],
+     struct smz_err *e)
 {
 	DBC *c;
 	int r = log->cursor(log, txn, &c, 0);
@@ -146,14 +146,18 @@ walk(DB *log, DB_TXN *txn, int (*cb)(void *, json_t *), void *arg, size_t *count
 		} else if (head && (size_t)seq != n) {
 			rc = smz_err_set(e, SMZ_ERR_VERIFY,
 					 "entry %zu: sequence number %lld out of place "
-					 "(entries deleted, inserted or reordered)", n, (long long)seq);
+					 "(entries deleted, inserted or reordered)",
+					 n, (long long)seq);
 		} else if (head && strcmp(p, prev) != 0) {
 			rc = smz_err_set(e, SMZ_ERR_VERIFY,
 					 "entry %zu: does not follow from entry %zu (one of "
-					 "them was edited)", n, n - 1);
+					 "them was edited)",
+					 n, n - 1);
 		} else if (head && (d.size != strlen(canon) || memcmp(canon, d.data, d.size))) {
-			rc = smz_err_set(e, SMZ_ERR_VERIFY, "entry %zu: not in canonical form "
-					 "(edited)", n);
+			rc = smz_err_set(e, SMZ_ERR_VERIFY,
+					 "entry %zu: not in canonical form "
+					 "(edited)",
+					 n);
 		}
 		if (!rc) {
 			entry_hash(prev, d.data, d.size, prev);
@@ -185,8 +189,8 @@ smz_audit_walk(const struct smz_audit *au, int (*cb)(void *, json_t *), void *ar
  * takes it first: a verify never sees a half-appended batch, and never
  * deadlocks with a writer.  cb sees each entry once it checked out. */
 static int
-verify_chain(const struct smz_audit *au, int (*cb)(void *, json_t *), void *arg,
-	     size_t *count, char head[65], struct smz_err *e)
+verify_chain(const struct smz_audit *au, int (*cb)(void *, json_t *), void *arg, size_t *count,
+	     char head[65], struct smz_err *e)
 {
 	char want[65];
 	size_t n = 0, want_n;
@@ -199,8 +203,9 @@ verify_chain(const struct smz_audit *au, int (*cb)(void *, json_t *), void *arg,
 	if (r) {
 		if (txn)
 			txn->abort(txn);
-		return r == EINVAL ? smz_err_set(e, SMZ_ERR_VERIFY, "the audit head record is damaged")
-				   : smz_err_set(e, SMZ_ERR_TEMP, "audit head: %s", db_strerror(r));
+		return r == EINVAL
+			       ? smz_err_set(e, SMZ_ERR_VERIFY, "the audit head record is damaged")
+			       : smz_err_set(e, SMZ_ERR_TEMP, "audit head: %s", db_strerror(r));
 	}
 	rc = walk(log, txn, cb, arg, &n, head, e);
 	txn->commit(txn, 0);
@@ -212,9 +217,9 @@ verify_chain(const struct smz_audit *au, int (*cb)(void *, json_t *), void *arg,
 				   "(entries deleted or added at the end)",
 				   n < want_n ? n + 1 : want_n + 1, n, want_n);
 	if (strcmp(head, want) != 0)
-		return smz_err_set(e, SMZ_ERR_VERIFY,
-				   "entry %zu: last entry does not match the recorded head (edited)",
-				   n);
+		return smz_err_set(
+			e, SMZ_ERR_VERIFY,
+			"entry %zu: last entry does not match the recorded head (edited)", n);
 	*count = n;
 	return 0;
 }
@@ -345,7 +350,8 @@ smz_audit_anchors_read(const char *path, struct smz_audit_anchor **out, size_t *
 		if (sp == ll || l[sp] == '#')
 			continue;
 		if (n == cap) {
-			struct smz_audit_anchor *t = realloc(a, (cap = cap ? 2 * cap : 16) * sizeof *a);
+			struct smz_audit_anchor *t = realloc(a, (cap = cap ? 2 * cap : 16) *
+									sizeof *a);
 			if (!t) {
 				rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 				break;
@@ -407,8 +413,8 @@ anchor_cb(void *arg, json_t *entry)
 }
 
 int
-smz_audit_verify_anchors(const struct smz_audit *au, const struct smz_audit_anchor *a,
-			 size_t n, size_t *count,
+smz_audit_verify_anchors(const struct smz_audit *au, const struct smz_audit_anchor *a, size_t n,
+			 size_t *count,
 			 int (*cb)(void *, const struct smz_audit_anchor *, const char *),
 			 void *arg, struct smz_err *e)
 {
@@ -435,12 +441,16 @@ smz_audit_verify_anchors(const struct smz_audit *au, const struct smz_audit_anch
 				 a[i].id, au_kind(au), au_id(au));
 			fail = why;
 		} else if (a[i].seq > total) {
-			snprintf(why, sizeof why, "the log ends at entry %zu, before the anchored "
-				 "entry (entries were removed from the end)", total);
+			snprintf(why, sizeof why,
+				 "the log ends at entry %zu, before the anchored "
+				 "entry (entries were removed from the end)",
+				 total);
 			fail = why;
 		} else if (strcmp(found[i], a[i].hash) != 0) {
-			snprintf(why, sizeof why, "entry %zu is not the anchored one (the log "
-				 "was rewritten from there or before)", a[i].seq);
+			snprintf(why, sizeof why,
+				 "entry %zu is not the anchored one (the log "
+				 "was rewritten from there or before)",
+				 a[i].seq);
 			fail = why;
 		}
 		if (fail && !bad++)
@@ -539,10 +549,11 @@ smz_audit_syslog(const struct smz_audit *au, const struct smz_audit_entry *a,
 		/* the format of syslog(3) on the local socket: RFC 3164 */
 		int h = snprintf(b, sizeof b,
 				 "<%d>%s %2d %02d:%02d:%02d %s[%ld]: smz-audit %s=%s seq=%zu "
-				 "hash=%s op=%s subject=", LOG_AUTHPRIV | LOG_NOTICE,
-				 mon[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-				 smz_prog_name(), (long)getpid(), au_kind(au), au_id(au), m[i].seq,
-				 m[i].hash, a[i].op ? a[i].op : "");
+				 "hash=%s op=%s subject=",
+				 LOG_AUTHPRIV | LOG_NOTICE, mon[tm.tm_mon % 12], tm.tm_mday,
+				 tm.tm_hour, tm.tm_min, tm.tm_sec, smz_prog_name(), (long)getpid(),
+				 au_kind(au), au_id(au), m[i].seq, m[i].hash,
+				 a[i].op ? a[i].op : "");
 		if (h < 0 || (size_t)h >= sizeof b - 64)
 			continue;
 		size_t len = (size_t)h;
@@ -566,8 +577,7 @@ smz_audit_syslog(const struct smz_audit *au, const struct smz_audit_entry *a,
 int
 smz_audit_txn(const struct smz_audit *au,
 	      int (*fn)(DB_TXN *, void *, struct smz_audit_entry *, size_t *, struct smz_err *),
-	      void *arg, struct smz_audit_entry *a, size_t cap, const char *what,
-	      struct smz_err *e)
+	      void *arg, struct smz_audit_entry *a, size_t cap, const char *what, struct smz_err *e)
 {
 	struct smz_audit_mark *m = calloc(cap ? cap : 1, sizeof *m);
 	if (!m)

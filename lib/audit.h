@@ -58,8 +58,8 @@ int smz_audit_txn(const struct smz_audit *au,
  * m (NULL or n of them) gets each entry's seq and hash, which the caller
  * hands to smz_audit_syslog once txn has committed (smz_audit_txn does
  * both). */
-int smz_audit_append(DB *log, DB *meta, DB_TXN *txn, const struct smz_audit_entry *a,
-		     size_t n, struct smz_audit_mark *m, struct smz_err *e);
+int smz_audit_append(DB *log, DB *meta, DB_TXN *txn, const struct smz_audit_entry *a, size_t n,
+		     struct smz_audit_mark *m, struct smz_err *e);
 
 /* Copy committed entries to syslog, facility authpriv, one line each,
  * "smz-audit KIND=ID seq=N hash=HEX op=OP subject=\"..\" reason=\"..\"",
@@ -70,15 +70,14 @@ void smz_audit_syslog(const struct smz_audit *au, const struct smz_audit_entry *
 		      const struct smz_audit_mark *m, size_t n);
 
 /* Walk every entry in order; cb gets the entry as JSON with its hash. */
-int smz_audit_walk(const struct smz_audit *au, int (*cb)(void *arg, json_t *entry),
-		   void *arg, struct smz_err *e);
+int smz_audit_walk(const struct smz_audit *au, int (*cb)(void *arg, json_t *entry), void *arg,
+		   struct smz_err *e);
 
 /* 0 and the count if the chain is whole; SMZ_ERR_VERIFY naming the entry. */
 int smz_audit_verify(const struct smz_audit *au, size_t *count, struct smz_err *e);
 
 /* Verify the chain and return an anchor for its head (the last entry). */
-int smz_audit_anchor(const struct smz_audit *au, struct smz_audit_anchor *out,
-		     struct smz_err *e);
+int smz_audit_anchor(const struct smz_audit *au, struct smz_audit_anchor *out, struct smz_err *e);
 
 /* The anchor line, without a newline; buf holds at least 200 bytes. */
 void smz_audit_anchor_format(const struct smz_audit_anchor *a, char *buf, size_t cap);
@@ -97,8 +96,8 @@ int smz_audit_anchors_read(const char *path, struct smz_audit_anchor **a, size_t
  * was neither cut before it nor rewritten.  cb gets each anchor with
  * NULL or why it fails; returns 0 if all hold, SMZ_ERR_VERIFY if one
  * does not (e then names the first), or the chain's own failure. */
-int smz_audit_verify_anchors(const struct smz_audit *au, const struct smz_audit_anchor *a,
-			     size_t n, size_t *count,
+int smz_audit_verify_anchors(const struct smz_audit *au, const struct smz_audit_anchor *a, size_t n,
+			     size_t *count,
 			     int (*cb)(void *arg, const struct smz_audit_anchor *a,
 				       const char *fail),
 			     void *arg, struct smz_err *e);

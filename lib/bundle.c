@@ -38,7 +38,7 @@ smz_bundle_password(char *out)
 
 int
 smz_bundle_p12(EVP_PKEY *const *keys, X509 *const *certs, const char *const *names, size_t n,
-	       STACK_OF(X509) *chain, const char *profile, const char *pass, unsigned char **der,
+	       STACK_OF(X509) * chain, const char *profile, const char *pass, unsigned char **der,
 	       size_t *len, struct smz_err *e)
 {
 	int modern = strcmp(profile, "modern") == 0;
@@ -53,8 +53,8 @@ smz_bundle_p12(EVP_PKEY *const *keys, X509 *const *certs, const char *const *nam
 	for (size_t i = 0; i < n; i++) {
 		unsigned char id[SMZ_KEYID_LEN];
 		PKCS12_SAFEBAG *cb = PKCS12_add_cert(&certbags, certs[i]);
-		PKCS12_SAFEBAG *kb = PKCS12_add_key_ex(&keybags, keys[i], 0, P12_ITER, key_nid, pass,
-						       NULL, NULL);
+		PKCS12_SAFEBAG *kb = PKCS12_add_key_ex(&keybags, keys[i], 0, P12_ITER, key_nid,
+						       pass, NULL, NULL);
 		/* localKeyID pairs each key with its certificate */
 		if (!cb || !kb || smz_key_id(keys[i], id) ||
 		    !PKCS12_add_localkeyid(cb, id, SMZ_KEYID_LEN) ||
@@ -187,7 +187,8 @@ mobileconfig(const struct smz_export_opts *o, const char *addr, struct key_item 
 				    plist_new_string(o->policy->smtp_host));
 		plist_dict_set_item(p, "SMIMEEnabled", plist_new_bool(1));
 		plist_dict_set_item(p, "SMIMESigningEnabled", plist_new_bool(1));
-		plist_dict_set_item(p, "SMIMESigningCertificateUUID", plist_new_string(current_uuid));
+		plist_dict_set_item(p, "SMIMESigningCertificateUUID",
+				    plist_new_string(current_uuid));
 		plist_dict_set_item(p, "SMIMEEncryptionEnabled", plist_new_bool(1));
 		plist_dict_set_item(p, "SMIMEEncryptionCertificateUUID",
 				    plist_new_string(current_uuid));
@@ -273,9 +274,9 @@ keep_earlier_passwords(const char *dir, const struct smz_secret *tsv, size_t tle
 	int rc = smz_file_read(path, (size_t)64 << 20, &old, &olen, &re);
 	if (rc)
 		return smz_err_set(e, rc, "%s: %s", path, re.msg);
-	rc = smz_secret_alloc(merged, olen + tlen + 1) ? smz_err_set(e, SMZ_ERR_INTERNAL,
-								     "out of secure memory")
-						     : 0;
+	rc = smz_secret_alloc(merged, olen + tlen + 1)
+		     ? smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory")
+		     : 0;
 	const char *nw = (const char *)tsv->buf, *hdr_end = memchr(nw, '\n', tlen);
 	size_t n = 0;
 	if (!rc && hdr_end) { /* the header, then the earlier lines kept */
@@ -292,7 +293,8 @@ keep_earlier_passwords(const char *dir, const struct smz_secret *tsv, size_t tle
 			for (const char *q = hdr_end + 1; tab && q < nw + tlen && !again;) {
 				const char *qe = memchr(q, '\n', (size_t)(nw + tlen - q));
 				size_t al = (size_t)(tab - line);
-				again = (size_t)(nw + tlen - q) > al && memcmp(q, line, al) == 0 && q[al] == '\t';
+				again = (size_t)(nw + tlen - q) > al && memcmp(q, line, al) == 0 &&
+					q[al] == '\t';
 				q = qe ? qe + 1 : nw + tlen;
 			}
 			if (tab && !again) {
@@ -365,8 +367,7 @@ gather(const struct smz_export_opts *o, struct built *b, struct smz_err *e)
 /* Worker threads: unseal, and build the PKCS#12 (and .mobileconfig); the
  * password hashing makes this the cost of an export. */
 static int
-make_bundle(const struct smz_export_opts *o, struct built *b, const char *pass,
-	    struct smz_err *e)
+make_bundle(const struct smz_export_opts *o, struct built *b, const char *pass, struct smz_err *e)
 {
 	struct collect *c = &b->c;
 	EVP_PKEY *keys[MAX_KEYS];
@@ -376,11 +377,13 @@ make_bundle(const struct smz_export_opts *o, struct built *b, const char *pass,
 	snprintf(b->subject, sizeof b->subject, "%s", b->addr);
 	for (size_t i = 0; i < c->n; i++) {
 		struct key_item *k = &c->k[i];
-		snprintf(k->id, sizeof k->id, "%s", json_string_value(json_object_get(k->rec, "key_id")));
+		snprintf(k->id, sizeof k->id, "%s",
+			 json_string_value(json_object_get(k->rec, "key_id")));
 		if ((rc = smz_vault_unseal(o->vault, k->rec, &k->key, e)))
 			return rc;
 		if (!(k->cert = newest_cert(k->rec)))
-			return smz_err_set(e, SMZ_ERR_DATA, "key %.16s: damaged certificate", k->id);
+			return smz_err_set(e, SMZ_ERR_DATA, "key %.16s: damaged certificate",
+					   k->id);
 		char date[32];
 		smz_time_iso(json_integer_value(json_object_get(k->rec, "created")), date);
 		date[10] = 0;
@@ -428,7 +431,7 @@ worker(void *arg)
 }
 
 struct all {
-	json_t *seen; /* address key -> address */
+	json_t *seen;  /* address key -> address */
 	int sensitive; /* the policy's local-part rule: one bundle per mailbox */
 };
 
@@ -443,8 +446,7 @@ all_cb(void *arg, json_t *rec)
 	json_array_foreach(json_object_get(rec, "addresses"), i, ad)
 	{
 		char key[SMZ_ADDR_MAX];
-		smz_addr_key(json_string_value(ad) ? json_string_value(ad) : "",
-			     a->sensitive, key);
+		smz_addr_key(json_string_value(ad) ? json_string_value(ad) : "", a->sensitive, key);
 		if (!json_object_get(a->seen, key))
 			json_object_set(a->seen, key, ad);
 	}
@@ -460,8 +462,7 @@ smz_export_all(const struct smz_export_opts *o, struct smz_export_stats *st, str
 	const char **list = calloc(n + 1, sizeof *list);
 	const char *k;
 	json_t *v;
-	json_object_foreach(a.seen, k, v)
-		list[i++] = json_string_value(v);
+	json_object_foreach(a.seen, k, v) list[i++] = json_string_value(v);
 	if (!rc)
 		rc = list ? smz_export_run(o, list, n, st, e)
 			  : smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
@@ -515,7 +516,7 @@ write_group(const struct smz_export_opts *o, struct built *g, size_t n, struct s
 			rc = smz_err_set(e, g[i].rc, "%s", g[i].e.msg);
 		} else {
 			a[na++] = (struct smz_audit_entry){"export", g[i].subject,
-							    o->reason ? o->reason : ""};
+							   o->reason ? o->reason : ""};
 		}
 	}
 	if (!rc && na)
@@ -528,7 +529,8 @@ write_group(const struct smz_export_opts *o, struct built *g, size_t n, struct s
 		    file_name(g[i].addr, ".mobileconfig", file, sizeof file) < 0 ||
 		    strlen(file) > 250) {
 			st->missing++;
-			o->report(o->arg, g[i].addr, SMZ_EX_FAILED, 0, "address too long for a file name");
+			o->report(o->arg, g[i].addr, SMZ_EX_FAILED, 0,
+				  "address too long for a file name");
 			continue;
 		}
 		rc = write_secret_file(o->out_dir, p12name, g[i].p12, g[i].p12_len, 0, e);
@@ -591,7 +593,8 @@ smz_export_run(const struct smz_export_opts *o, const char *const *addresses, si
 		b->rc = 0;
 		if (r == SMZ_ERR_NOTFOUND) {
 			st->missing++;
-			o->report(o->arg, b->addr, SMZ_EX_MISSING, 0, "no key with a certificate in the vault");
+			o->report(o->arg, b->addr, SMZ_EX_MISSING, 0,
+				  "no key with a certificate in the vault");
 		} else if (r == SMZ_ERR_CANTCREAT || r == SMZ_ERR_IO || r == SMZ_ERR_TEMP ||
 			   r == SMZ_ERR_INTERNAL || r == SMZ_ERR_PERM) {
 			rc = smz_err_set(e, r, "%s", xe.msg);

@@ -25,10 +25,10 @@ struct smz_export_opts {
 	const char *out_dir;
 	const char *profile; /* "compat" or "modern" */
 	int current_only, mobileconfig;
-	int jobs; /* threads building bundles */
+	int jobs;			   /* threads building bundles */
 	const struct smz_secret *password; /* NULL: one generated per address */
 	const char *reason;
-	STACK_OF(X509) *chain; /* CA certificates to include; may be NULL */
+	STACK_OF(X509) * chain; /* CA certificates to include; may be NULL */
 	void (*report)(void *arg, const char *address, enum smz_export_event ev, size_t keys,
 		       const char *detail);
 	void *arg;
@@ -42,16 +42,15 @@ int smz_export_run(const struct smz_export_opts *o, const char *const *addresses
 		   struct smz_export_stats *st, struct smz_err *e);
 
 /* Every address that has a key with a certificate. */
-int smz_export_all(const struct smz_export_opts *o, struct smz_export_stats *st,
-		   struct smz_err *e);
+int smz_export_all(const struct smz_export_opts *o, struct smz_export_stats *st, struct smz_err *e);
 
 /* A password of 24 characters from 31 unambiguous ones (118 bits), in
  * groups of four: "7kq3-..."; out holds at least 30 bytes. */
 void smz_bundle_password(char *out);
 
 /* A PKCS#12 of keys[i] with certs[i] (names[i] as friendlyName), plus chain. */
-int smz_bundle_p12(EVP_PKEY *const *keys, X509 *const *certs, const char *const *names,
-		   size_t n, STACK_OF(X509) *chain, const char *profile, const char *pass,
+int smz_bundle_p12(EVP_PKEY *const *keys, X509 *const *certs, const char *const *names, size_t n,
+		   STACK_OF(X509) * chain, const char *profile, const char *pass,
 		   unsigned char **der, size_t *len, struct smz_err *e);
 
 #endif

@@ -44,7 +44,7 @@ ca_audit(struct smz_ca *ca)
 	return (struct smz_audit){ca->env, ca->log, ca->meta, "ca", ca->id};
 }
 
-static const char *const reasons[] = {"keyCompromise", "affiliationChanged", "superseded",
+static const char *const reasons[] = {"keyCompromise",	      "affiliationChanged", "superseded",
 				      "cessationOfOperation", "privilegeWithdrawn", NULL};
 static const int reason_codes[] = {CRL_REASON_KEY_COMPROMISE, CRL_REASON_AFFILIATION_CHANGED,
 				   CRL_REASON_SUPERSEDED, CRL_REASON_CESSATION_OF_OPERATION,
@@ -169,8 +169,8 @@ read_key(const char *path, const struct smz_secret *pass, const char *opt, EVP_P
 	free(pem);
 	ERR_clear_error();
 	if (!k)
-		return encrypted && !pass ? smz_err_set(e, SMZ_ERR_PERM, "%s is encrypted: give %s",
-						  path, opt)
+		return encrypted && !pass
+			       ? smz_err_set(e, SMZ_ERR_PERM, "%s is encrypted: give %s", path, opt)
 		       : encrypted ? smz_err_set(e, SMZ_ERR_PERM, "%s: wrong passphrase", path)
 				   : smz_err_set(e, SMZ_ERR_DATA, "%s: not a private key", path);
 	*out = k;
@@ -194,8 +194,7 @@ encrypt_key(BIO *b, EVP_PKEY *k, const struct smz_secret *pass)
 	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
 	X509_ALGOR *pbe = PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), NULL, CA_SALT_LEN, NULL,
 						CA_SCRYPT_N, CA_SCRYPT_R, CA_SCRYPT_P);
-	X509_SIG *sig = p8 && pbe ? PKCS8_set0_pbe((const char *)pass->buf, (int)pass->len,
-						   p8, pbe)
+	X509_SIG *sig = p8 && pbe ? PKCS8_set0_pbe((const char *)pass->buf, (int)pass->len, p8, pbe)
 				  : NULL;
 	if (!sig)
 		X509_ALGOR_free(pbe); /* set0 takes it only on success */
@@ -317,7 +316,8 @@ smz_ca_create(const char *dir, const struct smz_policy *p, const struct smz_ca_i
 	      struct smz_err *e)
 {
 	if (!dir || !*dir)
-		return smz_err_set(e, SMZ_ERR_CONFIG, "no CA given (--ca, $SMZ_CA or policy [ca] path)");
+		return smz_err_set(e, SMZ_ERR_CONFIG,
+				   "no CA given (--ca, $SMZ_CA or policy [ca] path)");
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: %s", dir, strerror(errno));
 	struct smz_ca *ca = calloc(1, sizeof *ca);
@@ -336,8 +336,8 @@ smz_ca_create(const char *dir, const struct smz_policy *p, const struct smz_ca_i
 	time_t now = time(NULL);
 	if (o->root_cert) {
 		if (!(root = read_cert(o->root_cert, e)) ||
-		    (rc = read_key(o->root_key, o->root_passphrase, "--root-passphrase-file",
-				   &rk, e)))
+		    (rc = read_key(o->root_key, o->root_passphrase, "--root-passphrase-file", &rk,
+				   e)))
 			goto out;
 		if (X509_check_private_key(root, rk) != 1) {
 			ERR_clear_error();
@@ -384,7 +384,8 @@ int
 smz_ca_open(const char *dir, struct smz_ca **out, struct smz_err *e)
 {
 	if (!dir || !*dir)
-		return smz_err_set(e, SMZ_ERR_CONFIG, "no CA given (--ca, $SMZ_CA or policy [ca] path)");
+		return smz_err_set(e, SMZ_ERR_CONFIG,
+				   "no CA given (--ca, $SMZ_CA or policy [ca] path)");
 	struct smz_ca *ca = calloc(1, sizeof *ca);
 	if (!ca)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
@@ -393,8 +394,8 @@ smz_ca_open(const char *dir, struct smz_ca **out, struct smz_err *e)
 	int rc = 0;
 	path_of(ca, "issuing.pem", path, sizeof path);
 	if (access(path, F_OK) != 0) {
-		rc = smz_err_set(e, SMZ_ERR_NOINPUT, "%s: not a CA (create one with smz-issue init)",
-				 dir);
+		rc = smz_err_set(e, SMZ_ERR_NOINPUT,
+				 "%s: not a CA (create one with smz-issue init)", dir);
 		goto fail;
 	}
 	if (!(ca->issuing = read_cert(path, e)) ||
@@ -464,9 +465,10 @@ cert_record(X509 *x, const struct smz_csr_info *ci, const char *profile)
 	char kid[65], serial[2 * SMZ_SERIAL_LEN + 1];
 	smz_hex(ci->key_id, SMZ_KEYID_LEN, kid);
 	const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
-	smz_hex(ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn) <= SMZ_SERIAL_LEN
-						   ? (size_t)ASN1_STRING_length(sn)
-						   : SMZ_SERIAL_LEN, serial);
+	smz_hex(ASN1_STRING_get0_data(sn),
+		(size_t)ASN1_STRING_length(sn) <= SMZ_SERIAL_LEN ? (size_t)ASN1_STRING_length(sn)
+								 : SMZ_SERIAL_LEN,
+		serial);
 	json_t *addrs = json_array();
 	for (size_t i = 0; i < ci->naddr; i++)
 		json_array_append_new(addrs, json_string(ci->addresses[i]));
@@ -489,8 +491,8 @@ record_cert(json_t *rec)
 /* A valid, unexpired certificate of this key covering these addresses,
  * under the same profile and usage (a policy change gets new ones). */
 static int
-find_existing(struct smz_ca *ca, DB_TXN *txn, const struct smz_csr_info *ci,
-	      const char *profile, long long fresh_until, X509 **out, int *compromised)
+find_existing(struct smz_ca *ca, DB_TXN *txn, const struct smz_csr_info *ci, const char *profile,
+	      long long fresh_until, X509 **out, int *compromised)
 {
 	*compromised = 0;
 	DBC *c;
@@ -506,7 +508,8 @@ find_existing(struct smz_ca *ca, DB_TXN *txn, const struct smz_csr_info *ci,
 		const char *st = json_string_value(json_object_get(j, "status"));
 		json_int_t na = json_integer_value(json_object_get(j, "not_after"));
 		const char *reason = json_string_value(json_object_get(j, "reason"));
-		if (st && strcmp(st, "revoked") == 0 && reason && strcmp(reason, "keyCompromise") == 0)
+		if (st && strcmp(st, "revoked") == 0 && reason &&
+		    strcmp(reason, "keyCompromise") == 0)
 			*compromised = 1; /* BR 4.9.1.1: never certify that key again */
 		const char *pr = json_string_value(json_object_get(j, "profile"));
 		const char *us = json_string_value(json_object_get(j, "usage"));
@@ -574,16 +577,18 @@ issue_fn(struct smz_ca *ca, DB_TXN *txn, void *arg, struct smz_audit_entry *a, s
 			if (!cand) {
 				unsigned char fresh[SMZ_SERIAL_LEN];
 				if (smz_profile_serial(fresh) < 0)
-					return smz_err_set(e, SMZ_ERR_INTERNAL, "no randomness for a serial");
-				int rc = smz_profile_build(j->p, ca->issuing, ca->key, rq->ci, fresh, now,
-							   &cand, e);
+					return smz_err_set(e, SMZ_ERR_INTERNAL,
+							   "no randomness for a serial");
+				int rc = smz_profile_build(j->p, ca->issuing, ca->key, rq->ci,
+							   fresh, now, &cand, e);
 				if (rc)
 					return rc;
 			}
 			const ASN1_INTEGER *sn = X509_get0_serialNumber(cand);
 			if (ASN1_STRING_length(sn) != SMZ_SERIAL_LEN) {
 				X509_free(cand);
-				return smz_err_set(e, SMZ_ERR_INTERNAL, "serial of the wrong length");
+				return smz_err_set(e, SMZ_ERR_INTERNAL,
+						   "serial of the wrong length");
 			}
 			unsigned char serial[SMZ_SERIAL_LEN];
 			memcpy(serial, ASN1_STRING_get0_data(sn), SMZ_SERIAL_LEN);
@@ -634,8 +639,8 @@ smz_ca_prepare(struct smz_ca *ca, const struct smz_policy *p, const struct smz_c
 }
 
 int
-smz_ca_issue(struct smz_ca *ca, const struct smz_policy *p, struct smz_ca_request *r,
-	     size_t n, struct smz_err *e)
+smz_ca_issue(struct smz_ca *ca, const struct smz_policy *p, struct smz_ca_request *r, size_t n,
+	     struct smz_err *e)
 {
 	if (!ca->key)
 		return smz_err_set(e, SMZ_ERR_PERM, "the CA key is not loaded");
@@ -725,8 +730,10 @@ revoke_fn(struct smz_ca *ca, DB_TXN *txn, void *arg, struct smz_audit_entry *a, 
 			if (*p != ':')
 				clean[cl++] = (char)((*p >= 'A' && *p <= 'F') ? *p + 32 : *p);
 		clean[cl] = 0;
-		if (sodium_hex2bin(serial, sizeof serial, clean, cl, NULL, &sl, NULL) != 0 || sl == 0)
-			return smz_err_set(e, SMZ_ERR_USAGE, "%s: not a hexadecimal serial", j->value);
+		if (sodium_hex2bin(serial, sizeof serial, clean, cl, NULL, &sl, NULL) != 0 ||
+		    sl == 0)
+			return smz_err_set(e, SMZ_ERR_USAGE, "%s: not a hexadecimal serial",
+					   j->value);
 		DBT k = {.data = serial, .size = (u_int32_t)sl}, d = {.flags = DB_DBT_MALLOC};
 		r = ca->certs->get(ca->certs, txn, &k, &d, DB_RMW);
 		if (r == DB_NOTFOUND)
@@ -755,7 +762,8 @@ revoke_fn(struct smz_ca *ca, DB_TXN *txn, void *arg, struct smz_audit_entry *a, 
 		size_t kl = 0;
 		if (sodium_hex2bin(kid, sizeof kid, j->value, strlen(j->value), NULL, &kl, NULL) ||
 		    kl != SMZ_KEYID_LEN)
-			return smz_err_set(e, SMZ_ERR_USAGE, "%s: a key id is 64 hex digits", j->value);
+			return smz_err_set(e, SMZ_ERR_USAGE, "%s: a key id is 64 hex digits",
+					   j->value);
 		sk.data = kid;
 		sk.size = SMZ_KEYID_LEN;
 	}
@@ -764,7 +772,7 @@ revoke_fn(struct smz_ca *ca, DB_TXN *txn, void *arg, struct smz_audit_entry *a, 
 	DBC *c;
 	if ((r = idx->cursor(idx, txn, &c, 0)))
 		return r;
-	unsigned char (*serials)[SMZ_SERIAL_LEN] = NULL;
+	unsigned char(*serials)[SMZ_SERIAL_LEN] = NULL;
 	size_t ns = 0;
 	DBT pk = {0}, pd = {0};
 	u_int32_t flag = DB_SET;
@@ -808,18 +816,20 @@ smz_ca_revoke(struct smz_ca *ca, enum smz_ca_select by, const char *value, const
 	if (!smz_ca_reason_valid(reason))
 		return smz_err_set(e, SMZ_ERR_USAGE,
 				   "reason %s: expected keyCompromise, affiliationChanged, "
-				   "superseded, cessationOfOperation or privilegeWithdrawn", reason);
+				   "superseded, cessationOfOperation or privilegeWithdrawn",
+				   reason);
 	struct smz_audit_entry *a = calloc(4096, sizeof *a);
 	struct revoke_job rj = {by, value, reason, cb, arg, json_array(), NULL, 0};
 	struct txn_job j = {revoke_fn, &rj, a, 4096, ca};
 	int rc = a ? in_txn(ca, &j, e) : smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	if (!rc && json_array_size(rj.done) == 0)
-		rc = smz_err_set(e, SMZ_ERR_NOTFOUND, "%s: no certificate issued by this CA", value);
+		rc = smz_err_set(e, SMZ_ERR_NOTFOUND, "%s: no certificate issued by this CA",
+				 value);
 	size_t i;
 	json_t *d;
 	if (!rc)
-		json_array_foreach(rj.done, i, d)
-			cb(arg, json_object_get(d, "rec"), json_is_true(json_object_get(d, "already")));
+		json_array_foreach(rj.done, i, d) cb(arg, json_object_get(d, "rec"),
+						     json_is_true(json_object_get(d, "already")));
 	for (i = 0; i < rj.nsub; i++)
 		free(rj.subjects[i]);
 	free(rj.subjects);
@@ -877,15 +887,16 @@ add_revoked(void *arg, json_t *rec)
 	BIGNUM *bn = NULL;
 	X509_REVOKED *rv = X509_REVOKED_new();
 	ASN1_INTEGER *sn = NULL;
-	ASN1_TIME *t = ASN1_TIME_set(NULL, (time_t)json_integer_value(json_object_get(rec, "revoked_at")));
+	ASN1_TIME *t = ASN1_TIME_set(NULL, (time_t)json_integer_value(
+						   json_object_get(rec, "revoked_at")));
 	ASN1_ENUMERATED *code = ASN1_ENUMERATED_new();
 	int c = CRL_REASON_UNSPECIFIED;
 	for (int i = 0; reason && reasons[i]; i++)
 		if (strcmp(reason, reasons[i]) == 0)
 			c = reason_codes[i];
-	int ok = hex && rv && t && code && BN_hex2bn(&bn, hex) && (sn = BN_to_ASN1_INTEGER(bn, NULL)) &&
-		 X509_REVOKED_set_serialNumber(rv, sn) && X509_REVOKED_set_revocationDate(rv, t) &&
-		 ASN1_ENUMERATED_set(code, c) &&
+	int ok = hex && rv && t && code && BN_hex2bn(&bn, hex) &&
+		 (sn = BN_to_ASN1_INTEGER(bn, NULL)) && X509_REVOKED_set_serialNumber(rv, sn) &&
+		 X509_REVOKED_set_revocationDate(rv, t) && ASN1_ENUMERATED_set(code, c) &&
 		 X509_REVOKED_add1_ext_i2d(rv, NID_crl_reason, code, 0, 0) &&
 		 X509_CRL_add0_revoked(rl->crl, rv);
 	if (ok)
@@ -928,13 +939,15 @@ smz_ca_crl(struct smz_ca *ca, const struct smz_policy *p, unsigned char **der, s
 	    !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0))
 		goto out;
 	X509V3_set_ctx(&ctx, ca->issuing, NULL, NULL, crl, 0);
-	if (!(aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always")) ||
+	if (!(aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier,
+					"keyid:always")) ||
 	    !X509_CRL_add_ext(crl, aki, -1))
 		goto out;
 	if ((rc = smz_ca_foreach(ca, add_revoked, &rl, e)))
 		goto out;
 	rc = SMZ_ERR_INTERNAL;
-	if (rl.failed || !X509_CRL_sort(crl) || !X509_CRL_sign(crl, ca->key, smz_profile_md(ca->key)))
+	if (rl.failed || !X509_CRL_sort(crl) ||
+	    !X509_CRL_sign(crl, ca->key, smz_profile_md(ca->key)))
 		goto out;
 	unsigned char *buf = NULL;
 	int l = i2d_X509_CRL(crl, &buf);

@@ -38,40 +38,38 @@ X509 *smz_ca_root(struct smz_ca *ca);
 
 struct smz_ca_request {
 	struct smz_csr_info *ci; /* checked request */
-	X509 *prebuilt;          /* in, optional: from smz_ca_prepare; taken over */
-	X509 *cert;              /* out: new or existing certificate */
-	int existed;             /* out: a valid certificate for this key was there */
-	int refused;             /* out: the key was revoked as compromised */
+	X509 *prebuilt;		 /* in, optional: from smz_ca_prepare; taken over */
+	X509 *cert;		 /* out: new or existing certificate */
+	int existed;		 /* out: a valid certificate for this key was there */
+	int refused;		 /* out: the key was revoked as compromised */
 };
 
 /* Build (and sign) a certificate for ci with a fresh serial, outside any
  * transaction; safe to call from several threads at once. */
-int smz_ca_prepare(struct smz_ca *ca, const struct smz_policy *p,
-		   const struct smz_csr_info *ci, X509 **out, struct smz_err *e);
+int smz_ca_prepare(struct smz_ca *ca, const struct smz_policy *p, const struct smz_csr_info *ci,
+		   X509 **out, struct smz_err *e);
 
 /* Issue for n checked requests in one transaction; a request whose key
  * already has a valid certificate for the same addresses gets that one. */
-int smz_ca_issue(struct smz_ca *ca, const struct smz_policy *p, struct smz_ca_request *r,
-		 size_t n, struct smz_err *e);
+int smz_ca_issue(struct smz_ca *ca, const struct smz_policy *p, struct smz_ca_request *r, size_t n,
+		 struct smz_err *e);
 
 enum smz_ca_select { SMZ_CA_BY_SERIAL, SMZ_CA_BY_ADDRESS, SMZ_CA_BY_KEYID };
 
 /* Revoke every valid certificate matching value; cb reports each serial
  * revoked (or already revoked).  SMZ_ERR_NOTFOUND when nothing matched. */
-int smz_ca_revoke(struct smz_ca *ca, enum smz_ca_select by, const char *value,
-		  const char *reason, void (*cb)(void *arg, json_t *rec, int already),
-		  void *arg, struct smz_err *e);
+int smz_ca_revoke(struct smz_ca *ca, enum smz_ca_select by, const char *value, const char *reason,
+		  void (*cb)(void *arg, json_t *rec, int already), void *arg, struct smz_err *e);
 
 /* Is reason one smz accepts (RFC 5280 names, never unspecified)? */
 int smz_ca_reason_valid(const char *reason);
 
 /* A signed CRL (DER) with the next CRL number. */
-int smz_ca_crl(struct smz_ca *ca, const struct smz_policy *p, unsigned char **der,
-	       size_t *len, struct smz_err *e);
+int smz_ca_crl(struct smz_ca *ca, const struct smz_policy *p, unsigned char **der, size_t *len,
+	       struct smz_err *e);
 
 /* The certificate this CA issued with a serial (hex, colons allowed). */
-int smz_ca_cert_by_serial(struct smz_ca *ca, const char *serial, X509 **out,
-			  struct smz_err *e);
+int smz_ca_cert_by_serial(struct smz_ca *ca, const char *serial, X509 **out, struct smz_err *e);
 
 /* Every certificate record, in serial order. */
 int smz_ca_foreach(struct smz_ca *ca, int (*cb)(void *arg, json_t *rec), void *arg,

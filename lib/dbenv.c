@@ -25,7 +25,7 @@ smz_db_err(struct smz_err *e, int r, const char *what)
 		    r == EAGAIN)
 			   ? SMZ_ERR_TEMP
 		   : (r == EACCES || r == EPERM) ? SMZ_ERR_PERM
-		   : (r == ENOSPC || r == EIO)   ? SMZ_ERR_IO
+		   : (r == ENOSPC || r == EIO)	 ? SMZ_ERR_IO
 						 : SMZ_ERR_INTERNAL;
 	int rc = smz_err_set(e, code, "%s: %s%s%s", what, db_strerror(r), db_msg[0] ? ": " : "",
 			     db_msg);
@@ -68,7 +68,8 @@ smz_dbenv_open(const char *dir, DB_ENV **out, struct smz_err *e)
 		int rc = r == DB_RUNRECOVERY
 				 ? smz_err_set(e, SMZ_ERR_TEMP,
 					       "%s: needs recovery while other programs use it; "
-					       "retry when they have finished", dir)
+					       "retry when they have finished",
+					       dir)
 				 : smz_db_err(e, r, dir);
 		env->close(env, 0);
 		return rc;

@@ -19,8 +19,7 @@ int smz_dbenv_open(const char *dir, DB_ENV **env, struct smz_err *e);
 /* Checkpoint (so old logs can go) and close. */
 void smz_dbenv_close(DB_ENV *env);
 
-int smz_db_open(DB_ENV *env, DB **db, const char *file, DBTYPE type, int dup,
-		struct smz_err *e);
+int smz_db_open(DB_ENV *env, DB **db, const char *file, DBTYPE type, int dup, struct smz_err *e);
 
 /* Map a BDB error to an SMZ_ERR_* with the message BDB gave. */
 int smz_db_err(struct smz_err *e, int r, const char *what);
@@ -36,8 +35,7 @@ smz_db_code(int r)
 int smz_db_retry(int r, int attempt);
 
 /* String-keyed records: get (malloc'd, NUL-terminated) and put. */
-int smz_db_get_str(DB *db, DB_TXN *txn, const char *key, u_int32_t flags, char **val,
-		   size_t *len);
+int smz_db_get_str(DB *db, DB_TXN *txn, const char *key, u_int32_t flags, char **val, size_t *len);
 int smz_db_put_str(DB *db, DB_TXN *txn, const char *key, const void *val, size_t len);
 int smz_db_put_json(DB *db, DB_TXN *txn, const char *key, json_t *j);
 
@@ -50,8 +48,8 @@ int smz_db_writer_lock(DB *meta, DB_TXN *txn);
 
 /* Every record of db (JSON values) in key order; cb < 0 stops with
  * SMZ_ERR_IO; a record that does not parse is SMZ_ERR_DATA. */
-int smz_db_foreach_json(DB *db, int (*cb)(void *arg, json_t *rec), void *arg,
-			const char *what, struct smz_err *e);
+int smz_db_foreach_json(DB *db, int (*cb)(void *arg, json_t *rec), void *arg, const char *what,
+			struct smz_err *e);
 
 /* Seconds since the epoch as 2026-11-27T13:45:00Z. */
 void smz_time_iso(long long t, char out[32]);

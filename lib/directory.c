@@ -20,7 +20,7 @@ struct conn {
 	const struct smz_publish_opts *o;
 	LDAP *ld;
 	struct smz_err *e;
-	int down;              /* the server went away */
+	int down;	       /* the server went away */
 	const char *cert_attr; /* userCertificate;binary, or plain for AD */
 };
 
@@ -38,7 +38,8 @@ detect_server(struct conn *c)
 	if (ldap_search_ext_s(c->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL,
 			      NULL, 1, &res) == LDAP_SUCCESS) {
 		LDAPMessage *m = ldap_first_entry(c->ld, res);
-		struct berval **v = m ? ldap_get_values_len(c->ld, m, "supportedCapabilities") : NULL;
+		struct berval **v = m ? ldap_get_values_len(c->ld, m, "supportedCapabilities")
+				      : NULL;
 		for (int i = 0; v && v[i]; i++)
 			if (v[i]->bv_len == strlen(AD_CAPABILITY) &&
 			    !memcmp(v[i]->bv_val, AD_CAPABILITY, v[i]->bv_len))
@@ -123,8 +124,9 @@ connect_dir(struct conn *c)
 	if (o->tls_ca)
 		ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, o->tls_ca);
 	ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
-	int starttls = o->starttls >= 0 ? o->starttls
-					: strncmp(o->uri, "ldap://", 7) == 0 && !is_loopback(o->uri);
+	int starttls = o->starttls >= 0
+			       ? o->starttls
+			       : strncmp(o->uri, "ldap://", 7) == 0 && !is_loopback(o->uri);
 	if (starttls && (r = ldap_start_tls_s(c->ld, NULL, NULL)) != LDAP_SUCCESS)
 		return ldap_fail(c, r == LDAP_CONNECT_ERROR ? LDAP_CONNECT_ERROR : r,
 				 "StartTLS (is the certificate trusted? --tls-ca)");
@@ -134,8 +136,8 @@ connect_dir(struct conn *c)
 		cred.bv_len = o->bind_pw->len;
 		r = ldap_sasl_bind_s(c->ld, o->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	} else if (strncmp(o->uri, "ldapi://", 8) == 0) {
-		r = ldap_sasl_interactive_bind_s(c->ld, NULL, "EXTERNAL", NULL, NULL, LDAP_SASL_QUIET,
-						 no_interaction, NULL);
+		r = ldap_sasl_interactive_bind_s(c->ld, NULL, "EXTERNAL", NULL, NULL,
+						 LDAP_SASL_QUIET, no_interaction, NULL);
 	} else {
 		r = ldap_sasl_bind_s(c->ld, NULL, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 	}
@@ -280,8 +282,7 @@ by_der(const X509 *const *a, const X509 *const *b)
 /* userSMIMECertificate: this CA's current certificates of the entry (an
  * entry may have several mailboxes), in a stable order, then the chain. */
 static int
-smime_value(const struct smz_publish_opts *o, STACK_OF(X509) *mine, unsigned char **der,
-	    int *len)
+smime_value(const struct smz_publish_opts *o, STACK_OF(X509) * mine, unsigned char **der, int *len)
 {
 	PKCS7 *p7 = PKCS7_new();
 	sk_X509_set_cmp_func(mine, by_der);
@@ -366,11 +367,12 @@ apply(struct conn *c, const char *dn, const struct change *ch)
 {
 	LDAPMod m[3], *mods[4];
 	struct berval addv, smv, *addvals[2] = {&addv, NULL}, *smvals[2] = {&smv, NULL},
-			       *delvals[17];
+				 *delvals[17];
 	int n = 0;
 	if (ch->add) {
 		addv = (struct berval){ch->add_len, (char *)ch->add};
-		m[n] = (LDAPMod){.mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES, .mod_type = (char *)c->cert_attr,
+		m[n] = (LDAPMod){.mod_op = LDAP_MOD_ADD | LDAP_MOD_BVALUES,
+				 .mod_type = (char *)c->cert_attr,
 				 .mod_bvalues = addvals};
 		n++;
 	}
@@ -379,17 +381,20 @@ apply(struct conn *c, const char *dn, const struct change *ch)
 			delvals[i] = ch->del[i];
 		delvals[ch->ndel] = NULL;
 		m[n] = (LDAPMod){.mod_op = LDAP_MOD_DELETE | LDAP_MOD_BVALUES,
-				 .mod_type = (char *)c->cert_attr, .mod_bvalues = delvals};
+				 .mod_type = (char *)c->cert_attr,
+				 .mod_bvalues = delvals};
 		n++;
 	}
 	if (ch->smime) {
 		smv = (struct berval){(ber_len_t)ch->smime_len, (char *)ch->smime};
 		m[n] = (LDAPMod){.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES,
-				 .mod_type = SMIME_ATTR, .mod_bvalues = smvals};
+				 .mod_type = SMIME_ATTR,
+				 .mod_bvalues = smvals};
 		n++;
 	} else if (ch->smime_del) {
 		m[n] = (LDAPMod){.mod_op = LDAP_MOD_DELETE | LDAP_MOD_BVALUES,
-				 .mod_type = SMIME_ATTR, .mod_bvalues = NULL};
+				 .mod_type = SMIME_ATTR,
+				 .mod_bvalues = NULL};
 		n++;
 	}
 	for (int i = 0; i < n; i++)
@@ -434,12 +439,14 @@ publish_address(struct conn *c, X509 *x, const unsigned char *der, size_t len, c
 			if (old && ours(o, old) && X509_cmp(old, x) != 0 && carries(old, addr) &&
 			    X509_get_key_usage(old) == X509_get_key_usage(x) &&
 			    (X509_cmp_current_time(X509_get0_notAfter(old)) < 0 ||
-			     ASN1_TIME_compare(X509_get0_notBefore(old), X509_get0_notBefore(x)) <= 0)) {
+			     ASN1_TIME_compare(X509_get0_notBefore(old), X509_get0_notBefore(x)) <=
+				     0)) {
 				ch.del[ch.ndel++] = en.certs[i];
 				keep = 0;
 			}
 			if (old && keep && ours(o, old) && X509_cmp(old, x) != 0 &&
-			    X509_cmp_current_time(X509_get0_notAfter(old)) > 0 && sk_X509_push(mine, old))
+			    X509_cmp_current_time(X509_get0_notAfter(old)) > 0 &&
+			    sk_X509_push(mine, old))
 				old = NULL;
 			X509_free(old);
 		}
@@ -463,8 +470,9 @@ publish_address(struct conn *c, X509 *x, const unsigned char *der, size_t len, c
 	} else if (o->ldif || o->dry_run) {
 		if (o->ldif)
 			write_ldif(o->ldif, c->cert_attr, en.dn, &ch);
-		snprintf(why, sizeof why, "%s %s:%s%s%s%s", o->remove ? "remove from" : "publish to",
-			 en.dn, ch.add ? " +certificate" : "",
+		snprintf(why, sizeof why, "%s %s:%s%s%s%s",
+			 o->remove ? "remove from" : "publish to", en.dn,
+			 ch.add ? " +certificate" : "",
 			 ch.ndel ? (o->remove ? " -certificate" : " -old certificates") : "",
 			 ch.smime ? " =userSMIMECertificate" : "",
 			 ch.smime_del ? " -userSMIMECertificate" : "");
@@ -487,7 +495,8 @@ publish_address(struct conn *c, X509 *x, const unsigned char *der, size_t len, c
 				st->removed++;
 			else
 				st->published++;
-			o->report(o->arg, addr, o->remove ? SMZ_PB_REMOVED : SMZ_PB_PUBLISHED, NULL);
+			o->report(o->arg, addr, o->remove ? SMZ_PB_REMOVED : SMZ_PB_PUBLISHED,
+				  NULL);
 		} else {
 			rc = 0;
 			st->failed++;
@@ -529,8 +538,9 @@ smz_publish_run(const struct smz_publish_opts *o, FILE *in, struct smz_publish_s
 		if (got == 0)
 			break;
 		const unsigned char *q = b.der;
-		X509 *x = got > 0 && !strcmp(b.type, "CERTIFICATE") ? d2i_X509(NULL, &q, (long)b.len)
-								   : NULL;
+		X509 *x = got > 0 && !strcmp(b.type, "CERTIFICATE")
+				  ? d2i_X509(NULL, &q, (long)b.len)
+				  : NULL;
 		/* the entries it goes to: its mailboxes, as the vault files it */
 		char addrs[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX];
 		size_t na = 0;
@@ -542,8 +552,10 @@ smz_publish_run(const struct smz_publish_opts *o, FILE *in, struct smz_publish_s
 			snprintf(id, sizeof id, "certificate %zu", b.index);
 			st->rejected++;
 			o->report(o->arg, id, SMZ_PB_FAILED,
-				  got < 0 ? be.msg : !x ? "not an X.509 certificate"
-				  : me.msg[0] ? me.msg : "no mail address");
+				  got < 0     ? be.msg
+				  : !x	      ? "not an X.509 certificate"
+				  : me.msg[0] ? me.msg
+					      : "no mail address");
 		}
 		for (size_t i = 0; x && i < na; i++) {
 			if (rc || c.down) {
@@ -561,8 +573,8 @@ smz_publish_run(const struct smz_publish_opts *o, FILE *in, struct smz_publish_s
 						dn[k++] = '\\';
 					dn[k++] = *a;
 				}
-				snprintf(dn + k, sizeof dn - k, "%s%s", o->base && *o->base ? "," : "",
-					 o->base ? o->base : "");
+				snprintf(dn + k, sizeof dn - k, "%s%s",
+					 o->base && *o->base ? "," : "", o->base ? o->base : "");
 				write_ldif(o->ldif, CERT_ATTR, dn, &ch);
 				st->planned++;
 				o->report(o->arg, addrs[i], SMZ_PB_PLANNED,
@@ -612,7 +624,7 @@ smz_dir_close(struct smz_dir *d)
 }
 
 int
-smz_dir_lookup(void *arg, const char *addr, STACK_OF(X509) *out, struct smz_err *e)
+smz_dir_lookup(void *arg, const char *addr, STACK_OF(X509) * out, struct smz_err *e)
 {
 	struct smz_dir *d = arg;
 	if (!d->connected) {

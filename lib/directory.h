@@ -27,15 +27,15 @@ enum smz_publish_event {
 
 struct smz_publish_opts {
 	const char *uri, *base, *filter; /* filter: template with one %s */
-	int starttls;                    /* 1 yes, 0 no, -1 default (ldap:// off loopback) */
+	int starttls;			 /* 1 yes, 0 no, -1 default (ldap:// off loopback) */
 	const char *tls_ca;
 	const char *bind_dn; /* NULL: SASL EXTERNAL over ldapi://, else anonymous */
 	const struct smz_secret *bind_pw;
 	int smime_attribute, remove, dry_run;
-	FILE *ldif;             /* write changes here instead of applying them */
-	X509 *issuer;           /* this CA: whose certificates smz manages */
-	STACK_OF(X509) *chain;  /* for userSMIMECertificate */
-	int timeout;            /* seconds, connect and each operation */
+	FILE *ldif;		/* write changes here instead of applying them */
+	X509 *issuer;		/* this CA: whose certificates smz manages */
+	STACK_OF(X509) * chain; /* for userSMIMECertificate */
+	int timeout;		/* seconds, connect and each operation */
 	void (*report)(void *arg, const char *address, enum smz_publish_event ev,
 		       const char *detail);
 	void *arg;
@@ -57,7 +57,7 @@ int smz_publish_run(const struct smz_publish_opts *o, FILE *in, struct smz_publi
  * server cannot be reached. */
 struct smz_dir;
 int smz_dir_open(const struct smz_publish_opts *o, struct smz_dir **out, struct smz_err *e);
-int smz_dir_lookup(void *dir, const char *addr, STACK_OF(X509) *out, struct smz_err *e);
+int smz_dir_lookup(void *dir, const char *addr, STACK_OF(X509) * out, struct smz_err *e);
 void smz_dir_close(struct smz_dir *d);
 
 #endif

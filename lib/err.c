@@ -67,6 +67,5 @@ smz_err_ssl(struct smz_err *e, int code, const char *what)
 		ERR_error_string_n(l, buf, sizeof buf);
 	ERR_clear_error();
 	const char *reason = l ? ERR_reason_error_string(l) : NULL;
-	return smz_err_set(e, code, "%s%s%s", what, reason || l ? ": " : "",
-			   reason ? reason : buf);
+	return smz_err_set(e, code, "%s%s%s", what, reason || l ? ": " : "", reason ? reason : buf);
 }

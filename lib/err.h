@@ -11,18 +11,18 @@
 
 enum {
 	SMZ_OK = 0,
-	SMZ_ERR_USAGE = -1,     /* caller asked for something impossible */
-	SMZ_ERR_DATA = -2,      /* malformed or rejected input */
-	SMZ_ERR_NOINPUT = -3,   /* input file missing */
-	SMZ_ERR_INTERNAL = -4,  /* library failure, out of memory */
-	SMZ_ERR_CANTCREAT = -5, /* cannot create output */
-	SMZ_ERR_IO = -6,        /* read/write failure */
-	SMZ_ERR_TEMP = -7,      /* busy, try again */
-	SMZ_ERR_PERM = -8,      /* wrong passphrase, too few shares, policy forbids */
-	SMZ_ERR_CONFIG = -9,    /* bad policy or vault configuration */
-	SMZ_ERR_NOTFOUND = -10, /* no such record */
-	SMZ_ERR_EXISTS = -11,   /* already exists */
-	SMZ_ERR_VERIFY = -12,   /* an answer of "no": verification failed */
+	SMZ_ERR_USAGE = -1,	   /* caller asked for something impossible */
+	SMZ_ERR_DATA = -2,	   /* malformed or rejected input */
+	SMZ_ERR_NOINPUT = -3,	   /* input file missing */
+	SMZ_ERR_INTERNAL = -4,	   /* library failure, out of memory */
+	SMZ_ERR_CANTCREAT = -5,	   /* cannot create output */
+	SMZ_ERR_IO = -6,	   /* read/write failure */
+	SMZ_ERR_TEMP = -7,	   /* busy, try again */
+	SMZ_ERR_PERM = -8,	   /* wrong passphrase, too few shares, policy forbids */
+	SMZ_ERR_CONFIG = -9,	   /* bad policy or vault configuration */
+	SMZ_ERR_NOTFOUND = -10,	   /* no such record */
+	SMZ_ERR_EXISTS = -11,	   /* already exists */
+	SMZ_ERR_VERIFY = -12,	   /* an answer of "no": verification failed */
 	SMZ_ERR_UNAVAILABLE = -13, /* service unavailable */
 };
 

@@ -44,8 +44,7 @@ static int write_atomic(const char *path, const void *data, size_t len, int mode
 			struct smz_err *e);
 
 int
-smz_file_write_atomic(const char *path, const void *data, size_t len, int mode,
-		      struct smz_err *e)
+smz_file_write_atomic(const char *path, const void *data, size_t len, int mode, struct smz_err *e)
 {
 	return write_atomic(path, data, len, mode, 1, e);
 }
@@ -110,16 +109,16 @@ smz_file_read(const char *path, size_t max, char **buf, size_t *len, struct smz_
 {
 	int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return smz_err_set(e, errno == ENOENT ? SMZ_ERR_NOINPUT : SMZ_ERR_IO,
-				   "%s: %s", path, strerror(errno));
+		return smz_err_set(e, errno == ENOENT ? SMZ_ERR_NOINPUT : SMZ_ERR_IO, "%s: %s",
+				   path, strerror(errno));
 	size_t cap = max < 65536 ? max : 65536, n = 0;
 	char *b = malloc(cap + 1);
 	int rc = b ? 0 : smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	while (!rc) {
 		if (n == cap) {
 			if (cap >= max) {
-				rc = smz_err_set(e, SMZ_ERR_DATA, "%s: larger than %zu bytes",
-						 path, max);
+				rc = smz_err_set(e, SMZ_ERR_DATA, "%s: larger than %zu bytes", path,
+						 max);
 				break;
 			}
 			size_t ncap = cap * 2 > max ? max : cap * 2;

@@ -15,16 +15,14 @@ int smz_file_write_atomic(const char *path, const void *data, size_t len, int mo
 
 /* The same without the fsync of the directory, for many files in one
  * directory: the caller fsyncs it once (smz_fsync_dir) when done. */
-int smz_file_write_atomic_nodirsync(const char *path, const void *data, size_t len,
-				    int mode, struct smz_err *e);
+int smz_file_write_atomic_nodirsync(const char *path, const void *data, size_t len, int mode,
+				    struct smz_err *e);
 
 /* Create path, which must not exist, 0600, durable on return. */
-int smz_file_create_excl(const char *path, const void *data, size_t len,
-			 struct smz_err *e);
+int smz_file_create_excl(const char *path, const void *data, size_t len, struct smz_err *e);
 
 /* Read all of path ("-" = stdin), at most max bytes; *buf is NUL-terminated. */
-int smz_file_read(const char *path, size_t max, char **buf, size_t *len,
-		  struct smz_err *e);
+int smz_file_read(const char *path, size_t max, char **buf, size_t *len, struct smz_err *e);
 
 /* fsync the directory that holds path (or the directory itself). */
 int smz_fsync_dir(const char *dir);

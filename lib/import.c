@@ -21,7 +21,7 @@
 struct loaded {
 	EVP_PKEY *keys[KEYS_MAX];
 	size_t nkeys;
-	STACK_OF(X509) *certs;
+	STACK_OF(X509) * certs;
 };
 
 static void
@@ -75,7 +75,7 @@ check_mac(const PKCS12 *p12, struct smz_err *e)
 /* Before any key bag among bags is decrypted: each one's key derivation
  * within the caps, and no more keys in the file than an import takes. */
 static int
-check_bags(const STACK_OF(PKCS12_SAFEBAG) *bags, const char *where, size_t *nkeys,
+check_bags(const STACK_OF(PKCS12_SAFEBAG) * bags, const char *where, size_t *nkeys,
 	   struct smz_err *e)
 {
 	for (int b = 0; b < sk_PKCS12_SAFEBAG_num(bags); b++) {
@@ -101,7 +101,7 @@ check_bags(const STACK_OF(PKCS12_SAFEBAG) *bags, const char *where, size_t *nkey
  * cost readable without the password (the MAC, the encrypted safes, the
  * key bags in the plain ones) is checked before the first derivation. */
 static int
-check_p12(const PKCS12 *p12, const STACK_OF(PKCS7) *safes, struct smz_err *e)
+check_p12(const PKCS12 *p12, const STACK_OF(PKCS7) * safes, struct smz_err *e)
 {
 	int rc = check_mac(p12, e);
 	size_t nkeys = 0;
@@ -110,11 +110,12 @@ check_p12(const PKCS12 *p12, const STACK_OF(PKCS7) *safes, struct smz_err *e)
 		if (PKCS7_type_is_data(p7)) {
 			STACK_OF(PKCS12_SAFEBAG) *bags = PKCS12_unpack_p7data(p7);
 			rc = bags ? check_bags(bags, "key bag", &nkeys, e)
-				  : smz_err_set(e, SMZ_ERR_DATA, "damaged PKCS#12 (unreadable safe)");
+				  : smz_err_set(e, SMZ_ERR_DATA,
+						"damaged PKCS#12 (unreadable safe)");
 			sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
 		} else if (PKCS7_type_is_encrypted(p7)) {
-			const PKCS7_ENC_CONTENT *ec =
-				p7->d.encrypted ? p7->d.encrypted->enc_data : NULL;
+			const PKCS7_ENC_CONTENT *ec = p7->d.encrypted ? p7->d.encrypted->enc_data
+								      : NULL;
 			rc = smz_pbe_check(ec ? ec->algorithm : NULL, "encrypted safe", e);
 		}
 	}
@@ -144,12 +145,14 @@ load_p12(PKCS12 *p12, const struct smz_secret *pw, struct loaded *l, struct smz_
 							 : NULL;
 		if (!bags) {
 			rc = smz_err_set(e, SMZ_ERR_DATA, "cannot decrypt a safe (%s)",
-					 ERR_peek_last_error() ? ERR_reason_error_string(ERR_peek_last_error())
-							      : "unsupported");
+					 ERR_peek_last_error()
+						 ? ERR_reason_error_string(ERR_peek_last_error())
+						 : "unsupported");
 			break;
 		}
 		/* the key bags an encrypted safe held hidden, before their derivations */
-		rc = check_bags(bags, nid == NID_pkcs7_data ? "key bag" : "key bag in an encrypted safe",
+		rc = check_bags(bags,
+				nid == NID_pkcs7_data ? "key bag" : "key bag in an encrypted safe",
 				&nkeys, e);
 		for (int b = 0; !rc && b < sk_PKCS12_SAFEBAG_num(bags); b++) {
 			PKCS12_SAFEBAG *bag = sk_PKCS12_SAFEBAG_value(bags, b);
@@ -164,7 +167,8 @@ load_p12(PKCS12 *p12, const struct smz_secret *pw, struct loaded *l, struct smz_
 				EVP_PKEY *k = in ? EVP_PKCS82PKEY(in) : NULL;
 				PKCS8_PRIV_KEY_INFO_free(p8);
 				if (!k || add_key(l, k) < 0)
-					rc = smz_err_set(e, SMZ_ERR_DATA, "cannot decrypt a key bag");
+					rc = smz_err_set(e, SMZ_ERR_DATA,
+							 "cannot decrypt a key bag");
 			} else if (bt == NID_certBag &&
 				   PKCS12_SAFEBAG_get_bag_nid(bag) == NID_x509Certificate) {
 				X509 *x = PKCS12_SAFEBAG_get1_cert(bag);
@@ -191,7 +195,8 @@ check_pem(const char *data, size_t len, struct smz_err *e)
 	int rc = 0, nkeys = 0;
 	while (!rc && b && PEM_read_bio(b, &name, &hdr, &der, &dlen)) {
 		if (strstr(name, "PRIVATE KEY") && ++nkeys > KEYS_MAX)
-			rc = smz_err_set(e, SMZ_ERR_DATA, "more than %d keys in one file", KEYS_MAX);
+			rc = smz_err_set(e, SMZ_ERR_DATA, "more than %d keys in one file",
+					 KEYS_MAX);
 		else if (strcmp(name, PEM_STRING_PKCS8) == 0) {
 			const unsigned char *q = der;
 			X509_SIG *sig = d2i_X509_SIG(NULL, &q, dlen);
@@ -221,12 +226,14 @@ load_pem(const char *data, size_t len, const struct smz_secret *pw, struct loade
 	if (rc)
 		return rc;
 	BIO *b = BIO_new_mem_buf(data, (int)len);
-	STACK_OF(X509_INFO) *infos = b ? PEM_X509_INFO_read_bio(b, NULL, pass_cb, (void *)pw) : NULL;
+	STACK_OF(X509_INFO) *infos = b ? PEM_X509_INFO_read_bio(b, NULL, pass_cb, (void *)pw)
+				       : NULL;
 	BIO_free(b);
 	if (!infos)
-		return smz_err_set(e, SMZ_ERR_DATA, "%s", strstr(data, "ENCRYPTED")
-							 ? "cannot decrypt the key (wrong password?)"
-							 : "damaged PEM");
+		return smz_err_set(e, SMZ_ERR_DATA, "%s",
+				   strstr(data, "ENCRYPTED")
+					   ? "cannot decrypt the key (wrong password?)"
+					   : "damaged PEM");
 	for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
 		X509_INFO *xi = sk_X509_INFO_value(infos, i);
 		if (xi->x509) {
@@ -238,7 +245,8 @@ load_pem(const char *data, size_t len, const struct smz_secret *pw, struct loade
 				rc = smz_err_set(e, SMZ_ERR_DATA, "too many keys in one file");
 			xi->x_pkey->dec_pkey = NULL;
 		} else if (xi->x_pkey) {
-			rc = smz_err_set(e, SMZ_ERR_PERM, "cannot decrypt the key (wrong password?)");
+			rc = smz_err_set(e, SMZ_ERR_PERM,
+					 "cannot decrypt the key (wrong password?)");
 		}
 	}
 	sk_X509_INFO_pop_free(infos, X509_INFO_free);
@@ -272,7 +280,8 @@ load_file(const char *path, const struct smz_secret *pw, struct loaded *l, struc
 			else if (x)
 				sk_X509_push(l->certs, x);
 			else
-				rc = smz_err_set(e, SMZ_ERR_DATA, "not PKCS#12, PEM or a DER key "
+				rc = smz_err_set(e, SMZ_ERR_DATA,
+						 "not PKCS#12, PEM or a DER key "
 						 "(damaged or truncated?)");
 		}
 	}
@@ -286,7 +295,7 @@ load_file(const char *path, const struct smz_secret *pw, struct loaded *l, struc
 
 /* The newest certificate of k among certs, or NULL. */
 static X509 *
-cert_for(STACK_OF(X509) *certs, EVP_PKEY *k, int *any)
+cert_for(STACK_OF(X509) * certs, EVP_PKEY *k, int *any)
 {
 	X509 *best = NULL;
 	*any = 0;
@@ -295,7 +304,8 @@ cert_for(STACK_OF(X509) *certs, EVP_PKEY *k, int *any)
 		if (X509_check_private_key(x, k) != 1)
 			continue;
 		(*any)++;
-		if (!best || ASN1_TIME_compare(X509_get0_notBefore(x), X509_get0_notBefore(best)) > 0)
+		if (!best ||
+		    ASN1_TIME_compare(X509_get0_notBefore(x), X509_get0_notBefore(best)) > 0)
 			best = x;
 	}
 	ERR_clear_error();
@@ -311,8 +321,8 @@ asn1_epoch(const ASN1_TIME *t)
 
 /* Deposit the keys of one file and attach their certificates. */
 static int
-import_one(const struct smz_import_opts *o, struct smz_vault *v, struct loaded *l,
-	   size_t *imported, size_t *unchanged, struct smz_err *e)
+import_one(const struct smz_import_opts *o, struct smz_vault *v, struct loaded *l, size_t *imported,
+	   size_t *unchanged, struct smz_err *e)
 {
 	struct smz_deposit d[64];
 	struct smz_secret p8 = {0}, msg = {0};
@@ -345,7 +355,8 @@ import_one(const struct smz_import_opts *o, struct smz_vault *v, struct loaded *
 		    ((dp->gw_pk = smz_vault_gateway_pk(v)) &&
 		     smz_vault_seal(dp->gw_pk, dp->key_id, &p8, &msg, &dp->gw_sealed,
 				    &dp->gw_sealed_len))) {
-			rc = e->code ? e->code : smz_err_set(e, SMZ_ERR_INTERNAL, "cannot seal a key");
+			rc = e->code ? e->code
+				     : smz_err_set(e, SMZ_ERR_INTERNAL, "cannot seal a key");
 			break;
 		}
 		nd++;
@@ -375,14 +386,16 @@ import_one(const struct smz_import_opts *o, struct smz_vault *v, struct loaded *
 			at[na++] = (struct smz_attach){.cert = x};
 	}
 	/* imported keys keep the state their own dates give them */
-	rc = na ? smz_vault_attach(v, at, na, o->policy->supersede,
-					  o->policy->local_part_sensitive, e) : 0;
+	rc = na ? smz_vault_attach(v, at, na, o->policy->supersede, o->policy->local_part_sensitive,
+				   e)
+		: 0;
 	size_t newcerts = 0;
 	for (size_t i = 0; i < na; i++) {
 		newcerts += at[i].result == 0;
 		/* kept, but not filed under a mailbox: say why */
 		if (at[i].result == SMZ_ERR_DATA && !e->msg[0])
-			snprintf(e->msg, sizeof e->msg, "certificate not attached: %.900s", at[i].why);
+			snprintf(e->msg, sizeof e->msg, "certificate not attached: %.900s",
+				 at[i].why);
 	}
 	*imported = fresh;
 	*unchanged = fresh == 0 && newcerts == 0;
@@ -430,8 +443,8 @@ smz_import_run(const struct smz_import_opts *o, const struct smz_import_file *fi
 		}
 		st->keys += keys;
 		st->unchanged += unchanged;
-		o->report(o->arg, files[i].path, unchanged ? SMZ_IM_UNCHANGED : SMZ_IM_IMPORTED, keys,
-			  fe.msg[0] ? fe.msg : NULL);
+		o->report(o->arg, files[i].path, unchanged ? SMZ_IM_UNCHANGED : SMZ_IM_IMPORTED,
+			  keys, fe.msg[0] ? fe.msg : NULL);
 	}
 	if (!rc) {
 		char what[64];

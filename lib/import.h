@@ -39,7 +39,7 @@ struct smz_import_stats {
 	size_t files, keys, unchanged, failed;
 };
 
-int smz_import_run(const struct smz_import_opts *o, const struct smz_import_file *files,
-		   size_t n, struct smz_import_stats *st, struct smz_err *e);
+int smz_import_run(const struct smz_import_opts *o, const struct smz_import_file *files, size_t n,
+		   struct smz_import_stats *st, struct smz_err *e);
 
 #endif

@@ -110,7 +110,8 @@ flush(void *arg)
 			reject(r, r->pd[i].index, r->pd[i].line, r->pd[i].why);
 			continue;
 		}
-		r->rq[m] = (struct smz_ca_request){.ci = &r->pd[i].ci, .prebuilt = r->pd[i].prebuilt};
+		r->rq[m] = (struct smz_ca_request){.ci = &r->pd[i].ci,
+						   .prebuilt = r->pd[i].prebuilt};
 		r->pd[i].prebuilt = NULL;
 		map[m++] = i;
 	}
@@ -118,7 +119,8 @@ flush(void *arg)
 	for (size_t k = 0; !rc && k < m; k++) {
 		struct pending *p = &r->pd[map[k]];
 		if (r->rq[k].refused) {
-			reject(r, p->index, p->line, "the key was revoked as compromised "
+			reject(r, p->index, p->line,
+			       "the key was revoked as compromised "
 			       "(keyCompromise): it is never certified again");
 			continue;
 		}

@@ -28,15 +28,14 @@ struct smz_issue_stats {
 	size_t issued, existed, rejected;
 };
 
-int smz_issue_run(const struct smz_issue_opts *o, FILE *in, FILE *out,
-		  struct smz_issue_stats *st, struct smz_err *e);
+int smz_issue_run(const struct smz_issue_opts *o, FILE *in, FILE *out, struct smz_issue_stats *st,
+		  struct smz_err *e);
 
 /* Tell the vault in vault_dir what the CA revoked: recs are CA records as
  * smz_ca_revoke reports them (already revoked ones too, so that a re-run
  * finishes what a crash between the two databases left).  *changed counts
  * the keys whose record changed; certificates of keys the vault does not
  * hold are skipped. */
-int smz_issue_tell_vault(const char *vault_dir, json_t *recs, size_t *changed,
-			 struct smz_err *e);
+int smz_issue_tell_vault(const char *vault_dir, json_t *recs, size_t *changed, struct smz_err *e);
 
 #endif

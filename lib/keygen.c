@@ -33,7 +33,7 @@ struct item {
 struct pool {
 	const struct smz_keygen_opts *o;
 	const unsigned char *pk, *gwpk; /* the vault's and the gateway's (or NULL) */
-	struct smz_pool *keys; /* pre-generated keys, or NULL */
+	struct smz_pool *keys;		/* pre-generated keys, or NULL */
 	struct item *items;
 	size_t n, next, committed;
 	int stop;
@@ -75,7 +75,8 @@ make_one(struct pool *p, struct worker_state *w, struct item *it)
 	    (p->gwpk && smz_vault_seal(p->gwpk, it->key_id, &w->p8, &w->msg, &it->gw_sealed,
 				       &it->gw_sealed_len))) {
 		it->failed = 1;
-		snprintf(it->why, sizeof it->why, "%.250s", e.msg[0] ? e.msg : "key generation failed");
+		snprintf(it->why, sizeof it->why, "%.250s",
+			 e.msg[0] ? e.msg : "key generation failed");
 	}
 	if (w->p8.buf)
 		sodium_memzero(w->p8.buf, w->p8.cap);
@@ -234,7 +235,8 @@ smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
 	int rc = smz_vault_open(o->vault_dir, &v, e);
 	if (rc)
 		return rc;
-	static const char *const dual[] = {"dual", NULL}, *const split[] = {"sign", "encrypt", NULL};
+	static const char *const dual[] = {"dual", NULL}, *const split[] = {"sign", "encrypt",
+									    NULL};
 	const char *const *usages = o->policy->split ? split : dual;
 	struct item *items = calloc(r->n * 2 + 1, sizeof *items);
 	size_t n = 0;
@@ -258,9 +260,9 @@ smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
 		}
 		for (const char *const *u = usages; *u; u++) {
 			struct look l = {.usage = *u, .reuse = o->reuse_key};
-			if (!o->new_key &&
-			    (rc = smz_vault_history(v, row->address, o->policy->local_part_sensitive,
-						    look_cb, &l, e)))
+			if (!o->new_key && (rc = smz_vault_history(v, row->address,
+								   o->policy->local_part_sensitive,
+								   look_cb, &l, e)))
 				break;
 			if (l.certified && !(o->reuse_key && l.csr)) {
 				st->skipped++;
@@ -280,8 +282,11 @@ smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
 			}
 		}
 	}
-	struct pool p = {.o = o, .pk = smz_vault_deposit_key(v), .gwpk = smz_vault_gateway_pk(v),
-			 .items = items, .n = n};
+	struct pool p = {.o = o,
+			 .pk = smz_vault_deposit_key(v),
+			 .gwpk = smz_vault_gateway_pk(v),
+			 .items = items,
+			 .n = n};
 	char pooldir[PATH_MAX];
 	snprintf(pooldir, sizeof pooldir, "%s/pool", o->vault_dir);
 	if (smz_pool_open(pooldir, o->policy->alg, &p.keys, e))

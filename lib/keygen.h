@@ -15,20 +15,20 @@
 
 enum smz_keygen_event {
 	SMZ_KG_REJECTED,  /* row rejected: reason */
-	SMZ_KG_LEFT,      /* person left: status */
-	SMZ_KG_EXISTS,    /* address has an active certified key: skipped */
-	SMZ_KG_RESENT,    /* active key without certificate: stored CSR sent again */
+	SMZ_KG_LEFT,	  /* person left: status */
+	SMZ_KG_EXISTS,	  /* address has an active certified key: skipped */
+	SMZ_KG_RESENT,	  /* active key without certificate: stored CSR sent again */
 	SMZ_KG_GENERATED, /* new key vaulted, CSR written */
-	SMZ_KG_RACED,     /* another writer vaulted a key for it meanwhile */
-	SMZ_KG_FAILED,    /* key or CSR could not be made: reason */
+	SMZ_KG_RACED,	  /* another writer vaulted a key for it meanwhile */
+	SMZ_KG_FAILED,	  /* key or CSR could not be made: reason */
 };
 
 struct smz_keygen_opts {
 	const struct smz_policy *policy;
 	const char *vault_dir;
 	int jobs;
-	int new_key; /* add a key even if the address has one */
-	int quiet;   /* no progress */
+	int new_key;   /* add a key even if the address has one */
+	int quiet;     /* no progress */
 	int reuse_key; /* send again the CSR of a certified active key (renewal, same key) */
 	void (*report)(void *arg, const struct smz_row *row, const char *usage,
 		       enum smz_keygen_event ev, const char *detail);

@@ -22,7 +22,7 @@ struct smz_pool {
 	char dir[PATH_MAX];
 	unsigned char pk[crypto_box_PUBLICKEYBYTES];
 	unsigned char *sk; /* guarded */
-	char **files;      /* candidates, taken from the end */
+	char **files;	   /* candidates, taken from the end */
 	size_t n;
 	pthread_mutex_t mu;
 };
@@ -57,8 +57,10 @@ pool_keys(const char *dir, int create, unsigned char *pk, unsigned char *sk, str
 	}
 	if (read_exact(pub, pk, crypto_box_PUBLICKEYBYTES) ||
 	    (sk && read_exact(sec, sk, crypto_box_SECRETKEYBYTES)))
-		return smz_err_set(e, SMZ_ERR_PERM, "%s: cannot read the pool key pair (pool.key "
-				   "must be readable by this user)", dir);
+		return smz_err_set(e, SMZ_ERR_PERM,
+				   "%s: cannot read the pool key pair (pool.key "
+				   "must be readable by this user)",
+				   dir);
 	unsigned char check[crypto_box_PUBLICKEYBYTES];
 	if (sk && (crypto_scalarmult_base(check, sk) != 0 || memcmp(check, pk, sizeof check)))
 		return smz_err_set(e, SMZ_ERR_CONFIG, "%s: pool.key does not match pool.pub", dir);
@@ -201,9 +203,10 @@ smz_pool_take(struct smz_pool *p, EVP_PKEY **key, char *claimed, size_t cap, str
 		struct smz_err re = {0};
 		int rc = smz_file_read(claimed, POOL_MAX_FILE, &buf, &len, &re);
 		struct smz_secret p8 = {0};
-		if (!rc && (len <= crypto_box_SEALBYTES ||
-			    smz_secret_alloc(&p8, len - crypto_box_SEALBYTES) ||
-			    crypto_box_seal_open(p8.buf, (unsigned char *)buf, len, p->pk, p->sk) != 0))
+		if (!rc &&
+		    (len <= crypto_box_SEALBYTES ||
+		     smz_secret_alloc(&p8, len - crypto_box_SEALBYTES) ||
+		     crypto_box_seal_open(p8.buf, (unsigned char *)buf, len, p->pk, p->sk) != 0))
 			rc = smz_err_set(e, SMZ_ERR_DATA, "%s: a damaged pool key", claimed);
 		else if (rc)
 			rc = smz_err_set(e, rc, "%s", re.msg);

@@ -21,8 +21,7 @@ struct smz_pool;
 
 /* Add n keys of alg to the pool in dir (created, with its key pair, when
  * missing); *total is how many of alg it holds then. */
-int smz_pool_fill(const char *dir, enum smz_alg alg, size_t n, size_t *total,
-		  struct smz_err *e);
+int smz_pool_fill(const char *dir, enum smz_alg alg, size_t n, size_t *total, struct smz_err *e);
 
 /* The pool in dir for alg; *out NULL (and 0) when there is none or it is empty. */
 int smz_pool_open(const char *dir, enum smz_alg alg, struct smz_pool **out, struct smz_err *e);
@@ -31,8 +30,7 @@ void smz_pool_close(struct smz_pool *p);
 /* Claim one key (thread-safe): its file is renamed so no other run takes it;
  * claimed is that name, for smz_pool_consumed once the key is in the vault.
  * SMZ_ERR_NOTFOUND when the pool is empty. */
-int smz_pool_take(struct smz_pool *p, EVP_PKEY **key, char *claimed, size_t cap,
-		  struct smz_err *e);
+int smz_pool_take(struct smz_pool *p, EVP_PKEY **key, char *claimed, size_t cap, struct smz_err *e);
 void smz_pool_consumed(const char *claimed);
 
 #endif

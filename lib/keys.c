@@ -33,8 +33,10 @@ key_fail(struct smz_err *e, int code, const char *what)
 	if (!smz_secmem_heap_full())
 		return smz_err_ssl(e, code, what);
 	ERR_clear_error();
-	return smz_err_set(e, SMZ_ERR_INTERNAL, "secure memory for private keys is full (%zu "
-			   "KiB in use): too many keys at once", CRYPTO_secure_used() >> 10);
+	return smz_err_set(e, SMZ_ERR_INTERNAL,
+			   "secure memory for private keys is full (%zu "
+			   "KiB in use): too many keys at once",
+			   CRYPTO_secure_used() >> 10);
 }
 
 int
@@ -46,7 +48,7 @@ smz_key_generate(enum smz_alg alg, EVP_PKEY **out, struct smz_err *e)
 	case SMZ_ALG_RSA3072:
 	case SMZ_ALG_RSA4096:
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
-				      (size_t)(alg == SMZ_ALG_RSA2048   ? 2048
+				      (size_t)(alg == SMZ_ALG_RSA2048	? 2048
 					       : alg == SMZ_ALG_RSA3072 ? 3072
 									: 4096));
 		break;
@@ -75,11 +77,12 @@ smz_key_generator_new(enum smz_alg alg, struct smz_keygen_ctx **out, struct smz_
 	if (g)
 		g->ctx = EVP_PKEY_CTX_new_from_name(NULL, ec ? "EC" : "RSA", NULL);
 	if (!g || !g->ctx || EVP_PKEY_keygen_init(g->ctx) <= 0 ||
-	    (ec && EVP_PKEY_CTX_set_group_name(g->ctx, alg == SMZ_ALG_P256 ? "P-256" : "P-384") <=
-			   0) ||
-	    (!ec && EVP_PKEY_CTX_set_rsa_keygen_bits(g->ctx, alg == SMZ_ALG_RSA2048   ? 2048
-							     : alg == SMZ_ALG_RSA3072 ? 3072
-										  : 4096) <= 0)) {
+	    (ec &&
+	     EVP_PKEY_CTX_set_group_name(g->ctx, alg == SMZ_ALG_P256 ? "P-256" : "P-384") <= 0) ||
+	    (!ec &&
+	     EVP_PKEY_CTX_set_rsa_keygen_bits(g->ctx, alg == SMZ_ALG_RSA2048   ? 2048
+						      : alg == SMZ_ALG_RSA3072 ? 3072
+									       : 4096) <= 0)) {
 		smz_key_generator_free(g);
 		return smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot set up key generation");
 	}
@@ -148,8 +151,8 @@ add_name(X509_NAME *n, int nid, const char *v)
 {
 	if (!v || !*v)
 		return 1;
-	return X509_NAME_add_entry_by_NID(n, nid, MBSTRING_UTF8, (const unsigned char *)v,
-					  -1, -1, 0);
+	return X509_NAME_add_entry_by_NID(n, nid, MBSTRING_UTF8, (const unsigned char *)v, -1, -1,
+					  0);
 }
 
 /* For EC keys, fill the request's SubjectPublicKeyInfo from the encoded
@@ -159,12 +162,14 @@ static int
 set_pubkey(X509_REQ *req, EVP_PKEY *k)
 {
 	const char *alg = smz_key_alg(k);
-	int curve = !alg ? 0 : strcmp(alg, "ec-p256") == 0 ? NID_X9_62_prime256v1
-			     : strcmp(alg, "ec-p384") == 0 ? NID_secp384r1 : 0;
+	int curve = !alg			  ? 0
+		    : strcmp(alg, "ec-p256") == 0 ? NID_X9_62_prime256v1
+		    : strcmp(alg, "ec-p384") == 0 ? NID_secp384r1
+						  : 0;
 	unsigned char pt[160];
 	size_t ptlen = 0;
 	if (!curve || !EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
-							 sizeof pt, &ptlen))
+						       sizeof pt, &ptlen))
 		return X509_REQ_set_pubkey(req, k) ? 0 : -1;
 	unsigned char *penc = OPENSSL_memdup(pt, ptlen);
 	X509_PUBKEY *xp = X509_REQ_get_X509_PUBKEY(req);
@@ -178,8 +183,8 @@ set_pubkey(X509_REQ *req, EVP_PKEY *k)
 }
 
 int
-smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der,
-	      size_t *len, unsigned char *keyid, struct smz_err *e)
+smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der, size_t *len,
+	      unsigned char *keyid, struct smz_err *e)
 {
 	X509_REQ *req = X509_REQ_new();
 	X509_NAME *name = X509_NAME_new();
@@ -223,9 +228,9 @@ smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der,
 	int enc = s->usage && strcmp(s->usage, "encrypt") == 0;
 	if (sign || enc) {
 		int rsa = EVP_PKEY_is_a(k, "RSA");
-		const char *ku = sign ? "critical,digitalSignature"
-			       : rsa  ? "critical,keyEncipherment"
-				      : "critical,keyAgreement";
+		const char *ku = sign  ? "critical,digitalSignature"
+				 : rsa ? "critical,keyEncipherment"
+				       : "critical,keyAgreement";
 		ext = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, ku);
 		if (!ext || !sk_X509_EXTENSION_push(exts, ext))
 			goto out;
@@ -312,8 +317,7 @@ smz_cert_key_id(X509 *x, unsigned char id[SMZ_KEYID_LEN])
 }
 
 int
-smz_isn_hash(const X509_NAME *issuer, const ASN1_INTEGER *serial,
-	     unsigned char out[SMZ_KEYID_LEN])
+smz_isn_hash(const X509_NAME *issuer, const ASN1_INTEGER *serial, unsigned char out[SMZ_KEYID_LEN])
 {
 	unsigned char *der = NULL;
 	int l = i2d_X509_NAME(issuer, &der);
@@ -397,7 +401,8 @@ smz_cert_mailboxes(X509 *x, char out[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX], size_t *
 	for (int i = -1; !rc && !in_san &&
 			 (i = X509_NAME_get_index_by_NID(sn, NID_pkcs9_emailAddress, i)) >= 0;) {
 		unsigned char *u = NULL;
-		int l = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(sn, i)));
+		int l = ASN1_STRING_to_UTF8(&u,
+					    X509_NAME_ENTRY_get_data(X509_NAME_get_entry(sn, i)));
 		rc = add_mailbox(u, l, "subject emailAddress", mb, &k, e);
 		OPENSSL_free(u);
 	}

@@ -33,7 +33,7 @@ int smz_key_id(EVP_PKEY *k, unsigned char id[SMZ_KEYID_LEN]);
 const char *smz_key_alg(EVP_PKEY *k);
 
 struct smz_csr_subject {
-	const char *address;     /* rfc822Name and emailAddress */
+	const char *address;	 /* rfc822Name and emailAddress */
 	const char *common_name; /* NULL: the address */
 	const char *given, *surname;
 	const char *usage; /* "sign" or "encrypt" asks for that keyUsage; NULL/"dual": none */
@@ -41,13 +41,12 @@ struct smz_csr_subject {
 
 /* A DER PKCS#10 request for k, signed with SHA-256 (SHA-384 for P-384);
  * keyid (may be NULL) gets k's key id from the encoding the request holds. */
-int smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der,
-		  size_t *len, unsigned char *keyid, struct smz_err *e);
+int smz_csr_build(EVP_PKEY *k, const struct smz_csr_subject *s, unsigned char **der, size_t *len,
+		  unsigned char *keyid, struct smz_err *e);
 
 /* k's private key as PKCS#8 DER in guarded memory (out is reused if big enough). */
 int smz_key_to_pkcs8(EVP_PKEY *k, struct smz_secret *out, struct smz_err *e);
-int smz_key_from_pkcs8(const unsigned char *der, size_t len, EVP_PKEY **out,
-		       struct smz_err *e);
+int smz_key_from_pkcs8(const unsigned char *der, size_t len, EVP_PKEY **out, struct smz_err *e);
 
 void smz_hex(const unsigned char *in, size_t len, char *out);
 

@@ -8,11 +8,10 @@ static const char anchor_unset[] = "";
 struct smz_opts smz_opt = {.jobs = 1, .anchor = anchor_unset};
 
 #define SMZ_POPT_ROW(name, sh, type, field, arg, help) {name, sh, type, field, 0, help, arg},
-struct poptOption smz_opt_general[] = {
-	SMZ_OPTS_GENERAL(SMZ_POPT_ROW){"smz-complete", 0,
-				       POPT_ARG_NONE | POPT_ARGFLAG_DOC_HIDDEN,
-				       &smz_opt.complete, 0, NULL, NULL},
-	POPT_TABLEEND};
+struct poptOption smz_opt_general[] =
+	{SMZ_OPTS_GENERAL(SMZ_POPT_ROW){"smz-complete", 0, POPT_ARG_NONE | POPT_ARGFLAG_DOC_HIDDEN,
+					&smz_opt.complete, 0, NULL, NULL},
+	 POPT_TABLEEND};
 struct poptOption smz_opt_vault[] = {SMZ_OPTS_VAULT(SMZ_POPT_ROW) POPT_TABLEEND};
 struct poptOption smz_opt_ca[] = {SMZ_OPTS_CA(SMZ_POPT_ROW) POPT_TABLEEND};
 struct poptOption smz_opt_unlock[] = {SMZ_OPTS_UNLOCK(SMZ_POPT_ROW) POPT_TABLEEND};
@@ -40,8 +39,7 @@ smz_opts_print_completion(FILE *f, const struct poptOption *t, const char *const
 		}
 		if (!t->longName || (t->argInfo & POPT_ARGFLAG_DOC_HIDDEN))
 			continue;
-		fprintf(f, "option --%s %s\n", t->longName,
-			t->argDescrip ? t->argDescrip : "-");
+		fprintf(f, "option --%s %s\n", t->longName, t->argDescrip ? t->argDescrip : "-");
 	}
 }
 

@@ -38,15 +38,13 @@ why_not(int dfd, const char *name, int err, const char *what, int dir, struct sm
 		if (dir && !S_ISDIR(st.st_mode))
 			return smz_err_set(e, SMZ_ERR_CANTCREAT, "%s is not a directory", what);
 		if (!dir && !S_ISREG(st.st_mode))
-			return smz_err_set(e, SMZ_ERR_CANTCREAT, "%s is not a regular file",
-					   what);
+			return smz_err_set(e, SMZ_ERR_CANTCREAT, "%s is not a regular file", what);
 	}
 	return smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: %s", what, strerror(err));
 }
 
 int
-smz_outdir_open(int at, const char *path, int create, const char *what, int *fd,
-		struct smz_err *e)
+smz_outdir_open(int at, const char *path, int create, const char *what, int *fd, struct smz_err *e)
 {
 	*fd = -1;
 	size_t l = strlen(path);
@@ -139,9 +137,9 @@ smz_outfile_open(int dfd, const char *name, int how, int check, const char *what
 	f = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | app);
 	if (f < 0)
 		return why_not(dfd, name, errno, what, 0, e);
-	int rc = fstat(f, &st) != 0 ? smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: %s", what,
-						   strerror(errno))
-				    : file_check(&st, what, e);
+	int rc = fstat(f, &st) != 0
+			 ? smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: %s", what, strerror(errno))
+			 : file_check(&st, what, e);
 	if (!rc && fcntl(f, F_SETFL, app) != 0)
 		rc = smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: %s", what, strerror(errno));
 	if (!rc && how == SMZ_OUT_TRUNC && ftruncate(f, 0) != 0)

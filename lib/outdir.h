@@ -26,8 +26,8 @@ int smz_outdir_open(int at, const char *path, int create, const char *what, int 
 int smz_outdir_check(int fd, const char *what, struct smz_err *e);
 
 enum {
-	SMZ_OUT_EXCL,   /* the file must not exist (SMZ_ERR_EXISTS) */
-	SMZ_OUT_TRUNC,  /* an existing file is emptied */
+	SMZ_OUT_EXCL,	/* the file must not exist (SMZ_ERR_EXISTS) */
+	SMZ_OUT_TRUNC,	/* an existing file is emptied */
 	SMZ_OUT_APPEND, /* an existing file is appended to (O_APPEND) */
 };
 
@@ -35,8 +35,8 @@ enum {
  * missing; an existing one (TRUNC, APPEND) must be a regular file owned
  * by us with one link.  check: check only, open and create nothing,
  * *fd -1.  what names it in messages. */
-int smz_outfile_open(int dfd, const char *name, int how, int check, const char *what,
-		     int *fd, struct smz_err *e);
+int smz_outfile_open(int dfd, const char *name, int how, int check, const char *what, int *fd,
+		     struct smz_err *e);
 
 /* Split the file path into its directory (".", if none) and its last
  * component, both malloc'ed; SMZ_ERR_USAGE for a path that names no file
@@ -50,8 +50,7 @@ struct smz_maildir {
 	int dir, tmp, new, cur;
 };
 
-int smz_maildir_open(const char *path, int create, struct smz_maildir *md,
-		     struct smz_err *e);
+int smz_maildir_open(const char *path, int create, struct smz_maildir *md, struct smz_err *e);
 void smz_maildir_close(struct smz_maildir *md);
 
 #endif

@@ -31,8 +31,7 @@ param(const ASN1_INTEGER *a, int64_t dflt, int64_t lo, int64_t hi, const char *w
 }
 
 int
-smz_pbe_check_iter(const ASN1_INTEGER *iter, const char *where, const char *what,
-		   struct smz_err *e)
+smz_pbe_check_iter(const ASN1_INTEGER *iter, const char *where, const char *what, struct smz_err *e)
 {
 	char name[64];
 	int64_t v;

@@ -53,8 +53,7 @@ read_line(struct smz_pem_reader *r)
 	if (c == EOF && n == 0 && !over)
 		return -1;
 	r->lineno++;
-	while (n > 0 && (r->line[n - 1] == '\r' || r->line[n - 1] == ' ' ||
-			 r->line[n - 1] == '\t'))
+	while (n > 0 && (r->line[n - 1] == '\r' || r->line[n - 1] == ' ' || r->line[n - 1] == '\t'))
 		n--;
 	r->line[n] = 0;
 	return over ? -2 : (long)n;
@@ -133,9 +132,10 @@ smz_pem_next(struct smz_pem_reader *r, struct smz_pem_block *b, struct smz_err *
 			continue;
 		}
 		if (strchr(r->line, ':')) {
-			rc = smz_err_set(e, SMZ_ERR_DATA,
-					 "line %zu: encrypted or legacy PEM headers are not accepted",
-					 r->lineno);
+			rc = smz_err_set(
+				e, SMZ_ERR_DATA,
+				"line %zu: encrypted or legacy PEM headers are not accepted",
+				r->lineno);
 			continue;
 		}
 		int outl = 0;
@@ -144,8 +144,7 @@ smz_pem_next(struct smz_pem_reader *r, struct smz_pem_block *b, struct smz_err *
 					 SMZ_PEM_BLOCK_MAX);
 			continue;
 		}
-		if (EVP_DecodeUpdate(ctx, der + len, &outl, (unsigned char *)r->line, (int)n) <
-		    0) {
+		if (EVP_DecodeUpdate(ctx, der + len, &outl, (unsigned char *)r->line, (int)n) < 0) {
 			rc = smz_err_set(e, SMZ_ERR_DATA, "line %zu: bad base64", r->lineno);
 			continue;
 		}
@@ -173,8 +172,7 @@ out:
 int
 smz_pem_write(FILE *f, const char *type, const unsigned char *der, size_t len)
 {
-	if (len > SMZ_PEM_BLOCK_MAX || PEM_write(f, type, "", der, (long)len) <= 0 ||
-	    ferror(f))
+	if (len > SMZ_PEM_BLOCK_MAX || PEM_write(f, type, "", der, (long)len) <= 0 || ferror(f))
 		return SMZ_ERR_IO;
 	return 0;
 }
@@ -217,7 +215,7 @@ smz_pem_batches(FILE *in, size_t max, double secs,
 }
 
 int
-smz_pem_read_certs(const char *path, STACK_OF(X509) **out, struct smz_err *e)
+smz_pem_read_certs(const char *path, STACK_OF(X509) * *out, struct smz_err *e)
 {
 	FILE *f = fopen(path, "r");
 	if (!f)

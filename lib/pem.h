@@ -18,7 +18,7 @@
 struct smz_pem_reader;
 
 struct smz_pem_block {
-	char type[64];      /* e.g. "CERTIFICATE REQUEST" */
+	char type[64];	    /* e.g. "CERTIFICATE REQUEST" */
 	unsigned char *der; /* malloc'd */
 	size_t len;
 	size_t index; /* 1-based position in the stream */
@@ -45,7 +45,7 @@ int smz_pem_batches(FILE *in, size_t max, double secs,
 
 /* Every certificate in a PEM file (e.g. a CA chain). */
 #include <openssl/x509.h>
-int smz_pem_read_certs(const char *path, STACK_OF(X509) **out, struct smz_err *e);
+int smz_pem_read_certs(const char *path, STACK_OF(X509) * *out, struct smz_err *e);
 
 /* Write a certificate as PEM; SMZ_ERR_IO on failure. */
 int smz_pem_write_cert(FILE *f, X509 *x);

@@ -72,7 +72,8 @@ reader(char *str, int num, void *stream)
 		r[0] = 0;
 	} else if ((r[0] == ' ' || r[0] == '\t') && r[strspn(r, " \t\r\n")] &&
 		   !strchr(";#", r[strspn(r, " \t")])) {
-		fail(c, NULL, NULL, "%s", "indented line (continuation lines are not allowed; "
+		fail(c, NULL, NULL, "%s",
+		     "indented line (continuation lines are not allowed; "
 		     "put each key = value at the start of a line)");
 		r[0] = 0;
 	}
@@ -175,16 +176,19 @@ handler(void *user, const char *section, const char *name, const char *v)
 	char allowed[256];
 	int i;
 #define IS(s, n) (strcmp(section, s) == 0 && strcmp(name, n) == 0)
-#define CHOICE(list, field)                                                                    \
-	do {                                                                                   \
-		static const char *const l[] = list;                                           \
-		if (smz_choice(v, l, &i) < 0) {                                                    \
-			join(l, allowed, sizeof allowed);                                      \
-			return fail(c, section, name, "expected one of %s", allowed);          \
-		}                                                                              \
-		field;                                                                         \
+#define CHOICE(list, field)                                                           \
+	do {                                                                          \
+		static const char *const l[] = list;                                  \
+		if (smz_choice(v, l, &i) < 0) {                                       \
+			join(l, allowed, sizeof allowed);                             \
+			return fail(c, section, name, "expected one of %s", allowed); \
+		}                                                                     \
+		field;                                                                \
 	} while (0)
-#define LIST(...) {__VA_ARGS__, NULL}
+#define LIST(...)                 \
+	{                         \
+		__VA_ARGS__, NULL \
+	}
 	if (IS("vault", "path")) {
 		if (copy(p->vault_path, sizeof p->vault_path, v) < 0)
 			return fail(c, section, name, "%s", "path too long");
@@ -208,9 +212,10 @@ handler(void *user, const char *section, const char *name, const char *v)
 		CHOICE(LIST("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384"),
 		       p->issuing_alg = (enum smz_alg)i);
 	} else if (IS("ca", "root_days") || IS("ca", "issuing_days")) {
-		if (integer(v, 30, 9125, strcmp(name, "root_days") == 0 ? &p->root_days
-									 : &p->issuing_days) < 0)
-			return fail(c, section, name, "%s", "expected a number of days, 30 to 9125");
+		if (integer(v, 30, 9125,
+			    strcmp(name, "root_days") == 0 ? &p->root_days : &p->issuing_days) < 0)
+			return fail(c, section, name, "%s",
+				    "expected a number of days, 30 to 9125");
 	} else if (IS("ca", "path")) {
 		if (copy(p->ca_path, sizeof p->ca_path, v) < 0)
 			return fail(c, section, name, "%s", "path too long");
@@ -220,7 +225,8 @@ handler(void *user, const char *section, const char *name, const char *v)
 			return fail(c, section, name, "%s",
 				    "expected an http:// URL (the S/MIME BRs allow no https here)");
 	} else if (IS("ca", "name_constraints")) {
-		CHOICE(LIST("critical", "noncritical", "none"), p->name_constraints = (enum smz_nc)i);
+		CHOICE(LIST("critical", "noncritical", "none"),
+		       p->name_constraints = (enum smz_nc)i);
 	} else if (IS("ca", "crl_days")) {
 		if (integer(v, 1, 10, &p->crl_days) < 0)
 			return fail(c, section, name, "%s", "expected a number of days, 1 to 10");
@@ -297,7 +303,8 @@ handler(void *user, const char *section, const char *name, const char *v)
 		if (smz_choice(v, yesno, &p->recovery_passphrase) < 0)
 			return fail(c, section, name, "%s", "expected yes | no");
 	} else if (IS("gateway", "unlock_file")) {
-		if (v[0] != '/' || copy(p->gateway_unlock_file, sizeof p->gateway_unlock_file, v) < 0)
+		if (v[0] != '/' ||
+		    copy(p->gateway_unlock_file, sizeof p->gateway_unlock_file, v) < 0)
 			return fail(c, section, name, "%s", "expected an absolute path");
 	} else if (IS("offboarding", "max_fraction")) {
 		char *end;
@@ -307,9 +314,10 @@ handler(void *user, const char *section, const char *name, const char *v)
 			return fail(c, section, name, "%s", "expected a fraction from 0 to 1");
 		p->max_fraction = d;
 	} else {
-		static const char *const sections[] = {"vault", "ca", "keys", "certificate",
-						       "domains", "renewal", "bundle", "ldap",
-						       "smime", "gateway", "recovery", "offboarding",
+		static const char *const sections[] = {"vault",	      "ca",	  "keys",
+						       "certificate", "domains",  "renewal",
+						       "bundle",      "ldap",	  "smime",
+						       "gateway",     "recovery", "offboarding",
 						       NULL};
 		if (smz_choice(section, sections, &i) < 0) {
 			join(sections, allowed, sizeof allowed);
@@ -374,8 +382,10 @@ smz_policy_load(const char *path, struct smz_policy *p, struct smz_err *e)
 	}
 	if (r != 0) {
 		smz_policy_free(p);
-		return smz_err_set(e, SMZ_ERR_CONFIG, "%s:%d: not an INI line "
-				   "(expected [section] or key = value)", path, r);
+		return smz_err_set(e, SMZ_ERR_CONFIG,
+				   "%s:%d: not an INI line "
+				   "(expected [section] or key = value)",
+				   path, r);
 	}
 	return 0;
 }
@@ -397,8 +407,8 @@ smz_policy_domain_allowed(const struct smz_policy *p, const char *domain)
 		if (d[0] != '.' && strcmp(d, domain) == 0)
 			return 1;
 		size_t l = strlen(d);
-		if (d[0] == '.' && (strcmp(d + 1, domain) == 0 ||
-				    (dl > l && strcmp(domain + dl - l, d) == 0)))
+		if (d[0] == '.' &&
+		    (strcmp(d + 1, domain) == 0 || (dl > l && strcmp(domain + dl - l, d) == 0)))
 			return 1;
 	}
 	return 0;

@@ -14,8 +14,13 @@ enum smz_kdf { SMZ_KDF_INTERACTIVE, SMZ_KDF_MODERATE, SMZ_KDF_SENSITIVE };
 /* [ca] name_constraints: how the issuing CA carries its domains (gpgsm refuses critical) */
 enum smz_nc { SMZ_NC_CRITICAL, SMZ_NC_NONCRITICAL, SMZ_NC_NONE };
 /* [smime] refuse: weak algorithms a gateway may refuse in mail it reads */
-enum { SMZ_REFUSE_3DES = 1, SMZ_REFUSE_DES = 2, SMZ_REFUSE_RC2 = 4, SMZ_REFUSE_SHA1 = 8,
-       SMZ_REFUSE_CBC = 16 };
+enum {
+	SMZ_REFUSE_3DES = 1,
+	SMZ_REFUSE_DES = 2,
+	SMZ_REFUSE_RC2 = 4,
+	SMZ_REFUSE_SHA1 = 8,
+	SMZ_REFUSE_CBC = 16
+};
 
 #define SMZ_DOMAINS_MAX 64
 
@@ -54,7 +59,7 @@ struct smz_policy {
 	int rsa_transport;  /* 0 auto (OAEP when the certificate advertises it), 1 pkcs1, 2 oaep */
 	int content_cipher; /* 0 auto (GCM when every recipient advertises it), 1 cbc, 2 gcm */
 	char smime_trust[1024]; /* anchors for recipient and signer certificates; "": the CA's root */
-	unsigned smime_refuse;  /* SMZ_REFUSE_*: algorithms refused on decrypt and verify */
+	unsigned smime_refuse; /* SMZ_REFUSE_*: algorithms refused on decrypt and verify */
 	/* [recovery] */
 	int recovery_passphrase; /* smz-recover may unlock with the passphrase alone */
 	/* [gateway] */

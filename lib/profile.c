@@ -79,7 +79,8 @@ add_address(struct smz_csr_info *ci, const struct smz_policy *p, const char *raw
 {
 	char in[SMZ_ADDR_MAX], out[SMZ_ADDR_MAX], k1[SMZ_ADDR_MAX], k2[SMZ_ADDR_MAX];
 	if (len >= sizeof in || memchr(raw, 0, len))
-		return smz_err_set(e, SMZ_ERR_DATA, "a mail address in the request is too long "
+		return smz_err_set(e, SMZ_ERR_DATA,
+				   "a mail address in the request is too long "
 				   "or contains NUL");
 	memcpy(in, raw, len);
 	in[len] = 0;
@@ -88,8 +89,10 @@ add_address(struct smz_csr_info *ci, const struct smz_policy *p, const char *raw
 		return smz_err_set(e, SMZ_ERR_DATA, "%s", ae.msg);
 	const char *dom = strrchr(out, '@') + 1;
 	if (!smz_policy_domain_allowed(p, dom))
-		return smz_err_set(e, SMZ_ERR_DATA, "%s: domain %s is not allowed by policy "
-				   "(a request in another organisation's name)", out, dom);
+		return smz_err_set(e, SMZ_ERR_DATA,
+				   "%s: domain %s is not allowed by policy "
+				   "(a request in another organisation's name)",
+				   out, dom);
 	smz_addr_key(out, p->local_part_sensitive, k1);
 	for (size_t i = 0; i < ci->naddr; i++) {
 		smz_addr_key(ci->addresses[i], p->local_part_sensitive, k2);
@@ -115,8 +118,10 @@ check_key(EVP_PKEY *pk, struct smz_csr_info *ci, struct smz_err *e)
 			     BN_is_word(exp, 65537);
 		BN_free(exp);
 		if (bits < 2048 || bits % 8 || bits > 8192)
-			return smz_err_set(e, SMZ_ERR_DATA, "RSA key of %d bits (need 2048 to 8192, "
-					   "a multiple of 8)", bits);
+			return smz_err_set(e, SMZ_ERR_DATA,
+					   "RSA key of %d bits (need 2048 to 8192, "
+					   "a multiple of 8)",
+					   bits);
 		if (!e65537)
 			return smz_err_set(e, SMZ_ERR_DATA, "RSA public exponent is not 65537");
 		snprintf(ci->alg, sizeof ci->alg, "rsa-%d", bits);
@@ -124,8 +129,10 @@ check_key(EVP_PKEY *pk, struct smz_csr_info *ci, struct smz_err *e)
 	}
 	const char *a = smz_key_alg(pk);
 	if (!a || strncmp(a, "ec-", 3) != 0)
-		return smz_err_set(e, SMZ_ERR_DATA, "unsupported key type %s (RSA, EC P-256 "
-				   "or P-384 only)", EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) : "?");
+		return smz_err_set(e, SMZ_ERR_DATA,
+				   "unsupported key type %s (RSA, EC P-256 "
+				   "or P-384 only)",
+				   EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) : "?");
 	snprintf(ci->alg, sizeof ci->alg, "%s", a);
 	return 0;
 }
@@ -140,7 +147,8 @@ smz_csr_check(const unsigned char *der, size_t len, const struct smz_policy *p,
 	ci->req = len <= (1 << 20) ? d2i_X509_REQ(NULL, &q, (long)len) : NULL;
 	if (!ci->req || q != der + len) {
 		ERR_clear_error();
-		rc = smz_err_set(e, SMZ_ERR_DATA, "not a PKCS#10 request (damaged or truncated DER)");
+		rc = smz_err_set(e, SMZ_ERR_DATA,
+				 "not a PKCS#10 request (damaged or truncated DER)");
 		goto out;
 	}
 	EVP_PKEY *pk = X509_REQ_get0_pubkey(ci->req);
@@ -157,7 +165,8 @@ smz_csr_check(const unsigned char *der, size_t len, const struct smz_policy *p,
 		X509_ALGOR *pa;
 		int ptype;
 		const void *pval;
-		if (!X509_PUBKEY_get0_param(&alg, NULL, NULL, &pa, X509_REQ_get_X509_PUBKEY(ci->req))) {
+		if (!X509_PUBKEY_get0_param(&alg, NULL, NULL, &pa,
+					    X509_REQ_get_X509_PUBKEY(ci->req))) {
 			rc = smz_err_set(e, SMZ_ERR_DATA, "unreadable public key");
 			goto out;
 		}
@@ -165,15 +174,17 @@ smz_csr_check(const unsigned char *der, size_t len, const struct smz_policy *p,
 		int ec = OBJ_obj2nid(alg) == NID_X9_62_id_ecPublicKey;
 		if ((ec && ptype != V_ASN1_OBJECT) ||
 		    (OBJ_obj2nid(alg) == NID_rsaEncryption && ptype != V_ASN1_NULL)) {
-			rc = smz_err_set(e, SMZ_ERR_DATA, "%s",
-					 ec ? "EC key with explicit parameters (a named curve is required)"
-					    : "RSA key without NULL parameters");
+			rc = smz_err_set(
+				e, SMZ_ERR_DATA, "%s",
+				ec ? "EC key with explicit parameters (a named curve is required)"
+				   : "RSA key without NULL parameters");
 			goto out;
 		}
 	}
 	if (X509_REQ_verify(ci->req, pk) != 1) {
 		ERR_clear_error();
-		rc = smz_err_set(e, SMZ_ERR_DATA, "bad signature: no proof of possession of the key");
+		rc = smz_err_set(e, SMZ_ERR_DATA,
+				 "bad signature: no proof of possession of the key");
 		goto out;
 	}
 	unsigned char *spki = NULL;
@@ -192,10 +203,12 @@ smz_csr_check(const unsigned char *der, size_t len, const struct smz_policy *p,
 	for (int i = 0; !rc && i < sk_GENERAL_NAME_num(gens); i++) {
 		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 		if (g->type == GEN_EMAIL)
-			rc = add_address(ci, p, (const char *)ASN1_STRING_get0_data(g->d.rfc822Name),
+			rc = add_address(ci, p,
+					 (const char *)ASN1_STRING_get0_data(g->d.rfc822Name),
 					 (size_t)ASN1_STRING_length(g->d.rfc822Name), e);
 		else if (g->type == GEN_OTHERNAME)
-			rc = smz_err_set(e, SMZ_ERR_DATA, "otherName (e.g. SmtpUTF8Mailbox) in the "
+			rc = smz_err_set(e, SMZ_ERR_DATA,
+					 "otherName (e.g. SmtpUTF8Mailbox) in the "
 					 "request is not supported yet");
 	}
 	if (p->split) {
@@ -205,7 +218,8 @@ smz_csr_check(const unsigned char *der, size_t len, const struct smz_policy *p,
 		    enc = ku && (ASN1_BIT_STRING_get_bit(ku, 2) || ASN1_BIT_STRING_get_bit(ku, 4));
 		ci->usage = sig && !enc ? "sign" : enc && !sig ? "encrypt" : NULL;
 		if (!ci->usage && !rc)
-			rc = smz_err_set(e, SMZ_ERR_DATA, "policy usage = split: the request must ask "
+			rc = smz_err_set(e, SMZ_ERR_DATA,
+					 "policy usage = split: the request must ask "
 					 "for either signing or encryption (keyUsage)");
 	}
 	ASN1_BIT_STRING_free(ku);
@@ -213,7 +227,8 @@ smz_csr_check(const unsigned char *der, size_t len, const struct smz_policy *p,
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	ERR_clear_error();
 	X509_NAME *subj = X509_REQ_get_subject_name(ci->req);
-	for (int i = -1; !rc && (i = X509_NAME_get_index_by_NID(subj, NID_pkcs9_emailAddress, i)) >= 0;) {
+	for (int i = -1;
+	     !rc && (i = X509_NAME_get_index_by_NID(subj, NID_pkcs9_emailAddress, i)) >= 0;) {
 		ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i));
 		rc = add_address(ci, p, (const char *)ASN1_STRING_get0_data(s),
 				 (size_t)ASN1_STRING_length(s), e);
@@ -226,7 +241,8 @@ smz_csr_check(const unsigned char *der, size_t len, const struct smz_policy *p,
 	ci->given = name_entry(subj, NID_givenName);
 	ci->surname = name_entry(subj, NID_surname);
 	if (strncmp(p->profile, "sponsor", 7) == 0 && (!ci->given || !ci->surname))
-		rc = smz_err_set(e, SMZ_ERR_DATA, "a sponsor-validated certificate needs givenName "
+		rc = smz_err_set(e, SMZ_ERR_DATA,
+				 "a sponsor-validated certificate needs givenName "
 				 "and surname in the request");
 out:
 	if (rc)
@@ -353,10 +369,12 @@ int
 smz_profile_check_policy(const struct smz_policy *p, struct smz_err *e)
 {
 	if (!smz_profile_oid(p->profile) || !p->crl_url[0] || !p->issuer_url[0])
-		return smz_err_set(e, SMZ_ERR_CONFIG, "the policy needs [certificate] profile, "
+		return smz_err_set(e, SMZ_ERR_CONFIG,
+				   "the policy needs [certificate] profile, "
 				   "[ca] crl_url and [ca] issuer_url to issue certificates");
 	if (strncmp(p->profile, "sponsor", 7) == 0 && (!p->organization[0] || !p->country[0]))
-		return smz_err_set(e, SMZ_ERR_CONFIG, "sponsor-validated profiles need "
+		return smz_err_set(e, SMZ_ERR_CONFIG,
+				   "sponsor-validated profiles need "
 				   "[certificate] organization and country");
 	if (p->ndomains == 0)
 		return smz_err_set(e, SMZ_ERR_CONFIG, "the policy has no [domains] allowed");
@@ -386,10 +404,12 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 	if (sponsor) {
 		char cn[256];
 		snprintf(cn, sizeof cn, "%s %s", ci->given, ci->surname);
-		if (!add_utf8(n, NID_commonName, smz_utf8_chars(cn) <= 64 ? cn
-						  : strlen(mbox) <= 64      ? mbox
-									    : NULL) ||
-		    !add_utf8(n, NID_givenName, ci->given) || !add_utf8(n, NID_surname, ci->surname) ||
+		if (!add_utf8(n, NID_commonName,
+			      smz_utf8_chars(cn) <= 64 ? cn
+			      : strlen(mbox) <= 64     ? mbox
+						       : NULL) ||
+		    !add_utf8(n, NID_givenName, ci->given) ||
+		    !add_utf8(n, NID_surname, ci->surname) ||
 		    !add_utf8(n, NID_organizationName, p->organization) ||
 		    !add_utf8(n, NID_organizationIdentifier, p->organization_identifier) ||
 		    !X509_NAME_add_entry_by_NID(n, NID_countryName, MBSTRING_ASC,
@@ -399,9 +419,9 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 		goto out;
 	}
 	/* emailAddress is bounded at 128 (OpenSSL's table, ub-emailaddress 255) */
-	if (strlen(mbox) <= 128 && !X509_NAME_add_entry_by_NID(n, NID_pkcs9_emailAddress,
-							      MBSTRING_ASC, (const unsigned char *)mbox,
-							      -1, -1, 0))
+	if (strlen(mbox) <= 128 &&
+	    !X509_NAME_add_entry_by_NID(n, NID_pkcs9_emailAddress, MBSTRING_ASC,
+					(const unsigned char *)mbox, -1, -1, 0))
 		goto out;
 	for (size_t i = 0; i < ci->naddr; i++) {
 		GENERAL_NAME *g = GENERAL_NAME_new();
@@ -421,7 +441,7 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 	int rsa = EVP_PKEY_is_a(pk, "RSA");
 	const char *ku = strcmp(ci->usage, "sign") == 0 ? "critical,digitalSignature"
 			 : strcmp(ci->usage, "encrypt") == 0
-			     ? (rsa ? "critical,keyEncipherment" : "critical,keyAgreement")
+				 ? (rsa ? "critical,keyEncipherment" : "critical,keyAgreement")
 			 : rsa ? "critical,digitalSignature,keyEncipherment"
 			       : "critical,digitalSignature,keyAgreement";
 	char crl[1100], aia[1100];
@@ -436,8 +456,8 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 	san = X509V3_EXT_i2d(NID_subject_alt_name, X509_NAME_entry_count(n) == 0, gens);
 	if (ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
 	    ext(x, &ctx, NID_key_usage, ku) < 0 ||
-	    ext(x, &ctx, NID_ext_key_usage, "emailProtection") < 0 ||
-	    policies(x, &oid, 1) < 0 || !san || !X509_add_ext(x, san, -1) ||
+	    ext(x, &ctx, NID_ext_key_usage, "emailProtection") < 0 || policies(x, &oid, 1) < 0 ||
+	    !san || !X509_add_ext(x, san, -1) ||
 	    ext(x, &ctx, NID_subject_key_identifier, "hash") < 0 ||
 	    ext(x, &ctx, NID_authority_key_identifier, "keyid:always") < 0 ||
 	    ext(x, &ctx, NID_crl_distribution_points, crl) < 0 ||
@@ -449,7 +469,8 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 	int ncr = nc ? NAME_CONSTRAINTS_check(x, nc) : X509_V_OK;
 	NAME_CONSTRAINTS_free(nc);
 	if (ncr != X509_V_OK) {
-		rc = smz_err_set(e, SMZ_ERR_DATA, "a mailbox is outside the issuing CA's name "
+		rc = smz_err_set(e, SMZ_ERR_DATA,
+				 "a mailbox is outside the issuing CA's name "
 				 "constraints (re-create the CA after changing [domains])");
 		goto out;
 	}
@@ -480,9 +501,9 @@ ca_name(const struct smz_policy *p, const char *what, X509_NAME **out)
 	snprintf(cn, sizeof cn, "%s %s", p->ca_name, what);
 	if (!n || !add_utf8(n, NID_commonName, cn) ||
 	    !add_utf8(n, NID_organizationName, p->organization) ||
-	    (p->country[0] && !X509_NAME_add_entry_by_NID(n, NID_countryName, MBSTRING_ASC,
-							  (const unsigned char *)p->country, -1,
-							  -1, 0))) {
+	    (p->country[0] &&
+	     !X509_NAME_add_entry_by_NID(n, NID_countryName, MBSTRING_ASC,
+					 (const unsigned char *)p->country, -1, -1, 0))) {
 		X509_NAME_free(n);
 		return -1;
 	}
@@ -491,8 +512,8 @@ ca_name(const struct smz_policy *p, const char *what, X509_NAME **out)
 }
 
 static int
-ca_cert(const struct smz_policy *p, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY *key,
-	time_t now, X509 **out, struct smz_err *e)
+ca_cert(const struct smz_policy *p, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY *key, time_t now,
+	X509 **out, struct smz_err *e)
 {
 	int root = issuer == NULL;
 	X509 *x = X509_new();
@@ -513,7 +534,8 @@ ca_cert(const struct smz_policy *p, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY
 		goto out;
 	X509V3_CTX ctx;
 	X509V3_set_ctx(&ctx, root ? x : issuer, x, NULL, NULL, 0);
-	if (ext(x, &ctx, NID_basic_constraints, root ? "critical,CA:TRUE" : "critical,CA:TRUE,pathlen:0") < 0 ||
+	if (ext(x, &ctx, NID_basic_constraints,
+		root ? "critical,CA:TRUE" : "critical,CA:TRUE,pathlen:0") < 0 ||
 	    ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
 	    ext(x, &ctx, NID_subject_key_identifier, "hash") < 0 ||
 	    (!root && ext(x, &ctx, NID_authority_key_identifier, "keyid:always") < 0))
@@ -540,12 +562,14 @@ ca_cert(const struct smz_policy *p, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY
 		for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
 			pol[i] = profiles[i].oid;
 		if (p->ndomains == 0 && p->name_constraints != SMZ_NC_NONE) {
-			rc = smz_err_set(e, SMZ_ERR_CONFIG, "the policy has no [domains] allowed: "
+			rc = smz_err_set(e, SMZ_ERR_CONFIG,
+					 "the policy has no [domains] allowed: "
 					 "the issuing CA would not be constrained");
 			goto out;
 		}
 		if (l >= sizeof nc) {
-			rc = smz_err_set(e, SMZ_ERR_CONFIG, "[domains] allowed is too long for the "
+			rc = smz_err_set(e, SMZ_ERR_CONFIG,
+					 "[domains] allowed is too long for the "
 					 "issuing CA's name constraints");
 			goto out;
 		}

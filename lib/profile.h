@@ -25,7 +25,7 @@ struct smz_csr_info {
 	char *addresses[SMZ_MAX_ADDRESSES]; /* normalised */
 	size_t naddr;
 	char *cn, *given, *surname; /* UTF-8 from the subject, may be NULL */
-	const char *usage;          /* "dual", "sign" or "encrypt" */
+	const char *usage;	    /* "dual", "sign" or "encrypt" */
 };
 
 /* Parse and check one DER request against policy. */
@@ -50,8 +50,8 @@ int smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 /* Self-signed root, and the issuing CA under root. */
 int smz_profile_root(const struct smz_policy *p, EVP_PKEY *key, time_t now, X509 **out,
 		     struct smz_err *e);
-int smz_profile_issuing(const struct smz_policy *p, X509 *root, EVP_PKEY *root_key,
-			EVP_PKEY *key, time_t now, X509 **out, struct smz_err *e);
+int smz_profile_issuing(const struct smz_policy *p, X509 *root, EVP_PKEY *root_key, EVP_PKEY *key,
+			time_t now, X509 **out, struct smz_err *e);
 
 /* A fresh serial: 20 CSPRNG bytes, positive, below 2^159, always 20 octets. */
 int smz_profile_serial(unsigned char serial[SMZ_SERIAL_LEN]);

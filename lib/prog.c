@@ -56,8 +56,7 @@ smz_prog_actor(void)
 		char host[128] = "localhost";
 		struct passwd *pw = getpwuid(getuid());
 		gethostname(host, sizeof host - 1);
-		snprintf(actor, sizeof actor, "%s@%s %s", pw ? pw->pw_name : "?", host,
-			 progname);
+		snprintf(actor, sizeof actor, "%s@%s %s", pw ? pw->pw_name : "?", host, progname);
 	}
 	return actor;
 }

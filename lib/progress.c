@@ -12,8 +12,7 @@ smz_now(void)
 }
 
 void
-smz_progress_start(struct smz_progress *p, FILE *tty, int quiet, const char *label,
-		   size_t total)
+smz_progress_start(struct smz_progress *p, FILE *tty, int quiet, const char *label, size_t total)
 {
 	p->out = (!quiet && tty && isatty(fileno(tty))) ? tty : NULL;
 	p->label = label;

@@ -11,25 +11,24 @@
 #define FIELD_MAX 65536
 #define FIELDS_MAX 1024
 
-static const char *const field_names[SMZ_F_COUNT] = {"email", "given", "surname",
-						      "display", "employee_id", "status"};
+static const char *const field_names[SMZ_F_COUNT] = {"email",	"given",       "surname",
+						     "display", "employee_id", "status"};
 
 /* Header spellings after normalise(): most specific first. */
 static const char *const aliases[SMZ_F_COUNT][12] = {
-	{"workemail", "workemailaddress", "businessemail", "primaryemail", "emailaddress",
-	 "email", "mail", "smtpaddress", "emailwork", NULL},
+	{"workemail", "workemailaddress", "businessemail", "primaryemail", "emailaddress", "email",
+	 "mail", "smtpaddress", "emailwork", NULL},
 	{"givenname", "firstname", "forename", NULL},
 	{"surname", "lastname", "familyname", NULL},
 	{"displayname", "fullname", "name", NULL},
-	{"employeeid", "employeenumber", "employeeno", "staffid", "personnelnumber", "id",
-	 NULL},
+	{"employeeid", "employeenumber", "employeeno", "staffid", "personnelnumber", "id", NULL},
 	{"status", "employmentstatus", "employeestatus", NULL},
 };
 
-static const char *const left_words[] = {"terminated", "inactive", "left", "leaver",
-					 "departed", "resigned", "retired", "deceased",
-					 "former", "separated", "disabled", "withdrawn",
-					 "exited", NULL};
+static const char *const left_words[] = {"terminated", "inactive",  "left",	"leaver",
+					 "departed",   "resigned",  "retired",	"deceased",
+					 "former",     "separated", "disabled", "withdrawn",
+					 "exited",     NULL};
 
 static void
 normalise(const char *in, char *out, size_t cap)
@@ -161,7 +160,8 @@ map_header(struct parse *ps)
 		if (!eq || f == SMZ_F_COUNT)
 			return smz_err_set(ps->e, SMZ_ERR_USAGE,
 					   "--column %s: expected FIELD=HEADER with FIELD one of "
-					   "email, given, surname, display, employee_id, status", *c);
+					   "email, given, surname, display, employee_id, status",
+					   *c);
 		char want[256], norm[256];
 		normalise(eq + 1, want, sizeof want);
 		ps->col[f] = -1;
@@ -220,8 +220,10 @@ end_record(int c, void *data)
 	for (size_t i = 0; i < ps->nfields; i++)
 		if (!smz_utf8_valid(ps->fields[i], strlen(ps->fields[i]))) {
 			char why[96];
-			snprintf(why, sizeof why, "field %zu is not valid UTF-8 (export the roster "
-				 "as \"CSV UTF-8\")", i + 1);
+			snprintf(why, sizeof why,
+				 "field %zu is not valid UTF-8 (export the roster "
+				 "as \"CSV UTF-8\")",
+				 i + 1);
 			reject(ps->r, row, why);
 			goto reset;
 		}
@@ -286,7 +288,8 @@ detect_delimiter(const char *s, size_t len)
 		if (s[i] == '"')
 			quoted = !quoted;
 		else if (!quoted)
-			counts[0] += s[i] == ',', counts[1] += s[i] == ';', counts[2] += s[i] == '\t';
+			counts[0] += s[i] == ',', counts[1] += s[i] == ';',
+				counts[2] += s[i] == '\t';
 	}
 	if (counts[1] > counts[0] && counts[1] >= counts[2])
 		return ';';
@@ -333,7 +336,8 @@ smz_roster_parse(const char *data, size_t len, const struct smz_roster_opts *o,
 	memset(r, 0, sizeof *r);
 	e->code = 0;
 	if (len >= 2 && ((unsigned char)data[0] == 0xff && (unsigned char)data[1] == 0xfe))
-		return smz_err_set(e, SMZ_ERR_DATA, "the file is UTF-16; export the roster as "
+		return smz_err_set(e, SMZ_ERR_DATA,
+				   "the file is UTF-16; export the roster as "
 				   "\"CSV UTF-8\"");
 	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
 		data += 3;
@@ -396,8 +400,10 @@ smz_roster_parse(const char *data, size_t len, const struct smz_roster_opts *o,
 				break;
 			}
 			row->line = ps.rec_line;
-			reject(r, row, "malformed quoting: a quote inside an unquoted field or "
-			       "after a closing quote (a quote inside a quoted field is written \"\")");
+			reject(r, row,
+			       "malformed quoting: a quote inside an unquoted field or "
+			       "after a closing quote (a quote inside a quoted field is written "
+			       "\"\")");
 			for (size_t i = 0; i < ps.nfields; i++)
 				free(ps.fields[i]);
 			ps.nfields = 0;
@@ -413,11 +419,12 @@ smz_roster_parse(const char *data, size_t len, const struct smz_roster_opts *o,
 	}
 	/* libcsv only reports an unclosed quote in strict mode, which would
 	 * also refuse the stray quotes real exports contain: check by hand. */
-	if (!rc && !e->code && ((cp.pstate == 2 && cp.quoted) ||
-				csv_fini(&cp, end_field, end_record, &ps) != 0))
+	if (!rc && !e->code &&
+	    ((cp.pstate == 2 && cp.quoted) || csv_fini(&cp, end_field, end_record, &ps) != 0))
 		rc = smz_err_set(e, SMZ_ERR_DATA,
 				 "line %zu: quoted field never closed (the rest of the file "
-				 "would be inside it); nothing was processed", ps.rec_line);
+				 "would be inside it); nothing was processed",
+				 ps.rec_line);
 	csv_free(&cp);
 	for (size_t i = 0; i < ps.nfields; i++)
 		free(ps.fields[i]);

@@ -12,8 +12,15 @@
 #include "err.h"
 #include "policy.h"
 
-enum smz_field { SMZ_F_EMAIL, SMZ_F_GIVEN, SMZ_F_SURNAME, SMZ_F_DISPLAY, SMZ_F_EMPID,
-		 SMZ_F_STATUS, SMZ_F_COUNT };
+enum smz_field {
+	SMZ_F_EMAIL,
+	SMZ_F_GIVEN,
+	SMZ_F_SURNAME,
+	SMZ_F_DISPLAY,
+	SMZ_F_EMPID,
+	SMZ_F_STATUS,
+	SMZ_F_COUNT
+};
 
 enum smz_row_outcome { SMZ_ROW_OK, SMZ_ROW_REJECTED, SMZ_ROW_LEFT };
 
@@ -22,7 +29,7 @@ struct smz_row {
 	enum smz_row_outcome outcome;
 	char address[SMZ_ADDR_MAX]; /* normalised, when outcome is OK or LEFT */
 	char *field[SMZ_F_COUNT];   /* as in the file (UTF-8), NULL if absent */
-	char *reason;               /* why rejected, or the leaver's status (malloc'd) */
+	char *reason;		    /* why rejected, or the leaver's status (malloc'd) */
 };
 
 struct smz_roster {
@@ -33,8 +40,8 @@ struct smz_roster {
 };
 
 struct smz_roster_opts {
-	int addresses_only;       /* one address a line, no CSV */
-	char delimiter;           /* 0: detect from the header line */
+	int addresses_only;	    /* one address a line, no CSV */
+	char delimiter;		    /* 0: detect from the header line */
 	const char *const *columns; /* "field=Header" overrides, NULL-terminated */
 };
 

@@ -71,7 +71,7 @@ smz_secret_ensure(struct smz_secret *s, size_t len)
 	}
 	smz_secret_free(s);
 	return smz_secret_alloc(s, len < 4096 ? 4096 : len) < 0 ? SMZ_ERR_INTERNAL
-		: (s->len = len, 0);
+								: (s->len = len, 0);
 }
 
 void
@@ -88,8 +88,8 @@ smz_secret_read_passphrase(const char *path, struct smz_secret *s, struct smz_er
 {
 	int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return smz_err_set(e, errno == ENOENT ? SMZ_ERR_NOINPUT : SMZ_ERR_IO,
-				   "%s: %s", path, strerror(errno));
+		return smz_err_set(e, errno == ENOENT ? SMZ_ERR_NOINPUT : SMZ_ERR_IO, "%s: %s",
+				   path, strerror(errno));
 	if (smz_secret_alloc(s, PASSPHRASE_MAX) < 0) {
 		if (fd != STDIN_FILENO)
 			close(fd);
@@ -122,8 +122,8 @@ smz_secret_read_passphrase(const char *path, struct smz_secret *s, struct smz_er
 	if (tty)
 		tcsetattr(fd, TCSAFLUSH, &old);
 	if (!rc && n == PASSPHRASE_MAX)
-		rc = smz_err_set(e, SMZ_ERR_DATA, "%s: passphrase longer than %d bytes",
-				 path, PASSPHRASE_MAX - 1);
+		rc = smz_err_set(e, SMZ_ERR_DATA, "%s: passphrase longer than %d bytes", path,
+				 PASSPHRASE_MAX - 1);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (!rc && n > 0 && s->buf[n - 1] == '\r')

@@ -43,7 +43,7 @@ struct smz_secret {
 };
 
 #define SMZ_SECURE_HEAP (4u << 20) /* a power of two, as OpenSSL requires */
-#define SMZ_SECURE_HEAP_MIN 32       /* its smallest piece: one P-256 scalar */
+#define SMZ_SECURE_HEAP_MIN 32	   /* its smallest piece: one P-256 scalar */
 
 /* Set up OpenSSL's secure heap; smz_prog_init calls it, before any key is
  * loaded.  Returns (and remembers) 1 if it is in place and locked, 2 if
@@ -69,7 +69,6 @@ void smz_secret_free(struct smz_secret *s);
 
 /* Read a passphrase: the first line of path ("-" = stdin), without its
  * line end, at most 1023 bytes, never through stdio buffers. */
-int smz_secret_read_passphrase(const char *path, struct smz_secret *s,
-			       struct smz_err *e);
+int smz_secret_read_passphrase(const char *path, struct smz_secret *s, struct smz_err *e);
 
 #endif

@@ -13,13 +13,13 @@ sodium_rand(unsigned char *buf, unsigned int n)
 }
 
 int
-smz_share_split(const unsigned char *secret, int count, int threshold,
-		struct smz_share *out, struct smz_err *e)
+smz_share_split(const unsigned char *secret, int count, int threshold, struct smz_share *out,
+		struct smz_err *e)
 {
 	if (threshold < 2 || count < threshold || count > 255)
 		return smz_err_set(e, SMZ_ERR_USAGE,
-				   "need 2 <= threshold <= shares <= 255 (got %d of %d)",
-				   threshold, count);
+				   "need 2 <= threshold <= shares <= 255 (got %d of %d)", threshold,
+				   count);
 	/* libgfshare's default source is random(); never let it be used. */
 	gfshare_fill_rand = sodium_rand;
 	unsigned char nrs[255];
@@ -48,8 +48,7 @@ smz_share_split(const unsigned char *secret, int count, int threshold,
 }
 
 int
-smz_share_combine(const struct smz_share *s, size_t n, unsigned char *secret,
-		  struct smz_err *e)
+smz_share_combine(const struct smz_share *s, size_t n, unsigned char *secret, struct smz_err *e)
 {
 	if (n == 0)
 		return smz_err_set(e, SMZ_ERR_PERM, "no shares given");
@@ -161,7 +160,8 @@ smz_share_parse(const char *text, const char *name, struct smz_share *s, struct 
 		sodium_memzero(line, sizeof line); /* it may have held the secret */
 		if (seen < 0) {
 			sodium_memzero(hex, sizeof hex);
-			return smz_err_set(e, SMZ_ERR_PERM, "%s: not a share file or damaged", name);
+			return smz_err_set(e, SMZ_ERR_PERM, "%s: not a share file or damaged",
+					   name);
 		}
 	}
 	sodium_memzero(s->secret, sizeof s->secret);

@@ -14,15 +14,15 @@
 
 struct smz_share {
 	char vault[33]; /* vault id, hex */
-	char set[17];   /* share set id, hex: changes with every reshare */
+	char set[17];	/* share set id, hex: changes with every reshare */
 	int index, threshold, count;
 	unsigned char secret[SMZ_SHARE_SECRET];
 };
 
 /* Split secret into count shares (index 1..count) of which threshold
  * recover it; out must hold count shares (guarded memory). */
-int smz_share_split(const unsigned char *secret, int count, int threshold,
-		    struct smz_share *out, struct smz_err *e);
+int smz_share_split(const unsigned char *secret, int count, int threshold, struct smz_share *out,
+		    struct smz_err *e);
 
 /* Recover the secret from n shares of one set (at least their threshold). */
 int smz_share_combine(const struct smz_share *s, size_t n, unsigned char *secret,
@@ -32,7 +32,6 @@ int smz_share_combine(const struct smz_share *s, size_t n, unsigned char *secret
 int smz_share_format(const struct smz_share *s, char *buf, size_t cap);
 
 /* Parse the text form; name is used in messages. */
-int smz_share_parse(const char *text, const char *name, struct smz_share *s,
-		    struct smz_err *e);
+int smz_share_parse(const char *text, const char *name, struct smz_share *s, struct smz_err *e);
 
 #endif

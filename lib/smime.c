@@ -23,18 +23,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SPILL (8u << 20)        /* messages above this are spooled to unlinked files */
-#define MAX_MESSAGE (1u << 30)  /* refused above this */
-#define MAX_PARTS 10000         /* MIME entities in one message */
-#define MAX_DEPTH 32            /* MIME nesting */
+#define SPILL (8u << 20)       /* messages above this are spooled to unlinked files */
+#define MAX_MESSAGE (1u << 30) /* refused above this */
+#define MAX_PARTS 10000	       /* MIME entities in one message */
+#define MAX_DEPTH 32	       /* MIME nesting */
 
 /* ---- spools: message bytes in memory, or in an unlinked file when large ---- */
 
 struct spool {
-	FILE *w;      /* writing */
-	char *buf;    /* memory, after seal */
+	FILE *w;   /* writing */
+	char *buf; /* memory, after seal */
 	size_t len;
-	FILE *tf;     /* file-backed */
+	FILE *tf; /* file-backed */
 };
 
 /* An unlinked temporary file in $TMPDIR (else /tmp), 0600. */
@@ -352,7 +352,8 @@ write_body_entity(struct spool *s, FILE *f, const char **kind)
 	*kind = k.utf8 ? "text/plain" : "application/octet-stream";
 	if (!k.utf8) {
 		fputs("Content-Type: application/octet-stream\r\n"
-		      "Content-Transfer-Encoding: base64\r\n\r\n", f);
+		      "Content-Transfer-Encoding: base64\r\n\r\n",
+		      f);
 		return spool_copy_base64(s, size, f);
 	}
 	fputs("Content-Type: text/plain; charset=utf-8\r\n", f);
@@ -476,7 +477,7 @@ struct rcache { /* a recipient certificate found in this run */
 	X509 *cert;
 };
 
-struct vcache { /* a signer chain verified in this run, and for when */
+struct vcache {		      /* a signer chain verified in this run, and for when */
 	unsigned char id[32]; /* SHA-256 of the signer and the certificates offered */
 	time_t from, to;
 	int crl;
@@ -498,11 +499,11 @@ struct smz_smime {
 	size_t nvc;
 	struct keyc *keys;
 	size_t nkeys;
-	ptrdiff_t last_key;  /* the key of the last decryption */
-	int nest;            /* forwarded messages being opened */
-	char cipher[24];     /* content cipher of the last encryption layer */
-	char weak[32];       /* " weak=NAME" when a layer used a weak one */
-	char **audit; /* op, subject, reason triples */
+	ptrdiff_t last_key; /* the key of the last decryption */
+	int nest;	    /* forwarded messages being opened */
+	char cipher[24];    /* content cipher of the last encryption layer */
+	char weak[32];	    /* " weak=NAME" when a layer used a weak one */
+	char **audit;	    /* op, subject, reason triples */
 	size_t naudit, capaudit;
 };
 
@@ -512,7 +513,8 @@ smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct sm
 	static int inited;
 	if (!inited) {
 		g_mime_init();
-		b64sink_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "smz-b64");
+		b64sink_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+					      "smz-b64");
 		if (!b64sink_method || !BIO_meth_set_write(b64sink_method, b64sink_write) ||
 		    !BIO_meth_set_ctrl(b64sink_method, b64sink_ctrl))
 			return smz_err_set(e, SMZ_ERR_INTERNAL, "cannot set up OpenSSL BIOs");
@@ -688,8 +690,10 @@ pick_cb(void *arg, json_t *rec)
 			p->nb = (time_t)nb;
 		} else {
 			if (x && !p->cert)
-				snprintf(p->why, sizeof p->why, "no valid %s certificate (expired or "
-					 "wrong usage)", p->use == USE_SIGN ? "signing" : "encryption");
+				snprintf(p->why, sizeof p->why,
+					 "no valid %s certificate (expired or "
+					 "wrong usage)",
+					 p->use == USE_SIGN ? "signing" : "encryption");
 			X509_free(x);
 		}
 	}
@@ -715,7 +719,8 @@ vault_key(struct smz_smime *s, json_t *rec, X509 *cert, const char *addr, struct
 		s->cfg.vault_unlocked = !rc;
 	}
 	if (!rc && !s->cfg.vault_unlocked)
-		rc = smz_err_set(e, SMZ_ERR_PERM, "the vault is locked (--passphrase-file, "
+		rc = smz_err_set(e, SMZ_ERR_PERM,
+				 "the vault is locked (--passphrase-file, "
 				 "--share, or policy [gateway] unlock_file)");
 	EVP_PKEY *k = NULL;
 	if (!rc)
@@ -759,9 +764,10 @@ signing_key(struct smz_smime *s, const char *addr, struct keyc **out, struct smz
 	struct pick p = {USE_SIGN, now, NULL, NULL, 0, ""};
 	int rc = smz_vault_history(s->cfg.vault, addr, s->cfg.local_sensitive, pick_cb, &p, e);
 	if (!rc && !p.rec)
-		rc = smz_err_set(e, SMZ_ERR_NOTFOUND, "%s has no active key with a valid "
-				 "signing certificate in the vault%s%s", addr, p.why[0] ? ": " : "",
-				 p.why);
+		rc = smz_err_set(e, SMZ_ERR_NOTFOUND,
+				 "%s has no active key with a valid "
+				 "signing certificate in the vault%s%s",
+				 addr, p.why[0] ? ": " : "", p.why);
 	if (!rc) {
 		rc = vault_key(s, p.rec, p.cert, addr, out, e);
 		p.cert = NULL;
@@ -783,7 +789,8 @@ recipient_cert(struct smz_smime *s, const char *addr, X509 **out, struct smz_err
 	char key[SMZ_ADDR_MAX];
 	smz_addr_key(addr, s->cfg.local_sensitive, key);
 	for (size_t i = 0; i < s->nrc; i++)
-		if (strcmp(s->rc[i].key, key) == 0 && cert_usable(s->rc[i].cert, USE_ENCRYPT, now)) {
+		if (strcmp(s->rc[i].key, key) == 0 &&
+		    cert_usable(s->rc[i].cert, USE_ENCRYPT, now)) {
 			X509_up_ref(s->rc[i].cert);
 			*out = s->rc[i].cert;
 			return 0;
@@ -798,8 +805,7 @@ recipient_cert(struct smz_smime *s, const char *addr, X509 **out, struct smz_err
 }
 
 /* Append to a "; "-separated list of reasons. */
-static void __attribute__((format(printf, 3, 4)))
-note(char *buf, size_t cap, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4))) note(char *buf, size_t cap, const char *fmt, ...)
 {
 	size_t l = strlen(buf);
 	if (l + 3 >= cap)
@@ -1000,8 +1006,8 @@ cert_advertises(X509 *x, int nid)
 /* ---- messages ---- */
 
 struct msg {
-	struct spool raw;      /* the input */
-	int crlf;              /* its line ends, kept on output */
+	struct spool raw; /* the input */
+	int crlf;	  /* its line ends, kept on output */
 	GMimeStream *stream;
 	GMimeParser *parser;
 	GMimeMessage *m;
@@ -1151,8 +1157,10 @@ parse_message(struct msg *m, struct smz_err *e)
 	int n = 0;
 	GMimeObject *body = g_mime_message_get_mime_part(m->m);
 	if (body && count_parts(body, 0, &n))
-		return smz_err_set(e, SMZ_ERR_DATA, "MIME structure too large or too deep "
-				   "(over %d parts or %d levels)", MAX_PARTS, MAX_DEPTH);
+		return smz_err_set(e, SMZ_ERR_DATA,
+				   "MIME structure too large or too deep "
+				   "(over %d parts or %d levels)",
+				   MAX_PARTS, MAX_DEPTH);
 	return 0;
 }
 
@@ -1177,10 +1185,10 @@ from_address(GMimeMessage *m, char out[SMZ_ADDR_MAX], struct smz_err *e)
 
 /* What the checks need of a message's originator fields. */
 struct hdrs {
-	const char *from;               /* the first From: mailbox, or NULL */
+	const char *from;		  /* the first From: mailbox, or NULL */
 	char all[MAX_FROM][SMZ_ADDR_MAX]; /* every From: mailbox, normalised */
-	int nall, fields, bad;          /* From: fields; bad: a mailbox unreadable or too many */
-	time_t date;                    /* Date:, or -1 */
+	int nall, fields, bad;		  /* From: fields; bad: a mailbox unreadable or too many */
+	time_t date;			  /* Date:, or -1 */
 };
 
 static int
@@ -1191,7 +1199,8 @@ collect_mailboxes(InternetAddressList *l, char (*out)[SMZ_ADDR_MAX], int cap, in
 		InternetAddress *ia = internet_address_list_get_address(l, i);
 		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
 			bad |= collect_mailboxes(internet_address_group_get_members(
-							 INTERNET_ADDRESS_GROUP(ia)), out, cap, n);
+							 INTERNET_ADDRESS_GROUP(ia)),
+						 out, cap, n);
 			continue;
 		}
 		const char *a = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
@@ -1256,9 +1265,9 @@ own_cb(void *arg, json_t *rec)
 		return 0;
 	size_t i;
 	json_t *a;
-	json_array_foreach(json_object_get(rec, "addresses"), i, a)
-		if (o->n < o->cap && json_string_value(a))
-			snprintf(o->a[o->n++], SMZ_ADDR_MAX, "%s", json_string_value(a));
+	json_array_foreach(json_object_get(rec, "addresses"), i,
+			   a) if (o->n < o->cap && json_string_value(a))
+		snprintf(o->a[o->n++], SMZ_ADDR_MAX, "%s", json_string_value(a));
 	return 0;
 }
 
@@ -1297,20 +1306,25 @@ check_sender(struct smz_smime *s, GMimeMessage *m, const char *as, struct smz_er
 	for (size_t f = 0; f < 2; f++) {
 		int n = 0, nf = 0;
 		if (header_mailboxes(m, fields[f], hdr, MAX_FROM, &n, &nf) < 0)
-			return smz_err_set(e, SMZ_ERR_PERM, "not-sender: %s: holds a mailbox that "
-					   "cannot be read, or too many", fields[f]);
+			return smz_err_set(e, SMZ_ERR_PERM,
+					   "not-sender: %s: holds a mailbox that "
+					   "cannot be read, or too many",
+					   fields[f]);
 		if (nf > 1)
 			return smz_err_set(e, SMZ_ERR_PERM, "not-sender: %d %s: fields", nf,
 					   fields[f]);
 		for (int i = 0; i < n; i++)
 			if (!own_has(&o, hdr[i]))
-				return smz_err_set(e, SMZ_ERR_PERM, "not-sender: %s: %s is not a "
+				return smz_err_set(e, SMZ_ERR_PERM,
+						   "not-sender: %s: %s is not a "
 						   "mailbox of the authenticated sender %s",
 						   fields[f], hdr[i], sender);
 	}
 	if (!own_has(&o, as))
-		return smz_err_set(e, SMZ_ERR_PERM, "not-sender: %s is not a mailbox of the "
-				   "authenticated sender %s", as, sender);
+		return smz_err_set(e, SMZ_ERR_PERM,
+				   "not-sender: %s is not a mailbox of the "
+				   "authenticated sender %s",
+				   as, sender);
 	return 0;
 }
 
@@ -1398,8 +1412,8 @@ make_7bit(GMimeObject *o)
 	GMimeStream *mem = g_mime_stream_mem_new();
 	g_mime_data_wrapper_write_to_stream(w, mem);
 	GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	int need = 0, text = g_mime_content_type_is_type(g_mime_object_get_content_type(o), "text",
-							   "*");
+	int need = 0,
+	    text = g_mime_content_type_is_type(g_mime_object_get_content_type(o), "text", "*");
 	size_t col = 0, bin = 0;
 	for (size_t i = 0; i < ba->len && !need; i++) {
 		unsigned char c = ba->data[i];
@@ -1464,8 +1478,7 @@ add_signer(CMS_ContentInfo *cms, struct keyc *k, unsigned flags)
 	if (!si || !CMS_add_simple_smimecap(&caps, NID_aes_256_gcm, -1) ||
 	    !CMS_add_simple_smimecap(&caps, NID_aes_256_cbc, -1) ||
 	    !CMS_add_simple_smimecap(&caps, NID_aes_128_gcm, -1) ||
-	    !CMS_add_simple_smimecap(&caps, NID_aes_128_cbc, -1) ||
-	    !CMS_add_smimecap(si, caps))
+	    !CMS_add_simple_smimecap(&caps, NID_aes_128_cbc, -1) || !CMS_add_smimecap(si, caps))
 		si = NULL;
 	sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
 	return si;
@@ -1493,19 +1506,23 @@ sign_entity(struct smz_smime *s, struct keyc *k, struct spool *in, struct spool 
 		}
 		char b[64];
 		boundary(b, sizeof b);
-		fprintf(f, "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
-			   "\r\n micalg=%s; boundary=\"%s\"\r\n\r\n"
-			   "This is a cryptographically signed message in MIME format.\r\n\r\n--%s\r\n",
+		fprintf(f,
+			"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
+			"\r\n micalg=%s; boundary=\"%s\"\r\n\r\n"
+			"This is a cryptographically signed message in MIME "
+			"format.\r\n\r\n--%s\r\n",
 			micalg(EVP_sha256()), b, b);
 		fflush(f);
 		if (spool_copy(in, f, 1)) {
 			rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 			goto done;
 		}
-		fprintf(f, "\r\n--%s\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\""
-			   "\r\nContent-Transfer-Encoding: base64\r\n"
-			   "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
-			   "Content-Description: S/MIME Cryptographic Signature\r\n\r\n", b);
+		fprintf(f,
+			"\r\n--%s\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\""
+			"\r\nContent-Transfer-Encoding: base64\r\n"
+			"Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
+			"Content-Description: S/MIME Cryptographic Signature\r\n\r\n",
+			b);
 		struct b64sink bs;
 		BIO *sink = b64sink_new(f, &bs);
 		if (!sink || i2d_CMS_bio(sink, cms) <= 0 || BIO_flush(sink) <= 0)
@@ -1516,7 +1533,8 @@ sign_entity(struct smz_smime *s, struct keyc *k, struct spool *in, struct spool 
 	} else {
 		fputs("Content-Type: application/pkcs7-mime; smime-type=signed-data;"
 		      " name=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\n"
-		      "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n", f);
+		      "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
+		      f);
 		struct b64sink bs;
 		BIO *sink = b64sink_new(f, &bs);
 		if (!sink || !i2d_CMS_bio_stream(sink, cms, data, flags) || BIO_flush(sink) <= 0)
@@ -1538,7 +1556,8 @@ add_addresses(InternetAddressList *l, char ***v, size_t *n)
 		InternetAddress *ia = internet_address_list_get_address(l, i);
 		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
 			if (add_addresses(internet_address_group_get_members(
-						  INTERNET_ADDRESS_GROUP(ia)), v, n))
+						  INTERNET_ADDRESS_GROUP(ia)),
+					  v, n))
 				return -1;
 			continue;
 		}
@@ -1614,8 +1633,10 @@ encrypt_entity(struct smz_smime *s, GMimeMessage *m, struct spool *in, struct sp
 		}
 	}
 	if (!rc && nbad)
-		rc = smz_err_set(e, SMZ_ERR_NOTFOUND, "%zu of %zu recipients cannot be encrypted "
-				 "to, so nothing was: %s", nbad, nto, bad);
+		rc = smz_err_set(e, SMZ_ERR_NOTFOUND,
+				 "%zu of %zu recipients cannot be encrypted "
+				 "to, so nothing was: %s",
+				 nbad, nto, bad);
 	for (size_t i = 0; i < n; i++)
 		free(addrs[i]);
 	free(addrs);
@@ -1629,16 +1650,17 @@ encrypt_entity(struct smz_smime *s, GMimeMessage *m, struct spool *in, struct sp
 	}
 	unsigned flags = CMS_BINARY | CMS_PARTIAL | CMS_STREAM;
 	CMS_ContentInfo *cms = rc ? NULL
-				  : CMS_encrypt(NULL, NULL, gcm ? EVP_aes_256_gcm() : EVP_aes_256_cbc(),
-						flags);
+				  : CMS_encrypt(NULL, NULL,
+						gcm ? EVP_aes_256_gcm() : EVP_aes_256_cbc(), flags);
 	if (!rc && !cms)
 		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot encrypt");
 	int noaep = 0, npk = 0, nec = 0;
 	for (int i = 0; !rc && i < sk_X509_num(rcpt); i++) {
 		X509 *x = sk_X509_value(rcpt, i);
 		int ec = EVP_PKEY_get_base_id(X509_get0_pubkey(x)) == EVP_PKEY_EC;
-		int oaep = !ec && (s->cfg.rsa_transport == 2 ||
-				   (s->cfg.rsa_transport == 0 && cert_advertises(x, NID_rsaesOaep)));
+		int oaep = !ec &&
+			   (s->cfg.rsa_transport == 2 ||
+			    (s->cfg.rsa_transport == 0 && cert_advertises(x, NID_rsaesOaep)));
 		CMS_RecipientInfo *ri = CMS_add1_recipient_cert(cms, x, flags | CMS_KEY_PARAM);
 		EVP_PKEY_CTX *pc = ri ? CMS_RecipientInfo_get0_pkey_ctx(ri) : NULL;
 		if (!ri || !pc ||
@@ -1652,9 +1674,10 @@ encrypt_entity(struct smz_smime *s, GMimeMessage *m, struct spool *in, struct sp
 	BIO *data = rc ? NULL : spool_bio(in);
 	if (!rc) {
 		FILE *f = out->w;
-		fprintf(f, "Content-Type: application/pkcs7-mime; smime-type=%s; name=\"smime.p7m\""
-			   "\r\nContent-Transfer-Encoding: base64\r\n"
-			   "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
+		fprintf(f,
+			"Content-Type: application/pkcs7-mime; smime-type=%s; name=\"smime.p7m\""
+			"\r\nContent-Transfer-Encoding: base64\r\n"
+			"Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
 			gcm ? "authEnveloped-data" : "enveloped-data");
 		struct b64sink bs;
 		BIO *sink = b64sink_new(f, &bs);
@@ -1663,9 +1686,10 @@ encrypt_entity(struct smz_smime *s, GMimeMessage *m, struct spool *in, struct sp
 			rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot encrypt");
 		if (sink)
 			b64sink_free(sink, &bs);
-		snprintf(what, whatcap, "encrypted with %s for %d recipients (%d RSA PKCS#1 v1.5, "
-			 "%d RSA-OAEP, %d ECDH)%s", gcm ? "AES-256-GCM" : "AES-256-CBC",
-			 sk_X509_num(rcpt), npk, noaep, nec,
+		snprintf(what, whatcap,
+			 "encrypted with %s for %d recipients (%d RSA PKCS#1 v1.5, "
+			 "%d RSA-OAEP, %d ECDH)%s",
+			 gcm ? "AES-256-GCM" : "AES-256-CBC", sk_X509_num(rcpt), npk, noaep, nec,
 			 no_self ? "; no copy for the sender, who has no certificate" : "");
 	}
 	BIO_free(data);
@@ -1779,7 +1803,7 @@ crl_time_cb(int ok, X509_STORE_CTX *ctx)
 }
 
 struct sigres {
-	int ok;             /* 1 good, 0 failed */
+	int ok; /* 1 good, 0 failed */
 	char line[900];
 };
 
@@ -1801,12 +1825,14 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 	if (!CMS_verify(cms, s->cfg.chain, s->cfg.trust, dcont, content_out, flags)) {
 		unsigned long err = ERR_peek_last_error();
 		int reason = ERR_GET_REASON(err);
-		const char *why =
-			reason == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND
-				? "the signer's certificate is missing or is not the one that signed"
-			: reason == CMS_R_CONTENT_VERIFY_ERROR || reason == CMS_R_VERIFICATION_FAILURE
-				? "the message was altered after signing (digest or signature mismatch)"
-				: NULL;
+		const char *why = reason == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND
+					  ? "the signer's certificate is missing or is not the one "
+					    "that signed"
+				  : reason == CMS_R_CONTENT_VERIFY_ERROR ||
+						  reason == CMS_R_VERIFICATION_FAILURE
+					  ? "the message was altered after signing (digest or "
+					    "signature mismatch)"
+					  : NULL;
 		char buf[256] = "";
 		if (!why)
 			ERR_error_string_n(err, buf, sizeof buf);
@@ -1822,9 +1848,13 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 	const ASN1_OBJECT *dobj = NULL;
 	X509_ALGOR_get0(&dobj, NULL, NULL, dig);
 	int dnid = OBJ_obj2nid(dobj);
-	const char *dname = dnid == NID_sha1 ? "sha1" : dnid == NID_sha224 ? "sha224"
-			    : dnid == NID_sha256 ? "sha256" : dnid == NID_sha384 ? "sha384"
-			    : dnid == NID_sha512 ? "sha512" : dnid == NID_md5 ? "md5" : "other";
+	const char *dname = dnid == NID_sha1	 ? "sha1"
+			    : dnid == NID_sha224 ? "sha224"
+			    : dnid == NID_sha256 ? "sha256"
+			    : dnid == NID_sha384 ? "sha384"
+			    : dnid == NID_sha512 ? "sha512"
+			    : dnid == NID_md5	 ? "md5"
+						 : "other";
 	char mbox[SMZ_ADDR_MAX];
 	if (!signer) {
 		snprintf(res->line, sizeof res->line, "FAIL bad-signature: no signer certificate");
@@ -1833,8 +1863,8 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 	}
 	cert_mailbox(signer, mbox, sizeof mbox);
 	if (dnid == NID_md5 || strcmp(dname, "other") == 0) {
-		snprintf(res->line, sizeof res->line, "FAIL weak-digest: %s signature by %s",
-			 dname, mbox);
+		snprintf(res->line, sizeof res->line, "FAIL weak-digest: %s signature by %s", dname,
+			 mbox);
 		sk_X509_free(signers);
 		return SMZ_ERR_VERIFY;
 	}
@@ -1884,11 +1914,11 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 		X509_STORE_CTX_set_verify_cb(ctx, crl_time_cb);
 		if (X509_verify_cert(ctx) != 1) {
 			int err = X509_STORE_CTX_get_error(ctx);
-			const char *tag = err == X509_V_ERR_CERT_HAS_EXPIRED	? "expired"
+			const char *tag = err == X509_V_ERR_CERT_HAS_EXPIRED	 ? "expired"
 					  : err == X509_V_ERR_CERT_NOT_YET_VALID ? "not-yet-valid"
-					  : err == X509_V_ERR_CERT_REVOKED	? "revoked"
-					  : err == X509_V_ERR_INVALID_PURPOSE	? "wrong-purpose"
-										: "untrusted";
+					  : err == X509_V_ERR_CERT_REVOKED	 ? "revoked"
+					  : err == X509_V_ERR_INVALID_PURPOSE	 ? "wrong-purpose"
+										 : "untrusted";
 			snprintf(res->line, sizeof res->line, "FAIL %s: signer %s: %s", tag, mbox,
 				 X509_verify_cert_error_string(err));
 			rc = SMZ_ERR_VERIFY;
@@ -1926,7 +1956,8 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 			other = i;
 	if (!rc && !from) {
 		snprintf(res->line, sizeof res->line,
-			 "FAIL from-mismatch: signed by %s but the message has no From: mailbox", mbox);
+			 "FAIL from-mismatch: signed by %s but the message has no From: mailbox",
+			 mbox);
 		rc = SMZ_ERR_VERIFY;
 	} else if (!rc && !cert_has_mailbox(signer, from, s->cfg.local_sensitive)) {
 		snprintf(res->line, sizeof res->line,
@@ -1936,8 +1967,9 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 		/* a second mailbox or field would show as the sender in some clients */
 		snprintf(res->line, sizeof res->line,
 			 "FAIL from-mismatch: signed by %s but From: also names %s (%d fields, %d "
-			 "mailboxes)", mbox, other >= 0 ? h->all[other] : "an unreadable mailbox",
-			 h->fields, h->nall);
+			 "mailboxes)",
+			 mbox, other >= 0 ? h->all[other] : "an unreadable mailbox", h->fields,
+			 h->nall);
 		rc = SMZ_ERR_VERIFY;
 	} else if (!rc && st != (time_t)-1 && h->date != (time_t)-1 &&
 		   (st - h->date > 3600 || h->date - st > 3600)) {
@@ -1950,9 +1982,10 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 			 "FAIL time-mismatch: signed by %s at %s but Date: is %s", mbox, a, b);
 		rc = SMZ_ERR_VERIFY;
 	} else if (!rc && dnid == NID_sha1 && (s->cfg.refuse & SMZ_REFUSE_SHA1)) {
-		snprintf(res->line, sizeof res->line,
-			 "FAIL refused: signature by %s uses sha1, refused by policy [smime] refuse",
-			 mbox);
+		snprintf(
+			res->line, sizeof res->line,
+			"FAIL refused: signature by %s uses sha1, refused by policy [smime] refuse",
+			mbox);
 		rc = SMZ_ERR_VERIFY;
 	}
 	if (!rc) {
@@ -1962,8 +1995,9 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 			smz_hex(ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn), serial);
 		if (st != (time_t)-1)
 			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&st));
-		snprintf(res->line, sizeof res->line, "OK signer=%s digest=%s signed=%s serial=%s%s",
-			 mbox, dname, when, serial, dnid == NID_sha1 ? " weak=sha1" : "");
+		snprintf(res->line, sizeof res->line,
+			 "OK signer=%s digest=%s signed=%s serial=%s%s", mbox, dname, when, serial,
+			 dnid == NID_sha1 ? " weak=sha1" : "");
 		res->ok = 1;
 	}
 	sk_X509_free(signers);
@@ -1982,8 +2016,8 @@ addrs_have(struct smz_smime *s, json_t *addrs, const char *want_addr)
 	smz_addr_key(want_addr, s->cfg.local_sensitive, want);
 	json_array_foreach(addrs, i, a)
 	{
-		smz_addr_key(json_string_value(a) ? json_string_value(a) : "", s->cfg.local_sensitive,
-			     have);
+		smz_addr_key(json_string_value(a) ? json_string_value(a) : "",
+			     s->cfg.local_sensitive, have);
 		if (strcmp(have, want) == 0)
 			return 1;
 	}
@@ -2009,7 +2043,8 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 	    size_t usedcap, struct smz_err *e)
 {
 	if (!s->cfg.vault)
-		return smz_err_set(e, SMZ_ERR_PERM, "the message is encrypted and no vault is "
+		return smz_err_set(e, SMZ_ERR_PERM,
+				   "the message is encrypted and no vault is "
 				   "configured (--vault, $SMZ_VAULT or policy [vault] path)");
 	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
 	int rc = SMZ_ERR_PERM, tried = 0;
@@ -2030,7 +2065,8 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 					continue;
 			} else if (type == CMS_RECIPINFO_AGREE) {
 				rek = sk_CMS_RecipientEncryptedKey_value(reks, j);
-				if (!CMS_RecipientEncryptedKey_get0_id(rek, &kid, NULL, NULL, &iss, &sno))
+				if (!CMS_RecipientEncryptedKey_get0_id(rek, &kid, NULL, NULL, &iss,
+								       &sno))
 					continue;
 			} else {
 				continue;
@@ -2048,10 +2084,10 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 			/* the id, as a cache key: issuer+serial hash, else the SKI's */
 			unsigned char rid[32];
 			int have_rid = iss && sno ? smz_isn_hash(iss, sno, rid) == 0
-				       : kid ? EVP_Digest(ASN1_STRING_get0_data(kid),
-							  (size_t)ASN1_STRING_length(kid), rid, NULL,
-							  EVP_sha256(), NULL) == 1
-					     : 0;
+				       : kid	  ? EVP_Digest(ASN1_STRING_get0_data(kid),
+							       (size_t)ASN1_STRING_length(kid), rid,
+							       NULL, EVP_sha256(), NULL) == 1
+						  : 0;
 			struct ridcache *hit = NULL; /* ids out of scope are never cached */
 			for (size_t c = 0; have_rid && c < s->nrid && !hit; c++)
 				if (memcmp(s->rid[c].id, rid, 32) == 0)
@@ -2067,7 +2103,8 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 				json_t *rec = NULL;
 				const char *h = "";
 				struct smz_err fe = {0};
-				int fr = smz_vault_find_rid(s->cfg.vault, iss, sno, kid, &rec, &h, &fe);
+				int fr = smz_vault_find_rid(s->cfg.vault, iss, sno, kid, &rec, &h,
+							    &fe);
 				if (fr == SMZ_ERR_NOTFOUND)
 					continue;
 				if (fr) {
@@ -2082,7 +2119,8 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 				}
 				tried++;
 				int kr = vault_key(s, rec, NULL, addr ? addr : "", &k, e);
-				const char *state = json_string_value(json_object_get(rec, "state"));
+				const char *state = json_string_value(
+					json_object_get(rec, "state"));
 				snprintf(st, sizeof st, "%s", state ? state : "?");
 				snprintf(how, sizeof how, "%s", h);
 				json_decref(rec);
@@ -2109,7 +2147,8 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 				CMS_RecipientInfo_kari_set0_pkey(ri, NULL);
 			}
 			if (!ok) {
-				smz_err_ssl(e, SMZ_ERR_DATA, "decryption with the vaulted key failed");
+				smz_err_ssl(e, SMZ_ERR_DATA,
+					    "decryption with the vaulted key failed");
 				continue;
 			}
 			char subj[400];
@@ -2120,26 +2159,32 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 			    audit_add(s, bad ? "decrypt-compromised" : "decrypt", subj, mid))
 				return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 			if (s->cfg.count_only && s->cfg.first_use_op && !k->audited) {
-				if (audit_add(s, s->cfg.first_use_op, subj, s->cfg.first_use_reason))
+				if (audit_add(s, s->cfg.first_use_op, subj,
+					      s->cfg.first_use_reason))
 					return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 				k->audited = 1;
 			}
-			snprintf(used, usedcap, "key %.16s of %s (%s, found by %s)%s", k->id, k->addr,
-				 st, how, bad ? " WARNING: the key is compromised" : "");
+			snprintf(used, usedcap, "key %.16s of %s (%s, found by %s)%s", k->id,
+				 k->addr, st, how, bad ? " WARNING: the key is compromised" : "");
 			s->last_key = k - s->keys;
 			rc = 0;
 		}
 	}
 	if (rc && !tried && s->cfg.recipient)
-		return smz_err_set(e, SMZ_ERR_PERM, "not-for-recipient: the message is not "
-				   "encrypted to a key of %s (first recipient: %s)", s->cfg.recipient,
-				   first[0] ? first : "none");
+		return smz_err_set(e, SMZ_ERR_PERM,
+				   "not-for-recipient: the message is not "
+				   "encrypted to a key of %s (first recipient: %s)",
+				   s->cfg.recipient, first[0] ? first : "none");
 	if (rc && !tried)
-		return smz_err_set(e, SMZ_ERR_PERM, "no key in the vault for any recipient of "
-				   "this message (first: %s)", first[0] ? first : "none");
+		return smz_err_set(e, SMZ_ERR_PERM,
+				   "no key in the vault for any recipient of "
+				   "this message (first: %s)",
+				   first[0] ? first : "none");
 	if (rc)
-		return smz_err_set(e, SMZ_ERR_DATA, "the message cannot be decrypted with the "
-				   "vaulted key: %s", e->msg);
+		return smz_err_set(e, SMZ_ERR_DATA,
+				   "the message cannot be decrypted with the "
+				   "vaulted key: %s",
+				   e->msg);
 	ERR_clear_error();
 	if (!CMS_decrypt(cms, NULL, NULL, NULL, out, CMS_BINARY)) {
 		/* the key matched but the content does not decrypt or authenticate */
@@ -2327,17 +2372,18 @@ cipher_nid(const unsigned char *p, long left)
 {
 	int tag, cls, nid = NID_undef;
 	if (tlv_enter(&p, &left, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL) || /* ContentInfo */
-	    tlv_skip(&p, &left, 0) ||                                   /* contentType */
-	    tlv_enter(&p, &left, 0, V_ASN1_CONTEXT_SPECIFIC) ||         /* [0] content */
-	    tlv_enter(&p, &left, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL) ||  /* (Auth)EnvelopedData */
-	    tlv_skip(&p, &left, 0) ||                                   /* version */
+	    tlv_skip(&p, &left, 0) ||				       /* contentType */
+	    tlv_enter(&p, &left, 0, V_ASN1_CONTEXT_SPECIFIC) ||	       /* [0] content */
+	    tlv_enter(&p, &left, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL) || /* (Auth)EnvelopedData */
+	    tlv_skip(&p, &left, 0) ||				       /* version */
 	    peek_tag(p, left, &tag, &cls))
 		return NID_undef;
-	if (tag == 0 && cls == V_ASN1_CONTEXT_SPECIFIC && tlv_skip(&p, &left, 0)) /* originatorInfo */
+	if (tag == 0 && cls == V_ASN1_CONTEXT_SPECIFIC &&
+	    tlv_skip(&p, &left, 0)) /* originatorInfo */
 		return NID_undef;
-	if (tlv_skip(&p, &left, 0) ||                                   /* recipientInfos */
-	    tlv_enter(&p, &left, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL) ||  /* EncryptedContentInfo */
-	    tlv_skip(&p, &left, 0))                                     /* contentType */
+	if (tlv_skip(&p, &left, 0) ||				       /* recipientInfos */
+	    tlv_enter(&p, &left, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL) || /* EncryptedContentInfo */
+	    tlv_skip(&p, &left, 0))				       /* contentType */
 		return NID_undef;
 	X509_ALGOR *alg = d2i_X509_ALGOR(NULL, &p, left);
 	if (alg) {
@@ -2370,7 +2416,8 @@ cipher_name(int nid, unsigned refuse, int *refused, int *weak)
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
 		if (t[i].nid == nid) {
 			*refused = (t[i].bits & refuse) != 0;
-			*weak = (t[i].bits & (SMZ_REFUSE_3DES | SMZ_REFUSE_DES | SMZ_REFUSE_RC2)) != 0;
+			*weak = (t[i].bits & (SMZ_REFUSE_3DES | SMZ_REFUSE_DES | SMZ_REFUSE_RC2)) !=
+				0;
 			return t[i].name;
 		}
 	*refused = 0;
@@ -2396,9 +2443,9 @@ spool_cipher_nid(struct spool *der)
 
 /* One application/pkcs7-mime layer: decrypt or verify into next. */
 static int
-pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big, const struct hdrs *from,
-	    const char *mid, char *used, size_t usedcap, int *type, struct sigres *sr,
-	    struct smz_err *e)
+pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big,
+	    const struct hdrs *from, const char *mid, char *used, size_t usedcap, int *type,
+	    struct sigres *sr, struct smz_err *e)
 {
 	struct spool der;
 	if (part_content(o, &der, big)) {
@@ -2409,25 +2456,30 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big, co
 	int cnid = cms ? OBJ_obj2nid(CMS_get0_type(cms)) : NID_undef;
 	if (cnid == NID_pkcs7_enveloped || cnid == NID_id_smime_ct_authEnvelopedData) {
 		int refused = 0, weak = 0;
-		const char *name = cipher_name(spool_cipher_nid(&der), s->cfg.refuse, &refused, &weak);
+		const char *name = cipher_name(spool_cipher_nid(&der), s->cfg.refuse, &refused,
+					       &weak);
 		snprintf(s->cipher, sizeof s->cipher, "%s", name);
 		if (weak)
 			snprintf(s->weak, sizeof s->weak, " weak=%s", name);
 		if (refused) { /* before any key is used */
 			spool_free(&der);
 			CMS_ContentInfo_free(cms);
-			return smz_err_set(e, SMZ_ERR_PERM, "refused: the content cipher %s is refused "
-					   "by policy [smime] refuse", name);
+			return smz_err_set(e, SMZ_ERR_PERM,
+					   "refused: the content cipher %s is refused "
+					   "by policy [smime] refuse",
+					   name);
 		}
 	}
 	spool_free(&der);
 	if (!cms) {
 		ERR_clear_error();
-		return smz_err_set(e, SMZ_ERR_DATA, "the S/MIME part is not a CMS structure "
+		return smz_err_set(e, SMZ_ERR_DATA,
+				   "the S/MIME part is not a CMS structure "
 				   "(truncated or damaged base64?)");
 	}
 	*type = OBJ_obj2nid(CMS_get0_type(cms));
-	int rc = spool_open(next, big) ? smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary "
+	int rc = spool_open(next, big) ? smz_err_set(e, SMZ_ERR_IO,
+						     "cannot create a temporary "
 						     "file")
 				       : 0;
 	BIO *ob = rc ? NULL : BIO_new_fp(next->w, BIO_NOCLOSE);
@@ -2458,13 +2510,13 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big, co
 /* One multipart/signed layer: verify; the content part is next. */
 static int
 signed_layer(struct smz_smime *s, GMimeObject *o, int big, const struct hdrs *from,
-	     struct sigres *sr,
-	     struct smz_err *e)
+	     struct sigres *sr, struct smz_err *e)
 {
 	GMimeMultipart *mp = GMIME_MULTIPART(o);
 	if (g_mime_multipart_get_count(mp) != 2)
 		return smz_err_set(e, SMZ_ERR_DATA, "multipart/signed without exactly two parts");
-	GMimeObject *content = g_mime_multipart_get_part(mp, 0), *sig = g_mime_multipart_get_part(mp, 1);
+	GMimeObject *content = g_mime_multipart_get_part(mp, 0),
+		    *sig = g_mime_multipart_get_part(mp, 1);
 	struct spool cs, der;
 	memset(&der, 0, sizeof der);
 	int rc = 0;
@@ -2474,7 +2526,8 @@ signed_layer(struct smz_smime *s, GMimeObject *o, int big, const struct hdrs *fr
 	CMS_ContentInfo *cms = rc || !b64_sane(sig, spool_size(&der)) ? NULL : read_cms(&der);
 	if (!rc && (!cms || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed)) {
 		ERR_clear_error();
-		rc = smz_err_set(e, SMZ_ERR_DATA, "the signature part is not a CMS SignedData "
+		rc = smz_err_set(e, SMZ_ERR_DATA,
+				 "the signature part is not a CMS SignedData "
 				 "(truncated or damaged base64?)");
 	}
 	if (!rc) {
@@ -2571,7 +2624,7 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 	struct keep k;
 	k.nobj = k.nsp = 0;
 	GMimeObject *cur = g_mime_message_get_mime_part(m->m);
-	struct spool *outsp = NULL; /* NULL: the original message */
+	struct spool *outsp = NULL;  /* NULL: the original message */
 	struct spool *bodysp = NULL; /* content with no header block: written as a body */
 	struct spool *lastsp = NULL; /* the last content below a decryption */
 	struct sigres first = {0}, fail = {0};
@@ -2594,7 +2647,8 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 				r->signatures++;
 				note_sig(&sr, rc, &bad, &fail, &first);
 				if (rc == SMZ_ERR_VERIFY)
-					rc = spool_size(next) ? 0 : -1000; /* nothing inside to walk */
+					rc = spool_size(next) ? 0
+							      : -1000; /* nothing inside to walk */
 			} else if (!rc) {
 				r->decrypted++;
 			}
@@ -2624,8 +2678,10 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 			if (!rc && is_pkcs7_mime(content)) { /* encrypted inside signed */
 				struct spool *sp = &k.sp[k.nsp++];
 				memset(sp, 0, sizeof *sp);
-				if (spool_open(sp, big) || write_entity(content, sp->w) || spool_seal(sp))
-					rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
+				if (spool_open(sp, big) || write_entity(content, sp->w) ||
+				    spool_seal(sp))
+					rc = smz_err_set(e, SMZ_ERR_IO,
+							 "temporary file write error");
 				outsp = sp;
 			}
 			cur = content;
@@ -2646,14 +2702,17 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 		rc = 0;
 	}
 	snprintf(r->signature, sizeof r->signature, "%s",
-		 !r->signatures ? "none" : bad ? fail.line : first.line);
+		 !r->signatures ? "none"
+		 : bad		? fail.line
+				: first.line);
 	if (!rc && (ops & SMZ_SMIME_VERIFY)) {
 		size_t l = 0;
 		if (bad) {
 			l = (size_t)snprintf(r->status, sizeof r->status, "%s", fail.line);
 			rc = SMZ_ERR_VERIFY;
 		} else if (!r->signatures) {
-			l = (size_t)snprintf(r->status, sizeof r->status, "FAIL unsigned: the message "
+			l = (size_t)snprintf(r->status, sizeof r->status,
+					     "FAIL unsigned: the message "
 					     "has no S/MIME signature");
 			rc = SMZ_ERR_VERIFY;
 		} else {
@@ -2674,19 +2733,23 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 			if (write_body_entity(bodysp, out, &kind))
 				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 			else if (r->raw)
-				snprintf(note, sizeof note, "; raw: the inner entity is not readable "
-					 "MIME (%.300s), written as it came as %s", rawwhy, kind);
+				snprintf(note, sizeof note,
+					 "; raw: the inner entity is not readable "
+					 "MIME (%.300s), written as it came as %s",
+					 rawwhy, kind);
 			else
-				snprintf(note, sizeof note, "; the content has no MIME header: "
-					 "written as %s", kind);
+				snprintf(note, sizeof note,
+					 "; the content has no MIME header: "
+					 "written as %s",
+					 kind);
 		}
 		if (!r->decrypted)
-			snprintf(r->status, sizeof r->status, "not encrypted: passed through "
+			snprintf(r->status, sizeof r->status,
+				 "not encrypted: passed through "
 				 "unchanged");
 		else
 			snprintf(r->status, sizeof r->status, "decrypted with %s cipher=%s%s%s%s%s",
-				 used, s->cipher, s->weak,
-				 r->signatures ? "; signature: " : "",
+				 used, s->cipher, s->weak, r->signatures ? "; signature: " : "",
 				 r->signatures ? (bad ? fail.line : first.line) : "", note);
 		GMimeObject *ent = NULL;
 		if (bodysp)
@@ -2749,8 +2812,7 @@ smz_smime_run(struct smz_smime *s, int ops, int in, FILE *out, struct smz_smime_
 	if (!rc && spool_seal(&o))
 		rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 	/* the audit entries of this message's key uses before its output */
-	if (!rc && !(ops & SMZ_SMIME_VERIFY) && s->cfg.commit_before_output &&
-	    smz_smime_pending(s))
+	if (!rc && !(ops & SMZ_SMIME_VERIFY) && s->cfg.commit_before_output && smz_smime_pending(s))
 		rc = smz_smime_commit(s, e);
 	if (!rc && !(ops & SMZ_SMIME_VERIFY) && spool_copy(&o, out, m.crlf))
 		rc = smz_err_set(e, SMZ_ERR_IO, "write error");

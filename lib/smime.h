@@ -20,49 +20,49 @@ struct smz_smime;
 enum { SMZ_SMIME_SIGN = 1, SMZ_SMIME_ENCRYPT = 2, SMZ_SMIME_DECRYPT = 4, SMZ_SMIME_VERIFY = 8 };
 
 struct smz_smime_cfg {
-	struct smz_vault *vault;    /* NULL: no vault keys (verify, encrypt to --cert) */
-	int vault_unlocked;         /* private keys may be used */
+	struct smz_vault *vault; /* NULL: no vault keys (verify, encrypt to --cert) */
+	int vault_unlocked;	 /* private keys may be used */
 	/* called once, when a private key is first needed and the vault is locked */
 	int (*unlock)(void *arg, struct smz_err *e);
 	void *unlock_arg;
-	int local_sensitive;        /* policy [vault] local_part */
-	X509_STORE *trust;          /* anchors (and CRLs): signers (verify) and recipients
+	int local_sensitive;	/* policy [vault] local_part */
+	X509_STORE *trust;	/* anchors (and CRLs): signers (verify) and recipients
 				       (encrypt: a certificate that does not chain is not used) */
-	int crl_check;              /* a CRL was given: check signers and recipients against it */
-	STACK_OF(X509) *chain;      /* sign: CA certificates to include; verify: intermediates */
-	STACK_OF(X509) *certs;      /* encrypt: recipient certificates from files */
+	int crl_check;		/* a CRL was given: check signers and recipients against it */
+	STACK_OF(X509) * chain; /* sign: CA certificates to include; verify: intermediates */
+	STACK_OF(X509) * certs; /* encrypt: recipient certificates from files */
 	/* recipient lookup in a directory, or NULL */
-	int (*lookup)(void *arg, const char *addr, STACK_OF(X509) *out, struct smz_err *e);
+	int (*lookup)(void *arg, const char *addr, STACK_OF(X509) * out, struct smz_err *e);
 	void *lookup_arg;
-	int opaque;                 /* sign: application/pkcs7-mime signed-data */
-	const char *as;             /* sign as this address instead of From: */
-	const char *sender;         /* sign: the authenticated submitter; every From: and
+	int opaque;		  /* sign: application/pkcs7-mime signed-data */
+	const char *as;		  /* sign as this address instead of From: */
+	const char *sender;	  /* sign: the authenticated submitter; every From: and
 				       Sender: mailbox (and as) must be one of its vaulted
 				       mailboxes, else SMZ_ERR_PERM and nothing is signed */
-	const char *recipient;      /* decrypt: only keys of this address (any generation) */
-	unsigned refuse;            /* SMZ_REFUSE_* (policy.h): algorithms refused when
+	const char *recipient;	  /* decrypt: only keys of this address (any generation) */
+	unsigned refuse;	  /* SMZ_REFUSE_* (policy.h): algorithms refused when
 				       decrypting and verifying; others weak are reported */
-	const char *const *to;      /* encrypt to these instead of To/Cc/Bcc */
-	int rsa_transport;          /* 0 auto, 1 PKCS#1 v1.5, 2 OAEP */
-	int content_cipher;         /* 0 auto, 1 AES-256-CBC, 2 AES-256-GCM */
-	int max_layers;             /* 0: 8 */
-	int commit_before_output;   /* commit the audit entries of a message's key
+	const char *const *to;	  /* encrypt to these instead of To/Cc/Bcc */
+	int rsa_transport;	  /* 0 auto, 1 PKCS#1 v1.5, 2 OAEP */
+	int content_cipher;	  /* 0 auto, 1 AES-256-CBC, 2 AES-256-GCM */
+	int max_layers;		  /* 0: 8 */
+	int commit_before_output; /* commit the audit entries of a message's key
 				       uses before writing its output */
 	/* recovery */
-	const char *const *scope;   /* NULL, or the only addresses whose keys may be used */
-	int count_only;             /* no audit entry per key use: smz_smime_key_uses */
+	const char *const *scope; /* NULL, or the only addresses whose keys may be used */
+	int count_only;		  /* no audit entry per key use: smz_smime_key_uses */
 	/* with count_only: instead, one audit entry per key, at its first use
 	   (op first_use_op, the key id and address as subject, reason
 	   first_use_reason), committed before the message's output with
 	   commit_before_output */
 	const char *first_use_op, *first_use_reason;
-	int unwrap_all;             /* --decrypt also removes opaque signature layers */
+	int unwrap_all; /* --decrypt also removes opaque signature layers */
 };
 
 struct smz_smime_result {
 	char status[1024]; /* verify: "OK signer=..." or "FAIL reason: ..."; else what was done */
-	int signatures;    /* signature layers seen */
-	int decrypted;     /* encryption layers removed */
+	int signatures;	   /* signature layers seen */
+	int decrypted;	   /* encryption layers removed */
 	char signature[1024]; /* decrypt/verify: "none", or the first failure, else the first OK */
 	char message_id[256], date[128], from[320]; /* of the message, printable */
 	int forwarded_failed; /* recovery: forwarded encrypted messages left closed */

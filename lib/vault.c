@@ -82,8 +82,8 @@ index_keys(json_t *j, enum idx which, char **keys, u_int32_t *lens, size_t cap, 
 	json_t *c;
 	json_array_foreach(json_object_get(j, "certs"), i, c)
 	{
-		const char *h = json_string_value(json_object_get(c, which == IDX_ISN ? "isn"
-										      : "ski"));
+		const char *h = json_string_value(
+			json_object_get(c, which == IDX_ISN ? "isn" : "ski"));
 		if (!h)
 			continue;
 		size_t hl = strlen(h);
@@ -224,14 +224,17 @@ read_deposit_file(const char *dir, unsigned char pk[32], char id[33], struct smz
 		return rc == SMZ_ERR_NOINPUT
 			       ? smz_err_set(e, SMZ_ERR_NOINPUT,
 					     "%s: not a vault (no %s; create one with "
-					     "smz-vault init)", dir, DEPOSIT_FILE)
+					     "smz-vault init)",
+					     dir, DEPOSIT_FILE)
 			       : rc;
 	char b64[128] = "";
 	int version = 0;
-	if (sscanf(buf, "smz-vault-deposit-key: %d\nvault: %32s\nkey: %100s", &version, id,
-		   b64) != 3 || version != 1 || strlen(id) != 32 ||
+	if (sscanf(buf, "smz-vault-deposit-key: %d\nvault: %32s\nkey: %100s", &version, id, b64) !=
+		    3 ||
+	    version != 1 || strlen(id) != 32 ||
 	    sodium_base642bin(pk, 32, b64, strlen(b64), NULL, &len, NULL,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 || len != 32)
+			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    len != 32)
 		rc = smz_err_set(e, SMZ_ERR_CONFIG, "%s: damaged deposit key file", path);
 	free(buf);
 	return rc;
@@ -444,7 +447,8 @@ escrow_open(struct smz_vault *v)
 	unsigned char in[65 + crypto_box_SEALBYTES];
 	unsigned char *m = sodium_malloc(65);
 	size_t l = 0;
-	if (m && j && !smz_unb64(json_string_value(json_object_get(j, "sealed")), in, sizeof in, &l) &&
+	if (m && j &&
+	    !smz_unb64(json_string_value(json_object_get(j, "sealed")), in, sizeof in, &l) &&
 	    l == sizeof in && crypto_box_seal_open(m, in, l, v->pk, v->sk) == 0) {
 		if ((m[0] & 1) && !v->kpw && (v->kpw = sodium_malloc(32)))
 			memcpy(v->kpw, m + 1, 32);
@@ -564,8 +568,8 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 		return smz_err_set(e, SMZ_ERR_USAGE,
 				   "the vault secret needs a passphrase (--passphrase-file) or "
 				   "shares (--shares N --threshold M --share-out DIR), or both");
-	if (o->shares && (o->threshold < 2 || o->threshold > o->shares || o->shares > 255 ||
-			  !o->share_out))
+	if (o->shares &&
+	    (o->threshold < 2 || o->threshold > o->shares || o->shares > 255 || !o->share_out))
 		return smz_err_set(e, SMZ_ERR_USAGE,
 				   "shares need 2 <= --threshold <= --shares <= 255 and "
 				   "--share-out DIR");
@@ -574,11 +578,12 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 		snprintf(dp, sizeof dp, "%s/%s", dir, DEPOSIT_FILE);
 		if (errno != EEXIST)
 			return smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: %s", dir, strerror(errno));
-		return smz_err_set(e, SMZ_ERR_EXISTS, "%s: %s", dir,
-				   access(dp, F_OK) == 0
-					   ? "exists and is not empty"
-					   : "holds an interrupted init (no deposit.pub): remove the "
-					     "directory and run init again");
+		return smz_err_set(
+			e, SMZ_ERR_EXISTS, "%s: %s", dir,
+			access(dp, F_OK) == 0
+				? "exists and is not empty"
+				: "holds an interrupted init (no deposit.pub): remove the "
+				  "directory and run init again");
 	}
 	/* an existing directory must be this user's own, and no one else's to
 	 * write in: whoever can replace files in it can swap the vault */
@@ -586,8 +591,10 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
 		return smz_err_set(e, SMZ_ERR_PERM, "%s: not a directory (a symbolic link?)", dir);
 	if (st.st_uid != geteuid())
-		return smz_err_set(e, SMZ_ERR_PERM, "%s: owned by another user (uid %ld); create "
-				   "the vault in a directory of your own", dir, (long)st.st_uid);
+		return smz_err_set(e, SMZ_ERR_PERM,
+				   "%s: owned by another user (uid %ld); create "
+				   "the vault in a directory of your own",
+				   dir, (long)st.st_uid);
 	if (st.st_mode & 022)
 		return smz_err_set(e, SMZ_ERR_PERM, "%s: writable by group or others (mode %03o)",
 				   dir, (unsigned)(st.st_mode & 0777));
@@ -610,7 +617,8 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 		goto out;
 	}
 	if (o->passphrase && !(pw = wrap_passphrase(sk, o->passphrase, o->kdf, kpw))) {
-		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot derive a key from the passphrase "
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL,
+				 "cannot derive a key from the passphrase "
 				 "(out of memory for Argon2id?)");
 		goto out;
 	}
@@ -635,8 +643,8 @@ smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err
 	int r = v->env->txn_begin(v->env, NULL, &txn, 0);
 	if (!r && !(r = meta_put(v, txn, "version", "1", 1)) &&
 	    !(r = meta_put(v, txn, "vault_id", id, 32)) && !(r = meta_put(v, txn, "pk", pk, 32)) &&
-	    !(r = pw ? put_json(v, txn, "pw", pw) : 0) && !(r = sh ? put_json(v, txn, "sh", sh) : 0) &&
-	    !(r = put_json(v, txn, "esc", esc))) {
+	    !(r = pw ? put_json(v, txn, "pw", pw) : 0) &&
+	    !(r = sh ? put_json(v, txn, "sh", sh) : 0) && !(r = put_json(v, txn, "esc", esc))) {
 		if (smz_db_code(rc = smz_audit_append(v->log, v->meta, txn, &a, 1, &m, e)))
 			r = rc, rc = 0;
 	}
@@ -705,7 +713,8 @@ open_sealed(const char *b64, const unsigned char *pk, const unsigned char *sk,
 	size_t sl = strlen(b64), bl = 0;
 	unsigned char *sealed = malloc(sl);
 	int rc = 0;
-	if (!sealed || smz_unb64(b64, sealed, sl, &bl) || bl <= crypto_box_SEALBYTES + SMZ_KEYID_LEN)
+	if (!sealed || smz_unb64(b64, sealed, sl, &bl) ||
+	    bl <= crypto_box_SEALBYTES + SMZ_KEYID_LEN)
 		rc = smz_err_set(e, SMZ_ERR_DATA, "sealed key is damaged");
 	else if (smz_secret_alloc(msg, bl - crypto_box_SEALBYTES) < 0)
 		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
@@ -727,10 +736,10 @@ gw_in_scope(json_t *rec, time_t now)
 		return 0;
 	size_t i;
 	json_t *c;
-	json_array_foreach(json_object_get(rec, "certs"), i, c)
-		if (!smz_vault_cert_revoked(c) &&
-		    json_integer_value(json_object_get(c, "not_after")) > (json_int_t)now)
-			return 1;
+	json_array_foreach(json_object_get(rec, "certs"), i,
+			   c) if (!smz_vault_cert_revoked(c) &&
+				  json_integer_value(json_object_get(c, "not_after")) >
+					  (json_int_t)now) return 1;
 	return 0;
 }
 
@@ -743,9 +752,11 @@ smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct smz_er
 	/* a gateway unlock opens only the gateway's own seals, of keys in its scope */
 	const char *s = json_string_value(json_object_get(rec, v->sk ? "sealed" : "gw_sealed"));
 	if (!v->sk && (!s || !gw_in_scope(rec, time(NULL))))
-		return smz_err_set(e, SMZ_ERR_PERM, "key %.16s is not in the gateway's scope "
+		return smz_err_set(e, SMZ_ERR_PERM,
+				   "key %.16s is not in the gateway's scope "
 				   "(current and unexpired keys of active mailboxes); it needs the "
-				   "officers' passphrase or shares", idhex ? idhex : "?");
+				   "officers' passphrase or shares",
+				   idhex ? idhex : "?");
 	if (!idhex || !s)
 		return smz_err_set(e, SMZ_ERR_DATA, "record has no sealed key");
 	struct smz_secret msg = {0};
@@ -756,8 +767,10 @@ smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct smz_er
 	char inner[65];
 	smz_hex(msg.buf, SMZ_KEYID_LEN, inner);
 	if (strcmp(inner, idhex) != 0) {
-		rc = smz_err_set(e, SMZ_ERR_DATA, "sealed key belongs to key %.16s..., not this "
-				 "record (swapped record)", inner);
+		rc = smz_err_set(e, SMZ_ERR_DATA,
+				 "sealed key belongs to key %.16s..., not this "
+				 "record (swapped record)",
+				 inner);
 		goto out;
 	}
 	EVP_PKEY *k = NULL;
@@ -783,8 +796,8 @@ out:
 static int has_exact_local(json_t *rec, const char *address);
 
 static int
-active_for(struct smz_vault *v, DB_TXN *txn, const char *address, const char *usage,
-	   int sensitive, int *active)
+active_for(struct smz_vault *v, DB_TXN *txn, const char *address, const char *usage, int sensitive,
+	   int *active)
 {
 	char key[SMZ_ADDR_MAX];
 	smz_addr_key(address, 0, key);
@@ -844,8 +857,8 @@ job_clear(struct job *j)
 }
 
 static int
-job_entry(struct job *j, struct smz_audit_entry *a, size_t *na, const char *op,
-	  const char *reason, const char *fmt, const char *x, const char *y)
+job_entry(struct job *j, struct smz_audit_entry *a, size_t *na, const char *op, const char *reason,
+	  const char *fmt, const char *x, const char *y)
 {
 	if (asprintf(&j->subj[j->nsubj], fmt, x, y) < 0)
 		return ENOMEM;
@@ -854,8 +867,8 @@ job_entry(struct job *j, struct smz_audit_entry *a, size_t *na, const char *op,
 }
 
 static int
-run_job(struct job *j, int (*fn)(DB_TXN *, void *, struct smz_audit_entry *, size_t *,
-				 struct smz_err *),
+run_job(struct job *j,
+	int (*fn)(DB_TXN *, void *, struct smz_audit_entry *, size_t *, struct smz_err *),
 	const char *what, struct smz_err *e)
 {
 	struct smz_audit au = vault_audit(j->v);
@@ -922,13 +935,14 @@ deposit_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct
 		if (d[i].address)
 			json_array_append_new(addrs, json_string(d[i].address));
 		json_t *j = sealed ? json_pack("{s:s,s:o,s:s,s:s,s:s,s:I,s:I,s:s,s:I,s:s,s:[]}",
-					       "key_id", id, "addresses", addrs, "alg",
-					       d[i].alg, "usage", d[i].usage ? d[i].usage : "dual",
-					       "source", d[i].source ? d[i].source : "keygen",
-					       "n", (json_int_t)recno, "created",
-					       (json_int_t)(d[i].created ? d[i].created : t), "state",
-					       d[i].state ? d[i].state : "active", "state_changed",
-					       (json_int_t)t, "sealed", sealed, "certs")
+					       "key_id", id, "addresses", addrs, "alg", d[i].alg,
+					       "usage", d[i].usage ? d[i].usage : "dual", "source",
+					       d[i].source ? d[i].source : "keygen", "n",
+					       (json_int_t)recno, "created",
+					       (json_int_t)(d[i].created ? d[i].created : t),
+					       "state", d[i].state ? d[i].state : "active",
+					       "state_changed", (json_int_t)t, "sealed", sealed,
+					       "certs")
 				   : (json_decref(addrs), NULL);
 		if (j && csr)
 			json_object_set_new(j, "csr", json_string(csr));
@@ -997,9 +1011,8 @@ cert_entry(X509 *x)
 	char *b = smz_b64(der, (size_t)l);
 	OPENSSL_free(der);
 	json_t *j = b ? json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "der", b, "isn", isnhex,
-				  "sha256", fphex, "serial", serial, "issuer", issuer,
-				  "not_before", (json_int_t)timegm(&tb), "not_after",
-				  (json_int_t)timegm(&ta))
+				  "sha256", fphex, "serial", serial, "issuer", issuer, "not_before",
+				  (json_int_t)timegm(&tb), "not_after", (json_int_t)timegm(&ta))
 		      : NULL;
 	if (j && skihex[0])
 		json_object_set_new(j, "ski", json_string(skihex));
@@ -1038,7 +1051,8 @@ check_cert_for(json_t *rec, X509 *x, int may_adopt, int sensitive, char *why, si
 		smz_addr_key(mb[i], sensitive, k1);
 		json_array_foreach(addrs, j, a)
 		{
-			smz_addr_key(json_string_value(a) ? json_string_value(a) : "", sensitive, k2);
+			smz_addr_key(json_string_value(a) ? json_string_value(a) : "", sensitive,
+				     k2);
 			found |= strcmp(k1, k2) == 0;
 		}
 		if (!found) {
@@ -1052,8 +1066,10 @@ check_cert_for(json_t *rec, X509 *x, int may_adopt, int sensitive, char *why, si
 		 * certificate's only in an unlocked operation: else anyone who
 		 * may write the vault could make their key a colleague's */
 		if (!may_adopt) {
-			snprintf(why, cap, "the key has no mailbox yet; it takes %.100s only when "
-				 "attached or imported with the vault unlocked", n ? mb[0] : "one");
+			snprintf(why, cap,
+				 "the key has no mailbox yet; it takes %.100s only when "
+				 "attached or imported with the vault unlocked",
+				 n ? mb[0] : "one");
 			return -1;
 		}
 		/* one index key per mailbox: the index folds case */
@@ -1115,20 +1131,22 @@ supersede_older(struct smz_vault *v, DB_TXN *txn, json_t *rec, int *newer)
 			return r;
 		DBT sk = {.data = key, .size = (u_int32_t)strlen(key)}, pk = {0}, pd = {0};
 		u_int32_t flag = DB_SET;
-		unsigned char (*older)[SMZ_KEYID_LEN] = NULL;
+		unsigned char(*older)[SMZ_KEYID_LEN] = NULL;
 		size_t no = 0;
 		while ((r = c->pget(c, &sk, &pk, &pd, flag)) == 0) {
 			flag = DB_NEXT_DUP;
 			json_t *o = rec_parse(&pd);
 			const char *st = json_string_value(json_object_get(o, "state"));
 			const char *us = json_string_value(json_object_get(o, "usage"));
-			if (o && st && strcmp(st, "active") == 0 && us && usage && strcmp(us, usage) == 0 &&
-			    json_array_size(json_object_get(o, "certs")) > 0 &&
-			    !older_than(o, created, n) && json_integer_value(json_object_get(o, "n")) != n)
-				*newer = 1;
 			if (o && st && strcmp(st, "active") == 0 && us && usage &&
 			    strcmp(us, usage) == 0 &&
-			    older_than(o, created, n) && pk.size == SMZ_KEYID_LEN) {
+			    json_array_size(json_object_get(o, "certs")) > 0 &&
+			    !older_than(o, created, n) &&
+			    json_integer_value(json_object_get(o, "n")) != n)
+				*newer = 1;
+			if (o && st && strcmp(st, "active") == 0 && us && usage &&
+			    strcmp(us, usage) == 0 && older_than(o, created, n) &&
+			    pk.size == SMZ_KEYID_LEN) {
 				void *m = realloc(older, (no + 1) * sizeof *older);
 				if (m) {
 					older = m;
@@ -1144,7 +1162,8 @@ supersede_older(struct smz_vault *v, DB_TXN *txn, json_t *rec, int *newer)
 		}
 		r = 0;
 		for (size_t k = 0; !r && k < no; k++) {
-			DBT kk = {.data = older[k], .size = SMZ_KEYID_LEN}, dd = {.flags = DB_DBT_MALLOC};
+			DBT kk = {.data = older[k], .size = SMZ_KEYID_LEN},
+			    dd = {.flags = DB_DBT_MALLOC};
 			if ((r = v->keys->get(v->keys, txn, &kk, &dd, DB_RMW)))
 				break;
 			json_t *o = rec_parse(&dd);
@@ -1154,7 +1173,8 @@ supersede_older(struct smz_vault *v, DB_TXN *txn, json_t *rec, int *newer)
 				break;
 			}
 			json_object_set_new(o, "state", json_string("superseded"));
-			json_object_set_new(o, "state_changed", json_integer((json_int_t)time(NULL)));
+			json_object_set_new(o, "state_changed",
+					    json_integer((json_int_t)time(NULL)));
 			r = put_record(v, txn, older[k], o);
 			json_decref(o);
 		}
@@ -1221,7 +1241,8 @@ attach_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct 
 			at[i].result = SMZ_ERR_DATA;
 			have = 1; /* nothing to write */
 		}
-		const char *first = json_string_value(json_array_get(json_object_get(rec, "addresses"), 0));
+		const char *first = json_string_value(
+			json_array_get(json_object_get(rec, "addresses"), 0));
 		snprintf(at[i].address, sizeof at[i].address, "%s", first ? first : "-");
 		if (!have) {
 			json_array_append(json_object_get(rec, "certs"), ce);
@@ -1296,8 +1317,10 @@ revoke_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct 
 			if (cfp && strcmp(cfp, fp) == 0 && !smz_vault_cert_revoked(c)) {
 				json_object_set_new(c, "revoked",
 						    json_pack("{s:s,s:I}", "reason", rv[i].reason,
-							      "at", (json_int_t)(rv[i].when ? rv[i].when
-									: time(NULL))));
+							      "at",
+							      (json_int_t)(rv[i].when
+										   ? rv[i].when
+										   : time(NULL))));
 				changed = 1;
 			}
 			unrevoked += !smz_vault_cert_revoked(c);
@@ -1312,7 +1335,8 @@ revoke_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct 
 			changed |= json_object_del(rec, "gw_sealed") == 0;
 		if (strcmp(now, old) != 0) {
 			json_object_set_new(rec, "state", json_string(now));
-			json_object_set_new(rec, "state_changed", json_integer((json_int_t)time(NULL)));
+			json_object_set_new(rec, "state_changed",
+					    json_integer((json_int_t)time(NULL)));
 			changed = 1;
 		}
 		snprintf(rv[i].state, sizeof rv[i].state, "%s", now);
@@ -1322,7 +1346,8 @@ revoke_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct 
 		if (!r && changed) {
 			char id[65], what[256];
 			smz_hex(kid, sizeof kid, id);
-			const char *addr = json_string_value(json_array_get(json_object_get(rec, "addresses"), 0));
+			const char *addr = json_string_value(
+				json_array_get(json_object_get(rec, "addresses"), 0));
 			snprintf(what, sizeof what, "%s %s", addr ? addr : "-",
 				 json_string_value(json_object_get(ce, "serial")));
 			r = job_entry(job, a, na, "revoke", rv[i].reason, "%s %s", what, id);
@@ -1334,8 +1359,7 @@ revoke_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct 
 }
 
 int
-smz_vault_revoke(struct smz_vault *v, struct smz_vault_revocation *rv, size_t n,
-		 struct smz_err *e)
+smz_vault_revoke(struct smz_vault *v, struct smz_vault_revocation *rv, size_t n, struct smz_err *e)
 {
 	struct job j = {v, rv, n, 0, NULL, 0, 0};
 	return run_job(&j, revoke_fn, "revoke", e);
@@ -1393,15 +1417,15 @@ smz_vault_find_cert(struct smz_vault *v, X509 *cert, json_t **rec, const char **
 		*rec = NULL;
 		r = DB_NOTFOUND;
 	}
-	return r == DB_NOTFOUND ? smz_err_set(e, SMZ_ERR_NOTFOUND, "no vaulted key for this "
+	return r == DB_NOTFOUND ? smz_err_set(e, SMZ_ERR_NOTFOUND,
+					      "no vaulted key for this "
 					      "certificate")
 				: smz_db_err(e, r, "index");
 }
 
 int
 smz_vault_find_rid(struct smz_vault *v, const X509_NAME *issuer, const ASN1_INTEGER *serial,
-		   const ASN1_OCTET_STRING *ski, json_t **rec, const char **how,
-		   struct smz_err *e)
+		   const ASN1_OCTET_STRING *ski, json_t **rec, const char **how, struct smz_err *e)
 {
 	unsigned char isn[SMZ_KEYID_LEN];
 	int r = DB_NOTFOUND;
@@ -1415,8 +1439,9 @@ smz_vault_find_rid(struct smz_vault *v, const X509_NAME *issuer, const ASN1_INTE
 				 (size_t)ASN1_STRING_length(ski), rec);
 		*how = "subject key identifier";
 	}
-	return !r ? 0 : r == DB_NOTFOUND ? smz_err_set(e, SMZ_ERR_NOTFOUND, "no vaulted key")
-					 : smz_db_err(e, r, "index");
+	return !r		  ? 0
+	       : r == DB_NOTFOUND ? smz_err_set(e, SMZ_ERR_NOTFOUND, "no vaulted key")
+				  : smz_db_err(e, r, "index");
 }
 
 struct recs {
@@ -1456,7 +1481,8 @@ has_exact_local(json_t *rec, const char *address)
 	json_array_foreach(json_object_get(rec, "addresses"), i, a)
 	{
 		const char *s = json_string_value(a), *sat = s ? strrchr(s, '@') : NULL;
-		if (sat && at && sat - s == at - address && strncmp(s, address, (size_t)(at - address)) == 0)
+		if (sat && at && sat - s == at - address &&
+		    strncmp(s, address, (size_t)(at - address)) == 0)
 			return 1;
 	}
 	return 0;
@@ -1516,8 +1542,7 @@ smz_vault_history(struct smz_vault *v, const char *address, int sensitive,
 }
 
 int
-smz_vault_foreach(struct smz_vault *v, int (*cb)(void *, json_t *), void *arg,
-		  struct smz_err *e)
+smz_vault_foreach(struct smz_vault *v, int (*cb)(void *, json_t *), void *arg, struct smz_err *e)
 {
 	return smz_db_foreach_json(v->keys, cb, arg, "keys.db", e);
 }
@@ -1545,8 +1570,8 @@ smz_vault_get(struct smz_vault *v, const char *keyid, json_t **rec, struct smz_e
 {
 	size_t l = strlen(keyid);
 	if (l < 8 || l > 64 || strspn(keyid, "0123456789abcdef") != l)
-		return smz_err_set(e, SMZ_ERR_USAGE,
-				   "%s: a key id is 8 to 64 lowercase hex digits", keyid);
+		return smz_err_set(e, SMZ_ERR_USAGE, "%s: a key id is 8 to 64 lowercase hex digits",
+				   keyid);
 	struct find f = {keyid, NULL, 0};
 	int rc = smz_vault_foreach(v, find_cb, &f, e);
 	if (!rc && f.count == 0)
@@ -1585,8 +1610,8 @@ meta_write_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, str
 }
 
 static int
-audited_write(struct smz_vault *v, const char *key, json_t *j, const char *op,
-	      const char *subject, const char *reason, struct smz_err *e)
+audited_write(struct smz_vault *v, const char *key, json_t *j, const char *op, const char *subject,
+	      const char *reason, struct smz_err *e)
 {
 	struct smz_audit au = vault_audit(v);
 	struct meta_write m = {v, key, j, {op, subject, reason}};
@@ -1659,7 +1684,8 @@ unlock_passphrase(struct smz_vault *v, const char *file, unsigned char *sk, stru
 	size_t sl = 0;
 	json_int_t ops = json_integer_value(json_object_get(j, "ops"));
 	json_int_t mem = json_integer_value(json_object_get(j, "mem"));
-	if (!j || smz_unb64(json_string_value(json_object_get(j, "salt")), salt, sizeof salt, &sl) ||
+	if (!j ||
+	    smz_unb64(json_string_value(json_object_get(j, "salt")), salt, sizeof salt, &sl) ||
 	    sl != sizeof salt || ops < 1 || mem < 8192 || mem > ((json_int_t)1 << 34)) {
 		json_decref(j);
 		return smz_err_set(e, SMZ_ERR_CONFIG, "the vault's passphrase record is damaged");
@@ -1669,13 +1695,14 @@ unlock_passphrase(struct smz_vault *v, const char *file, unsigned char *sk, stru
 	unsigned char *key = rc ? NULL : sodium_malloc(32);
 	if (!rc && !key)
 		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
-	if (!rc && crypto_pwhash(key, 32, (const char *)pass.buf, pass.len, salt,
-				 (unsigned long long)ops, (size_t)mem,
-				 crypto_pwhash_ALG_ARGON2ID13) != 0)
+	if (!rc &&
+	    crypto_pwhash(key, 32, (const char *)pass.buf, pass.len, salt, (unsigned long long)ops,
+			  (size_t)mem, crypto_pwhash_ALG_ARGON2ID13) != 0)
 		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "Argon2id failed (out of memory?)");
 	if (!rc && (rc = unwrap(j, key, sk)))
-		rc = smz_err_set(e, rc, rc == SMZ_ERR_PERM ? "wrong passphrase"
-					: "the vault's passphrase record is damaged");
+		rc = smz_err_set(e, rc,
+				 rc == SMZ_ERR_PERM ? "wrong passphrase"
+						    : "the vault's passphrase record is damaged");
 	if (!rc)
 		keep_key(&v->kpw, key);
 	if (key)
@@ -1701,7 +1728,8 @@ unlock_shares(struct smz_vault *v, const char *const *files, unsigned char *sk, 
 		n++;
 	struct smz_share *sh = sodium_allocarray(n ? n : 1, sizeof *sh);
 	unsigned char *ks = sodium_malloc(32);
-	int rc = (!j || !set) ? smz_err_set(e, SMZ_ERR_CONFIG, "the vault's share record is damaged")
+	int rc = (!j || !set)
+			 ? smz_err_set(e, SMZ_ERR_CONFIG, "the vault's share record is damaged")
 		 : (!sh || !ks) ? smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory")
 				: 0;
 	used[0] = 0;
@@ -1724,7 +1752,8 @@ unlock_shares(struct smz_vault *v, const char *const *files, unsigned char *sk, 
 		else if (strcmp(sh[i].set, set) != 0)
 			rc = smz_err_set(e, SMZ_ERR_PERM,
 					 "%s: a share of an earlier share set, replaced by "
-					 "smz-vault reshare", files[i]);
+					 "smz-vault reshare",
+					 files[i]);
 		size_t ul = strlen(used);
 		snprintf(used + ul, usedcap - ul, "%s%d", i ? "," : "", sh[i].index);
 	}
@@ -1753,9 +1782,9 @@ unlock_gateway(struct smz_vault *v, const char *file, unsigned char *gwsk, struc
 	size_t len;
 	int rc = smz_file_read(file, 1024, &text, &len, e);
 	if (rc)
-		return rc == SMZ_ERR_DATA ? smz_err_set(e, SMZ_ERR_PERM, "%s: not a gateway key file",
-						       file)
-					  : rc;
+		return rc == SMZ_ERR_DATA
+			       ? smz_err_set(e, SMZ_ERR_PERM, "%s: not a gateway key file", file)
+			       : rc;
 	char id[128] = "", b64[128] = "";
 	unsigned char *key = sodium_malloc(32);
 	size_t kl = 0;
@@ -1771,7 +1800,8 @@ unlock_gateway(struct smz_vault *v, const char *file, unsigned char *gwsk, struc
 	sodium_memzero(b64, sizeof b64);
 	free(text);
 	if (!rc && meta_get(v, NULL, "gw", &s, NULL))
-		rc = smz_err_set(e, SMZ_ERR_PERM, "this vault has no gateway key "
+		rc = smz_err_set(e, SMZ_ERR_PERM,
+				 "this vault has no gateway key "
 				 "(smz-vault gateway-key creates one)");
 	json_t *j = s ? json_loads(s, 0, NULL) : NULL;
 	free(s);
@@ -1780,12 +1810,16 @@ unlock_gateway(struct smz_vault *v, const char *file, unsigned char *gwsk, struc
 		rc = smz_err_set(e, SMZ_ERR_PERM, "the gateway key was revoked");
 	else if (!rc && !json_object_get(j, "pk"))
 		/* before step 9 the file wrapped the vault secret itself */
-		rc = smz_err_set(e, SMZ_ERR_PERM, "this gateway key is of the earlier kind, which "
-				 "opened every key: make a new one with smz-vault gateway-key, then "
-				 "rotate the passphrase (smz-vault passwd)");
+		rc = smz_err_set(
+			e, SMZ_ERR_PERM,
+			"this gateway key is of the earlier kind, which "
+			"opened every key: make a new one with smz-vault gateway-key, then "
+			"rotate the passphrase (smz-vault passwd)");
 	else if (!rc && (rc = unwrap(j, key, gwsk)))
-		rc = smz_err_set(e, SMZ_ERR_PERM, "%s: not the vault's current gateway key "
-				 "(replaced by a newer one?)", file);
+		rc = smz_err_set(e, SMZ_ERR_PERM,
+				 "%s: not the vault's current gateway key "
+				 "(replaced by a newer one?)",
+				 file);
 	else if (!rc && (!v->has_gw || crypto_scalarmult_base(pk, gwsk) != 0 ||
 			 memcmp(pk, v->gwpk, 32) != 0))
 		rc = smz_err_set(e, SMZ_ERR_CONFIG, "the gateway key record is damaged");
@@ -1808,10 +1842,11 @@ smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *wh
 				   "--share FILE (M times)");
 	int gateway = !u->passphrase_file && !has_shares;
 	if (gateway && !u->scoped_ok)
-		return smz_err_set(e, SMZ_ERR_PERM,
-				   "the gateway unlock file (policy [gateway] unlock_file) opens only "
-				   "the keys a gateway needs; this needs the passphrase "
-				   "(--passphrase-file) or the officers' shares (--share)");
+		return smz_err_set(
+			e, SMZ_ERR_PERM,
+			"the gateway unlock file (policy [gateway] unlock_file) opens only "
+			"the keys a gateway needs; this needs the passphrase "
+			"(--passphrase-file) or the officers' shares (--share)");
 	unsigned char *sk = sodium_malloc(32);
 	if (!sk)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");
@@ -1820,10 +1855,10 @@ smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *wh
 		 : has_shares	    ? unlock_shares(v, u->shares, sk, used, sizeof used, e)
 				    : unlock_gateway(v, u->gateway_file, sk, e);
 	unsigned char pk[32];
-	if (!rc && !gateway &&
-	    (crypto_scalarmult_base(pk, sk) != 0 || memcmp(pk, v->pk, 32) != 0))
-		rc = smz_err_set(e, SMZ_ERR_CONFIG,
-				 "the unlocked secret does not match the deposit key (damaged vault)");
+	if (!rc && !gateway && (crypto_scalarmult_base(pk, sk) != 0 || memcmp(pk, v->pk, 32) != 0))
+		rc = smz_err_set(
+			e, SMZ_ERR_CONFIG,
+			"the unlocked secret does not match the deposit key (damaged vault)");
 	if (rc) {
 		sodium_free(sk);
 		return rc;
@@ -1863,13 +1898,13 @@ smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *wh
 enum gw_change { GW_KEEP, GW_REMOVE, GW_NEW };
 
 struct rotation {
-	int rekey;                       /* a new vault key pair */
-	const struct smz_secret *pass;   /* passwd: the new passphrase */
+	int rekey;		       /* a new vault key pair */
+	const struct smz_secret *pass; /* passwd: the new passphrase */
 	enum smz_kdf kdf;
-	int shares, threshold;           /* reshare: the new share set */
+	int shares, threshold; /* reshare: the new share set */
 	const char *share_out;
 	enum gw_change gw;
-	const char *gw_path;             /* GW_NEW: the new unlock file */
+	const char *gw_path;		   /* GW_NEW: the new unlock file */
 	const char *op, *subject, *reason; /* its audit entry */
 };
 
@@ -1973,8 +2008,10 @@ vault_lock(const char *dir, int how, int *out, struct smz_err *e)
 			int er = errno;
 			close(fd);
 			return er == EWOULDBLOCK
-				       ? smz_err_set(e, SMZ_ERR_TEMP, "%s: the vault is in use; try "
-						     "again", dir)
+				       ? smz_err_set(e, SMZ_ERR_TEMP,
+						     "%s: the vault is in use; try "
+						     "again",
+						     dir)
 				       : smz_err_set(e, SMZ_ERR_IO, "%s: %s", path, strerror(er));
 		}
 		struct stat a, b;
@@ -1997,9 +2034,9 @@ rewrap(json_t *old, const unsigned char *sk, const unsigned char *key)
 	const char *k;
 	json_t *val;
 	if (j)
-		json_object_foreach(old, k, val)
-			if (strcmp(k, "nonce") != 0 && strcmp(k, "ct") != 0)
-				json_object_set(j, k, val);
+		json_object_foreach(old, k,
+				    val) if (strcmp(k, "nonce") != 0 && strcmp(k, "ct") != 0)
+			json_object_set(j, k, val);
 	return j;
 }
 
@@ -2019,7 +2056,7 @@ struct copy {
 	const unsigned char *npk, *gwpk; /* new vault key (rekey), new gateway key (GW_NEW) */
 	int rekey;
 	enum gw_change gw;
-	const char *const *skip;         /* meta keys the rotation writes anew */
+	const char *const *skip; /* meta keys the rotation writes anew */
 };
 
 /* Copy one database in chunks of transactions; each record through fn. */
@@ -2110,9 +2147,10 @@ key_fn(struct copy *c, DBT *k, DBT *d, DBT *out, int *skip, struct smz_err *e)
 		size_t ol = msg.len + crypto_box_SEALBYTES;
 		unsigned char *ob = malloc(ol);
 		char *b = ob && crypto_box_seal(ob, msg.buf, msg.len, to[i]) == 0 ? smz_b64(ob, ol)
-										    : NULL;
+										  : NULL;
 		if (!b || json_object_set_new(rec, field[i], json_string(b)))
-			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot seal key %.16s", id ? id : "?");
+			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot seal key %.16s",
+					 id ? id : "?");
 		free(b);
 		free(ob);
 	}
@@ -2178,8 +2216,9 @@ new_gateway(struct smz_vault *v, const char *path, unsigned char gwpk[32], json_
 			free(b);
 		}
 		j = n > 0 && p ? wrap(gwsk, key) : NULL;
-		if (j && (json_object_set_new(j, "pk", json_string(p)) ||
-			  json_object_set_new(j, "created", json_integer((json_int_t)time(NULL))))) {
+		if (j &&
+		    (json_object_set_new(j, "pk", json_string(p)) ||
+		     json_object_set_new(j, "created", json_integer((json_int_t)time(NULL))))) {
 			json_decref(j);
 			j = NULL;
 		}
@@ -2243,12 +2282,14 @@ static int
 rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 {
 	if ((ro->rekey || ro->gw == GW_NEW) && !v->sk)
-		return smz_err_set(e, SMZ_ERR_PERM, "this needs the vault unlocked with the "
+		return smz_err_set(e, SMZ_ERR_PERM,
+				   "this needs the vault unlocked with the "
 				   "passphrase or the officers' shares");
 	if (flock(v->lockfd, LOCK_EX | LOCK_NB) != 0) {
 		/* a failed conversion may have dropped the shared lock: take it again */
 		flock(v->lockfd, LOCK_SH);
-		return smz_err_set(e, SMZ_ERR_TEMP, "the vault is in use by another program; try "
+		return smz_err_set(e, SMZ_ERR_TEMP,
+				   "the vault is in use by another program; try "
 				   "again when it is idle");
 	}
 	char stage[PATH_MAX + 16], parent[PATH_MAX + 16], path[PATH_MAX + 32];
@@ -2275,27 +2316,31 @@ rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 		crypto_box_keypair(npk, nsk);
 		if (ro->pass) {
 			if (!(pw = wrap_passphrase(nsk, ro->pass, ro->kdf, kpw))) {
-				rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot derive a key from the "
+				rc = smz_err_set(e, SMZ_ERR_INTERNAL,
+						 "cannot derive a key from the "
 						 "passphrase");
 				goto fail;
 			}
 		} else if (oldpw) {
 			if (!v->kpw) {
-				rc = smz_err_set(e, SMZ_ERR_PERM, "this vault keeps no key for its "
-						 "passphrase (made before this version): unlock with "
-						 "--passphrase-file this once");
+				rc = smz_err_set(
+					e, SMZ_ERR_PERM,
+					"this vault keeps no key for its "
+					"passphrase (made before this version): unlock with "
+					"--passphrase-file this once");
 				goto fail;
 			}
 			memcpy(kpw, v->kpw, 32);
 			pw = rewrap(oldpw, nsk, kpw);
 		}
 		if (ro->shares) {
-			if ((rc = make_shares(v->id, nsk, ro->shares, ro->threshold, ro->share_out, &sh,
-					      ksh, e)))
+			if ((rc = make_shares(v->id, nsk, ro->shares, ro->threshold, ro->share_out,
+					      &sh, ksh, e)))
 				goto fail;
 		} else if (oldsh) {
 			if (!v->ksh) {
-				rc = smz_err_set(e, SMZ_ERR_PERM, "this vault keeps no key for its "
+				rc = smz_err_set(e, SMZ_ERR_PERM,
+						 "this vault keeps no key for its "
 						 "shares (made before this version): unlock with "
 						 "--share this once");
 				goto fail;
@@ -2334,8 +2379,15 @@ rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 	static const char *const skip_none[] = {NULL};
 	if (ro->gw == GW_KEEP)
 		memcpy(gwpk, v->gwpk, 32);
-	struct copy c = {v, nv, npk, ro->gw == GW_NEW || v->has_gw ? gwpk : NULL, ro->rekey, ro->gw,
-			 ro->rekey ? skip_rekey : ro->gw != GW_KEEP ? skip_gw : skip_none};
+	struct copy c = {v,
+			 nv,
+			 npk,
+			 ro->gw == GW_NEW || v->has_gw ? gwpk : NULL,
+			 ro->rekey,
+			 ro->gw,
+			 ro->rekey	     ? skip_rekey
+			 : ro->gw != GW_KEEP ? skip_gw
+					     : skip_none};
 	if (ro->rekey && ro->gw == GW_KEEP)
 		gw = meta_json(v, "gw"); /* copied by the last transaction, not the meta copy */
 	if ((rc = copy_db(&c, v->meta, nv->meta, meta_fn, e)) ||
@@ -2346,8 +2398,11 @@ rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 	if (ro->shares) /* the new set's name, as the share files say it */
 		snprintf(subj, sizeof subj, "set %s, %d of %d",
 			 json_string_value(json_object_get(sh, "set")), ro->threshold, ro->shares);
-	struct final f = {nv, ro->rekey ? npk : NULL, {pw, sh, esc, gw},
-			  {pw ? "pw" : NULL, sh ? "sh" : NULL, esc ? "esc" : NULL, gw ? "gw" : NULL},
+	struct final f = {nv,
+			  ro->rekey ? npk : NULL,
+			  {pw, sh, esc, gw},
+			  {pw ? "pw" : NULL, sh ? "sh" : NULL, esc ? "esc" : NULL,
+			   gw ? "gw" : NULL},
 			  {ro->op, ro->shares ? subj : ro->subject, ro->reason}};
 	struct smz_audit au = vault_audit(nv);
 	struct smz_audit_entry a[1];
@@ -2442,7 +2497,16 @@ int
 smz_vault_passwd(struct smz_vault *v, const struct smz_secret *pass, enum smz_kdf kdf,
 		 struct smz_err *e)
 {
-	struct rotation ro = {1, pass, kdf, 0, 0, NULL, GW_KEEP, NULL, "passwd", "passphrase",
+	struct rotation ro = {1,
+			      pass,
+			      kdf,
+			      0,
+			      0,
+			      NULL,
+			      GW_KEEP,
+			      NULL,
+			      "passwd",
+			      "passphrase",
 			      "new vault key pair; every key sealed again"};
 	return rotate(v, &ro, e);
 }
@@ -2455,7 +2519,16 @@ smz_vault_reshare(struct smz_vault *v, int shares, int threshold, const char *di
 		return smz_err_set(e, SMZ_ERR_USAGE,
 				   "shares need 2 <= --threshold <= --shares <= 255 and "
 				   "--share-out DIR");
-	struct rotation ro = {1, NULL, 0, shares, threshold, dir, GW_KEEP, NULL, "reshare", "",
+	struct rotation ro = {1,
+			      NULL,
+			      0,
+			      shares,
+			      threshold,
+			      dir,
+			      GW_KEEP,
+			      NULL,
+			      "reshare",
+			      "",
 			      "new vault key pair; every key sealed again"};
 	return rotate(v, &ro, e);
 }
@@ -2463,7 +2536,16 @@ smz_vault_reshare(struct smz_vault *v, int shares, int threshold, const char *di
 int
 smz_vault_gateway_key(struct smz_vault *v, const char *path, struct smz_err *e)
 {
-	struct rotation ro = {0, NULL, 0, 0, 0, NULL, GW_NEW, path, "gateway-key", path,
+	struct rotation ro = {0,
+			      NULL,
+			      0,
+			      0,
+			      0,
+			      NULL,
+			      GW_NEW,
+			      path,
+			      "gateway-key",
+			      path,
 			      "new gateway unlock file"};
 	return rotate(v, &ro, e);
 }
@@ -2471,8 +2553,8 @@ smz_vault_gateway_key(struct smz_vault *v, const char *path, struct smz_err *e)
 int
 smz_vault_gateway_revoke(struct smz_vault *v, struct smz_err *e)
 {
-	struct rotation ro = {0, NULL, 0, 0, 0, NULL, GW_REMOVE, NULL, "gateway-key", "revoked",
-			      ""};
+	struct rotation ro = {0,    NULL,	   0,	      0, 0, NULL, GW_REMOVE,
+			      NULL, "gateway-key", "revoked", ""};
 	return rotate(v, &ro, e);
 }
 
@@ -2514,12 +2596,15 @@ check_record(struct check *c, const DBT *k, const DBT *d)
 		DB *idx = w == 0 ? c->v->addr : w == 1 ? c->v->isn : c->v->ski;
 		for (size_t i = 0; i < n; i++) {
 			DBC *cur;
-			DBT sk = {.data = keys[i], .size = lens[i]}, pk = {.data = k->data, .size = k->size};
+			DBT sk = {.data = keys[i], .size = lens[i]},
+			    pk = {.data = k->data, .size = k->size};
 			DBT pd = {0};
 			if (!why[0] && idx->cursor(idx, c->txn, &cur, 0) == 0) {
 				if (cur->pget(cur, &sk, &pk, &pd, DB_GET_BOTH) != 0)
 					snprintf(why, sizeof why, "missing from the %s index",
-						 w == 0 ? "address" : w == 1 ? "issuer+serial" : "SKI");
+						 w == 0	  ? "address"
+						 : w == 1 ? "issuer+serial"
+							  : "SKI");
 				cur->close(cur);
 			}
 			free(keys[i]);

@@ -35,7 +35,7 @@ struct smz_unlock {
 	const char *passphrase_file;
 	const char *const *shares; /* NULL-terminated paths */
 	const char *gateway_file;  /* used when neither of the above is given */
-	int scoped_ok;             /* the caller needs only a gateway's scope (sign,
+	int scoped_ok;		   /* the caller needs only a gateway's scope (sign,
 				      decrypt): else a gateway file alone is refused */
 };
 
@@ -71,25 +71,24 @@ struct smz_deposit {
 	unsigned char *gw_sealed;
 	size_t gw_sealed_len;
 	const unsigned char *gw_pk;
-	int if_absent;      /* skip when the address already has an active key */
+	int if_absent;	     /* skip when the address already has an active key */
 	int local_sensitive; /* policy compares local parts case-sensitively */
-	long long created;  /* 0: now; an imported key: its certificate's notBefore */
-	const char *state;  /* NULL: "active" */
+	long long created;   /* 0: now; an imported key: its certificate's notBefore */
+	const char *state;   /* NULL: "active" */
 	/* out */
 	int skipped; /* another writer deposited a key for it first */
 };
 
 /* Deposit n keys in one transaction (retried on deadlock), with one audit
  * entry each; durable when this returns 0. */
-int smz_vault_deposit(struct smz_vault *v, struct smz_deposit *d, size_t n,
-		      struct smz_err *e);
+int smz_vault_deposit(struct smz_vault *v, struct smz_deposit *d, size_t n, struct smz_err *e);
 
 struct smz_attach {
-	X509 *cert;                 /* in */
-	int result;                 /* out: 0 attached, 1 unchanged, SMZ_ERR_NOTFOUND no key,
+	X509 *cert;		    /* in */
+	int result;		    /* out: 0 attached, 1 unchanged, SMZ_ERR_NOTFOUND no key,
 				       SMZ_ERR_DATA refused (why) */
 	char address[SMZ_ADDR_MAX]; /* out: the key's first address */
-	char why[200];              /* out: why it was refused */
+	char why[200];		    /* out: why it was refused */
 };
 
 /* File each certificate beside its vaulted key (found by the key id of its
@@ -103,11 +102,11 @@ int smz_vault_attach(struct smz_vault *v, struct smz_attach *a, size_t n, int su
 		     int local_sensitive, struct smz_err *e);
 
 struct smz_vault_revocation {
-	X509 *cert;           /* in: a certificate the CA revoked */
-	const char *reason;   /* in: its RFC 5280 reason name */
-	long long when;       /* in: when (0: now) */
-	int result;           /* out: 0 recorded, 1 known before, SMZ_ERR_NOTFOUND no such key */
-	char state[16];       /* out: the key's state afterwards */
+	X509 *cert;	    /* in: a certificate the CA revoked */
+	const char *reason; /* in: its RFC 5280 reason name */
+	long long when;	    /* in: when (0: now) */
+	int result;	    /* out: 0 recorded, 1 known before, SMZ_ERR_NOTFOUND no such key */
+	char state[16];	    /* out: the key's state afterwards */
 };
 
 /* Tell the vault what the CA revoked, so that no service uses it: the
@@ -164,8 +163,7 @@ int smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct sm
 
 /* Check indexes (and with unlocked, every sealed key).  cb gets each key id
  * with NULL (OK) or the reason it failed. */
-int smz_vault_check(struct smz_vault *v, int (*cb)(void *arg, const char *id,
-						   const char *fail),
+int smz_vault_check(struct smz_vault *v, int (*cb)(void *arg, const char *id, const char *fail),
 		    void *arg, size_t *records, size_t *failed, struct smz_err *e);
 
 int smz_vault_passwd(struct smz_vault *v, const struct smz_secret *pass, enum smz_kdf kdf,
@@ -181,7 +179,7 @@ int smz_vault_audit_batch(struct smz_vault *v, const struct smz_audit_entry *a, 
 			  struct smz_err *e);
 
 /* Record one audit entry on its own (e.g. for a check). */
-int smz_vault_audit(struct smz_vault *v, const char *op, const char *subject,
-		    const char *reason, struct smz_err *e);
+int smz_vault_audit(struct smz_vault *v, const char *op, const char *subject, const char *reason,
+		    struct smz_err *e);
 
 #endif

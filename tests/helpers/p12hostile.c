@@ -165,7 +165,8 @@ main(int argc, char **argv)
 		    !(a = PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), NULL, 0, NULL, n, r, p)) ||
 		    !(sig = PKCS8_set0_pbe(pass, -1, inf, a)) ||
 		    !(kb = PKCS12_SAFEBAG_create0_pkcs8(sig)) ||
-		    !(keybags = sk_PKCS12_SAFEBAG_new_null()) || !sk_PKCS12_SAFEBAG_push(keybags, kb))
+		    !(keybags = sk_PKCS12_SAFEBAG_new_null()) ||
+		    !sk_PKCS12_SAFEBAG_push(keybags, kb))
 			die("cannot make an scrypt key bag");
 		PKCS8_PRIV_KEY_INFO_free(inf);
 		kind = "none";

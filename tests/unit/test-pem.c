@@ -28,7 +28,8 @@ main(void)
 		   strcmp(b.type, "THING") == 0 && b.line == 2,
 	   "first block decoded");
 	smz_pem_block_clear(&b);
-	ok(smz_pem_next(r, &b, &e) == SMZ_ERR_DATA && b.index == 2, "bad base64 reported as block 2");
+	ok(smz_pem_next(r, &b, &e) == SMZ_ERR_DATA && b.index == 2,
+	   "bad base64 reported as block 2");
 	ok(strstr(e.msg, "bad base64") != NULL, "with the reason: %s", e.msg);
 	ok(smz_pem_next(r, &b, &e) == SMZ_ERR_DATA && b.index == 3, "over-long line is block 3");
 	ok(strstr(e.msg, "longer than") != NULL, "with the reason: %s", e.msg);
@@ -43,7 +44,8 @@ main(void)
 	smz_pem_reader_free(r);
 	fclose(f);
 	r = smz_pem_reader_new(g);
-	ok(smz_pem_next(r, &b, &e) == SMZ_ERR_DATA && b.index == 1 && strstr(e.msg, "A block not terminated"),
+	ok(smz_pem_next(r, &b, &e) == SMZ_ERR_DATA && b.index == 1 &&
+		   strstr(e.msg, "A block not terminated"),
 	   "a BEGIN inside a block ends it as truncated: %s", e.msg);
 	ok(smz_pem_next(r, &b, &e) == 1 && b.index == 2 && strcmp(b.type, "B") == 0 && b.len == 3 &&
 		   b.der[2] == 3 && b.line == 3,

@@ -20,7 +20,8 @@ main(void)
 {
 	struct smz_policy p;
 	struct smz_err e = {0};
-	ok(load("; comment\n[keys]\nalgorithm = rsa-3072\n[domains]\nallowed = Example.COM, .example.org\n"
+	ok(load("; comment\n[keys]\nalgorithm = rsa-3072\n[domains]\nallowed = Example.COM, "
+		".example.org\n"
 		"[certificate]\nvalidity_days = 400\n",
 		&p, &e) == 0,
 	   "good policy loads");
@@ -35,13 +36,16 @@ main(void)
 	ok(!smz_policy_domain_allowed(&p, "badexample.org"), "but not a suffix match");
 	smz_policy_free(&p);
 	ok(load("[keys]\nalgorithm = dsa\n", &p, &e) == SMZ_ERR_CONFIG, "bad value refused");
-	is_str(e.msg, "test-policy.conf:2: [keys] algorithm: expected one of rsa-2048 | rsa-3072 | "
-		      "rsa-4096 | ec-p256 | ec-p384", "names file, line and allowed values");
+	is_str(e.msg,
+	       "test-policy.conf:2: [keys] algorithm: expected one of rsa-2048 | rsa-3072 | "
+	       "rsa-4096 | ec-p256 | ec-p384",
+	       "names file, line and allowed values");
 	ok(load("[keys]\n\nalgoritm = ec-p256\n", &p, &e) == SMZ_ERR_CONFIG, "unknown key refused");
 	ok(strstr(e.msg, "test-policy.conf:3: [keys] algoritm: unknown key") != NULL, "%s", e.msg);
 	ok(load("[kees]\nalgorithm = ec-p256\n", &p, &e) == SMZ_ERR_CONFIG, "unknown section");
 	ok(strstr(e.msg, ":2: [kees] algorithm: unknown section") != NULL, "%s", e.msg);
-	ok(load("[ca]\ncrl_url = https://x.example/crl\n", &p, &e) == SMZ_ERR_CONFIG, "https CRL URL");
+	ok(load("[ca]\ncrl_url = https://x.example/crl\n", &p, &e) == SMZ_ERR_CONFIG,
+	   "https CRL URL");
 	ok(load("[certificate]\nvalidity_days = 826\n", &p, &e) == SMZ_ERR_CONFIG, "826 days");
 	ok(load("[vault]\nthis is not ini\n", &p, &e) == SMZ_ERR_CONFIG, "garbage line");
 	ok(strstr(e.msg, ":2: not an INI line") != NULL, "%s", e.msg);
@@ -60,12 +64,16 @@ main(void)
 	ok(load("[ldap]\nfilter = (|(mail=%s)(proxyAddresses=smtp:%s))\n", &p, &e) == 0,
 	   "an AD filter with two %%s is accepted");
 	ok(load("[ca]\nname_constraints = noncritical\n", &p, &e) == 0 &&
-	       p.name_constraints == SMZ_NC_NONCRITICAL,
+		   p.name_constraints == SMZ_NC_NONCRITICAL,
 	   "name_constraints = noncritical");
-	ok(load("[ca]\nname_constraints = none\n", &p, &e) == 0 && p.name_constraints == SMZ_NC_NONE,
+	ok(load("[ca]\nname_constraints = none\n", &p, &e) == 0 &&
+		   p.name_constraints == SMZ_NC_NONE,
 	   "name_constraints = none");
-	ok(load("[ca]\nname_constraints = off\n", &p, &e) == SMZ_ERR_CONFIG, "name_constraints = off");
-	is_str(e.msg, "test-policy.conf:2: [ca] name_constraints: expected one of critical | "
-		      "noncritical | none", "names file, line and allowed values");
+	ok(load("[ca]\nname_constraints = off\n", &p, &e) == SMZ_ERR_CONFIG,
+	   "name_constraints = off");
+	is_str(e.msg,
+	       "test-policy.conf:2: [ca] name_constraints: expected one of critical | "
+	       "noncritical | none",
+	       "names file, line and allowed values");
 	return done_testing();
 }
