@@ -9,10 +9,25 @@ if ! command -v samba-tool >/dev/null 2>&1 || ! command -v samba >/dev/null 2>&1
 	echo "1..0 # SKIP samba (AD DC) not installed"
 	exit 0
 fi
+# A domain controller listens on the well-known ports of 127.0.0.1, so one
+# such test runs on the machine at a time (two checkouts tested at once).
+exec 9>"${TMPDIR:-/tmp}/smz-samba-ad.lock"
+flock -w 900 9 || { echo "1..0 # SKIP another Samba AD test holds 127.0.0.1 for 15 minutes"; exit 0; }
 AD=$TRASH/ad
 mkdir -p "$AD"
 SAMBA_PID=
-stop_samba() { [ -n "$SAMBA_PID" ] && kill "$SAMBA_PID" 2>/dev/null; SAMBA_PID=; }
+# The lock goes with this shell: Samba must be gone, ports free, before then.
+stop_samba() {
+	[ -n "$SAMBA_PID" ] || return 0
+	kill "$SAMBA_PID" 2>/dev/null
+	i=0
+	while kill -0 "$SAMBA_PID" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -9 "$SAMBA_PID" 2>/dev/null
+	SAMBA_PID=
+}
 trap 'stop_samba' EXIT
 
 # TLS for 127.0.0.1 from a test CA
@@ -35,7 +50,7 @@ test_expect_success 'provision a Samba AD domain controller on loopback' '
 		--option="interfaces=lo" --option="bind interfaces only=yes" \
 		--option="tls enabled=yes" --option="tls keyfile=$AD/dc.key" \
 		--option="tls certfile=$AD/dc.pem" --option="tls cafile=$AD/ca.pem" >"$AD/prov.log" 2>&1 &&
-	{ samba -i -M single -s "$AD/dc/etc/smb.conf" >"$AD/samba.log" 2>&1 & echo $! >"$AD/pid"; } &&
+	{ samba -i -M single -s "$AD/dc/etc/smb.conf" >"$AD/samba.log" 2>&1 9>&- & echo $! >"$AD/pid"; } &&
 	i=0 && until LDAPTLS_CACERT="$AD/ca.pem" ldapsearch -x -H ldaps://127.0.0.1 -b "" -s base >/dev/null 2>&1; do
 		i=$((i + 1)); [ $i -lt 120 ] || exit 1; sleep 0.5
 	done
