@@ -240,7 +240,10 @@ smz_csr_check(const unsigned char *der, size_t len, const struct smz_policy *p,
 	ci->cn = name_entry(subj, NID_commonName);
 	ci->given = name_entry(subj, NID_givenName);
 	ci->surname = name_entry(subj, NID_surname);
-	if (strncmp(p->profile, "sponsor", 7) == 0 && (!ci->given || !ci->surname))
+	/* an empty attribute is no name: the certificate would have neither
+	 * it nor more than half a common name (" One") */
+	if (strncmp(p->profile, "sponsor", 7) == 0 &&
+	    (!ci->given || !*ci->given || !ci->surname || !*ci->surname))
 		rc = smz_err_set(e, SMZ_ERR_DATA,
 				 "a sponsor-validated certificate needs givenName "
 				 "and surname in the request");
