@@ -33,7 +33,7 @@ struct ctx {
 	FILE *f;
 	int line;
 	struct smz_err *e;
-	int failed;
+	int failed; /* the line of the first mistake a handler found, or 0 */
 };
 
 static int
@@ -47,8 +47,8 @@ fail(struct ctx *c, const char *section, const char *name, const char *fmt, cons
 				    c->line, section, name, why);
 		else
 			smz_err_set(c->e, SMZ_ERR_CONFIG, "%s:%d: %s", c->p->source, c->line, why);
+		c->failed = c->line;
 	}
-	c->failed = 1;
 	return 1; /* keep inih going; the first error is the one reported */
 }
 
@@ -375,8 +375,15 @@ smz_policy_load(const char *path, struct smz_policy *p, struct smz_err *e)
 	snprintf(p->source, sizeof p->source, "%s", path);
 	struct ctx c = {p, f, 0, e, 0};
 	int r = ini_parse_stream(reader, &c, handler, &c);
+	/* a read error (a directory, say) looks like the end of the file */
+	int err = ferror(f) ? errno : 0;
 	fclose(f);
-	if (c.failed) {
+	if (err) {
+		smz_policy_free(p);
+		return smz_err_set(e, SMZ_ERR_CONFIG, "%s: %s", path, strerror(err));
+	}
+	/* the first mistake, whether inih or a handler found it */
+	if (c.failed && (r <= 0 || c.failed < r)) {
 		smz_policy_free(p);
 		return SMZ_ERR_CONFIG;
 	}
