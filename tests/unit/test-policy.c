@@ -81,6 +81,10 @@ syntax(void)
 	ok(load("[keys]\n  algorithm   =   ec-p384   \n", &p, &e) == SMZ_ERR_CONFIG &&
 		   strstr(e.msg, ":2: indented line"),
 	   "an indented key is refused, not taken as a continuation: %s", e.msg);
+	ok(refused("[keys]\n\talgorithm = ec-p384\n",
+		   "test-policy.conf:2: indented line (continuation lines are not allowed; put "
+		   "each key = value at the start of a line)"),
+	   "so is one indented with a tab");
 	ok(refused("[keys\nalgorithm = ec-p384\n",
 		   "test-policy.conf:1: not an INI line (expected [section] or key = value)"),
 	   "an unclosed section header");
@@ -228,6 +232,10 @@ values(void)
 		   "test-policy.conf:2: [certificate] country: expected a two-letter ISO 3166 code "
 		   "in capitals"),
 	   "three letters");
+	ok(refused("[certificate]\ncountry = 1E\n",
+		   "test-policy.conf:2: [certificate] country: expected a two-letter ISO 3166 code "
+		   "in capitals"),
+	   "a digit");
 	ok(load("[certificate]\ncountry = DE\nprofile = sponsor-multipurpose\n", &p, &e) == 0 &&
 		   strcmp(p.country, "DE") == 0 && strcmp(p.profile, "sponsor-multipurpose") == 0,
 	   "country and profile");
