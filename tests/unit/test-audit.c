@@ -3,6 +3,7 @@
  * tampering is caught at the right entry, anchors catch a cut tail, and
  * each committed entry, and only those, goes to syslog. */
 #include <dirent.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -745,6 +746,16 @@ remove_dir(void)
 	return rmdir(dir);
 }
 
+/* A crash must not leave 30 MB in /dev/shm: best effort, then die as
+ * the signal would have it. */
+static void
+crashed(int sig)
+{
+	remove_dir();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 /* The environment in memory where there is room (tmpfs: each new database
  * file is synced, which on a busy disk takes a second), else in /tmp. */
 static int
@@ -755,8 +766,12 @@ setup(void)
 		snprintf(dir, sizeof dir, "%s/test-audit.XXXXXX", bases[i]);
 		if (!mkdtemp(dir))
 			continue;
-		if (smz_dbenv_open(dir, &env, &e) == 0)
+		if (smz_dbenv_open(dir, &env, &e) == 0) {
+			signal(SIGSEGV, crashed);
+			signal(SIGBUS, crashed);
+			signal(SIGABRT, crashed);
 			return 0;
+		}
 		remove_dir();
 	}
 	return -1;
