@@ -3,41 +3,302 @@
 #include "addr.h"
 #include "audit.h"
 #include "keys.h"
+#include "policy.h"
 #include "vault.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <gmime/gmime.h>
 #include <jansson.h>
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
+#include <openssl/evp.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define SPILL (8u << 20)       /* messages above this are spooled to unlinked files */
-#define MAX_MESSAGE (1u << 30) /* refused above this */
-#define MAX_PARTS 10000	       /* MIME entities in one message */
-#define MAX_DEPTH 32	       /* MIME nesting */
+/* ---- declarations, by the file each part will move to ---- */
 
-/* ---- spools: message bytes in memory, or in an unlinked file when large ---- */
+/* spool.h */
+/* An unlinked temporary file in $TMPDIR (else /tmp), mode 0600. */
+FILE *smz_tmpfile(void);
 
-struct spool {
+struct smz_spool {
 	FILE *w;   /* writing */
 	char *buf; /* memory, after seal */
 	size_t len;
 	FILE *tf; /* file-backed */
 };
 
-/* An unlinked temporary file in $TMPDIR (else /tmp), 0600. */
+/* Open for writing (at w): in memory, or in a temporary file when big. */
+int smz_spool_open(struct smz_spool *s, int big);
+/* Done writing; the spool is readable from its start. */
+int smz_spool_seal(struct smz_spool *s);
+void smz_spool_free(struct smz_spool *s);
+size_t smz_spool_size(struct smz_spool *s);
+
+/* Read all of fd into a spool: memory, moved to a file past 8 MiB; a large
+ * regular file at offset 0 is read in place; refused above 1 GiB. */
+int smz_spool_read(int fd, struct smz_spool *s, struct smz_err *e);
+
+/* Readers over a sealed spool, from its start. */
+size_t smz_spool_head(struct smz_spool *s, void *buf, size_t cap); /* the first bytes */
+BIO *smz_spool_bio(struct smz_spool *s);
+FILE *smz_spool_reader(struct smz_spool *s); /* close with smz_spool_reader_done */
+void smz_spool_reader_done(struct smz_spool *s, FILE *r);
+
+/* Copy a sealed spool to f, converting CRLF to LF unless crlf. */
+int smz_spool_copy(struct smz_spool *s, FILE *f, int crlf);
+
+/* The sink BIO: DER in, base64 in CRLF lines out to f.  smz_spool_b64_init
+ * once before the first smz_spool_b64_new. */
+struct smz_spool_b64 {
+	FILE *f;
+	EVP_ENCODE_CTX *ctx;
+};
+
+int smz_spool_b64_init(void);
+BIO *smz_spool_b64_new(FILE *f, struct smz_spool_b64 *s);
+void smz_spool_b64_free(BIO *b, struct smz_spool_b64 *s);
+
+/* mime.h */
+#define SMZ_MIME_MAX_DEPTH 32 /* MIME nesting */
+#define SMZ_MIME_MAX_FROM 8   /* From: mailboxes read */
+
+/* A message read and parsed. */
+struct smz_mime_msg {
+	struct smz_spool raw; /* the input */
+	int crlf;	      /* its line ends, kept on output */
+	GMimeStream *stream;
+	GMimeParser *parser;
+	GMimeMessage *m;
+};
+
+/* Parse m->raw (filled by smz_spool_read). */
+int smz_mime_parse(struct smz_mime_msg *m, struct smz_err *e);
+void smz_mime_msg_free(struct smz_mime_msg *m);
+
+/* ---- header fields ---- */
+
+/* The From: mailbox, normalised. */
+int smz_mime_from(GMimeMessage *m, char out[SMZ_ADDR_MAX], struct smz_err *e);
+
+/* What the checks need of a message's originator fields. */
+struct smz_mime_hdrs {
+	const char *from;			   /* the first From: mailbox, or NULL */
+	char all[SMZ_MIME_MAX_FROM][SMZ_ADDR_MAX]; /* every From: mailbox, normalised */
+	int nall, fields, bad; /* From: fields; bad: a mailbox unreadable or too many */
+	time_t date;	       /* Date:, or -1 */
+};
+
+void smz_mime_read_hdrs(GMimeMessage *m, struct smz_mime_hdrs *h);
+
+/* Every mailbox of every header field called name; -1 when one cannot be
+ * read or there are more than cap. */
+int smz_mime_header_mailboxes(GMimeMessage *m, const char *name, char (*out)[SMZ_ADDR_MAX], int cap,
+			      int *n, int *fields);
+
+/* The addresses to encrypt to: to, else those of To/Cc/Bcc, as written;
+ * then, from *nto on, those of From: (the sender's copy).  Free with
+ * smz_mime_recipients_free. */
+void smz_mime_recipients(GMimeMessage *m, const char *const *to, char ***addrs, size_t *n,
+			 size_t *nto);
+void smz_mime_recipients_free(char **addrs, size_t n);
+
+/* ---- writing, canonical CRLF ---- */
+
+/* The message's header fields but the MIME ones, then MIME-Version. */
+void smz_mime_write_outer(GMimeMessage *m, FILE *f);
+/* A GMime object, header and body. */
+int smz_mime_write_entity(GMimeObject *o, FILE *f);
+/* The same into a new sealed spool (freed by the caller, also on error). */
+int smz_mime_spool_entity(GMimeObject *o, struct smz_spool *sp, int big);
+/* Drop every header field but the Content-* ones (see smz_mime_copy_entity). */
+void smz_mime_keep_content_headers(GMimeObject *o);
+/* Copy a sealed spool holding a MIME entity, keeping only the Content-*
+ * fields of its header. */
+int smz_mime_copy_entity(struct smz_spool *s, FILE *f);
+/* Give leaf parts a transfer encoding that survives transport unchanged
+ * (before a clear signature). */
+void smz_mime_make_7bit(GMimeObject *o);
+
+/* ---- decrypted content that is not a MIME entity ---- */
+
+/* Does the content start with a header field (then it is an entity)? */
+int smz_mime_starts_with_field(struct smz_spool *s);
+/* Write the content as a body: MIME header fields, then the content; *kind
+ * is its content type. */
+int smz_mime_write_body(struct smz_spool *s, FILE *f, const char **kind);
+
+/* ---- S/MIME layers ---- */
+
+int smz_mime_is_pkcs7(GMimeObject *o);	/* application/pkcs7-mime, or a .p7m */
+int smz_mime_is_signed(GMimeObject *o); /* multipart/signed, S/MIME protocol */
+/* The decoded content of a leaf part into a new sealed spool. */
+int smz_mime_part_content(GMimeObject *o, struct smz_spool *sp, int big);
+/* Did a base64 part decode to something?  GMime skips garbage. */
+int smz_mime_b64_sane(GMimeObject *o, size_t decoded);
+
+/* What a walk through the layers created, freed together at the end. */
+struct smz_mime_keep {
+	GObject *obj[4 * 16];
+	int nobj;
+	struct smz_spool sp[16];
+	int nsp;
+};
+
+/* Parse a spool holding a MIME entity; the objects stay in k. */
+int smz_mime_parse_entity(struct smz_mime_keep *k, struct smz_spool *sp, GMimeObject **out,
+			  struct smz_err *e);
+void smz_mime_keep_free(struct smz_mime_keep *k);
+
+/* smime-int.h */
+struct smz_smime_key { /* a key used in this run, unsealed once */
+	char id[65], addr[SMZ_ADDR_MAX];
+	size_t uses;
+	int audited; /* count_only: its first use is among the audit entries */
+	EVP_PKEY *key;
+	X509 *cert;
+};
+
+struct smz_smime_rcache { /* a recipient certificate found in this run */
+	char key[SMZ_ADDR_MAX];
+	X509 *cert;
+};
+
+struct smz_smime_vcache {     /* a signer chain verified in this run, and for when */
+	unsigned char id[32]; /* SHA-256 of the signer and the certificates offered */
+	time_t from, to;
+	int crl;
+};
+
+struct smz_smime_ridcache { /* a RecipientInfo id already looked up in this run */
+	unsigned char id[32];
+	size_t key;
+	char state[16], how[24];
+};
+
+struct smz_smime {
+	struct smz_smime_cfg cfg;
+	struct smz_smime_ridcache rid[256];
+	size_t nrid;
+	struct smz_smime_rcache rc[64];
+	size_t nrc;
+	struct smz_smime_vcache vc[64];
+	size_t nvc;
+	struct smz_smime_key *keys;
+	size_t nkeys;
+	ptrdiff_t last_key; /* the key of the last decryption */
+	int nest;	    /* forwarded messages being opened */
+	char cipher[24];    /* content cipher of the last encryption layer */
+	char weak[32];	    /* " weak=NAME" when a layer used a weak one */
+	char **audit;	    /* op, subject, reason triples */
+	size_t naudit, capaudit;
+};
+
+/* Queue an audit entry, written by smz_smime_commit; -1: out of memory. */
+int smz_smime_audit_add(struct smz_smime *s, const char *op, const char *subject,
+			const char *reason);
+
+/* certpick.h */
+struct smz_smime;
+struct smz_smime_key;
+
+/* Does x name addr (smz_cert_mailboxes), local parts compared as the
+ * policy says? */
+int smz_certpick_has_mailbox(X509 *x, const char *addr, int local_sensitive);
+/* The first mailbox of a certificate, for messages; "?" if it has none. */
+void smz_certpick_mailbox(X509 *x, char *out, size_t cap);
+
+/* The key to sign as addr with, and its certificate. */
+int smz_certpick_signer(struct smz_smime *s, const char *addr, struct smz_smime_key **out,
+			struct smz_err *e);
+/* Signing on behalf of cfg.sender: every From: and Sender: mailbox of m,
+ * and the signing identity as, must be the submitter's own; else
+ * SMZ_ERR_PERM "not-sender: ...". */
+int smz_certpick_check_sender(struct smz_smime *s, GMimeMessage *m, const char *as,
+			      struct smz_err *e);
+
+/* The certificates to encrypt to for addrs (as smz_mime_recipients gives
+ * them: the first nto the recipients, the rest the sender, who gets no
+ * copy without a certificate: *no_self).  Every recipient without a usable
+ * certificate is named in one SMZ_ERR_NOTFOUND; nothing is then encrypted. */
+int smz_certpick_recipients(struct smz_smime *s, char **addrs, size_t n, size_t nto,
+			    STACK_OF(X509) * *out, int *no_self, struct smz_err *e);
+
+/* A key of the vault record rec, unsealed once per run (the vault is
+ * unlocked on first need); takes cert (may be NULL). */
+int smz_certpick_vault_key(struct smz_smime *s, json_t *rec, X509 *cert, const char *addr,
+			   struct smz_smime_key **out, struct smz_err *e);
+/* May a key of these addresses be used (cfg.scope, cfg.recipient)? */
+int smz_certpick_in_scope(struct smz_smime *s, json_t *addrs);
+
+/* Does the vault (which the CA tells of revocations) know x, or its key,
+ * as revoked?  The reason in why; *at when (0 when unknown) and
+ * *compromised for a key revoked as compromised. */
+int smz_certpick_revoked(struct smz_smime *s, X509 *x, char *why, size_t cap, time_t *at,
+			 int *compromised);
+
+/* cms.h */
+struct smz_smime;
+struct smz_smime_key;
+struct smz_mime_hdrs;
+
+/* Sign the canonical entity in `in` into a new entity written to out->w:
+ * multipart/signed, or application/pkcs7-mime with cfg.opaque. */
+int smz_cms_sign(struct smz_smime *s, struct smz_smime_key *k, struct smz_spool *in,
+		 struct smz_spool *out, struct smz_err *e);
+
+/* Encrypt the entity in `in` to rcpt into an application/pkcs7-mime entity
+ * written to out->w; what was done into what (no_self: the sender gets no
+ * copy, for want of a certificate). */
+int smz_cms_encrypt(struct smz_smime *s, STACK_OF(X509) * rcpt, int no_self, struct smz_spool *in,
+		    struct smz_spool *out, char *what, size_t whatcap, struct smz_err *e);
+
+/* A signature's verdict: "OK signer=..." or "FAIL tag: why". */
+struct smz_cms_sig {
+	int ok; /* 1 good, 0 failed */
+	char line[900];
+};
+
+/* Verify one SignedData; content in dcont (detached) or inside; the signed
+ * content goes to content_out (may be NULL).  0, or SMZ_ERR_VERIFY with
+ * the reason in res. */
+int smz_cms_verify(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_out,
+		   const struct smz_mime_hdrs *h, struct smz_cms_sig *res, struct smz_err *e);
+
+/* Decrypt an (Auth)EnvelopedData to out with a vaulted key in scope;
+ * which key in used; mid for the audit entry. */
+int smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid,
+		    char *used, size_t usedcap, struct smz_err *e);
+
+/* A CMS structure from the DER in a sealed spool, or NULL. */
+CMS_ContentInfo *smz_cms_read(struct smz_spool *sp);
+
+/* cmsinfo.c: the content cipher of the enveloped CMS in der (a prefix
+ * suffices), NID_undef when unreadable; and its name for status lines,
+ * whether policy (SMZ_REFUSE_*) refuses it, and whether it is weak. */
+int smz_cms_cipher(struct smz_spool *der);
+const char *smz_cms_cipher_name(int nid, unsigned refuse, int *refused, int *weak);
+
+/* ---- spools: message bytes in memory, or in an unlinked file when large ---- */
+
+#define SPILL (8u << 20)       /* messages above this are spooled to unlinked files */
+#define MAX_MESSAGE (1u << 30) /* refused above this */
+
 FILE *
 smz_tmpfile(void)
 {
@@ -54,16 +315,16 @@ smz_tmpfile(void)
 	return f;
 }
 
-static int
-spool_open(struct spool *s, int big)
+int
+smz_spool_open(struct smz_spool *s, int big)
 {
 	memset(s, 0, sizeof *s);
 	s->w = big ? (s->tf = smz_tmpfile()) : open_memstream(&s->buf, &s->len);
 	return s->w ? 0 : -1;
 }
 
-static int
-spool_seal(struct spool *s)
+int
+smz_spool_seal(struct smz_spool *s)
 {
 	int r = 0;
 	if (s->tf) {
@@ -76,8 +337,8 @@ spool_seal(struct spool *s)
 	return r;
 }
 
-static void
-spool_free(struct spool *s)
+void
+smz_spool_free(struct smz_spool *s)
 {
 	if (s->w && !s->tf)
 		fclose(s->w);
@@ -90,8 +351,8 @@ spool_free(struct spool *s)
 	memset(s, 0, sizeof *s);
 }
 
-static size_t
-spool_size(struct spool *s)
+size_t
+smz_spool_size(struct smz_spool *s)
 {
 	if (!s->tf)
 		return s->len;
@@ -99,9 +360,79 @@ spool_size(struct spool *s)
 	return fstat(fileno(s->tf), &st) == 0 ? (size_t)st.st_size : 0;
 }
 
-/* A read BIO over a sealed spool (rewound). */
-static BIO *
-spool_bio(struct spool *s)
+int
+smz_spool_read(int fd, struct smz_spool *sp, struct smz_err *e)
+{
+	struct stat st;
+	int big = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size > SPILL;
+	if (big && lseek(fd, 0, SEEK_CUR) == 0) { /* a large file: read in place */
+		if ((size_t)st.st_size > MAX_MESSAGE)
+			return smz_err_set(e, SMZ_ERR_DATA, "message larger than %u MiB",
+					   MAX_MESSAGE >> 20);
+		int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		memset(sp, 0, sizeof *sp);
+		if (d < 0 || !(sp->tf = fdopen(d, "r"))) {
+			if (d >= 0)
+				close(d);
+			return smz_err_set(e, SMZ_ERR_IO, "cannot read the message: %s",
+					   strerror(errno));
+		}
+		return 0;
+	}
+	if (smz_spool_open(sp, big))
+		return smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
+	char b[65536];
+	size_t total = 0;
+	for (;;) {
+		ssize_t n = read(fd, b, sizeof b);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return smz_err_set(e, SMZ_ERR_IO, "read error: %s", strerror(errno));
+		if (n == 0)
+			break;
+		total += (size_t)n;
+		if (total > MAX_MESSAGE)
+			return smz_err_set(e, SMZ_ERR_DATA, "message larger than %u MiB",
+					   MAX_MESSAGE >> 20);
+		if (!sp->tf && total > SPILL) { /* move to a file */
+			FILE *tf = smz_tmpfile();
+			if (!tf || fflush(sp->w))
+				return smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
+			if (fwrite(sp->buf, 1, sp->len, tf) != sp->len)
+				return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
+			fclose(sp->w);
+			sodium_memzero(sp->buf, sp->len);
+			free(sp->buf);
+			sp->buf = NULL;
+			sp->len = 0;
+			sp->w = sp->tf = tf;
+		}
+		if (fwrite(b, 1, (size_t)n, sp->w) != (size_t)n)
+			return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
+	}
+	sodium_memzero(b, sizeof b);
+	if (smz_spool_seal(sp))
+		return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
+	return 0;
+}
+
+size_t
+smz_spool_head(struct smz_spool *s, void *buf, size_t cap)
+{
+	if (s->tf) {
+		rewind(s->tf);
+		size_t n = fread(buf, 1, cap, s->tf);
+		rewind(s->tf);
+		return n;
+	}
+	size_t n = s->len < cap ? s->len : cap;
+	memcpy(buf, s->buf ? s->buf : "", n);
+	return n;
+}
+
+BIO *
+smz_spool_bio(struct smz_spool *s)
 {
 	if (s->tf) {
 		rewind(s->tf);
@@ -110,27 +441,29 @@ spool_bio(struct spool *s)
 	return BIO_new_mem_buf(s->buf ? s->buf : "", (int)s->len);
 }
 
-static GMimeStream *
-spool_gstream(struct spool *s)
+FILE *
+smz_spool_reader(struct smz_spool *s)
 {
 	if (s->tf) {
 		rewind(s->tf);
-		GMimeStream *g = g_mime_stream_file_new(s->tf);
-		g_mime_stream_file_set_owner(GMIME_STREAM_FILE(g), FALSE);
-		return g;
+		return s->tf;
 	}
-	return g_mime_stream_mem_new_with_buffer(s->buf ? s->buf : "", s->len);
+	return fmemopen(s->buf ? s->buf : "", s->len ? s->len : 1, "r");
 }
 
-/* Copy a sealed spool to f, converting CRLF to LF unless crlf. */
-static int
-spool_copy(struct spool *s, FILE *f, int crlf)
+void
+smz_spool_reader_done(struct smz_spool *s, FILE *r)
 {
-	FILE *r = s->tf ? s->tf : fmemopen(s->buf ? s->buf : "", s->len ? s->len : 1, "r");
+	if (r && !s->tf)
+		fclose(r);
+}
+
+int
+smz_spool_copy(struct smz_spool *s, FILE *f, int crlf)
+{
+	FILE *r = smz_spool_reader(s);
 	if (!r)
 		return -1;
-	if (s->tf)
-		rewind(r);
 	size_t left = s->tf ? (size_t)-1 : s->len;
 	char b[65536];
 	int pend_cr = 0, rc = 0;
@@ -161,23 +494,421 @@ spool_copy(struct spool *s, FILE *f, int crlf)
 	}
 	if (pend_cr)
 		fputc('\r', f);
-	if (!s->tf)
-		fclose(r);
+	smz_spool_reader_done(s, r);
 	return rc || ferror(f) ? -1 : 0;
 }
 
-/* Copy a sealed spool holding a MIME entity, keeping only the Content-*
- * fields of its header.  A decrypted entity's other fields (From:,
- * Subject:, Reply-To: inside the encryption) are the sender's own words:
- * they must never become, or stand beside, the delivered message's
- * header fields.  A line that is not a header field starts the body. */
-static int
-spool_copy_entity(struct spool *s, FILE *f)
+/* ---- the sink BIO ---- */
+
+static void
+crlf_write(FILE *f, const unsigned char *p, int n)
 {
-	FILE *r = s->tf ? s->tf : fmemopen(s->buf ? s->buf : "", s->len ? s->len : 1, "r");
+	int start = 0;
+	for (int i = 0; i < n; i++)
+		if (p[i] == '\n') {
+			fwrite(p + start, 1, (size_t)(i - start), f);
+			fwrite("\r\n", 1, 2, f);
+			start = i + 1;
+		}
+	fwrite(p + start, 1, (size_t)(n - start), f);
+}
+
+static int
+b64_write(BIO *b, const char *in, int inl)
+{
+	struct smz_spool_b64 *s = BIO_get_data(b);
+	unsigned char out[8192];
+	int done = 0;
+	while (done < inl) {
+		int chunk = inl - done > 4096 ? 4096 : inl - done, ol = 0;
+		if (!EVP_EncodeUpdate(s->ctx, out, &ol, (const unsigned char *)in + done, chunk))
+			return -1;
+		crlf_write(s->f, out, ol);
+		done += chunk;
+	}
+	return ferror(s->f) ? -1 : inl;
+}
+
+static long
+b64_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)num, (void)ptr;
+	struct smz_spool_b64 *s = BIO_get_data(b);
+	if (cmd == BIO_CTRL_FLUSH) {
+		unsigned char out[128];
+		int ol = 0;
+		EVP_EncodeFinal(s->ctx, out, &ol);
+		crlf_write(s->f, out, ol);
+		return fflush(s->f) == 0;
+	}
+	return cmd == BIO_CTRL_WPENDING || cmd == BIO_CTRL_PENDING ? 0 : 1;
+}
+
+static BIO_METHOD *b64_method;
+
+int
+smz_spool_b64_init(void)
+{
+	b64_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "smz-b64");
+	if (!b64_method || !BIO_meth_set_write(b64_method, b64_write) ||
+	    !BIO_meth_set_ctrl(b64_method, b64_ctrl))
+		return -1;
+	return 0;
+}
+
+BIO *
+smz_spool_b64_new(FILE *f, struct smz_spool_b64 *s)
+{
+	s->f = f;
+	s->ctx = EVP_ENCODE_CTX_new();
+	BIO *b = s->ctx ? BIO_new(b64_method) : NULL;
+	if (!b) {
+		EVP_ENCODE_CTX_free(s->ctx);
+		return NULL;
+	}
+	EVP_EncodeInit(s->ctx);
+	BIO_set_data(b, s);
+	BIO_set_init(b, 1);
+	return b;
+}
+
+void
+smz_spool_b64_free(BIO *b, struct smz_spool_b64 *s)
+{
+	BIO_free(b);
+	EVP_ENCODE_CTX_free(s->ctx);
+}
+
+/* ---- messages: the MIME, through GMime ---- */
+
+#define MAX_PARTS 10000 /* MIME entities in one message */
+#define MAX_DEPTH SMZ_MIME_MAX_DEPTH
+
+/* ---- parsing ---- */
+
+static GMimeStream *
+spool_gstream(struct smz_spool *s)
+{
+	if (s->tf) {
+		rewind(s->tf);
+		GMimeStream *g = g_mime_stream_file_new(s->tf);
+		g_mime_stream_file_set_owner(GMIME_STREAM_FILE(g), FALSE);
+		return g;
+	}
+	return g_mime_stream_mem_new_with_buffer(s->buf ? s->buf : "", s->len);
+}
+
+static int
+count_parts(GMimeObject *o, int depth, int *n)
+{
+	if (++*n > MAX_PARTS || depth > MAX_DEPTH)
+		return -1;
+	if (GMIME_IS_MULTIPART(o)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(o);
+		for (int i = 0; i < g_mime_multipart_get_count(mp); i++)
+			if (count_parts(g_mime_multipart_get_part(mp, i), depth + 1, n))
+				return -1;
+	} else if (GMIME_IS_MESSAGE_PART(o)) {
+		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
+		GMimeObject *b = m ? g_mime_message_get_mime_part(m) : NULL;
+		if (b && count_parts(b, depth + 1, n))
+			return -1;
+	}
+	return 0;
+}
+
+/* A cheap bound before GMime recurses: lines that open a container. */
+static int
+too_nested(struct smz_spool *sp)
+{
+	if (sp->tf)
+		return 0; /* large messages: checked after parsing */
+	size_t opens = 0;
+	for (const char *p = sp->buf, *end = sp->buf + sp->len; p && p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if ((size_t)(end - p) > 13 && strncasecmp(p, "content-type:", 13) == 0) {
+			const char *q = p + 13;
+			while (q < end && (*q == ' ' || *q == '\t'))
+				q++;
+			if ((size_t)(end - q) > 10 && (strncasecmp(q, "multipart/", 10) == 0 ||
+						       strncasecmp(q, "message/", 8) == 0))
+				opens++;
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	return opens > 4 * MAX_DEPTH + MAX_PARTS;
+}
+
+int
+smz_mime_parse(struct smz_mime_msg *m, struct smz_err *e)
+{
+	size_t size = smz_spool_size(&m->raw);
+	if (size == 0)
+		return smz_err_set(e, SMZ_ERR_DATA, "empty message");
+	/* line ends: those of the first line */
+	char head[4096];
+	size_t hl = smz_spool_head(&m->raw, head, sizeof head);
+	char *nl = memchr(head, '\n', hl);
+	m->crlf = nl && nl > head && nl[-1] == '\r';
+	if (!nl || memchr(head, ':', (size_t)(nl - head)) == NULL)
+		return smz_err_set(e, SMZ_ERR_DATA, "not an RFC 5322 message (no header line)");
+	if (too_nested(&m->raw))
+		return smz_err_set(e, SMZ_ERR_DATA, "MIME nesting too deep (over %d levels)",
+				   MAX_DEPTH);
+	m->stream = spool_gstream(&m->raw);
+	m->parser = g_mime_parser_new_with_stream(m->stream);
+	g_mime_parser_set_format(m->parser, GMIME_FORMAT_MESSAGE);
+	m->m = g_mime_parser_construct_message(m->parser, NULL);
+	if (!m->m)
+		return smz_err_set(e, SMZ_ERR_DATA, "not an RFC 5322 message");
+	int n = 0;
+	GMimeObject *body = g_mime_message_get_mime_part(m->m);
+	if (body && count_parts(body, 0, &n))
+		return smz_err_set(e, SMZ_ERR_DATA,
+				   "MIME structure too large or too deep "
+				   "(over %d parts or %d levels)",
+				   MAX_PARTS, MAX_DEPTH);
+	return 0;
+}
+
+void
+smz_mime_msg_free(struct smz_mime_msg *m)
+{
+	if (m->m)
+		g_object_unref(m->m);
+	if (m->parser)
+		g_object_unref(m->parser);
+	if (m->stream)
+		g_object_unref(m->stream);
+	smz_spool_free(&m->raw);
+}
+
+int
+smz_mime_parse_entity(struct smz_mime_keep *k, struct smz_spool *sp, GMimeObject **out,
+		      struct smz_err *e)
+{
+	if (smz_spool_size(sp) == 0)
+		return smz_err_set(e, SMZ_ERR_DATA, "an empty inner entity");
+	GMimeStream *st = spool_gstream(sp);
+	GMimeParser *p = g_mime_parser_new_with_stream(st);
+	k->obj[k->nobj++] = G_OBJECT(st);
+	k->obj[k->nobj++] = G_OBJECT(p);
+	GMimeObject *o = g_mime_parser_construct_part(p, NULL);
+	if (!o)
+		return smz_err_set(e, SMZ_ERR_DATA, "the inner entity is not MIME");
+	k->obj[k->nobj++] = G_OBJECT(o);
+	int n = 0;
+	if (count_parts(o, 0, &n))
+		return smz_err_set(e, SMZ_ERR_DATA, "MIME structure too large or too deep");
+	*out = o;
+	return 0;
+}
+
+void
+smz_mime_keep_free(struct smz_mime_keep *k)
+{
+	while (k->nobj > 0)
+		g_object_unref(k->obj[--k->nobj]);
+	while (k->nsp > 0)
+		smz_spool_free(&k->sp[--k->nsp]);
+}
+
+/* ---- header fields ---- */
+
+int
+smz_mime_from(GMimeMessage *m, char out[SMZ_ADDR_MAX], struct smz_err *e)
+{
+	InternetAddressList *l = g_mime_message_get_from(m);
+	InternetAddress *ia = l && internet_address_list_length(l) > 0
+				      ? internet_address_list_get_address(l, 0)
+				      : NULL;
+	if (!ia || !INTERNET_ADDRESS_IS_MAILBOX(ia))
+		return smz_err_set(e, SMZ_ERR_DATA, "the message has no From: mailbox");
+	struct smz_err ae = {0};
+	const char *a = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	if (!a || smz_addr_normalize(a, out, &ae))
+		return smz_err_set(e, SMZ_ERR_DATA, "From: %s", ae.msg[0] ? ae.msg : "unreadable");
+	return 0;
+}
+
+static int
+collect_mailboxes(InternetAddressList *l, char (*out)[SMZ_ADDR_MAX], int cap, int *n)
+{
+	int bad = 0;
+	for (int i = 0; l && i < internet_address_list_length(l); i++) {
+		InternetAddress *ia = internet_address_list_get_address(l, i);
+		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			bad |= collect_mailboxes(internet_address_group_get_members(
+							 INTERNET_ADDRESS_GROUP(ia)),
+						 out, cap, n);
+			continue;
+		}
+		const char *a = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
+		struct smz_err ae;
+		if (*n >= cap || !a || smz_addr_normalize(a, out[*n], &ae))
+			bad = 1;
+		else
+			(*n)++;
+	}
+	return bad;
+}
+
+int
+smz_mime_header_mailboxes(GMimeMessage *m, const char *name, char (*out)[SMZ_ADDR_MAX], int cap,
+			  int *n, int *fields)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
+	int bad = 0;
+	*n = *fields = 0;
+	for (int i = 0; i < g_mime_header_list_get_count(hl); i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		/* the raw value: encoded words are decoded by the address parser, so
+		 * a display name "Doe, John" in an encoded word stays one */
+		const char *hn = g_mime_header_get_name(h), *v = g_mime_header_get_raw_value(h);
+		if (!hn || g_ascii_strcasecmp(hn, name) != 0)
+			continue;
+		(*fields)++;
+		InternetAddressList *l = v ? internet_address_list_parse(NULL, v) : NULL;
+		bad |= !l || collect_mailboxes(l, out, cap, n);
+		if (l)
+			g_object_unref(l);
+	}
+	return bad ? -1 : 0;
+}
+
+void
+smz_mime_read_hdrs(GMimeMessage *m, struct smz_mime_hdrs *h)
+{
+	memset(h, 0, sizeof *h);
+	h->bad = smz_mime_header_mailboxes(m, "From", h->all, SMZ_MIME_MAX_FROM, &h->nall,
+					   &h->fields) < 0;
+	h->from = h->nall > 0 ? h->all[0] : NULL;
+	GDateTime *d = g_mime_message_get_date(m);
+	h->date = d ? (time_t)g_date_time_to_unix(d) : (time_t)-1;
+}
+
+static int
+add_addresses(InternetAddressList *l, char ***v, size_t *n)
+{
+	for (int i = 0; l && i < internet_address_list_length(l); i++) {
+		InternetAddress *ia = internet_address_list_get_address(l, i);
+		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			if (add_addresses(internet_address_group_get_members(
+						  INTERNET_ADDRESS_GROUP(ia)),
+					  v, n))
+				return -1;
+			continue;
+		}
+		const char *a = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
+		char **nv = realloc(*v, (*n + 1) * sizeof *nv);
+		if (!nv)
+			return -1;
+		*v = nv;
+		(*v)[(*n)++] = strdup(a ? a : "");
+	}
+	return 0;
+}
+
+void
+smz_mime_recipients(GMimeMessage *m, const char *const *to, char ***addrs, size_t *n, size_t *nto)
+{
+	*addrs = NULL;
+	*n = 0;
+	if (to) {
+		for (const char *const *t = to; *t; t++) {
+			char **nv = realloc(*addrs, (*n + 1) * sizeof *nv);
+			if (!nv)
+				break;
+			*addrs = nv;
+			(*addrs)[(*n)++] = strdup(*t);
+		}
+	} else {
+		add_addresses(g_mime_message_get_addresses(m, GMIME_ADDRESS_TYPE_TO), addrs, n);
+		add_addresses(g_mime_message_get_addresses(m, GMIME_ADDRESS_TYPE_CC), addrs, n);
+		add_addresses(g_mime_message_get_addresses(m, GMIME_ADDRESS_TYPE_BCC), addrs, n);
+	}
+	*nto = *n; /* the rest: the sender's copy, best effort */
+	add_addresses(g_mime_message_get_from(m), addrs, n);
+}
+
+void
+smz_mime_recipients_free(char **addrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(addrs[i]);
+	free(addrs);
+}
+
+/* ---- writing ---- */
+
+void
+smz_mime_write_outer(GMimeMessage *m, FILE *f)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
+	for (int i = 0; i < g_mime_header_list_get_count(hl); i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *name = g_mime_header_get_raw_name(h);
+		const char *val = g_mime_header_get_raw_value(h);
+		if (!name || !val || g_ascii_strncasecmp(name, "Content-", 8) == 0 ||
+		    g_ascii_strcasecmp(name, "MIME-Version") == 0)
+			continue;
+		fprintf(f, "%s:", name);
+		size_t l = strlen(val);
+		for (size_t k = 0; k < l; k++) {
+			if (val[k] == '\n' && (k == 0 || val[k - 1] != '\r'))
+				fputc('\r', f);
+			fputc(val[k], f);
+		}
+		if (l == 0 || val[l - 1] != '\n')
+			fputs("\r\n", f);
+	}
+	fputs("MIME-Version: 1.0\r\n", f);
+}
+
+int
+smz_mime_write_entity(GMimeObject *o, FILE *f)
+{
+	GMimeStream *fs = g_mime_stream_file_new(f);
+	g_mime_stream_file_set_owner(GMIME_STREAM_FILE(fs), FALSE);
+	GMimeStream *flt = g_mime_stream_filter_new(fs);
+	GMimeFilter *u2d = g_mime_filter_unix2dos_new(FALSE);
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(flt), u2d);
+	g_object_unref(u2d);
+	ssize_t n = g_mime_object_write_to_stream(o, NULL, flt);
+	g_mime_stream_flush(flt);
+	g_object_unref(flt);
+	g_object_unref(fs);
+	return n < 0 || ferror(f) ? -1 : 0;
+}
+
+int
+smz_mime_spool_entity(GMimeObject *o, struct smz_spool *sp, int big)
+{
+	return smz_spool_open(sp, big) || smz_mime_write_entity(o, sp->w) || smz_spool_seal(sp) ? -1
+												: 0;
+}
+
+void
+smz_mime_keep_content_headers(GMimeObject *o)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(o);
+	for (int i = g_mime_header_list_get_count(hl) - 1; i >= 0; i--) {
+		const char *n = g_mime_header_get_name(g_mime_header_list_get_header_at(hl, i));
+		if (!n || g_ascii_strncasecmp(n, "Content-", 8) != 0)
+			g_mime_header_list_remove_at(hl, i);
+	}
+}
+
+/* A decrypted entity's other fields (From:, Subject:, Reply-To: inside the
+ * encryption) are the sender's own words: they must never become, or stand
+ * beside, the delivered message's header fields.  A line that is not a
+ * header field starts the body. */
+int
+smz_mime_copy_entity(struct smz_spool *s, FILE *f)
+{
+	FILE *r = smz_spool_reader(s);
 	if (!r)
 		return -1;
-	rewind(r);
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -203,9 +934,71 @@ spool_copy_entity(struct spool *s, FILE *f)
 		if (fwrite(b, 1, k, f) != k)
 			break;
 	int rc = ferror(r) || ferror(f) ? -1 : 0;
-	if (!s->tf)
-		fclose(r);
+	smz_spool_reader_done(s, r);
 	return rc;
+}
+
+/* Leaf parts that need a 7-bit transfer encoding to survive transport
+ * byte for byte: 8-bit or binary data, long lines, trailing white space
+ * (which MTAs strip), a line "From " (which mbox writers change), bare CR. */
+void
+smz_mime_make_7bit(GMimeObject *o)
+{
+	if (GMIME_IS_MULTIPART(o)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(o);
+		for (int i = 0; i < g_mime_multipart_get_count(mp); i++)
+			smz_mime_make_7bit(g_mime_multipart_get_part(mp, i));
+		return;
+	}
+	if (GMIME_IS_MESSAGE_PART(o)) {
+		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
+		if (m && g_mime_message_get_mime_part(m))
+			smz_mime_make_7bit(g_mime_message_get_mime_part(m));
+		return;
+	}
+	if (!GMIME_IS_PART(o))
+		return;
+	GMimePart *p = GMIME_PART(o);
+	GMimeContentEncoding enc = g_mime_part_get_content_encoding(p);
+	if (enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+	    enc == GMIME_CONTENT_ENCODING_UUENCODE)
+		return;
+	GMimeDataWrapper *w = g_mime_part_get_content(p);
+	if (!w)
+		return;
+	GMimeStream *mem = g_mime_stream_mem_new();
+	g_mime_data_wrapper_write_to_stream(w, mem);
+	GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	int need = 0,
+	    text = g_mime_content_type_is_type(g_mime_object_get_content_type(o), "text", "*");
+	size_t col = 0, bin = 0;
+	for (size_t i = 0; i < ba->len && !need; i++) {
+		unsigned char c = ba->data[i];
+		if (c == '\n') {
+			if (i > 0 && (ba->data[i - 1] == ' ' || ba->data[i - 1] == '\t' ||
+				      (ba->data[i - 1] == '\r' && i > 1 &&
+				       (ba->data[i - 2] == ' ' || ba->data[i - 2] == '\t'))))
+				need = 1;
+			col = 0;
+			continue;
+		}
+		if (c >= 0x80 || c == 0)
+			bin++, need = 1;
+		if (c == '\r' && (i + 1 >= ba->len || ba->data[i + 1] != '\n'))
+			need = 1;
+		if (col == 0 && i + 5 <= ba->len && memcmp(ba->data + i, "From ", 5) == 0)
+			need = 1;
+		if (++col > 76)
+			need = 1;
+	}
+	if (ba->len && ba->data[ba->len - 1] != '\n' &&
+	    (ba->data[ba->len - 1] == ' ' || ba->data[ba->len - 1] == '\t'))
+		need = 1;
+	if (need)
+		g_mime_part_set_content_encoding(p, text && bin < ba->len / 8 + 1
+							    ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
+							    : GMIME_CONTENT_ENCODING_BASE64);
+	g_object_unref(mem);
 }
 
 /* ---- decrypted content that is not a MIME entity ----
@@ -216,37 +1009,11 @@ spool_copy_entity(struct spool *s, FILE *f)
  * syntactically valid header field (a name of printable US-ASCII other
  * than ':', then ':'); anything else is a body. */
 
-/* A reader over a sealed spool, rewound; close it with spool_reader_done. */
-static FILE *
-spool_reader(struct spool *s)
-{
-	if (s->tf) {
-		rewind(s->tf);
-		return s->tf;
-	}
-	return fmemopen(s->buf ? s->buf : "", s->len ? s->len : 1, "r");
-}
-
-static void
-spool_reader_done(struct spool *s, FILE *r)
-{
-	if (r && !s->tf)
-		fclose(r);
-}
-
-static int
-spool_starts_with_field(struct spool *s)
+int
+smz_mime_starts_with_field(struct smz_spool *s)
 {
 	char head[1000];
-	size_t n;
-	if (s->tf) {
-		rewind(s->tf);
-		n = fread(head, 1, sizeof head, s->tf);
-		rewind(s->tf);
-	} else {
-		n = s->len < sizeof head ? s->len : sizeof head;
-		memcpy(head, s->buf ? s->buf : "", n);
-	}
+	size_t n = smz_spool_head(s, head, sizeof head);
 	size_t i = 0;
 	while (i < n && head[i] != ':' && (unsigned char)head[i] > 32 &&
 	       (unsigned char)head[i] < 127)
@@ -261,9 +1028,9 @@ struct body_kind {
 };
 
 static int
-body_kind(struct spool *s, size_t size, struct body_kind *k)
+body_kind(struct smz_spool *s, size_t size, struct body_kind *k)
 {
-	FILE *r = spool_reader(s);
+	FILE *r = smz_spool_reader(s);
 	if (!r)
 		return -1;
 	char b[65536 + 4];
@@ -303,15 +1070,15 @@ body_kind(struct spool *s, size_t size, struct body_kind *k)
 	if (prev_cr)
 		k->plain = 0;
 	int err = ferror(r);
-	spool_reader_done(s, r);
+	smz_spool_reader_done(s, r);
 	return err ? -1 : 0;
 }
 
 /* Base64 of a spool in 76-column CRLF lines. */
 static int
-spool_copy_base64(struct spool *s, size_t size, FILE *f)
+copy_base64(struct smz_spool *s, size_t size, FILE *f)
 {
-	FILE *r = spool_reader(s);
+	FILE *r = smz_spool_reader(s);
 	if (!r)
 		return -1;
 	unsigned char in[57 * 1024], out[77 * 1024 + 8];
@@ -335,17 +1102,16 @@ spool_copy_base64(struct spool *s, size_t size, FILE *f)
 			break;
 	}
 	int err = ferror(r) || ferror(f);
-	spool_reader_done(s, r);
+	smz_spool_reader_done(s, r);
 	return err ? -1 : 0;
 }
 
-/* The MIME header fields and body for content that is not a MIME entity:
- * UTF-8 text as text/plain, the rest as application/octet-stream, base64.
+/* UTF-8 text as text/plain, the rest as application/octet-stream, base64.
  * Line ends become CRLF (the canonical form the output is built in). */
-static int
-write_body_entity(struct spool *s, FILE *f, const char **kind)
+int
+smz_mime_write_body(struct smz_spool *s, FILE *f, const char **kind)
 {
-	size_t size = spool_size(s);
+	size_t size = smz_spool_size(s);
 	struct body_kind k;
 	if (body_kind(s, size, &k))
 		return -1;
@@ -354,15 +1120,15 @@ write_body_entity(struct spool *s, FILE *f, const char **kind)
 		fputs("Content-Type: application/octet-stream\r\n"
 		      "Content-Transfer-Encoding: base64\r\n\r\n",
 		      f);
-		return spool_copy_base64(s, size, f);
+		return copy_base64(s, size, f);
 	}
 	fputs("Content-Type: text/plain; charset=utf-8\r\n", f);
 	if (!k.plain) {
 		fputs("Content-Transfer-Encoding: base64\r\n\r\n", f);
-		return spool_copy_base64(s, size, f);
+		return copy_base64(s, size, f);
 	}
 	fprintf(f, "Content-Transfer-Encoding: %s\r\n\r\n", k.eightbit ? "8bit" : "7bit");
-	FILE *r = spool_reader(s);
+	FILE *r = smz_spool_reader(s);
 	if (!r)
 		return -1;
 	char b[65536];
@@ -382,227 +1148,65 @@ write_body_entity(struct spool *s, FILE *f, const char **kind)
 		prev_cr = b[n - 1] == '\r';
 	}
 	int err = ferror(r) || ferror(f);
-	spool_reader_done(s, r);
+	smz_spool_reader_done(s, r);
 	return err ? -1 : 0;
 }
 
-/* ---- a sink BIO: DER in, base64 lines with CRLF out to a FILE ---- */
-
-struct b64sink {
-	FILE *f;
-	EVP_ENCODE_CTX *ctx;
-};
-
-static void
-crlf_write(FILE *f, const unsigned char *p, int n)
-{
-	int start = 0;
-	for (int i = 0; i < n; i++)
-		if (p[i] == '\n') {
-			fwrite(p + start, 1, (size_t)(i - start), f);
-			fwrite("\r\n", 1, 2, f);
-			start = i + 1;
-		}
-	fwrite(p + start, 1, (size_t)(n - start), f);
-}
-
-static int
-b64sink_write(BIO *b, const char *in, int inl)
-{
-	struct b64sink *s = BIO_get_data(b);
-	unsigned char out[8192];
-	int done = 0;
-	while (done < inl) {
-		int chunk = inl - done > 4096 ? 4096 : inl - done, ol = 0;
-		if (!EVP_EncodeUpdate(s->ctx, out, &ol, (const unsigned char *)in + done, chunk))
-			return -1;
-		crlf_write(s->f, out, ol);
-		done += chunk;
-	}
-	return ferror(s->f) ? -1 : inl;
-}
-
-static long
-b64sink_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-	(void)num, (void)ptr;
-	struct b64sink *s = BIO_get_data(b);
-	if (cmd == BIO_CTRL_FLUSH) {
-		unsigned char out[128];
-		int ol = 0;
-		EVP_EncodeFinal(s->ctx, out, &ol);
-		crlf_write(s->f, out, ol);
-		return fflush(s->f) == 0;
-	}
-	return cmd == BIO_CTRL_WPENDING || cmd == BIO_CTRL_PENDING ? 0 : 1;
-}
-
-static BIO_METHOD *b64sink_method;
-
-static BIO *
-b64sink_new(FILE *f, struct b64sink *s)
-{
-	s->f = f;
-	s->ctx = EVP_ENCODE_CTX_new();
-	BIO *b = s->ctx ? BIO_new(b64sink_method) : NULL;
-	if (!b) {
-		EVP_ENCODE_CTX_free(s->ctx);
-		return NULL;
-	}
-	EVP_EncodeInit(s->ctx);
-	BIO_set_data(b, s);
-	BIO_set_init(b, 1);
-	return b;
-}
-
-static void
-b64sink_free(BIO *b, struct b64sink *s)
-{
-	BIO_free(b);
-	EVP_ENCODE_CTX_free(s->ctx);
-}
-
-/* ---- context ---- */
-
-struct keyc { /* a key used in this run, unsealed once */
-	char id[65], addr[SMZ_ADDR_MAX];
-	size_t uses;
-	int audited; /* count_only: its first use is among the audit entries */
-	EVP_PKEY *key;
-	X509 *cert;
-};
-
-struct rcache { /* a recipient certificate found in this run */
-	char key[SMZ_ADDR_MAX];
-	X509 *cert;
-};
-
-struct vcache {		      /* a signer chain verified in this run, and for when */
-	unsigned char id[32]; /* SHA-256 of the signer and the certificates offered */
-	time_t from, to;
-	int crl;
-};
-
-struct ridcache { /* a RecipientInfo id already looked up in this run */
-	unsigned char id[32];
-	size_t key;
-	char state[16], how[24];
-};
-
-struct smz_smime {
-	struct smz_smime_cfg cfg;
-	struct ridcache rid[256];
-	size_t nrid;
-	struct rcache rc[64];
-	size_t nrc;
-	struct vcache vc[64];
-	size_t nvc;
-	struct keyc *keys;
-	size_t nkeys;
-	ptrdiff_t last_key; /* the key of the last decryption */
-	int nest;	    /* forwarded messages being opened */
-	char cipher[24];    /* content cipher of the last encryption layer */
-	char weak[32];	    /* " weak=NAME" when a layer used a weak one */
-	char **audit;	    /* op, subject, reason triples */
-	size_t naudit, capaudit;
-};
+/* ---- S/MIME layers ---- */
 
 int
-smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct smz_err *e)
+smz_mime_is_pkcs7(GMimeObject *o)
 {
-	static int inited;
-	if (!inited) {
-		g_mime_init();
-		b64sink_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-					      "smz-b64");
-		if (!b64sink_method || !BIO_meth_set_write(b64sink_method, b64sink_write) ||
-		    !BIO_meth_set_ctrl(b64sink_method, b64sink_ctrl))
-			return smz_err_set(e, SMZ_ERR_INTERNAL, "cannot set up OpenSSL BIOs");
-		inited = 1;
-	}
-	struct smz_smime *s = calloc(1, sizeof *s);
-	if (!s)
-		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
-	s->cfg = *cfg;
-	s->last_key = -1;
-	if (!s->cfg.max_layers)
-		s->cfg.max_layers = 8;
-	*out = s;
-	return 0;
-}
-
-void
-smz_smime_free(struct smz_smime *s)
-{
-	if (!s)
-		return;
-	for (size_t i = 0; i < s->nkeys; i++) {
-		EVP_PKEY_free(s->keys[i].key);
-		X509_free(s->keys[i].cert);
-	}
-	free(s->keys);
-	for (size_t i = 0; i < s->nrc; i++)
-		X509_free(s->rc[i].cert);
-	smz_smime_discard(s, 0);
-	free(s->audit);
-	free(s);
-}
-
-static int
-audit_add(struct smz_smime *s, const char *op, const char *subject, const char *reason)
-{
-	if (s->naudit + 3 > s->capaudit) {
-		size_t cap = s->capaudit ? s->capaudit * 2 : 96;
-		char **n = realloc(s->audit, cap * sizeof *n);
-		if (!n)
-			return -1;
-		s->audit = n;
-		s->capaudit = cap;
-	}
-	s->audit[s->naudit++] = strdup(op);
-	s->audit[s->naudit++] = strdup(subject);
-	s->audit[s->naudit++] = strdup(reason ? reason : "");
-	return 0;
-}
-
-size_t
-smz_smime_pending(const struct smz_smime *s)
-{
-	return s->naudit / 3;
-}
-
-void
-smz_smime_discard(struct smz_smime *s, size_t keep)
-{
-	while (s->naudit > keep * 3)
-		free(s->audit[--s->naudit]);
+	GMimeContentType *ct = g_mime_object_get_content_type(o);
+	if (g_mime_content_type_is_type(ct, "application", "pkcs7-mime") ||
+	    g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime"))
+		return 1;
+	const char *name = g_mime_object_get_content_type_parameter(o, "name");
+	return g_mime_content_type_is_type(ct, "application", "octet-stream") && name &&
+	       strlen(name) > 4 && g_ascii_strcasecmp(name + strlen(name) - 4, ".p7m") == 0;
 }
 
 int
-smz_smime_commit(struct smz_smime *s, struct smz_err *e)
+smz_mime_is_signed(GMimeObject *o)
 {
-	size_t n = s->naudit / 3;
-	if (!n)
+	if (!GMIME_IS_MULTIPART(o) ||
+	    !g_mime_content_type_is_type(g_mime_object_get_content_type(o), "multipart", "signed"))
 		return 0;
-	struct smz_audit_entry *a = calloc(n, sizeof *a);
-	if (!a)
-		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		a[i] = (struct smz_audit_entry){s->audit[3 * i], s->audit[3 * i + 1],
-						s->audit[3 * i + 2]};
-	int rc = smz_vault_audit_batch(s->cfg.vault, a, n, e);
-	free(a);
-	if (!rc)
-		smz_smime_discard(s, 0);
-	return rc;
+	const char *proto = g_mime_object_get_content_type_parameter(o, "protocol");
+	return proto && (g_ascii_strcasecmp(proto, "application/pkcs7-signature") == 0 ||
+			 g_ascii_strcasecmp(proto, "application/x-pkcs7-signature") == 0);
 }
 
-/* ---- certificates ---- */
+int
+smz_mime_part_content(GMimeObject *o, struct smz_spool *sp, int big)
+{
+	memset(sp, 0, sizeof *sp); /* safe to free whatever fails */
+	if (!GMIME_IS_PART(o))
+		return -1;
+	GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(o));
+	if (!w || smz_spool_open(sp, big))
+		return -1;
+	GMimeStream *fs = g_mime_stream_file_new(sp->w);
+	g_mime_stream_file_set_owner(GMIME_STREAM_FILE(fs), FALSE);
+	ssize_t n = g_mime_data_wrapper_write_to_stream(w, fs);
+	g_mime_stream_flush(fs);
+	g_object_unref(fs);
+	return n < 0 || smz_spool_seal(sp) ? -1 : 0;
+}
 
-/* Does x name addr (smz_cert_mailboxes), local parts compared as the
- * policy says? */
-static int
-cert_has_mailbox(X509 *x, const char *addr, int local_sensitive)
+int
+smz_mime_b64_sane(GMimeObject *o, size_t decoded)
+{
+	if (!GMIME_IS_PART(o) ||
+	    g_mime_part_get_content_encoding(GMIME_PART(o)) != GMIME_CONTENT_ENCODING_BASE64)
+		return 1;
+	return decoded > 0;
+}
+
+/* ---- certificates: which ones a message may use ---- */
+
+int
+smz_certpick_has_mailbox(X509 *x, const char *addr, int local_sensitive)
 {
 	char mb[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX], want[SMZ_ADDR_MAX], have[SMZ_ADDR_MAX];
 	size_t n = 0;
@@ -618,9 +1222,8 @@ cert_has_mailbox(X509 *x, const char *addr, int local_sensitive)
 	return 0;
 }
 
-/* The first mailbox of a certificate, for messages; "?" if it has none. */
-static void
-cert_mailbox(X509 *x, char *out, size_t cap)
+void
+smz_certpick_mailbox(X509 *x, char *out, size_t cap)
 {
 	char mb[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX];
 	size_t n = 0;
@@ -700,10 +1303,9 @@ pick_cb(void *arg, json_t *rec)
 	return 0;
 }
 
-/* A key of the vault, unsealed once per run; takes cert (may be NULL). */
-static int
-vault_key(struct smz_smime *s, json_t *rec, X509 *cert, const char *addr, struct keyc **out,
-	  struct smz_err *e)
+int
+smz_certpick_vault_key(struct smz_smime *s, json_t *rec, X509 *cert, const char *addr,
+		       struct smz_smime_key **out, struct smz_err *e)
 {
 	const char *id = json_string_value(json_object_get(rec, "key_id"));
 	int rc = !id ? smz_err_set(e, SMZ_ERR_DATA, "damaged vault record") : 0;
@@ -725,7 +1327,7 @@ vault_key(struct smz_smime *s, json_t *rec, X509 *cert, const char *addr, struct
 	EVP_PKEY *k = NULL;
 	if (!rc)
 		rc = smz_vault_unseal(s->cfg.vault, rec, &k, e);
-	struct keyc *n = rc ? NULL : realloc(s->keys, (s->nkeys + 1) * sizeof *n);
+	struct smz_smime_key *n = rc ? NULL : realloc(s->keys, (s->nkeys + 1) * sizeof *n);
 	if (!rc && !n)
 		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	if (rc) {
@@ -734,7 +1336,7 @@ vault_key(struct smz_smime *s, json_t *rec, X509 *cert, const char *addr, struct
 		return rc;
 	}
 	s->keys = n;
-	struct keyc *kc = &s->keys[s->nkeys++];
+	struct smz_smime_key *kc = &s->keys[s->nkeys++];
 	memset(kc, 0, sizeof *kc);
 	snprintf(kc->id, sizeof kc->id, "%s", id);
 	snprintf(kc->addr, sizeof kc->addr, "%s", addr);
@@ -744,8 +1346,9 @@ vault_key(struct smz_smime *s, json_t *rec, X509 *cert, const char *addr, struct
 	return 0;
 }
 
-static int
-signing_key(struct smz_smime *s, const char *addr, struct keyc **out, struct smz_err *e)
+int
+smz_certpick_signer(struct smz_smime *s, const char *addr, struct smz_smime_key **out,
+		    struct smz_err *e)
 {
 	if (!s->cfg.vault)
 		return smz_err_set(e, SMZ_ERR_USAGE, "signing needs the vault");
@@ -769,7 +1372,7 @@ signing_key(struct smz_smime *s, const char *addr, struct keyc **out, struct smz
 				 "signing certificate in the vault%s%s",
 				 addr, p.why[0] ? ": " : "", p.why);
 	if (!rc) {
-		rc = vault_key(s, p.rec, p.cert, addr, out, e);
+		rc = smz_certpick_vault_key(s, p.rec, p.cert, addr, out, e);
 		p.cert = NULL;
 	}
 	json_decref(p.rec);
@@ -777,32 +1380,87 @@ signing_key(struct smz_smime *s, const char *addr, struct keyc **out, struct smz
 	return rc;
 }
 
-static int find_recipient(struct smz_smime *s, const char *addr, time_t now, X509 **out,
-			  struct smz_err *e);
+/* ---- the authenticated submitter ---- */
 
-/* Recipient certificate for addr: vault, then files, then the directory;
- * remembered for the run. */
+/* The mailboxes the authenticated sender may use: its own and every
+ * mailbox of its active keys. */
+struct own {
+	char (*a)[SMZ_ADDR_MAX];
+	int n, cap;
+	int local_sensitive;
+};
+
 static int
-recipient_cert(struct smz_smime *s, const char *addr, X509 **out, struct smz_err *e)
+own_cb(void *arg, json_t *rec)
 {
-	time_t now = time(NULL);
-	char key[SMZ_ADDR_MAX];
-	smz_addr_key(addr, s->cfg.local_sensitive, key);
-	for (size_t i = 0; i < s->nrc; i++)
-		if (strcmp(s->rc[i].key, key) == 0 &&
-		    cert_usable(s->rc[i].cert, USE_ENCRYPT, now)) {
-			X509_up_ref(s->rc[i].cert);
-			*out = s->rc[i].cert;
-			return 0;
-		}
-	int rc = find_recipient(s, addr, now, out, e);
-	if (!rc && s->nrc < sizeof s->rc / sizeof s->rc[0]) {
-		snprintf(s->rc[s->nrc].key, SMZ_ADDR_MAX, "%s", key);
-		X509_up_ref(*out);
-		s->rc[s->nrc++].cert = *out;
-	}
-	return rc;
+	struct own *o = arg;
+	const char *st = json_string_value(json_object_get(rec, "state"));
+	if (!st || strcmp(st, "active") != 0)
+		return 0;
+	size_t i;
+	json_t *a;
+	json_array_foreach(json_object_get(rec, "addresses"), i,
+			   a) if (o->n < o->cap && json_string_value(a))
+		snprintf(o->a[o->n++], SMZ_ADDR_MAX, "%s", json_string_value(a));
+	return 0;
 }
+
+static int
+own_has(const struct own *o, const char *addr)
+{
+	char want[SMZ_ADDR_MAX], have[SMZ_ADDR_MAX];
+	smz_addr_key(addr, o->local_sensitive, want);
+	for (int i = 0; i < o->n; i++) {
+		smz_addr_key(o->a[i], o->local_sensitive, have);
+		if (strcmp(want, have) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+smz_certpick_check_sender(struct smz_smime *s, GMimeMessage *m, const char *as, struct smz_err *e)
+{
+	char sender[SMZ_ADDR_MAX], list[64][SMZ_ADDR_MAX], hdr[SMZ_MIME_MAX_FROM][SMZ_ADDR_MAX];
+	struct smz_err ae = {0};
+	if (!s->cfg.vault)
+		return smz_err_set(e, SMZ_ERR_USAGE, "signing needs the vault");
+	if (smz_addr_normalize(s->cfg.sender, sender, &ae))
+		return smz_err_set(e, SMZ_ERR_USAGE, "--sender: %s", ae.msg);
+	struct own o = {list, 0, 64, s->cfg.local_sensitive};
+	int rc = smz_vault_history(s->cfg.vault, sender, s->cfg.local_sensitive, own_cb, &o, e);
+	if (rc && rc != SMZ_ERR_NOTFOUND)
+		return rc;
+	/* a sender without a key may still send as itself: no signature
+	 * then (smz_certpick_signer says so), but no refusal either */
+	snprintf(list[o.n < 64 ? o.n++ : 63], SMZ_ADDR_MAX, "%s", sender);
+	static const char *const fields[] = {"From", "Sender"};
+	for (size_t f = 0; f < 2; f++) {
+		int n = 0, nf = 0;
+		if (smz_mime_header_mailboxes(m, fields[f], hdr, SMZ_MIME_MAX_FROM, &n, &nf) < 0)
+			return smz_err_set(e, SMZ_ERR_PERM,
+					   "not-sender: %s: holds a mailbox that "
+					   "cannot be read, or too many",
+					   fields[f]);
+		if (nf > 1)
+			return smz_err_set(e, SMZ_ERR_PERM, "not-sender: %d %s: fields", nf,
+					   fields[f]);
+		for (int i = 0; i < n; i++)
+			if (!own_has(&o, hdr[i]))
+				return smz_err_set(e, SMZ_ERR_PERM,
+						   "not-sender: %s: %s is not a "
+						   "mailbox of the authenticated sender %s",
+						   fields[f], hdr[i], sender);
+	}
+	if (!own_has(&o, as))
+		return smz_err_set(e, SMZ_ERR_PERM,
+				   "not-sender: %s is not a mailbox of the "
+				   "authenticated sender %s",
+				   as, sender);
+	return 0;
+}
+
+/* ---- recipients ---- */
 
 /* Append to a "; "-separated list of reasons. */
 static void __attribute__((format(printf, 3, 4))) note(char *buf, size_t cap, const char *fmt, ...)
@@ -818,12 +1476,9 @@ static void __attribute__((format(printf, 3, 4))) note(char *buf, size_t cap, co
 	va_end(ap);
 }
 
-/* Does the vault (which the CA tells of revocations) know x, or its key,
- * as revoked?  The reason in why; *at when (0 when unknown) and
- * *compromised for a key revoked as compromised. */
-static int
-revoked_in_vault_at(struct smz_smime *s, X509 *x, char *why, size_t cap, time_t *at,
-		    int *compromised)
+int
+smz_certpick_revoked(struct smz_smime *s, X509 *x, char *why, size_t cap, time_t *at,
+		     int *compromised)
 {
 	json_t *rec = NULL;
 	const char *how = "";
@@ -866,21 +1521,13 @@ revoked_in_vault_at(struct smz_smime *s, X509 *x, char *why, size_t cap, time_t 
 	return revoked;
 }
 
-static int
-revoked_in_vault(struct smz_smime *s, X509 *x, char *why, size_t cap)
-{
-	time_t at;
-	int compromised;
-	return revoked_in_vault_at(s, x, why, cap, &at, &compromised);
-}
-
 /* May x carry mail for addr: one of its mailboxes, valid for encryption
  * now, chained to a trust anchor (and not on the CRL given), not revoked
  * as far as the vault knows?  0, or -1 with the reason in why. */
 static int
 recipient_ok(struct smz_smime *s, X509 *x, const char *addr, time_t now, char *why, size_t cap)
 {
-	if (!cert_has_mailbox(x, addr, s->cfg.local_sensitive)) {
+	if (!smz_certpick_has_mailbox(x, addr, s->cfg.local_sensitive)) {
 		snprintf(why, cap, "not a certificate of this mailbox");
 		return -1;
 	}
@@ -914,7 +1561,9 @@ recipient_ok(struct smz_smime *s, X509 *x, const char *addr, time_t now, char *w
 	}
 	X509_STORE_CTX_free(ctx);
 	ERR_clear_error();
-	if (ok && revoked_in_vault(s, x, why, cap))
+	time_t at;
+	int compromised;
+	if (ok && smz_certpick_revoked(s, x, why, cap, &at, &compromised))
 		ok = 0;
 	return ok ? 0 : -1;
 }
@@ -945,7 +1594,7 @@ find_recipient(struct smz_smime *s, const char *addr, time_t now, X509 **out, st
 	}
 	for (int i = 0; i < sk_X509_num(s->cfg.certs); i++) {
 		X509 *x = sk_X509_value(s->cfg.certs, i);
-		if (!cert_has_mailbox(x, addr, s->cfg.local_sensitive))
+		if (!smz_certpick_has_mailbox(x, addr, s->cfg.local_sensitive))
 			continue;
 		if (recipient_ok(s, x, addr, now, why, sizeof why) == 0) {
 			X509_up_ref(x);
@@ -983,466 +1632,123 @@ find_recipient(struct smz_smime *s, const char *addr, time_t now, X509 **out, st
 			   notes[0] ? ": " : "", notes);
 }
 
-/* Does the certificate's S/MIME capabilities extension (RFC 4262) list nid? */
+/* Recipient certificate for addr (find_recipient), remembered for the run. */
 static int
-cert_advertises(X509 *x, int nid)
+recipient_cert(struct smz_smime *s, const char *addr, X509 **out, struct smz_err *e)
 {
-	int i = X509_get_ext_by_NID(x, NID_SMIMECapabilities, -1);
-	if (i < 0)
-		return 0;
-	ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(X509_get_ext(x, i));
-	const unsigned char *p = ASN1_STRING_get0_data(v);
-	X509_ALGORS *algs = d2i_X509_ALGORS(NULL, &p, ASN1_STRING_length(v));
-	int found = 0;
-	for (int k = 0; !found && k < sk_X509_ALGOR_num(algs); k++) {
-		const ASN1_OBJECT *o;
-		X509_ALGOR_get0(&o, NULL, NULL, sk_X509_ALGOR_value(algs, k));
-		found = OBJ_obj2nid(o) == nid;
-	}
-	sk_X509_ALGOR_pop_free(algs, X509_ALGOR_free);
-	return found;
-}
-
-/* ---- messages ---- */
-
-struct msg {
-	struct spool raw; /* the input */
-	int crlf;	  /* its line ends, kept on output */
-	GMimeStream *stream;
-	GMimeParser *parser;
-	GMimeMessage *m;
-	char headers_err[128];
-};
-
-static void
-msg_free(struct msg *m)
-{
-	if (m->m)
-		g_object_unref(m->m);
-	if (m->parser)
-		g_object_unref(m->parser);
-	if (m->stream)
-		g_object_unref(m->stream);
-	spool_free(&m->raw);
-}
-
-/* Read all of fd into a spool (memory, then a file past SPILL). */
-static int
-read_input(int fd, struct spool *sp, struct smz_err *e)
-{
-	struct stat st;
-	int big = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size > SPILL;
-	if (big && lseek(fd, 0, SEEK_CUR) == 0) { /* a large file: read in place */
-		if ((size_t)st.st_size > MAX_MESSAGE)
-			return smz_err_set(e, SMZ_ERR_DATA, "message larger than %u MiB",
-					   MAX_MESSAGE >> 20);
-		int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		memset(sp, 0, sizeof *sp);
-		if (d < 0 || !(sp->tf = fdopen(d, "r"))) {
-			if (d >= 0)
-				close(d);
-			return smz_err_set(e, SMZ_ERR_IO, "cannot read the message: %s",
-					   strerror(errno));
+	time_t now = time(NULL);
+	char key[SMZ_ADDR_MAX];
+	smz_addr_key(addr, s->cfg.local_sensitive, key);
+	for (size_t i = 0; i < s->nrc; i++)
+		if (strcmp(s->rc[i].key, key) == 0 &&
+		    cert_usable(s->rc[i].cert, USE_ENCRYPT, now)) {
+			X509_up_ref(s->rc[i].cert);
+			*out = s->rc[i].cert;
+			return 0;
 		}
-		return 0;
+	int rc = find_recipient(s, addr, now, out, e);
+	if (!rc && s->nrc < sizeof s->rc / sizeof s->rc[0]) {
+		snprintf(s->rc[s->nrc].key, SMZ_ADDR_MAX, "%s", key);
+		X509_up_ref(*out);
+		s->rc[s->nrc++].cert = *out;
 	}
-	if (spool_open(sp, big))
-		return smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
-	char b[65536];
-	size_t total = 0;
-	for (;;) {
-		ssize_t n = read(fd, b, sizeof b);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return smz_err_set(e, SMZ_ERR_IO, "read error: %s", strerror(errno));
-		if (n == 0)
+	return rc;
+}
+
+int
+smz_certpick_recipients(struct smz_smime *s, char **addrs, size_t n, size_t nto,
+			STACK_OF(X509) * *out, int *no_self, struct smz_err *e)
+{
+	int rc = 0;
+	size_t nbad = 0;
+	char bad[900] = "";
+	STACK_OF(X509) *rcpt = sk_X509_new_null();
+	char seen[64][SMZ_ADDR_MAX];
+	size_t nseen = 0;
+	*no_self = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		char norm[SMZ_ADDR_MAX], key[SMZ_ADDR_MAX];
+		struct smz_err ae = {0};
+		if (smz_addr_normalize(addrs[i], norm, &ae)) {
+			rc = smz_err_set(e, SMZ_ERR_DATA, "recipient %s", ae.msg);
 			break;
-		total += (size_t)n;
-		if (total > MAX_MESSAGE)
-			return smz_err_set(e, SMZ_ERR_DATA, "message larger than %u MiB",
-					   MAX_MESSAGE >> 20);
-		if (!sp->tf && total > SPILL) { /* move to a file */
-			FILE *tf = smz_tmpfile();
-			if (!tf || fflush(sp->w))
-				return smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
-			if (fwrite(sp->buf, 1, sp->len, tf) != sp->len)
-				return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
-			fclose(sp->w);
-			sodium_memzero(sp->buf, sp->len);
-			free(sp->buf);
-			sp->buf = NULL;
-			sp->len = 0;
-			sp->w = sp->tf = tf;
 		}
-		if (fwrite(b, 1, (size_t)n, sp->w) != (size_t)n)
-			return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
-	}
-	sodium_memzero(b, sizeof b);
-	if (spool_seal(sp))
-		return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
-	return 0;
-}
-
-static int
-count_parts(GMimeObject *o, int depth, int *n)
-{
-	if (++*n > MAX_PARTS || depth > MAX_DEPTH)
-		return -1;
-	if (GMIME_IS_MULTIPART(o)) {
-		GMimeMultipart *mp = GMIME_MULTIPART(o);
-		for (int i = 0; i < g_mime_multipart_get_count(mp); i++)
-			if (count_parts(g_mime_multipart_get_part(mp, i), depth + 1, n))
-				return -1;
-	} else if (GMIME_IS_MESSAGE_PART(o)) {
-		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
-		GMimeObject *b = m ? g_mime_message_get_mime_part(m) : NULL;
-		if (b && count_parts(b, depth + 1, n))
-			return -1;
-	}
-	return 0;
-}
-
-/* A cheap bound before GMime recurses: lines that open a container. */
-static int
-too_nested(struct spool *sp)
-{
-	if (sp->tf)
-		return 0; /* large messages: checked after parsing */
-	size_t opens = 0;
-	for (const char *p = sp->buf, *end = sp->buf + sp->len; p && p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if ((size_t)(end - p) > 13 && strncasecmp(p, "content-type:", 13) == 0) {
-			const char *q = p + 13;
-			while (q < end && (*q == ' ' || *q == '\t'))
-				q++;
-			if ((size_t)(end - q) > 10 && (strncasecmp(q, "multipart/", 10) == 0 ||
-						       strncasecmp(q, "message/", 8) == 0))
-				opens++;
-		}
-		p = nl ? nl + 1 : NULL;
-	}
-	return opens > 4 * MAX_DEPTH + MAX_PARTS;
-}
-
-static int
-parse_message(struct msg *m, struct smz_err *e)
-{
-	size_t size = spool_size(&m->raw);
-	if (size == 0)
-		return smz_err_set(e, SMZ_ERR_DATA, "empty message");
-	/* line ends: those of the first line */
-	char head[4096];
-	size_t hl = 0;
-	if (m->raw.tf) {
-		hl = fread(head, 1, sizeof head, m->raw.tf);
-		rewind(m->raw.tf);
-	} else {
-		hl = m->raw.len < sizeof head ? m->raw.len : sizeof head;
-		memcpy(head, m->raw.buf, hl);
-	}
-	char *nl = memchr(head, '\n', hl);
-	m->crlf = nl && nl > head && nl[-1] == '\r';
-	if (!nl || memchr(head, ':', (size_t)(nl - head)) == NULL)
-		return smz_err_set(e, SMZ_ERR_DATA, "not an RFC 5322 message (no header line)");
-	if (too_nested(&m->raw))
-		return smz_err_set(e, SMZ_ERR_DATA, "MIME nesting too deep (over %d levels)",
-				   MAX_DEPTH);
-	m->stream = spool_gstream(&m->raw);
-	m->parser = g_mime_parser_new_with_stream(m->stream);
-	g_mime_parser_set_format(m->parser, GMIME_FORMAT_MESSAGE);
-	m->m = g_mime_parser_construct_message(m->parser, NULL);
-	if (!m->m)
-		return smz_err_set(e, SMZ_ERR_DATA, "not an RFC 5322 message");
-	int n = 0;
-	GMimeObject *body = g_mime_message_get_mime_part(m->m);
-	if (body && count_parts(body, 0, &n))
-		return smz_err_set(e, SMZ_ERR_DATA,
-				   "MIME structure too large or too deep "
-				   "(over %d parts or %d levels)",
-				   MAX_PARTS, MAX_DEPTH);
-	return 0;
-}
-
-/* The From: mailbox, normalised. */
-static int
-from_address(GMimeMessage *m, char out[SMZ_ADDR_MAX], struct smz_err *e)
-{
-	InternetAddressList *l = g_mime_message_get_from(m);
-	InternetAddress *ia = l && internet_address_list_length(l) > 0
-				      ? internet_address_list_get_address(l, 0)
-				      : NULL;
-	if (!ia || !INTERNET_ADDRESS_IS_MAILBOX(ia))
-		return smz_err_set(e, SMZ_ERR_DATA, "the message has no From: mailbox");
-	struct smz_err ae = {0};
-	const char *a = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
-	if (!a || smz_addr_normalize(a, out, &ae))
-		return smz_err_set(e, SMZ_ERR_DATA, "From: %s", ae.msg[0] ? ae.msg : "unreadable");
-	return 0;
-}
-
-#define MAX_FROM 8
-
-/* What the checks need of a message's originator fields. */
-struct hdrs {
-	const char *from;		  /* the first From: mailbox, or NULL */
-	char all[MAX_FROM][SMZ_ADDR_MAX]; /* every From: mailbox, normalised */
-	int nall, fields, bad;		  /* From: fields; bad: a mailbox unreadable or too many */
-	time_t date;			  /* Date:, or -1 */
-};
-
-static int
-collect_mailboxes(InternetAddressList *l, char (*out)[SMZ_ADDR_MAX], int cap, int *n)
-{
-	int bad = 0;
-	for (int i = 0; l && i < internet_address_list_length(l); i++) {
-		InternetAddress *ia = internet_address_list_get_address(l, i);
-		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-			bad |= collect_mailboxes(internet_address_group_get_members(
-							 INTERNET_ADDRESS_GROUP(ia)),
-						 out, cap, n);
+		smz_addr_key(norm, s->cfg.local_sensitive, key);
+		int dup = 0;
+		for (size_t k = 0; k < nseen; k++)
+			dup |= strcmp(seen[k], key) == 0;
+		if (dup)
 			continue;
+		if (nseen == 64) {
+			rc = smz_err_set(e, SMZ_ERR_DATA, "more than 64 recipients");
+			break;
 		}
-		const char *a = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
-		struct smz_err ae;
-		if (*n >= cap || !a || smz_addr_normalize(a, out[*n], &ae))
-			bad = 1;
-		else
-			(*n)++;
+		snprintf(seen[nseen++], SMZ_ADDR_MAX, "%s", key);
+		X509 *x = NULL;
+		struct smz_err re = {0};
+		int r1 = recipient_cert(s, norm, &x, &re);
+		if (!r1) {
+			sk_X509_push(rcpt, x);
+		} else if (r1 == SMZ_ERR_NOTFOUND && i >= nto) {
+			*no_self = 1; /* an outside sender: no copy for them */
+		} else if (r1 == SMZ_ERR_NOTFOUND) {
+			nbad++; /* every recipient is reported, not only the first */
+			note(bad, sizeof bad, "%s", re.msg);
+		} else {
+			*e = re;
+			rc = r1;
+		}
 	}
-	return bad;
-}
-
-/* Every mailbox of every header field called name; -1 when one cannot be
- * read or there are more than cap. */
-static int
-header_mailboxes(GMimeMessage *m, const char *name, char (*out)[SMZ_ADDR_MAX], int cap, int *n,
-		 int *fields)
-{
-	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
-	int bad = 0;
-	*n = *fields = 0;
-	for (int i = 0; i < g_mime_header_list_get_count(hl); i++) {
-		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
-		/* the raw value: encoded words are decoded by the address parser, so
-		 * a display name "Doe, John" in an encoded word stays one */
-		const char *hn = g_mime_header_get_name(h), *v = g_mime_header_get_raw_value(h);
-		if (!hn || g_ascii_strcasecmp(hn, name) != 0)
-			continue;
-		(*fields)++;
-		InternetAddressList *l = v ? internet_address_list_parse(NULL, v) : NULL;
-		bad |= !l || collect_mailboxes(l, out, cap, n);
-		if (l)
-			g_object_unref(l);
+	if (!rc && nbad)
+		rc = smz_err_set(e, SMZ_ERR_NOTFOUND,
+				 "%zu of %zu recipients cannot be encrypted "
+				 "to, so nothing was: %s",
+				 nbad, nto, bad);
+	if (!rc && sk_X509_num(rcpt) == 0)
+		rc = smz_err_set(e, SMZ_ERR_DATA, "no recipients (no To, Cc, Bcc or --to)");
+	if (rc) {
+		sk_X509_pop_free(rcpt, X509_free);
+		return rc;
 	}
-	return bad ? -1 : 0;
+	*out = rcpt;
+	return 0;
 }
 
-static void
-read_hdrs(GMimeMessage *m, struct hdrs *h)
-{
-	memset(h, 0, sizeof *h);
-	h->bad = header_mailboxes(m, "From", h->all, MAX_FROM, &h->nall, &h->fields) < 0;
-	h->from = h->nall > 0 ? h->all[0] : NULL;
-	GDateTime *d = g_mime_message_get_date(m);
-	h->date = d ? (time_t)g_date_time_to_unix(d) : (time_t)-1;
-}
-
-/* The mailboxes the authenticated sender may use: its own and every
- * mailbox of its active keys. */
-struct own {
-	char (*a)[SMZ_ADDR_MAX];
-	int n, cap;
-	int local_sensitive;
-};
+/* ---- decryption keys ---- */
 
 static int
-own_cb(void *arg, json_t *rec)
+addrs_have(struct smz_smime *s, json_t *addrs, const char *want_addr)
 {
-	struct own *o = arg;
-	const char *st = json_string_value(json_object_get(rec, "state"));
-	if (!st || strcmp(st, "active") != 0)
-		return 0;
 	size_t i;
 	json_t *a;
-	json_array_foreach(json_object_get(rec, "addresses"), i,
-			   a) if (o->n < o->cap && json_string_value(a))
-		snprintf(o->a[o->n++], SMZ_ADDR_MAX, "%s", json_string_value(a));
-	return 0;
-}
-
-static int
-own_has(const struct own *o, const char *addr)
-{
-	char want[SMZ_ADDR_MAX], have[SMZ_ADDR_MAX];
-	smz_addr_key(addr, o->local_sensitive, want);
-	for (int i = 0; i < o->n; i++) {
-		smz_addr_key(o->a[i], o->local_sensitive, have);
-		if (strcmp(want, have) == 0)
+	char have[SMZ_ADDR_MAX], want[SMZ_ADDR_MAX];
+	smz_addr_key(want_addr, s->cfg.local_sensitive, want);
+	json_array_foreach(addrs, i, a)
+	{
+		smz_addr_key(json_string_value(a) ? json_string_value(a) : "",
+			     s->cfg.local_sensitive, have);
+		if (strcmp(have, want) == 0)
 			return 1;
 	}
 	return 0;
 }
 
-/* Signing on behalf of an authenticated submitter: every From: and Sender:
- * mailbox, and the signing identity, must be the submitter's own. */
-static int
-check_sender(struct smz_smime *s, GMimeMessage *m, const char *as, struct smz_err *e)
+int
+smz_certpick_in_scope(struct smz_smime *s, json_t *addrs)
 {
-	char sender[SMZ_ADDR_MAX], list[64][SMZ_ADDR_MAX], hdr[MAX_FROM][SMZ_ADDR_MAX];
-	struct smz_err ae = {0};
-	if (!s->cfg.vault)
-		return smz_err_set(e, SMZ_ERR_USAGE, "signing needs the vault");
-	if (smz_addr_normalize(s->cfg.sender, sender, &ae))
-		return smz_err_set(e, SMZ_ERR_USAGE, "--sender: %s", ae.msg);
-	struct own o = {list, 0, 64, s->cfg.local_sensitive};
-	int rc = smz_vault_history(s->cfg.vault, sender, s->cfg.local_sensitive, own_cb, &o, e);
-	if (rc && rc != SMZ_ERR_NOTFOUND)
-		return rc;
-	/* a sender without a key may still send as itself: no signature
-	 * then (signing_key says so), but no refusal either */
-	snprintf(list[o.n < 64 ? o.n++ : 63], SMZ_ADDR_MAX, "%s", sender);
-	static const char *const fields[] = {"From", "Sender"};
-	for (size_t f = 0; f < 2; f++) {
-		int n = 0, nf = 0;
-		if (header_mailboxes(m, fields[f], hdr, MAX_FROM, &n, &nf) < 0)
-			return smz_err_set(e, SMZ_ERR_PERM,
-					   "not-sender: %s: holds a mailbox that "
-					   "cannot be read, or too many",
-					   fields[f]);
-		if (nf > 1)
-			return smz_err_set(e, SMZ_ERR_PERM, "not-sender: %d %s: fields", nf,
-					   fields[f]);
-		for (int i = 0; i < n; i++)
-			if (!own_has(&o, hdr[i]))
-				return smz_err_set(e, SMZ_ERR_PERM,
-						   "not-sender: %s: %s is not a "
-						   "mailbox of the authenticated sender %s",
-						   fields[f], hdr[i], sender);
-	}
-	if (!own_has(&o, as))
-		return smz_err_set(e, SMZ_ERR_PERM,
-				   "not-sender: %s is not a mailbox of the "
-				   "authenticated sender %s",
-				   as, sender);
+	if (s->cfg.recipient && !addrs_have(s, addrs, s->cfg.recipient))
+		return 0;
+	if (!s->cfg.scope)
+		return 1;
+	for (const char *const *sc = s->cfg.scope; *sc; sc++)
+		if (addrs_have(s, addrs, *sc))
+			return 1;
 	return 0;
 }
 
-/* Write the message headers except the MIME ones, canonical CRLF. */
-static void
-write_outer_headers(GMimeMessage *m, FILE *f)
-{
-	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
-	for (int i = 0; i < g_mime_header_list_get_count(hl); i++) {
-		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
-		const char *name = g_mime_header_get_raw_name(h);
-		const char *val = g_mime_header_get_raw_value(h);
-		if (!name || !val || g_ascii_strncasecmp(name, "Content-", 8) == 0 ||
-		    g_ascii_strcasecmp(name, "MIME-Version") == 0)
-			continue;
-		fprintf(f, "%s:", name);
-		size_t l = strlen(val);
-		for (size_t k = 0; k < l; k++) {
-			if (val[k] == '\n' && (k == 0 || val[k - 1] != '\r'))
-				fputc('\r', f);
-			fputc(val[k], f);
-		}
-		if (l == 0 || val[l - 1] != '\n')
-			fputs("\r\n", f);
-	}
-}
+/* ---- CMS: sign, encrypt, verify, decrypt ---- */
 
-/* Drop every header field but the Content-* ones (see spool_copy_entity). */
-static void
-keep_content_headers(GMimeObject *o)
-{
-	GMimeHeaderList *hl = g_mime_object_get_header_list(o);
-	for (int i = g_mime_header_list_get_count(hl) - 1; i >= 0; i--) {
-		const char *n = g_mime_header_get_name(g_mime_header_list_get_header_at(hl, i));
-		if (!n || g_ascii_strncasecmp(n, "Content-", 8) != 0)
-			g_mime_header_list_remove_at(hl, i);
-	}
-}
-
-/* Write a GMime object (headers and body) to f, canonical CRLF. */
-static int
-write_entity(GMimeObject *o, FILE *f)
-{
-	GMimeStream *fs = g_mime_stream_file_new(f);
-	g_mime_stream_file_set_owner(GMIME_STREAM_FILE(fs), FALSE);
-	GMimeStream *flt = g_mime_stream_filter_new(fs);
-	GMimeFilter *u2d = g_mime_filter_unix2dos_new(FALSE);
-	g_mime_stream_filter_add(GMIME_STREAM_FILTER(flt), u2d);
-	g_object_unref(u2d);
-	ssize_t n = g_mime_object_write_to_stream(o, NULL, flt);
-	g_mime_stream_flush(flt);
-	g_object_unref(flt);
-	g_object_unref(fs);
-	return n < 0 || ferror(f) ? -1 : 0;
-}
-
-/* Leaf parts that need a 7-bit transfer encoding to survive transport
- * byte for byte: 8-bit or binary data, long lines, trailing white space
- * (which MTAs strip), a line "From " (which mbox writers change), bare CR. */
-static void
-make_7bit(GMimeObject *o)
-{
-	if (GMIME_IS_MULTIPART(o)) {
-		GMimeMultipart *mp = GMIME_MULTIPART(o);
-		for (int i = 0; i < g_mime_multipart_get_count(mp); i++)
-			make_7bit(g_mime_multipart_get_part(mp, i));
-		return;
-	}
-	if (GMIME_IS_MESSAGE_PART(o)) {
-		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
-		if (m && g_mime_message_get_mime_part(m))
-			make_7bit(g_mime_message_get_mime_part(m));
-		return;
-	}
-	if (!GMIME_IS_PART(o))
-		return;
-	GMimePart *p = GMIME_PART(o);
-	GMimeContentEncoding enc = g_mime_part_get_content_encoding(p);
-	if (enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-	    enc == GMIME_CONTENT_ENCODING_UUENCODE)
-		return;
-	GMimeDataWrapper *w = g_mime_part_get_content(p);
-	if (!w)
-		return;
-	GMimeStream *mem = g_mime_stream_mem_new();
-	g_mime_data_wrapper_write_to_stream(w, mem);
-	GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	int need = 0,
-	    text = g_mime_content_type_is_type(g_mime_object_get_content_type(o), "text", "*");
-	size_t col = 0, bin = 0;
-	for (size_t i = 0; i < ba->len && !need; i++) {
-		unsigned char c = ba->data[i];
-		if (c == '\n') {
-			if (i > 0 && (ba->data[i - 1] == ' ' || ba->data[i - 1] == '\t' ||
-				      (ba->data[i - 1] == '\r' && i > 1 &&
-				       (ba->data[i - 2] == ' ' || ba->data[i - 2] == '\t'))))
-				need = 1;
-			col = 0;
-			continue;
-		}
-		if (c >= 0x80 || c == 0)
-			bin++, need = 1;
-		if (c == '\r' && (i + 1 >= ba->len || ba->data[i + 1] != '\n'))
-			need = 1;
-		if (col == 0 && i + 5 <= ba->len && memcmp(ba->data + i, "From ", 5) == 0)
-			need = 1;
-		if (++col > 76)
-			need = 1;
-	}
-	if (ba->len && ba->data[ba->len - 1] != '\n' &&
-	    (ba->data[ba->len - 1] == ' ' || ba->data[ba->len - 1] == '\t'))
-		need = 1;
-	if (need)
-		g_mime_part_set_content_encoding(p, text && bin < ba->len / 8 + 1
-							    ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
-							    : GMIME_CONTENT_ENCODING_BASE64);
-	g_object_unref(mem);
-}
+/* ---- sign ---- */
 
 static void
 boundary(char *out, size_t cap)
@@ -1470,7 +1776,7 @@ micalg(const EVP_MD *md)
 /* Add our signer with an S/MIME capabilities attribute that lists what we
  * decrypt, best first. */
 static CMS_SignerInfo *
-add_signer(CMS_ContentInfo *cms, struct keyc *k, unsigned flags)
+add_signer(CMS_ContentInfo *cms, struct smz_smime_key *k, unsigned flags)
 {
 	CMS_SignerInfo *si = CMS_add1_signer(cms, k->cert, k->key, EVP_sha256(),
 					     flags | CMS_NOSMIMECAP);
@@ -1484,14 +1790,13 @@ add_signer(CMS_ContentInfo *cms, struct keyc *k, unsigned flags)
 	return si;
 }
 
-/* Sign the canonical entity in `in` into a new entity in `out`. */
-static int
-sign_entity(struct smz_smime *s, struct keyc *k, struct spool *in, struct spool *out,
-	    struct smz_err *e)
+int
+smz_cms_sign(struct smz_smime *s, struct smz_smime_key *k, struct smz_spool *in,
+	     struct smz_spool *out, struct smz_err *e)
 {
 	unsigned flags = CMS_BINARY | CMS_PARTIAL | (s->cfg.opaque ? CMS_STREAM : CMS_DETACHED);
 	CMS_ContentInfo *cms = CMS_sign(NULL, NULL, s->cfg.chain, NULL, flags);
-	BIO *data = spool_bio(in);
+	BIO *data = smz_spool_bio(in);
 	int rc = 0;
 	if (!cms || !data || !add_signer(cms, k, flags)) {
 		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign");
@@ -1513,7 +1818,7 @@ sign_entity(struct smz_smime *s, struct keyc *k, struct spool *in, struct spool 
 			"format.\r\n\r\n--%s\r\n",
 			micalg(EVP_sha256()), b, b);
 		fflush(f);
-		if (spool_copy(in, f, 1)) {
+		if (smz_spool_copy(in, f, 1)) {
 			rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 			goto done;
 		}
@@ -1523,24 +1828,24 @@ sign_entity(struct smz_smime *s, struct keyc *k, struct spool *in, struct spool 
 			"Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
 			"Content-Description: S/MIME Cryptographic Signature\r\n\r\n",
 			b);
-		struct b64sink bs;
-		BIO *sink = b64sink_new(f, &bs);
+		struct smz_spool_b64 bs;
+		BIO *sink = smz_spool_b64_new(f, &bs);
 		if (!sink || i2d_CMS_bio(sink, cms) <= 0 || BIO_flush(sink) <= 0)
 			rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot write the signature");
 		if (sink)
-			b64sink_free(sink, &bs);
+			smz_spool_b64_free(sink, &bs);
 		fprintf(f, "\r\n--%s--\r\n", b);
 	} else {
 		fputs("Content-Type: application/pkcs7-mime; smime-type=signed-data;"
 		      " name=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\n"
 		      "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
 		      f);
-		struct b64sink bs;
-		BIO *sink = b64sink_new(f, &bs);
+		struct smz_spool_b64 bs;
+		BIO *sink = smz_spool_b64_new(f, &bs);
 		if (!sink || !i2d_CMS_bio_stream(sink, cms, data, flags) || BIO_flush(sink) <= 0)
 			rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign");
 		if (sink)
-			b64sink_free(sink, &bs);
+			smz_spool_b64_free(sink, &bs);
 	}
 done:
 	BIO_free(data);
@@ -1548,111 +1853,43 @@ done:
 	return rc;
 }
 
-/* Recipients: cfg->to, else To/Cc/Bcc; and the sender. */
+/* ---- encrypt ---- */
+
+/* Does the certificate's S/MIME capabilities extension (RFC 4262) list nid? */
 static int
-add_addresses(InternetAddressList *l, char ***v, size_t *n)
+cert_advertises(X509 *x, int nid)
 {
-	for (int i = 0; l && i < internet_address_list_length(l); i++) {
-		InternetAddress *ia = internet_address_list_get_address(l, i);
-		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-			if (add_addresses(internet_address_group_get_members(
-						  INTERNET_ADDRESS_GROUP(ia)),
-					  v, n))
-				return -1;
-			continue;
-		}
-		const char *a = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
-		char **nv = realloc(*v, (*n + 1) * sizeof *nv);
-		if (!nv)
-			return -1;
-		*v = nv;
-		(*v)[(*n)++] = strdup(a ? a : "");
+	int i = X509_get_ext_by_NID(x, NID_SMIMECapabilities, -1);
+	if (i < 0)
+		return 0;
+	ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(X509_get_ext(x, i));
+	const unsigned char *p = ASN1_STRING_get0_data(v);
+	X509_ALGORS *algs = d2i_X509_ALGORS(NULL, &p, ASN1_STRING_length(v));
+	int found = 0;
+	for (int k = 0; !found && k < sk_X509_ALGOR_num(algs); k++) {
+		const ASN1_OBJECT *o;
+		X509_ALGOR_get0(&o, NULL, NULL, sk_X509_ALGOR_value(algs, k));
+		found = OBJ_obj2nid(o) == nid;
 	}
-	return 0;
+	sk_X509_ALGOR_pop_free(algs, X509_ALGOR_free);
+	return found;
 }
 
-static int
-encrypt_entity(struct smz_smime *s, GMimeMessage *m, struct spool *in, struct spool *out,
-	       char *what, size_t whatcap, struct smz_err *e)
+int
+smz_cms_encrypt(struct smz_smime *s, STACK_OF(X509) * rcpt, int no_self, struct smz_spool *in,
+		struct smz_spool *out, char *what, size_t whatcap, struct smz_err *e)
 {
-	char **addrs = NULL;
-	size_t n = 0;
 	int rc = 0;
-	if (s->cfg.to) {
-		for (const char *const *t = s->cfg.to; *t; t++) {
-			char **nv = realloc(addrs, (n + 1) * sizeof *nv);
-			if (!nv)
-				break;
-			addrs = nv;
-			addrs[n++] = strdup(*t);
-		}
-	} else {
-		add_addresses(g_mime_message_get_addresses(m, GMIME_ADDRESS_TYPE_TO), &addrs, &n);
-		add_addresses(g_mime_message_get_addresses(m, GMIME_ADDRESS_TYPE_CC), &addrs, &n);
-		add_addresses(g_mime_message_get_addresses(m, GMIME_ADDRESS_TYPE_BCC), &addrs, &n);
-	}
-	size_t nto = n; /* the rest: the sender's copy, best effort */
-	add_addresses(g_mime_message_get_from(m), &addrs, &n);
-	int no_self = 0;
-	size_t nbad = 0;
-	char bad[900] = "";
-	STACK_OF(X509) *rcpt = sk_X509_new_null();
-	char seen[64][SMZ_ADDR_MAX];
-	size_t nseen = 0;
-	for (size_t i = 0; !rc && i < n; i++) {
-		char norm[SMZ_ADDR_MAX], key[SMZ_ADDR_MAX];
-		struct smz_err ae = {0};
-		if (smz_addr_normalize(addrs[i], norm, &ae)) {
-			rc = smz_err_set(e, SMZ_ERR_DATA, "recipient %s", ae.msg);
-			break;
-		}
-		smz_addr_key(norm, s->cfg.local_sensitive, key);
-		int dup = 0;
-		for (size_t k = 0; k < nseen; k++)
-			dup |= strcmp(seen[k], key) == 0;
-		if (dup)
-			continue;
-		if (nseen == 64) {
-			rc = smz_err_set(e, SMZ_ERR_DATA, "more than 64 recipients");
-			break;
-		}
-		snprintf(seen[nseen++], SMZ_ADDR_MAX, "%s", key);
-		X509 *x = NULL;
-		struct smz_err re = {0};
-		int r1 = recipient_cert(s, norm, &x, &re);
-		if (!r1) {
-			sk_X509_push(rcpt, x);
-		} else if (r1 == SMZ_ERR_NOTFOUND && i >= nto) {
-			no_self = 1; /* an outside sender: no copy for them */
-		} else if (r1 == SMZ_ERR_NOTFOUND) {
-			nbad++; /* every recipient is reported, not only the first */
-			note(bad, sizeof bad, "%s", re.msg);
-		} else {
-			*e = re;
-			rc = r1;
-		}
-	}
-	if (!rc && nbad)
-		rc = smz_err_set(e, SMZ_ERR_NOTFOUND,
-				 "%zu of %zu recipients cannot be encrypted "
-				 "to, so nothing was: %s",
-				 nbad, nto, bad);
-	for (size_t i = 0; i < n; i++)
-		free(addrs[i]);
-	free(addrs);
-	if (!rc && sk_X509_num(rcpt) == 0)
-		rc = smz_err_set(e, SMZ_ERR_DATA, "no recipients (no To, Cc, Bcc or --to)");
 	int gcm = s->cfg.content_cipher == 2;
-	if (!rc && s->cfg.content_cipher == 0) {
+	if (s->cfg.content_cipher == 0) {
 		gcm = 1;
 		for (int i = 0; i < sk_X509_num(rcpt); i++)
 			gcm &= cert_advertises(sk_X509_value(rcpt, i), NID_aes_256_gcm);
 	}
 	unsigned flags = CMS_BINARY | CMS_PARTIAL | CMS_STREAM;
-	CMS_ContentInfo *cms = rc ? NULL
-				  : CMS_encrypt(NULL, NULL,
-						gcm ? EVP_aes_256_gcm() : EVP_aes_256_cbc(), flags);
-	if (!rc && !cms)
+	CMS_ContentInfo *cms = CMS_encrypt(NULL, NULL, gcm ? EVP_aes_256_gcm() : EVP_aes_256_cbc(),
+					   flags);
+	if (!cms)
 		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot encrypt");
 	int noaep = 0, npk = 0, nec = 0;
 	for (int i = 0; !rc && i < sk_X509_num(rcpt); i++) {
@@ -1671,7 +1908,7 @@ encrypt_entity(struct smz_smime *s, GMimeMessage *m, struct spool *in, struct sp
 			rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot add a recipient");
 		ec ? nec++ : oaep ? noaep++ : npk++;
 	}
-	BIO *data = rc ? NULL : spool_bio(in);
+	BIO *data = rc ? NULL : smz_spool_bio(in);
 	if (!rc) {
 		FILE *f = out->w;
 		fprintf(f,
@@ -1679,13 +1916,13 @@ encrypt_entity(struct smz_smime *s, GMimeMessage *m, struct spool *in, struct sp
 			"\r\nContent-Transfer-Encoding: base64\r\n"
 			"Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
 			gcm ? "authEnveloped-data" : "enveloped-data");
-		struct b64sink bs;
-		BIO *sink = b64sink_new(f, &bs);
+		struct smz_spool_b64 bs;
+		BIO *sink = smz_spool_b64_new(f, &bs);
 		if (!sink || !data || !i2d_CMS_bio_stream(sink, cms, data, flags) ||
 		    BIO_flush(sink) <= 0)
 			rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot encrypt");
 		if (sink)
-			b64sink_free(sink, &bs);
+			smz_spool_b64_free(sink, &bs);
 		snprintf(what, whatcap,
 			 "encrypted with %s for %d recipients (%d RSA PKCS#1 v1.5, "
 			 "%d RSA-OAEP, %d ECDH)%s",
@@ -1694,81 +1931,6 @@ encrypt_entity(struct smz_smime *s, GMimeMessage *m, struct spool *in, struct sp
 	}
 	BIO_free(data);
 	CMS_ContentInfo_free(cms);
-	sk_X509_pop_free(rcpt, X509_free);
-	return rc;
-}
-
-/* ---- sign and/or encrypt ---- */
-
-static int
-outgoing(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smime_result *r,
-	 struct smz_err *e)
-{
-	int big = m->raw.tf != NULL, rc = 0;
-	struct spool a, b, c;
-	memset(&b, 0, sizeof b);
-	memset(&c, 0, sizeof c);
-	GMimeObject *body = g_mime_message_get_mime_part(m->m);
-	if (!body)
-		return smz_err_set(e, SMZ_ERR_DATA, "the message has no body");
-	char as[SMZ_ADDR_MAX];
-	struct keyc *k = NULL;
-	if (ops & SMZ_SMIME_SIGN) {
-		struct smz_err ae = {0};
-		if (s->cfg.as && smz_addr_normalize(s->cfg.as, as, &ae))
-			return smz_err_set(e, SMZ_ERR_USAGE, "--as: %s", ae.msg);
-		if (!s->cfg.as && (rc = from_address(m->m, as, e)))
-			return rc;
-		if (s->cfg.sender && (rc = check_sender(s, m->m, as, e))) {
-			snprintf(r->status, sizeof r->status, "FAIL %.900s", e->msg);
-			return rc;
-		}
-		if ((rc = signing_key(s, as, &k, e)))
-			return rc;
-		if (!s->cfg.opaque)
-			make_7bit(body);
-	}
-	if (spool_open(&a, big) || write_entity(body, a.w) || spool_seal(&a)) {
-		spool_free(&a);
-		return smz_err_set(e, SMZ_ERR_IO, "cannot write the message body");
-	}
-	struct spool *cur = &a;
-	char what[1024] = "";
-	if (!rc && (ops & SMZ_SMIME_SIGN)) {
-		if (spool_open(&b, big))
-			rc = smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
-		else if (!(rc = sign_entity(s, k, &a, &b, e)) && spool_seal(&b))
-			rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
-		cur = &b;
-		const char *mid = g_mime_message_get_message_id(m->m);
-		char subj[400];
-		snprintf(subj, sizeof subj, "%s %s", k->id, k->addr);
-		if (!rc && audit_add(s, "sign", subj, mid ? mid : ""))
-			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
-		snprintf(what, sizeof what, "signed as %s with key %.16s (%s)", k->addr, k->id,
-			 s->cfg.opaque ? "opaque" : "clear");
-	}
-	if (!rc && (ops & SMZ_SMIME_ENCRYPT)) {
-		char w2[200] = "";
-		if (spool_open(&c, big))
-			rc = smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
-		else if (!(rc = encrypt_entity(s, m->m, cur, &c, w2, sizeof w2, e)) &&
-			 spool_seal(&c))
-			rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
-		cur = &c;
-		size_t l = strlen(what);
-		snprintf(what + l, sizeof what - l, "%s%s", l ? ", then " : "", w2);
-	}
-	if (!rc) {
-		write_outer_headers(m->m, out);
-		fputs("MIME-Version: 1.0\r\n", out);
-		if (spool_copy(cur, out, 1))
-			rc = smz_err_set(e, SMZ_ERR_IO, "write error");
-		snprintf(r->status, sizeof r->status, "%s", what);
-	}
-	spool_free(&a);
-	spool_free(&b);
-	spool_free(&c);
 	return rc;
 }
 
@@ -1802,16 +1964,93 @@ crl_time_cb(int ok, X509_STORE_CTX *ctx)
 	return ok;
 }
 
-struct sigres {
-	int ok; /* 1 good, 0 failed */
-	char line[900];
-};
-
-/* Verify one SignedData; content in dcont (detached) or inside; the signed
- * content goes to content_out (may be NULL). */
+/* The run's cache key for a chain: SHA-256 of the signer and the
+ * certificates offered with it. */
 static int
-verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_out,
-	   const struct hdrs *h, struct sigres *res, struct smz_err *e)
+chain_id(X509 *signer, STACK_OF(X509) * untrusted, unsigned char id[32])
+{
+	EVP_MD_CTX *mc = EVP_MD_CTX_new();
+	unsigned char *d = NULL;
+	int dl = i2d_X509(signer, &d);
+	int idok = mc && dl > 0 && EVP_DigestInit_ex(mc, EVP_sha256(), NULL) &&
+		   EVP_DigestUpdate(mc, d, (size_t)dl);
+	OPENSSL_free(d);
+	for (int i = 0; idok && i < sk_X509_num(untrusted); i++) {
+		d = NULL;
+		dl = i2d_X509(sk_X509_value(untrusted, i), &d);
+		idok = dl > 0 && EVP_DigestUpdate(mc, d, (size_t)dl);
+		OPENSSL_free(d);
+	}
+	idok = idok && EVP_DigestFinal_ex(mc, id, NULL);
+	EVP_MD_CTX_free(mc);
+	return idok;
+}
+
+/* The signer's chain at time at; a chain verified before in this run is
+ * good for the times it covers. */
+static int
+check_chain(struct smz_smime *s, CMS_ContentInfo *cms, X509 *signer, time_t at, const char *mbox,
+	    struct smz_cms_sig *res)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *untrusted = CMS_get1_certs(cms);
+	for (int i = 0; i < sk_X509_num(s->cfg.chain); i++) {
+		X509_up_ref(sk_X509_value(s->cfg.chain, i));
+		sk_X509_push(untrusted, sk_X509_value(s->cfg.chain, i));
+	}
+	int rc = 0;
+	unsigned char cid[32];
+	struct smz_smime_vcache *hit = NULL;
+	int idok = chain_id(signer, untrusted, cid);
+	for (size_t i = 0; idok && i < s->nvc; i++)
+		if (memcmp(s->vc[i].id, cid, 32) == 0 && s->vc[i].crl == s->cfg.crl_check &&
+		    at >= s->vc[i].from && at <= s->vc[i].to)
+			hit = &s->vc[i];
+	if (hit) {
+		;
+	} else if (!ctx || !X509_STORE_CTX_init(ctx, s->cfg.trust, signer, untrusted)) {
+		snprintf(res->line, sizeof res->line, "FAIL internal: cannot check the chain");
+		rc = SMZ_ERR_INTERNAL;
+	} else {
+		X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SMIME_SIGN);
+		X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
+		X509_VERIFY_PARAM_set_time(vp, at);
+		if (s->cfg.crl_check)
+			X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_CRL_CHECK);
+		X509_STORE_CTX_set_verify_cb(ctx, crl_time_cb);
+		if (X509_verify_cert(ctx) != 1) {
+			int err = X509_STORE_CTX_get_error(ctx);
+			const char *tag = err == X509_V_ERR_CERT_HAS_EXPIRED	 ? "expired"
+					  : err == X509_V_ERR_CERT_NOT_YET_VALID ? "not-yet-valid"
+					  : err == X509_V_ERR_CERT_REVOKED	 ? "revoked"
+					  : err == X509_V_ERR_INVALID_PURPOSE	 ? "wrong-purpose"
+										 : "untrusted";
+			snprintf(res->line, sizeof res->line, "FAIL %s: signer %s: %s", tag, mbox,
+				 X509_verify_cert_error_string(err));
+			rc = SMZ_ERR_VERIFY;
+		} else if (idok && s->nvc < sizeof s->vc / sizeof s->vc[0]) {
+			struct smz_smime_vcache *v = &s->vc[s->nvc++];
+			STACK_OF(X509) *ch = X509_STORE_CTX_get0_chain(ctx);
+			memcpy(v->id, cid, 32);
+			v->crl = s->cfg.crl_check;
+			v->from = 0;
+			v->to = (time_t)1 << 62;
+			for (int i = 0; i < sk_X509_num(ch); i++) {
+				time_t nb = asn1_to_time(X509_get0_notBefore(sk_X509_value(ch, i)));
+				time_t na = asn1_to_time(X509_get0_notAfter(sk_X509_value(ch, i)));
+				v->from = nb > v->from ? nb : v->from;
+				v->to = na < v->to ? na : v->to;
+			}
+		}
+	}
+	X509_STORE_CTX_free(ctx);
+	sk_X509_pop_free(untrusted, X509_free);
+	return rc;
+}
+
+int
+smz_cms_verify(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_out,
+	       const struct smz_mime_hdrs *h, struct smz_cms_sig *res, struct smz_err *e)
 {
 	(void)e;
 	res->ok = 0;
@@ -1861,7 +2100,7 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 		sk_X509_free(signers);
 		return SMZ_ERR_VERIFY;
 	}
-	cert_mailbox(signer, mbox, sizeof mbox);
+	smz_certpick_mailbox(signer, mbox, sizeof mbox);
 	if (dnid == NID_md5 || strcmp(dname, "other") == 0) {
 		snprintf(res->line, sizeof res->line, "FAIL weak-digest: %s signature by %s", dname,
 			 mbox);
@@ -1872,79 +2111,13 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 	if (st != (time_t)-1 && st <= now + 300)
 		at = st;
 	/* the chain, at the signing time */
-	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	STACK_OF(X509) *untrusted = CMS_get1_certs(cms);
-	for (int i = 0; i < sk_X509_num(s->cfg.chain); i++) {
-		X509_up_ref(sk_X509_value(s->cfg.chain, i));
-		sk_X509_push(untrusted, sk_X509_value(s->cfg.chain, i));
-	}
-	int rc = 0;
-	/* a chain verified before in this run is good for the times it covers */
-	unsigned char cid[32];
-	struct vcache *hit = NULL;
-	EVP_MD_CTX *mc = EVP_MD_CTX_new();
-	unsigned char *d = NULL;
-	int dl = i2d_X509(signer, &d);
-	int idok = mc && dl > 0 && EVP_DigestInit_ex(mc, EVP_sha256(), NULL) &&
-		   EVP_DigestUpdate(mc, d, (size_t)dl);
-	OPENSSL_free(d);
-	for (int i = 0; idok && i < sk_X509_num(untrusted); i++) {
-		d = NULL;
-		dl = i2d_X509(sk_X509_value(untrusted, i), &d);
-		idok = dl > 0 && EVP_DigestUpdate(mc, d, (size_t)dl);
-		OPENSSL_free(d);
-	}
-	idok = idok && EVP_DigestFinal_ex(mc, cid, NULL);
-	EVP_MD_CTX_free(mc);
-	for (size_t i = 0; idok && i < s->nvc; i++)
-		if (memcmp(s->vc[i].id, cid, 32) == 0 && s->vc[i].crl == s->cfg.crl_check &&
-		    at >= s->vc[i].from && at <= s->vc[i].to)
-			hit = &s->vc[i];
-	if (hit) {
-		;
-	} else if (!ctx || !X509_STORE_CTX_init(ctx, s->cfg.trust, signer, untrusted)) {
-		snprintf(res->line, sizeof res->line, "FAIL internal: cannot check the chain");
-		rc = SMZ_ERR_INTERNAL;
-	} else {
-		X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SMIME_SIGN);
-		X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
-		X509_VERIFY_PARAM_set_time(vp, at);
-		if (s->cfg.crl_check)
-			X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_CRL_CHECK);
-		X509_STORE_CTX_set_verify_cb(ctx, crl_time_cb);
-		if (X509_verify_cert(ctx) != 1) {
-			int err = X509_STORE_CTX_get_error(ctx);
-			const char *tag = err == X509_V_ERR_CERT_HAS_EXPIRED	 ? "expired"
-					  : err == X509_V_ERR_CERT_NOT_YET_VALID ? "not-yet-valid"
-					  : err == X509_V_ERR_CERT_REVOKED	 ? "revoked"
-					  : err == X509_V_ERR_INVALID_PURPOSE	 ? "wrong-purpose"
-										 : "untrusted";
-			snprintf(res->line, sizeof res->line, "FAIL %s: signer %s: %s", tag, mbox,
-				 X509_verify_cert_error_string(err));
-			rc = SMZ_ERR_VERIFY;
-		} else if (idok && s->nvc < sizeof s->vc / sizeof s->vc[0]) {
-			struct vcache *v = &s->vc[s->nvc++];
-			STACK_OF(X509) *ch = X509_STORE_CTX_get0_chain(ctx);
-			memcpy(v->id, cid, 32);
-			v->crl = s->cfg.crl_check;
-			v->from = 0;
-			v->to = (time_t)1 << 62;
-			for (int i = 0; i < sk_X509_num(ch); i++) {
-				time_t nb = asn1_to_time(X509_get0_notBefore(sk_X509_value(ch, i)));
-				time_t na = asn1_to_time(X509_get0_notAfter(sk_X509_value(ch, i)));
-				v->from = nb > v->from ? nb : v->from;
-				v->to = na < v->to ? na : v->to;
-			}
-		}
-	}
-	X509_STORE_CTX_free(ctx);
-	sk_X509_pop_free(untrusted, X509_free);
+	int rc = check_chain(s, cms, signer, at, mbox, res);
 	/* what the CA revoked, as the vault knows it: a signature made after
 	 * the revocation, or by a compromised key whenever, does not count */
 	char rwhy[200];
 	time_t rat;
 	int comp;
-	if (!rc && revoked_in_vault_at(s, signer, rwhy, sizeof rwhy, &rat, &comp) &&
+	if (!rc && smz_certpick_revoked(s, signer, rwhy, sizeof rwhy, &rat, &comp) &&
 	    (comp || !rat || at > rat)) {
 		snprintf(res->line, sizeof res->line, "FAIL revoked: signer %s: %s", mbox, rwhy);
 		rc = SMZ_ERR_VERIFY;
@@ -1952,14 +2125,14 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 	const char *from = h->from;
 	int other = -1; /* a From: mailbox that is not the signer's */
 	for (int i = 0; i < h->nall && other < 0; i++)
-		if (!cert_has_mailbox(signer, h->all[i], s->cfg.local_sensitive))
+		if (!smz_certpick_has_mailbox(signer, h->all[i], s->cfg.local_sensitive))
 			other = i;
 	if (!rc && !from) {
 		snprintf(res->line, sizeof res->line,
 			 "FAIL from-mismatch: signed by %s but the message has no From: mailbox",
 			 mbox);
 		rc = SMZ_ERR_VERIFY;
-	} else if (!rc && !cert_has_mailbox(signer, from, s->cfg.local_sensitive)) {
+	} else if (!rc && !smz_certpick_has_mailbox(signer, from, s->cfg.local_sensitive)) {
 		snprintf(res->line, sizeof res->line,
 			 "FAIL from-mismatch: signed by %s but From: is %s", mbox, from);
 		rc = SMZ_ERR_VERIFY;
@@ -2006,41 +2179,9 @@ verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_o
 
 /* ---- decrypt ---- */
 
-/* May a key of these addresses be used (cfg.scope)? */
-static int
-addrs_have(struct smz_smime *s, json_t *addrs, const char *want_addr)
-{
-	size_t i;
-	json_t *a;
-	char have[SMZ_ADDR_MAX], want[SMZ_ADDR_MAX];
-	smz_addr_key(want_addr, s->cfg.local_sensitive, want);
-	json_array_foreach(addrs, i, a)
-	{
-		smz_addr_key(json_string_value(a) ? json_string_value(a) : "",
-			     s->cfg.local_sensitive, have);
-		if (strcmp(have, want) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-/* May a key of these addresses be used (cfg.scope, cfg.recipient)? */
-static int
-in_scope(struct smz_smime *s, json_t *addrs)
-{
-	if (s->cfg.recipient && !addrs_have(s, addrs, s->cfg.recipient))
-		return 0;
-	if (!s->cfg.scope)
-		return 1;
-	for (const char *const *sc = s->cfg.scope; *sc; sc++)
-		if (addrs_have(s, addrs, *sc))
-			return 1;
-	return 0;
-}
-
-static int
-decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid, char *used,
-	    size_t usedcap, struct smz_err *e)
+int
+smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid, char *used,
+		size_t usedcap, struct smz_err *e)
 {
 	if (!s->cfg.vault)
 		return smz_err_set(e, SMZ_ERR_PERM,
@@ -2088,11 +2229,12 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 							       (size_t)ASN1_STRING_length(kid), rid,
 							       NULL, EVP_sha256(), NULL) == 1
 						  : 0;
-			struct ridcache *hit = NULL; /* ids out of scope are never cached */
+			struct smz_smime_ridcache *hit =
+				NULL; /* ids out of scope are never cached */
 			for (size_t c = 0; have_rid && c < s->nrid && !hit; c++)
 				if (memcmp(s->rid[c].id, rid, 32) == 0)
 					hit = &s->rid[c];
-			struct keyc *k = NULL;
+			struct smz_smime_key *k = NULL;
 			char st[16], how[24];
 			if (hit) {
 				k = &s->keys[hit->key];
@@ -2113,12 +2255,13 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 				}
 				json_t *addrs = json_object_get(rec, "addresses");
 				const char *addr = json_string_value(json_array_get(addrs, 0));
-				if (!in_scope(s, addrs)) {
+				if (!smz_certpick_in_scope(s, addrs)) {
 					json_decref(rec);
 					continue;
 				}
 				tried++;
-				int kr = vault_key(s, rec, NULL, addr ? addr : "", &k, e);
+				int kr = smz_certpick_vault_key(s, rec, NULL, addr ? addr : "", &k,
+								e);
 				const char *state = json_string_value(
 					json_object_get(rec, "state"));
 				snprintf(st, sizeof st, "%s", state ? state : "?");
@@ -2127,7 +2270,7 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 				if (kr)
 					return kr;
 				if (have_rid && s->nrid < sizeof s->rid / sizeof s->rid[0]) {
-					struct ridcache *c = &s->rid[s->nrid++];
+					struct smz_smime_ridcache *c = &s->rid[s->nrid++];
 					memcpy(c->id, rid, 32);
 					c->key = (size_t)(k - s->keys);
 					memcpy(c->state, st, sizeof st);
@@ -2156,11 +2299,12 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 			/* a compromised key still opens old mail, but says so */
 			int bad = strcmp(st, "compromised") == 0;
 			if (!s->cfg.count_only &&
-			    audit_add(s, bad ? "decrypt-compromised" : "decrypt", subj, mid))
+			    smz_smime_audit_add(s, bad ? "decrypt-compromised" : "decrypt", subj,
+						mid))
 				return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 			if (s->cfg.count_only && s->cfg.first_use_op && !k->audited) {
-				if (audit_add(s, s->cfg.first_use_op, subj,
-					      s->cfg.first_use_reason))
+				if (smz_smime_audit_add(s, s->cfg.first_use_op, subj,
+							s->cfg.first_use_reason))
 					return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 				k->audited = 1;
 			}
@@ -2189,7 +2333,7 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 	if (!CMS_decrypt(cms, NULL, NULL, NULL, out, CMS_BINARY)) {
 		/* the key matched but the content does not decrypt or authenticate */
 		if (!s->cfg.count_only)
-			audit_add(s, "decrypt-failed", used, mid);
+			smz_smime_audit_add(s, "decrypt-failed", used, mid);
 		return smz_err_ssl(e, SMZ_ERR_DATA, "the encrypted content is damaged");
 	}
 	if (s->last_key >= 0)
@@ -2197,114 +2341,13 @@ decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid
 	return 0;
 }
 
-/* ---- incoming: walk the layers ---- */
-
-static int
-is_pkcs7_mime(GMimeObject *o)
+CMS_ContentInfo *
+smz_cms_read(struct smz_spool *sp)
 {
-	GMimeContentType *ct = g_mime_object_get_content_type(o);
-	if (g_mime_content_type_is_type(ct, "application", "pkcs7-mime") ||
-	    g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime"))
-		return 1;
-	const char *name = g_mime_object_get_content_type_parameter(o, "name");
-	return g_mime_content_type_is_type(ct, "application", "octet-stream") && name &&
-	       strlen(name) > 4 && g_ascii_strcasecmp(name + strlen(name) - 4, ".p7m") == 0;
-}
-
-static int
-is_signed_multipart(GMimeObject *o)
-{
-	if (!GMIME_IS_MULTIPART(o) ||
-	    !g_mime_content_type_is_type(g_mime_object_get_content_type(o), "multipart", "signed"))
-		return 0;
-	const char *proto = g_mime_object_get_content_type_parameter(o, "protocol");
-	return proto && (g_ascii_strcasecmp(proto, "application/pkcs7-signature") == 0 ||
-			 g_ascii_strcasecmp(proto, "application/x-pkcs7-signature") == 0);
-}
-
-/* The decoded content of a leaf part into a BIO-readable spool. */
-static int
-part_content(GMimeObject *o, struct spool *sp, int big)
-{
-	if (!GMIME_IS_PART(o))
-		return -1;
-	GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(o));
-	if (!w || spool_open(sp, big))
-		return -1;
-	GMimeStream *fs = g_mime_stream_file_new(sp->w);
-	g_mime_stream_file_set_owner(GMIME_STREAM_FILE(fs), FALSE);
-	ssize_t n = g_mime_data_wrapper_write_to_stream(w, fs);
-	g_mime_stream_flush(fs);
-	g_object_unref(fs);
-	return n < 0 || spool_seal(sp) ? -1 : 0;
-}
-
-/* Does the base64 of a part decode cleanly?  GMime skips garbage. */
-static int
-b64_sane(GMimeObject *o, size_t decoded)
-{
-	if (!GMIME_IS_PART(o) ||
-	    g_mime_part_get_content_encoding(GMIME_PART(o)) != GMIME_CONTENT_ENCODING_BASE64)
-		return 1;
-	return decoded > 0;
-}
-
-/* What the walk through the layers created, freed together at the end. */
-struct keep {
-	GObject *obj[4 * 16];
-	int nobj;
-	struct spool sp[16];
-	int nsp;
-};
-
-static void
-keep_free(struct keep *k)
-{
-	while (k->nobj > 0)
-		g_object_unref(k->obj[--k->nobj]);
-	while (k->nsp > 0)
-		spool_free(&k->sp[--k->nsp]);
-}
-
-/* Parse a spool (a MIME entity); the objects stay in k. */
-static int
-parse_entity(struct keep *k, struct spool *sp, GMimeObject **out, struct smz_err *e)
-{
-	if (spool_size(sp) == 0)
-		return smz_err_set(e, SMZ_ERR_DATA, "an empty inner entity");
-	GMimeStream *st = spool_gstream(sp);
-	GMimeParser *p = g_mime_parser_new_with_stream(st);
-	k->obj[k->nobj++] = G_OBJECT(st);
-	k->obj[k->nobj++] = G_OBJECT(p);
-	GMimeObject *o = g_mime_parser_construct_part(p, NULL);
-	if (!o)
-		return smz_err_set(e, SMZ_ERR_DATA, "the inner entity is not MIME");
-	k->obj[k->nobj++] = G_OBJECT(o);
-	int n = 0;
-	if (count_parts(o, 0, &n))
-		return smz_err_set(e, SMZ_ERR_DATA, "MIME structure too large or too deep");
-	*out = o;
-	return 0;
-}
-
-static CMS_ContentInfo *
-read_cms(struct spool *sp)
-{
-	BIO *b = spool_bio(sp);
+	BIO *b = smz_spool_bio(sp);
 	CMS_ContentInfo *cms = b ? d2i_CMS_bio(b, NULL) : NULL;
 	BIO_free(b);
 	return cms;
-}
-
-static void
-note_sig(struct sigres *sr, int vr, int *bad, struct sigres *fail, struct sigres *first)
-{
-	if (vr == SMZ_ERR_VERIFY && !*bad) {
-		*fail = *sr;
-		*bad = 1;
-	}
-	if (sr->ok && !first->ok)
-		*first = *sr;
 }
 
 /* ---- the content cipher of an enveloped message ----
@@ -2396,9 +2439,16 @@ cipher_nid(const unsigned char *p, long left)
 	return nid;
 }
 
-/* The cipher's name for status lines, and whether policy refuses it. */
-static const char *
-cipher_name(int nid, unsigned refuse, int *refused, int *weak)
+int
+smz_cms_cipher(struct smz_spool *der)
+{
+	unsigned char head[65536];
+	size_t n = smz_spool_head(der, head, sizeof head);
+	return cipher_nid(head, (long)n);
+}
+
+const char *
+smz_cms_cipher_name(int nid, unsigned refuse, int *refused, int *weak)
 {
 	static const struct {
 		int nid;
@@ -2425,44 +2475,224 @@ cipher_name(int nid, unsigned refuse, int *refused, int *weak)
 	return "unknown";
 }
 
-/* The content cipher of the enveloped CMS in der (a prefix suffices). */
-static int
-spool_cipher_nid(struct spool *der)
+/* ---- the run: state, audit entries, orchestration ---- */
+
+int
+smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct smz_err *e)
 {
-	unsigned char head[65536];
-	size_t n;
-	if (der->tf) {
-		rewind(der->tf);
-		n = fread(head, 1, sizeof head, der->tf);
-		rewind(der->tf);
-		return cipher_nid(head, (long)n);
+	static int inited;
+	if (!inited) {
+		g_mime_init();
+		if (smz_spool_b64_init())
+			return smz_err_set(e, SMZ_ERR_INTERNAL, "cannot set up OpenSSL BIOs");
+		inited = 1;
 	}
-	n = der->len < sizeof head ? der->len : sizeof head;
-	return cipher_nid((const unsigned char *)der->buf, (long)n);
+	struct smz_smime *s = calloc(1, sizeof *s);
+	if (!s)
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	s->cfg = *cfg;
+	s->last_key = -1;
+	if (!s->cfg.max_layers)
+		s->cfg.max_layers = 8;
+	*out = s;
+	return 0;
+}
+
+void
+smz_smime_free(struct smz_smime *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nkeys; i++) {
+		EVP_PKEY_free(s->keys[i].key);
+		X509_free(s->keys[i].cert);
+	}
+	free(s->keys);
+	for (size_t i = 0; i < s->nrc; i++)
+		X509_free(s->rc[i].cert);
+	smz_smime_discard(s, 0);
+	free(s->audit);
+	free(s);
+}
+
+int
+smz_smime_audit_add(struct smz_smime *s, const char *op, const char *subject, const char *reason)
+{
+	if (s->naudit + 3 > s->capaudit) {
+		size_t cap = s->capaudit ? s->capaudit * 2 : 96;
+		char **n = realloc(s->audit, cap * sizeof *n);
+		if (!n)
+			return -1;
+		s->audit = n;
+		s->capaudit = cap;
+	}
+	s->audit[s->naudit++] = strdup(op);
+	s->audit[s->naudit++] = strdup(subject);
+	s->audit[s->naudit++] = strdup(reason ? reason : "");
+	return 0;
+}
+
+size_t
+smz_smime_pending(const struct smz_smime *s)
+{
+	return s->naudit / 3;
+}
+
+void
+smz_smime_discard(struct smz_smime *s, size_t keep)
+{
+	while (s->naudit > keep * 3)
+		free(s->audit[--s->naudit]);
+}
+
+int
+smz_smime_commit(struct smz_smime *s, struct smz_err *e)
+{
+	size_t n = s->naudit / 3;
+	if (!n)
+		return 0;
+	struct smz_audit_entry *a = calloc(n, sizeof *a);
+	if (!a)
+		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		a[i] = (struct smz_audit_entry){s->audit[3 * i], s->audit[3 * i + 1],
+						s->audit[3 * i + 2]};
+	int rc = smz_vault_audit_batch(s->cfg.vault, a, n, e);
+	free(a);
+	if (!rc)
+		smz_smime_discard(s, 0);
+	return rc;
+}
+
+/* ---- sign and/or encrypt ---- */
+
+/* Encrypt `in` to cfg.to, else To/Cc/Bcc, and the sender when it has a
+ * certificate; into out. */
+static int
+encrypt_layer(struct smz_smime *s, GMimeMessage *m, struct smz_spool *in, struct smz_spool *out,
+	      char *what, size_t whatcap, struct smz_err *e)
+{
+	char **addrs;
+	size_t n, nto;
+	smz_mime_recipients(m, s->cfg.to, &addrs, &n, &nto);
+	STACK_OF(X509) *rcpt = NULL;
+	int no_self = 0;
+	int rc = smz_certpick_recipients(s, addrs, n, nto, &rcpt, &no_self, e);
+	smz_mime_recipients_free(addrs, n);
+	if (!rc)
+		rc = smz_cms_encrypt(s, rcpt, no_self, in, out, what, whatcap, e);
+	sk_X509_pop_free(rcpt, X509_free);
+	return rc;
+}
+
+static int
+outgoing(struct smz_smime *s, int ops, struct smz_mime_msg *m, FILE *out,
+	 struct smz_smime_result *r, struct smz_err *e)
+{
+	int big = m->raw.tf != NULL, rc = 0;
+	struct smz_spool a, b, c;
+	memset(&b, 0, sizeof b);
+	memset(&c, 0, sizeof c);
+	GMimeObject *body = g_mime_message_get_mime_part(m->m);
+	if (!body)
+		return smz_err_set(e, SMZ_ERR_DATA, "the message has no body");
+	char as[SMZ_ADDR_MAX];
+	struct smz_smime_key *k = NULL;
+	if (ops & SMZ_SMIME_SIGN) {
+		struct smz_err ae = {0};
+		if (s->cfg.as && smz_addr_normalize(s->cfg.as, as, &ae))
+			return smz_err_set(e, SMZ_ERR_USAGE, "--as: %s", ae.msg);
+		if (!s->cfg.as && (rc = smz_mime_from(m->m, as, e)))
+			return rc;
+		if (s->cfg.sender && (rc = smz_certpick_check_sender(s, m->m, as, e))) {
+			snprintf(r->status, sizeof r->status, "FAIL %.900s", e->msg);
+			return rc;
+		}
+		if ((rc = smz_certpick_signer(s, as, &k, e)))
+			return rc;
+		if (!s->cfg.opaque)
+			smz_mime_make_7bit(body);
+	}
+	if (smz_mime_spool_entity(body, &a, big)) {
+		smz_spool_free(&a);
+		return smz_err_set(e, SMZ_ERR_IO, "cannot write the message body");
+	}
+	struct smz_spool *cur = &a;
+	char what[1024] = "";
+	if (!rc && (ops & SMZ_SMIME_SIGN)) {
+		if (smz_spool_open(&b, big))
+			rc = smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
+		else if (!(rc = smz_cms_sign(s, k, &a, &b, e)) && smz_spool_seal(&b))
+			rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
+		cur = &b;
+		const char *mid = g_mime_message_get_message_id(m->m);
+		char subj[400];
+		snprintf(subj, sizeof subj, "%s %s", k->id, k->addr);
+		if (!rc && smz_smime_audit_add(s, "sign", subj, mid ? mid : ""))
+			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+		snprintf(what, sizeof what, "signed as %s with key %.16s (%s)", k->addr, k->id,
+			 s->cfg.opaque ? "opaque" : "clear");
+	}
+	if (!rc && (ops & SMZ_SMIME_ENCRYPT)) {
+		char w2[200] = "";
+		if (smz_spool_open(&c, big))
+			rc = smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
+		else if (!(rc = encrypt_layer(s, m->m, cur, &c, w2, sizeof w2, e)) &&
+			 smz_spool_seal(&c))
+			rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
+		cur = &c;
+		size_t l = strlen(what);
+		snprintf(what + l, sizeof what - l, "%s%s", l ? ", then " : "", w2);
+	}
+	if (!rc) {
+		smz_mime_write_outer(m->m, out);
+		if (smz_spool_copy(cur, out, 1))
+			rc = smz_err_set(e, SMZ_ERR_IO, "write error");
+		snprintf(r->status, sizeof r->status, "%s", what);
+	}
+	smz_spool_free(&a);
+	smz_spool_free(&b);
+	smz_spool_free(&c);
+	return rc;
+}
+
+/* ---- decrypt and/or verify: walk the layers ---- */
+
+static void
+note_sig(struct smz_cms_sig *sr, int vr, int *bad, struct smz_cms_sig *fail,
+	 struct smz_cms_sig *first)
+{
+	if (vr == SMZ_ERR_VERIFY && !*bad) {
+		*fail = *sr;
+		*bad = 1;
+	}
+	if (sr->ok && !first->ok)
+		*first = *sr;
 }
 
 /* One application/pkcs7-mime layer: decrypt or verify into next. */
 static int
-pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big,
-	    const struct hdrs *from, const char *mid, char *used, size_t usedcap, int *type,
-	    struct sigres *sr, struct smz_err *e)
+pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct smz_spool *next, int big,
+	    const struct smz_mime_hdrs *from, const char *mid, char *used, size_t usedcap,
+	    int *type, struct smz_cms_sig *sr, struct smz_err *e)
 {
-	struct spool der;
-	if (part_content(o, &der, big)) {
-		spool_free(&der);
+	struct smz_spool der;
+	if (smz_mime_part_content(o, &der, big)) {
+		smz_spool_free(&der);
 		return smz_err_set(e, SMZ_ERR_DATA, "unreadable S/MIME part");
 	}
-	CMS_ContentInfo *cms = b64_sane(o, spool_size(&der)) ? read_cms(&der) : NULL;
+	CMS_ContentInfo *cms = smz_mime_b64_sane(o, smz_spool_size(&der)) ? smz_cms_read(&der)
+									  : NULL;
 	int cnid = cms ? OBJ_obj2nid(CMS_get0_type(cms)) : NID_undef;
 	if (cnid == NID_pkcs7_enveloped || cnid == NID_id_smime_ct_authEnvelopedData) {
 		int refused = 0, weak = 0;
-		const char *name = cipher_name(spool_cipher_nid(&der), s->cfg.refuse, &refused,
-					       &weak);
+		const char *name = smz_cms_cipher_name(smz_cms_cipher(&der), s->cfg.refuse,
+						       &refused, &weak);
 		snprintf(s->cipher, sizeof s->cipher, "%s", name);
 		if (weak)
 			snprintf(s->weak, sizeof s->weak, " weak=%s", name);
 		if (refused) { /* before any key is used */
-			spool_free(&der);
+			smz_spool_free(&der);
 			CMS_ContentInfo_free(cms);
 			return smz_err_set(e, SMZ_ERR_PERM,
 					   "refused: the content cipher %s is refused "
@@ -2470,7 +2700,7 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big,
 					   name);
 		}
 	}
-	spool_free(&der);
+	smz_spool_free(&der);
 	if (!cms) {
 		ERR_clear_error();
 		return smz_err_set(e, SMZ_ERR_DATA,
@@ -2478,17 +2708,17 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big,
 				   "(truncated or damaged base64?)");
 	}
 	*type = OBJ_obj2nid(CMS_get0_type(cms));
-	int rc = spool_open(next, big) ? smz_err_set(e, SMZ_ERR_IO,
-						     "cannot create a temporary "
-						     "file")
-				       : 0;
+	int rc = smz_spool_open(next, big) ? smz_err_set(e, SMZ_ERR_IO,
+							 "cannot create a temporary "
+							 "file")
+					   : 0;
 	BIO *ob = rc ? NULL : BIO_new_fp(next->w, BIO_NOCLOSE);
 	if (rc)
 		;
 	else if (*type == NID_pkcs7_enveloped || *type == NID_id_smime_ct_authEnvelopedData)
-		rc = decrypt_cms(s, cms, ob, mid, used, usedcap, e);
+		rc = smz_cms_decrypt(s, cms, ob, mid, used, usedcap, e);
 	else if (*type == NID_pkcs7_signed) {
-		rc = verify_cms(s, cms, NULL, ob, from, sr, e);
+		rc = smz_cms_verify(s, cms, NULL, ob, from, sr, e);
 		/* a bad signature is reported, but what it wraps is still the
 		 * message: hand it on (OpenSSL's CMS_verify does not) */
 		ASN1_OCTET_STRING **pos = rc == SMZ_ERR_VERIFY ? CMS_get0_content(cms) : NULL;
@@ -2502,28 +2732,29 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big,
 		BIO_free(ob);
 	}
 	CMS_ContentInfo_free(cms);
-	if ((!rc || rc == SMZ_ERR_VERIFY) && spool_seal(next))
+	if ((!rc || rc == SMZ_ERR_VERIFY) && smz_spool_seal(next))
 		rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 	return rc;
 }
 
 /* One multipart/signed layer: verify; the content part is next. */
 static int
-signed_layer(struct smz_smime *s, GMimeObject *o, int big, const struct hdrs *from,
-	     struct sigres *sr, struct smz_err *e)
+signed_layer(struct smz_smime *s, GMimeObject *o, int big, const struct smz_mime_hdrs *from,
+	     struct smz_cms_sig *sr, struct smz_err *e)
 {
 	GMimeMultipart *mp = GMIME_MULTIPART(o);
 	if (g_mime_multipart_get_count(mp) != 2)
 		return smz_err_set(e, SMZ_ERR_DATA, "multipart/signed without exactly two parts");
 	GMimeObject *content = g_mime_multipart_get_part(mp, 0),
 		    *sig = g_mime_multipart_get_part(mp, 1);
-	struct spool cs, der;
+	struct smz_spool cs, der;
 	memset(&der, 0, sizeof der);
 	int rc = 0;
-	if (spool_open(&cs, big) || write_entity(content, cs.w) || spool_seal(&cs) ||
-	    part_content(sig, &der, big))
+	if (smz_mime_spool_entity(content, &cs, big) || smz_mime_part_content(sig, &der, big))
 		rc = smz_err_set(e, SMZ_ERR_DATA, "unreadable signature part");
-	CMS_ContentInfo *cms = rc || !b64_sane(sig, spool_size(&der)) ? NULL : read_cms(&der);
+	CMS_ContentInfo *cms = rc || !smz_mime_b64_sane(sig, smz_spool_size(&der))
+				       ? NULL
+				       : smz_cms_read(&der);
 	if (!rc && (!cms || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed)) {
 		ERR_clear_error();
 		rc = smz_err_set(e, SMZ_ERR_DATA,
@@ -2531,13 +2762,13 @@ signed_layer(struct smz_smime *s, GMimeObject *o, int big, const struct hdrs *fr
 				 "(truncated or damaged base64?)");
 	}
 	if (!rc) {
-		BIO *db = spool_bio(&cs);
-		rc = verify_cms(s, cms, db, NULL, from, sr, e);
+		BIO *db = smz_spool_bio(&cs);
+		rc = smz_cms_verify(s, cms, db, NULL, from, sr, e);
 		BIO_free(db);
 	}
 	CMS_ContentInfo_free(cms);
-	spool_free(&der);
-	spool_free(&cs);
+	smz_spool_free(&der);
+	smz_spool_free(&cs);
 	return rc;
 }
 
@@ -2547,7 +2778,7 @@ static int
 open_forwarded(struct smz_smime *s, GMimeObject *o, int depth, struct smz_smime_result *r)
 {
 	int n = 0;
-	if (depth > MAX_DEPTH)
+	if (depth > SMZ_MIME_MAX_DEPTH)
 		return 0;
 	if (GMIME_IS_MULTIPART(o)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(o);
@@ -2562,14 +2793,14 @@ open_forwarded(struct smz_smime *s, GMimeObject *o, int depth, struct smz_smime_
 	GMimeObject *b = inner ? g_mime_message_get_mime_part(inner) : NULL;
 	if (!b)
 		return 0;
-	if (!is_pkcs7_mime(b) && !is_signed_multipart(b))
+	if (!smz_mime_is_pkcs7(b) && !smz_mime_is_signed(b))
 		return open_forwarded(s, b, depth + 1, r);
 	if (s->nest >= 4)
 		return 0;
 	int fd = memfd_create("smz-fwd", MFD_CLOEXEC);
 	FILE *w = fd >= 0 ? fdopen(dup(fd), "w") : NULL;
 	FILE *res = w ? smz_tmpfile() : NULL;
-	if (!res || write_entity(GMIME_OBJECT(inner), w) || fclose(w) != 0 ||
+	if (!res || smz_mime_write_entity(GMIME_OBJECT(inner), w) || fclose(w) != 0 ||
 	    lseek(fd, 0, SEEK_SET) != 0) {
 		if (res)
 			fclose(res);
@@ -2606,12 +2837,12 @@ open_forwarded(struct smz_smime *s, GMimeObject *o, int depth, struct smz_smime_
 }
 
 static int
-incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smime_result *r,
-	 struct smz_err *e)
+incoming(struct smz_smime *s, int ops, struct smz_mime_msg *m, FILE *out,
+	 struct smz_smime_result *r, struct smz_err *e)
 {
 	int big = m->raw.tf != NULL, rc = 0, bad = 0;
-	struct hdrs h;
-	read_hdrs(m->m, &h);
+	struct smz_mime_hdrs h;
+	smz_mime_read_hdrs(m->m, &h);
 	s->cipher[0] = 0;
 	s->weak[0] = 0;
 	const char *fromp = h.from;
@@ -2621,24 +2852,24 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 	smz_printable(fromp ? fromp : "", r->from, sizeof r->from);
 	const char *date = g_mime_object_get_header(GMIME_OBJECT(m->m), "Date");
 	smz_printable(date ? date : "", r->date, sizeof r->date);
-	struct keep k;
+	struct smz_mime_keep k;
 	k.nobj = k.nsp = 0;
 	GMimeObject *cur = g_mime_message_get_mime_part(m->m);
-	struct spool *outsp = NULL;  /* NULL: the original message */
-	struct spool *bodysp = NULL; /* content with no header block: written as a body */
-	struct spool *lastsp = NULL; /* the last content below a decryption */
-	struct sigres first = {0}, fail = {0};
+	struct smz_spool *outsp = NULL;	 /* NULL: the original message */
+	struct smz_spool *bodysp = NULL; /* content with no header block: written as a body */
+	struct smz_spool *lastsp = NULL; /* the last content below a decryption */
+	struct smz_cms_sig first = {0}, fail = {0};
 	char used[400] = "";
 	for (int depth = 0; !rc && cur; depth++) {
-		int layer = is_pkcs7_mime(cur) || is_signed_multipart(cur);
+		int layer = smz_mime_is_pkcs7(cur) || smz_mime_is_signed(cur);
 		if (layer && (depth >= s->cfg.max_layers || k.nsp >= 16 || k.nobj + 3 > 4 * 16)) {
 			rc = smz_err_set(e, SMZ_ERR_DATA, "more than %d nested S/MIME layers",
 					 s->cfg.max_layers);
 			break;
 		}
-		struct sigres sr = {0};
-		if (is_pkcs7_mime(cur)) {
-			struct spool *next = &k.sp[k.nsp++];
+		struct smz_cms_sig sr = {0};
+		if (smz_mime_is_pkcs7(cur)) {
+			struct smz_spool *next = &k.sp[k.nsp++];
 			memset(next, 0, sizeof *next);
 			int type = 0;
 			rc = pkcs7_layer(s, cur, next, big, &h, mid, used, sizeof used, &type, &sr,
@@ -2647,27 +2878,28 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 				r->signatures++;
 				note_sig(&sr, rc, &bad, &fail, &first);
 				if (rc == SMZ_ERR_VERIFY)
-					rc = spool_size(next) ? 0
-							      : -1000; /* nothing inside to walk */
+					rc = smz_spool_size(next)
+						     ? 0
+						     : -1000; /* nothing inside to walk */
 			} else if (!rc) {
 				r->decrypted++;
 			}
 			GMimeObject *inner = NULL;
 			if (!rc && r->decrypted)
 				lastsp = next;
-			if (!rc && !spool_starts_with_field(next)) {
+			if (!rc && !smz_mime_starts_with_field(next)) {
 				/* no header block: a body, and the end of the walk */
 				if (type != NID_pkcs7_signed || s->cfg.unwrap_all)
 					bodysp = outsp = next;
 			} else {
 				if (!rc)
-					rc = parse_entity(&k, next, &inner, e);
-				if (!rc && (type != NID_pkcs7_signed || is_pkcs7_mime(inner) ||
+					rc = smz_mime_parse_entity(&k, next, &inner, e);
+				if (!rc && (type != NID_pkcs7_signed || smz_mime_is_pkcs7(inner) ||
 					    s->cfg.unwrap_all))
 					outsp = next; /* the output lies below this layer */
 			}
 			cur = inner;
-		} else if (is_signed_multipart(cur)) {
+		} else if (smz_mime_is_signed(cur)) {
 			rc = signed_layer(s, cur, big, &h, &sr, e);
 			if (!rc || rc == SMZ_ERR_VERIFY) {
 				r->signatures++;
@@ -2675,11 +2907,10 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 				rc = 0;
 			}
 			GMimeObject *content = g_mime_multipart_get_part(GMIME_MULTIPART(cur), 0);
-			if (!rc && is_pkcs7_mime(content)) { /* encrypted inside signed */
-				struct spool *sp = &k.sp[k.nsp++];
+			if (!rc && smz_mime_is_pkcs7(content)) { /* encrypted inside signed */
+				struct smz_spool *sp = &k.sp[k.nsp++];
 				memset(sp, 0, sizeof *sp);
-				if (spool_open(sp, big) || write_entity(content, sp->w) ||
-				    spool_seal(sp))
+				if (smz_mime_spool_entity(content, sp, big))
 					rc = smz_err_set(e, SMZ_ERR_IO,
 							 "temporary file write error");
 				outsp = sp;
@@ -2728,9 +2959,8 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 		const char *kind = NULL;
 		char note[400] = "";
 		if (bodysp) {
-			write_outer_headers(m->m, out);
-			fputs("MIME-Version: 1.0\r\n", out);
-			if (write_body_entity(bodysp, out, &kind))
+			smz_mime_write_outer(m->m, out);
+			if (smz_mime_write_body(bodysp, out, &kind))
 				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 			else if (r->raw)
 				snprintf(note, sizeof note,
@@ -2754,25 +2984,23 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 		GMimeObject *ent = NULL;
 		if (bodysp)
 			;
-		else if (s->cfg.unwrap_all && outsp && parse_entity(&k, outsp, &ent, e))
+		else if (s->cfg.unwrap_all && outsp && smz_mime_parse_entity(&k, outsp, &ent, e))
 			ent = NULL;
 		else if (s->cfg.unwrap_all && !outsp)
 			ent = g_mime_message_get_mime_part(m->m);
 		if (bodysp) {
 			; /* written above */
 		} else if (ent && open_forwarded(s, ent, 0, r) > 0) {
-			write_outer_headers(m->m, out);
-			fputs("MIME-Version: 1.0\r\n", out);
-			keep_content_headers(ent);
-			if (write_entity(ent, out))
+			smz_mime_write_outer(m->m, out);
+			smz_mime_keep_content_headers(ent);
+			if (smz_mime_write_entity(ent, out))
 				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 		} else if (!outsp) {
-			if (spool_copy(&m->raw, out, 1))
+			if (smz_spool_copy(&m->raw, out, 1))
 				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 		} else {
-			write_outer_headers(m->m, out);
-			fputs("MIME-Version: 1.0\r\n", out);
-			if (spool_copy_entity(outsp, out))
+			smz_mime_write_outer(m->m, out);
+			if (smz_mime_copy_entity(outsp, out))
 				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 		}
 	}
@@ -2785,7 +3013,7 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 			 e->msg);
 	else if (rc == SMZ_ERR_DATA)
 		snprintf(r->status, sizeof r->status, "FAIL malformed: %.900s", e->msg);
-	keep_free(&k);
+	smz_mime_keep_free(&k);
 	return rc;
 }
 
@@ -2794,32 +3022,32 @@ smz_smime_run(struct smz_smime *s, int ops, int in, FILE *out, struct smz_smime_
 	      struct smz_err *e)
 {
 	memset(r, 0, sizeof *r);
-	struct msg m;
+	struct smz_mime_msg m;
 	memset(&m, 0, sizeof m);
-	int rc = read_input(in, &m.raw, e);
+	int rc = smz_spool_read(in, &m.raw, e);
 	if (!rc)
-		rc = parse_message(&m, e);
+		rc = smz_mime_parse(&m, e);
 	/* everything is built canonical (CRLF) in a spool, then written with
 	 * the input's line ends */
-	struct spool o;
+	struct smz_spool o;
 	memset(&o, 0, sizeof o);
-	if (!rc && spool_open(&o, m.raw.tf != NULL))
+	if (!rc && smz_spool_open(&o, m.raw.tf != NULL))
 		rc = smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
 	if (!rc)
 		rc = (ops & (SMZ_SMIME_DECRYPT | SMZ_SMIME_VERIFY))
 			     ? incoming(s, ops, &m, o.w, r, e)
 			     : outgoing(s, ops, &m, o.w, r, e);
-	if (!rc && spool_seal(&o))
+	if (!rc && smz_spool_seal(&o))
 		rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 	/* the audit entries of this message's key uses before its output */
 	if (!rc && !(ops & SMZ_SMIME_VERIFY) && s->cfg.commit_before_output && smz_smime_pending(s))
 		rc = smz_smime_commit(s, e);
-	if (!rc && !(ops & SMZ_SMIME_VERIFY) && spool_copy(&o, out, m.crlf))
+	if (!rc && !(ops & SMZ_SMIME_VERIFY) && smz_spool_copy(&o, out, m.crlf))
 		rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 	if (rc == SMZ_ERR_DATA && (ops & SMZ_SMIME_VERIFY) && !r->status[0])
 		snprintf(r->status, sizeof r->status, "FAIL malformed: %.900s", e->msg);
-	spool_free(&o);
-	msg_free(&m);
+	smz_spool_free(&o);
+	smz_mime_msg_free(&m);
 	return rc;
 }
 
