@@ -1,511 +1,21 @@
-/* smime: sign, encrypt, decrypt and verify one message; see smime.h. */
+/* smime: sign, encrypt, decrypt and verify one message; see smime.h.
+ * This file holds the run's state and audit entries and the orchestration
+ * of the layers; the parts live in spool.c (message bytes), mime.c (GMime),
+ * certpick.c (which certificates and keys), cms.c and cmsinfo.c (OpenSSL's
+ * CMS). */
 #include "smime.h"
-#include "addr.h"
-#include "audit.h"
-#include "keys.h"
+#include "certpick.h"
+#include "cms.h"
+#include "mime.h"
+#include "smime-int.h"
 #include "vault.h"
 
 #include <gmime/gmime.h>
-#include <jansson.h>
-#include <openssl/cms.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/rsa.h>
-#include <openssl/x509v3.h>
-#include <sodium.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-#define SPILL (8u << 20)       /* messages above this are spooled to unlinked files */
-#define MAX_MESSAGE (1u << 30) /* refused above this */
-#define MAX_PARTS 10000	       /* MIME entities in one message */
-#define MAX_DEPTH 32	       /* MIME nesting */
-
-/* ---- spools: message bytes in memory, or in an unlinked file when large ---- */
-
-struct spool {
-	FILE *w;   /* writing */
-	char *buf; /* memory, after seal */
-	size_t len;
-	FILE *tf; /* file-backed */
-};
-
-/* An unlinked temporary file in $TMPDIR (else /tmp), 0600. */
-FILE *
-smz_tmpfile(void)
-{
-	const char *d = getenv("TMPDIR");
-	char path[4096];
-	snprintf(path, sizeof path, "%s/smz.XXXXXX", d && d[0] == '/' ? d : "/tmp");
-	int fd = mkostemp(path, O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	unlink(path);
-	FILE *f = fdopen(fd, "w+");
-	if (!f)
-		close(fd);
-	return f;
-}
-
-static int
-spool_open(struct spool *s, int big)
-{
-	memset(s, 0, sizeof *s);
-	s->w = big ? (s->tf = smz_tmpfile()) : open_memstream(&s->buf, &s->len);
-	return s->w ? 0 : -1;
-}
-
-static int
-spool_seal(struct spool *s)
-{
-	int r = 0;
-	if (s->tf) {
-		r = fflush(s->tf) || ferror(s->tf) ? -1 : 0;
-		rewind(s->tf);
-	} else if (s->w) {
-		r = fclose(s->w) ? -1 : 0;
-	}
-	s->w = NULL;
-	return r;
-}
-
-static void
-spool_free(struct spool *s)
-{
-	if (s->w && !s->tf)
-		fclose(s->w);
-	if (s->tf)
-		fclose(s->tf);
-	if (s->buf) {
-		sodium_memzero(s->buf, s->len);
-		free(s->buf);
-	}
-	memset(s, 0, sizeof *s);
-}
-
-static size_t
-spool_size(struct spool *s)
-{
-	if (!s->tf)
-		return s->len;
-	struct stat st;
-	return fstat(fileno(s->tf), &st) == 0 ? (size_t)st.st_size : 0;
-}
-
-/* A read BIO over a sealed spool (rewound). */
-static BIO *
-spool_bio(struct spool *s)
-{
-	if (s->tf) {
-		rewind(s->tf);
-		return BIO_new_fp(s->tf, BIO_NOCLOSE);
-	}
-	return BIO_new_mem_buf(s->buf ? s->buf : "", (int)s->len);
-}
-
-static GMimeStream *
-spool_gstream(struct spool *s)
-{
-	if (s->tf) {
-		rewind(s->tf);
-		GMimeStream *g = g_mime_stream_file_new(s->tf);
-		g_mime_stream_file_set_owner(GMIME_STREAM_FILE(g), FALSE);
-		return g;
-	}
-	return g_mime_stream_mem_new_with_buffer(s->buf ? s->buf : "", s->len);
-}
-
-/* Copy a sealed spool to f, converting CRLF to LF unless crlf. */
-static int
-spool_copy(struct spool *s, FILE *f, int crlf)
-{
-	FILE *r = s->tf ? s->tf : fmemopen(s->buf ? s->buf : "", s->len ? s->len : 1, "r");
-	if (!r)
-		return -1;
-	if (s->tf)
-		rewind(r);
-	size_t left = s->tf ? (size_t)-1 : s->len;
-	char b[65536];
-	int pend_cr = 0, rc = 0;
-	size_t n;
-	while (left && (n = fread(b, 1, left < sizeof b ? left : sizeof b, r)) > 0) {
-		left -= s->tf ? 0 : n;
-		if (crlf) {
-			if (fwrite(b, 1, n, f) != n)
-				rc = -1;
-			continue;
-		}
-		size_t i = 0, start = 0;
-		if (pend_cr && b[0] != '\n')
-			fputc('\r', f);
-		pend_cr = 0;
-		for (; i < n; i++) {
-			if (b[i] != '\r')
-				continue;
-			fwrite(b + start, 1, i - start, f);
-			if (i + 1 == n) {
-				pend_cr = 1;
-			} else if (b[i + 1] != '\n') {
-				fputc('\r', f);
-			}
-			start = i + 1;
-		}
-		fwrite(b + start, 1, n - start, f);
-	}
-	if (pend_cr)
-		fputc('\r', f);
-	if (!s->tf)
-		fclose(r);
-	return rc || ferror(f) ? -1 : 0;
-}
-
-/* Copy a sealed spool holding a MIME entity, keeping only the Content-*
- * fields of its header.  A decrypted entity's other fields (From:,
- * Subject:, Reply-To: inside the encryption) are the sender's own words:
- * they must never become, or stand beside, the delivered message's
- * header fields.  A line that is not a header field starts the body. */
-static int
-spool_copy_entity(struct spool *s, FILE *f)
-{
-	FILE *r = s->tf ? s->tf : fmemopen(s->buf ? s->buf : "", s->len ? s->len : 1, "r");
-	if (!r)
-		return -1;
-	rewind(r);
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	int keep = 0;
-	while ((n = getline(&line, &cap, r)) > 0) {
-		int blank = line[0] == '\n' || (line[0] == '\r' && n >= 2 && line[1] == '\n');
-		int cont = line[0] == ' ' || line[0] == '\t';
-		size_t nl = strcspn(line, ": \t\r\n");
-		int field = !blank && !cont && nl > 0 && line[nl] == ':';
-		if (blank || (!cont && !field)) {
-			fwrite(line, 1, (size_t)n, f);
-			break;
-		}
-		if (field)
-			keep = g_ascii_strncasecmp(line, "Content-", 8) == 0;
-		if (keep)
-			fwrite(line, 1, (size_t)n, f);
-	}
-	free(line);
-	char b[65536];
-	size_t k;
-	while ((k = fread(b, 1, sizeof b, r)) > 0)
-		if (fwrite(b, 1, k, f) != k)
-			break;
-	int rc = ferror(r) || ferror(f) ? -1 : 0;
-	if (!s->tf)
-		fclose(r);
-	return rc;
-}
-
-/* ---- decrypted content that is not a MIME entity ----
- * `openssl cms -encrypt` of a plain file, and many scripts and old
- * gateways, encrypt bare text: no header block inside the envelope.  Such
- * content is the body of the message, never dropped.  The rule (see
- * smz-sign(1)): the content is a MIME entity when its first line is a
- * syntactically valid header field (a name of printable US-ASCII other
- * than ':', then ':'); anything else is a body. */
-
-/* A reader over a sealed spool, rewound; close it with spool_reader_done. */
-static FILE *
-spool_reader(struct spool *s)
-{
-	if (s->tf) {
-		rewind(s->tf);
-		return s->tf;
-	}
-	return fmemopen(s->buf ? s->buf : "", s->len ? s->len : 1, "r");
-}
-
-static void
-spool_reader_done(struct spool *s, FILE *r)
-{
-	if (r && !s->tf)
-		fclose(r);
-}
-
-static int
-spool_starts_with_field(struct spool *s)
-{
-	char head[1000];
-	size_t n;
-	if (s->tf) {
-		rewind(s->tf);
-		n = fread(head, 1, sizeof head, s->tf);
-		rewind(s->tf);
-	} else {
-		n = s->len < sizeof head ? s->len : sizeof head;
-		memcpy(head, s->buf ? s->buf : "", n);
-	}
-	size_t i = 0;
-	while (i < n && head[i] != ':' && (unsigned char)head[i] > 32 &&
-	       (unsigned char)head[i] < 127)
-		i++;
-	return i > 0 && i < n && head[i] == ':';
-}
-
-/* What the content is: UTF-8 text that can go as it is (no NUL, no bare
- * CR, lines of at most 998 bytes), with 8-bit bytes or not, else binary. */
-struct body_kind {
-	int utf8, eightbit, plain;
-};
-
-static int
-body_kind(struct spool *s, size_t size, struct body_kind *k)
-{
-	FILE *r = spool_reader(s);
-	if (!r)
-		return -1;
-	char b[65536 + 4];
-	size_t carry = 0, n, line = 0, left = s->tf ? (size_t)-1 : size;
-	int prev_cr = 0;
-	k->utf8 = k->plain = 1;
-	k->eightbit = 0;
-	while (left && (n = fread(b + carry, 1, left < 65536 ? left : 65536, r)) > 0) {
-		left -= s->tf ? 0 : n;
-		for (size_t i = carry; i < carry + n; i++) {
-			unsigned char c = (unsigned char)b[i];
-			if (prev_cr && c != '\n')
-				k->plain = 0;
-			prev_cr = c == '\r';
-			k->eightbit |= c >= 0x80;
-			line = c == '\n' ? 0 : line + 1;
-			if (line > 998 + (c == '\r'))
-				k->plain = 0;
-		}
-		n += carry;
-		const gchar *end = NULL;
-		if (k->utf8 && !g_utf8_validate_len(b, n, &end)) {
-			/* a character cut at the end of the chunk: on with the next */
-			size_t rest = n - (size_t)(end - b);
-			if (rest < 4 && memchr(end, 0, rest) == NULL &&
-			    (unsigned char)*end >= 0xc2) {
-				memmove(b, end, rest);
-				carry = rest;
-				continue;
-			}
-			k->utf8 = 0;
-		}
-		carry = 0;
-	}
-	if (carry)
-		k->utf8 = 0;
-	if (prev_cr)
-		k->plain = 0;
-	int err = ferror(r);
-	spool_reader_done(s, r);
-	return err ? -1 : 0;
-}
-
-/* Base64 of a spool in 76-column CRLF lines. */
-static int
-spool_copy_base64(struct spool *s, size_t size, FILE *f)
-{
-	FILE *r = spool_reader(s);
-	if (!r)
-		return -1;
-	unsigned char in[57 * 1024], out[77 * 1024 + 8];
-	size_t n, have = 0, left = s->tf ? (size_t)-1 : size;
-	for (;;) {
-		n = left ? fread(in + have, 1, sizeof in - have < left ? sizeof in - have : left, r)
-			 : 0;
-		left -= s->tf ? 0 : n;
-		have += n;
-		int last = n == 0;
-		size_t whole = last ? have : have - have % 57;
-		for (size_t i = 0; i < whole; i += 57) {
-			size_t l = whole - i < 57 ? whole - i : 57;
-			int ol = EVP_EncodeBlock(out, in + i, (int)l);
-			fwrite(out, 1, (size_t)ol, f);
-			fputs("\r\n", f);
-		}
-		memmove(in, in + whole, have - whole);
-		have -= whole;
-		if (last)
-			break;
-	}
-	int err = ferror(r) || ferror(f);
-	spool_reader_done(s, r);
-	return err ? -1 : 0;
-}
-
-/* The MIME header fields and body for content that is not a MIME entity:
- * UTF-8 text as text/plain, the rest as application/octet-stream, base64.
- * Line ends become CRLF (the canonical form the output is built in). */
-static int
-write_body_entity(struct spool *s, FILE *f, const char **kind)
-{
-	size_t size = spool_size(s);
-	struct body_kind k;
-	if (body_kind(s, size, &k))
-		return -1;
-	*kind = k.utf8 ? "text/plain" : "application/octet-stream";
-	if (!k.utf8) {
-		fputs("Content-Type: application/octet-stream\r\n"
-		      "Content-Transfer-Encoding: base64\r\n\r\n",
-		      f);
-		return spool_copy_base64(s, size, f);
-	}
-	fputs("Content-Type: text/plain; charset=utf-8\r\n", f);
-	if (!k.plain) {
-		fputs("Content-Transfer-Encoding: base64\r\n\r\n", f);
-		return spool_copy_base64(s, size, f);
-	}
-	fprintf(f, "Content-Transfer-Encoding: %s\r\n\r\n", k.eightbit ? "8bit" : "7bit");
-	FILE *r = spool_reader(s);
-	if (!r)
-		return -1;
-	char b[65536];
-	size_t n, left = s->tf ? (size_t)-1 : size;
-	int prev_cr = 0;
-	while (left && (n = fread(b, 1, left < sizeof b ? left : sizeof b, r)) > 0) {
-		left -= s->tf ? 0 : n;
-		size_t start = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (b[i] == '\n' && !(i > 0 ? b[i - 1] == '\r' : prev_cr)) {
-				fwrite(b + start, 1, i - start, f);
-				fputc('\r', f);
-				start = i;
-			}
-		}
-		fwrite(b + start, 1, n - start, f);
-		prev_cr = b[n - 1] == '\r';
-	}
-	int err = ferror(r) || ferror(f);
-	spool_reader_done(s, r);
-	return err ? -1 : 0;
-}
-
-/* ---- a sink BIO: DER in, base64 lines with CRLF out to a FILE ---- */
-
-struct b64sink {
-	FILE *f;
-	EVP_ENCODE_CTX *ctx;
-};
-
-static void
-crlf_write(FILE *f, const unsigned char *p, int n)
-{
-	int start = 0;
-	for (int i = 0; i < n; i++)
-		if (p[i] == '\n') {
-			fwrite(p + start, 1, (size_t)(i - start), f);
-			fwrite("\r\n", 1, 2, f);
-			start = i + 1;
-		}
-	fwrite(p + start, 1, (size_t)(n - start), f);
-}
-
-static int
-b64sink_write(BIO *b, const char *in, int inl)
-{
-	struct b64sink *s = BIO_get_data(b);
-	unsigned char out[8192];
-	int done = 0;
-	while (done < inl) {
-		int chunk = inl - done > 4096 ? 4096 : inl - done, ol = 0;
-		if (!EVP_EncodeUpdate(s->ctx, out, &ol, (const unsigned char *)in + done, chunk))
-			return -1;
-		crlf_write(s->f, out, ol);
-		done += chunk;
-	}
-	return ferror(s->f) ? -1 : inl;
-}
-
-static long
-b64sink_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-	(void)num, (void)ptr;
-	struct b64sink *s = BIO_get_data(b);
-	if (cmd == BIO_CTRL_FLUSH) {
-		unsigned char out[128];
-		int ol = 0;
-		EVP_EncodeFinal(s->ctx, out, &ol);
-		crlf_write(s->f, out, ol);
-		return fflush(s->f) == 0;
-	}
-	return cmd == BIO_CTRL_WPENDING || cmd == BIO_CTRL_PENDING ? 0 : 1;
-}
-
-static BIO_METHOD *b64sink_method;
-
-static BIO *
-b64sink_new(FILE *f, struct b64sink *s)
-{
-	s->f = f;
-	s->ctx = EVP_ENCODE_CTX_new();
-	BIO *b = s->ctx ? BIO_new(b64sink_method) : NULL;
-	if (!b) {
-		EVP_ENCODE_CTX_free(s->ctx);
-		return NULL;
-	}
-	EVP_EncodeInit(s->ctx);
-	BIO_set_data(b, s);
-	BIO_set_init(b, 1);
-	return b;
-}
-
-static void
-b64sink_free(BIO *b, struct b64sink *s)
-{
-	BIO_free(b);
-	EVP_ENCODE_CTX_free(s->ctx);
-}
-
-/* ---- context ---- */
-
-struct keyc { /* a key used in this run, unsealed once */
-	char id[65], addr[SMZ_ADDR_MAX];
-	size_t uses;
-	int audited; /* count_only: its first use is among the audit entries */
-	EVP_PKEY *key;
-	X509 *cert;
-};
-
-struct rcache { /* a recipient certificate found in this run */
-	char key[SMZ_ADDR_MAX];
-	X509 *cert;
-};
-
-struct vcache {		      /* a signer chain verified in this run, and for when */
-	unsigned char id[32]; /* SHA-256 of the signer and the certificates offered */
-	time_t from, to;
-	int crl;
-};
-
-struct ridcache { /* a RecipientInfo id already looked up in this run */
-	unsigned char id[32];
-	size_t key;
-	char state[16], how[24];
-};
-
-struct smz_smime {
-	struct smz_smime_cfg cfg;
-	struct ridcache rid[256];
-	size_t nrid;
-	struct rcache rc[64];
-	size_t nrc;
-	struct vcache vc[64];
-	size_t nvc;
-	struct keyc *keys;
-	size_t nkeys;
-	ptrdiff_t last_key; /* the key of the last decryption */
-	int nest;	    /* forwarded messages being opened */
-	char cipher[24];    /* content cipher of the last encryption layer */
-	char weak[32];	    /* " weak=NAME" when a layer used a weak one */
-	char **audit;	    /* op, subject, reason triples */
-	size_t naudit, capaudit;
-};
 
 int
 smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct smz_err *e)
@@ -513,10 +23,7 @@ smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct sm
 	static int inited;
 	if (!inited) {
 		g_mime_init();
-		b64sink_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-					      "smz-b64");
-		if (!b64sink_method || !BIO_meth_set_write(b64sink_method, b64sink_write) ||
-		    !BIO_meth_set_ctrl(b64sink_method, b64sink_ctrl))
+		if (smz_spool_b64_init())
 			return smz_err_set(e, SMZ_ERR_INTERNAL, "cannot set up OpenSSL BIOs");
 		inited = 1;
 	}
@@ -548,8 +55,8 @@ smz_smime_free(struct smz_smime *s)
 	free(s);
 }
 
-static int
-audit_add(struct smz_smime *s, const char *op, const char *subject, const char *reason)
+int
+smz_smime_audit_add(struct smz_smime *s, const char *op, const char *subject, const char *reason)
 {
 	if (s->naudit + 3 > s->capaudit) {
 		size_t cap = s->capaudit ? s->capaudit * 2 : 96;
@@ -597,1707 +104,103 @@ smz_smime_commit(struct smz_smime *s, struct smz_err *e)
 	return rc;
 }
 
-/* ---- certificates ---- */
+/* ---- sign and/or encrypt ---- */
 
-/* Does x name addr (smz_cert_mailboxes), local parts compared as the
- * policy says? */
+/* Encrypt `in` to cfg.to, else To/Cc/Bcc, and the sender when it has a
+ * certificate; into out. */
 static int
-cert_has_mailbox(X509 *x, const char *addr, int local_sensitive)
+encrypt_layer(struct smz_smime *s, GMimeMessage *m, struct smz_spool *in, struct smz_spool *out,
+	      char *what, size_t whatcap, struct smz_err *e)
 {
-	char mb[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX], want[SMZ_ADDR_MAX], have[SMZ_ADDR_MAX];
-	size_t n = 0;
-	struct smz_err me;
-	if (smz_cert_mailboxes(x, mb, &n, &me) < 0)
-		return 0;
-	smz_addr_key(addr, local_sensitive, want);
-	for (size_t i = 0; i < n; i++) {
-		smz_addr_key(mb[i], local_sensitive, have);
-		if (strcmp(want, have) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-/* The first mailbox of a certificate, for messages; "?" if it has none. */
-static void
-cert_mailbox(X509 *x, char *out, size_t cap)
-{
-	char mb[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX];
-	size_t n = 0;
-	struct smz_err me;
-	if (smz_cert_mailboxes(x, mb, &n, &me) < 0 || n == 0)
-		snprintf(out, cap, "?");
-	else
-		smz_printable(mb[0], out, cap);
-}
-
-enum use { USE_SIGN, USE_ENCRYPT };
-
-static int
-cert_usable(X509 *x, enum use u, time_t now)
-{
-	if (X509_cmp_time(X509_get0_notBefore(x), &now) > 0 ||
-	    X509_cmp_time(X509_get0_notAfter(x), &now) < 0)
-		return 0;
-	uint32_t ku = X509_get_key_usage(x); /* all bits when absent */
-	uint32_t xku = X509_get_extended_key_usage(x);
-	if (!(xku & XKU_SMIME))
-		return 0;
-	int ec = EVP_PKEY_get_base_id(X509_get0_pubkey(x)) == EVP_PKEY_EC;
-	if (u == USE_SIGN)
-		return (ku & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION)) != 0;
-	return (ku & (ec ? KU_KEY_AGREEMENT : KU_KEY_ENCIPHERMENT)) != 0;
-}
-
-struct pick {
-	enum use use;
-	time_t now;
-	json_t *rec;
-	X509 *cert;
-	time_t nb;
-	char why[160]; /* why the newest key was not picked, when none was */
-};
-
-/* The newest usable, unrevoked certificate of an active key. */
-static int
-pick_cb(void *arg, json_t *rec)
-{
-	struct pick *p = arg;
-	const char *st = json_string_value(json_object_get(rec, "state"));
-	if (!st || strcmp(st, "active") != 0) {
-		if (st && (strcmp(st, "revoked") == 0 || strcmp(st, "compromised") == 0))
-			snprintf(p->why, sizeof p->why, "the key was revoked by the CA (%s)", st);
-		return 0;
-	}
-	size_t i;
-	json_t *c;
-	json_array_foreach(json_object_get(rec, "certs"), i, c)
-	{
-		if (smz_vault_cert_revoked(c)) {
-			const char *why = json_string_value(
-				json_object_get(json_object_get(c, "revoked"), "reason"));
-			snprintf(p->why, sizeof p->why, "its certificate was revoked (%s)",
-				 why ? why : "?");
-			continue;
-		}
-		X509 *x = smz_cert_from_b64(json_string_value(json_object_get(c, "der")));
-		json_int_t nb = json_integer_value(json_object_get(c, "not_before"));
-		if (x && cert_usable(x, p->use, p->now) && (!p->cert || nb > p->nb)) {
-			X509_free(p->cert);
-			json_decref(p->rec);
-			p->cert = x;
-			p->rec = json_incref(rec);
-			p->nb = (time_t)nb;
-		} else {
-			if (x && !p->cert)
-				snprintf(p->why, sizeof p->why,
-					 "no valid %s certificate (expired or "
-					 "wrong usage)",
-					 p->use == USE_SIGN ? "signing" : "encryption");
-			X509_free(x);
-		}
-	}
-	return 0;
-}
-
-/* A key of the vault, unsealed once per run; takes cert (may be NULL). */
-static int
-vault_key(struct smz_smime *s, json_t *rec, X509 *cert, const char *addr, struct keyc **out,
-	  struct smz_err *e)
-{
-	const char *id = json_string_value(json_object_get(rec, "key_id"));
-	int rc = !id ? smz_err_set(e, SMZ_ERR_DATA, "damaged vault record") : 0;
-	for (size_t i = 0; !rc && i < s->nkeys; i++)
-		if (strcmp(s->keys[i].id, id) == 0) {
-			*out = &s->keys[i];
-			X509_free(cert);
-			return 0;
-		}
-	if (!rc && !s->cfg.vault_unlocked && s->cfg.unlock) {
-		rc = s->cfg.unlock(s->cfg.unlock_arg, e);
-		s->cfg.unlock = NULL;
-		s->cfg.vault_unlocked = !rc;
-	}
-	if (!rc && !s->cfg.vault_unlocked)
-		rc = smz_err_set(e, SMZ_ERR_PERM,
-				 "the vault is locked (--passphrase-file, "
-				 "--share, or policy [gateway] unlock_file)");
-	EVP_PKEY *k = NULL;
-	if (!rc)
-		rc = smz_vault_unseal(s->cfg.vault, rec, &k, e);
-	struct keyc *n = rc ? NULL : realloc(s->keys, (s->nkeys + 1) * sizeof *n);
-	if (!rc && !n)
-		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
-	if (rc) {
-		EVP_PKEY_free(k);
-		X509_free(cert);
-		return rc;
-	}
-	s->keys = n;
-	struct keyc *kc = &s->keys[s->nkeys++];
-	memset(kc, 0, sizeof *kc);
-	snprintf(kc->id, sizeof kc->id, "%s", id);
-	snprintf(kc->addr, sizeof kc->addr, "%s", addr);
-	kc->key = k;
-	kc->cert = cert;
-	*out = kc;
-	return 0;
-}
-
-static int
-signing_key(struct smz_smime *s, const char *addr, struct keyc **out, struct smz_err *e)
-{
-	if (!s->cfg.vault)
-		return smz_err_set(e, SMZ_ERR_USAGE, "signing needs the vault");
-	char key[SMZ_ADDR_MAX], have[SMZ_ADDR_MAX];
-	smz_addr_key(addr, s->cfg.local_sensitive, key);
-	time_t now = time(NULL);
-	for (size_t i = 0; i < s->nkeys; i++) { /* used in this run already */
-		if (!s->keys[i].cert || !cert_usable(s->keys[i].cert, USE_SIGN, now))
-			continue;
-		smz_addr_key(s->keys[i].addr, s->cfg.local_sensitive, have);
-		if (strcmp(key, have) == 0) {
-			*out = &s->keys[i];
-			return 0;
-		}
-	}
-	struct pick p = {USE_SIGN, now, NULL, NULL, 0, ""};
-	int rc = smz_vault_history(s->cfg.vault, addr, s->cfg.local_sensitive, pick_cb, &p, e);
-	if (!rc && !p.rec)
-		rc = smz_err_set(e, SMZ_ERR_NOTFOUND,
-				 "%s has no active key with a valid "
-				 "signing certificate in the vault%s%s",
-				 addr, p.why[0] ? ": " : "", p.why);
-	if (!rc) {
-		rc = vault_key(s, p.rec, p.cert, addr, out, e);
-		p.cert = NULL;
-	}
-	json_decref(p.rec);
-	X509_free(p.cert);
-	return rc;
-}
-
-static int find_recipient(struct smz_smime *s, const char *addr, time_t now, X509 **out,
-			  struct smz_err *e);
-
-/* Recipient certificate for addr: vault, then files, then the directory;
- * remembered for the run. */
-static int
-recipient_cert(struct smz_smime *s, const char *addr, X509 **out, struct smz_err *e)
-{
-	time_t now = time(NULL);
-	char key[SMZ_ADDR_MAX];
-	smz_addr_key(addr, s->cfg.local_sensitive, key);
-	for (size_t i = 0; i < s->nrc; i++)
-		if (strcmp(s->rc[i].key, key) == 0 &&
-		    cert_usable(s->rc[i].cert, USE_ENCRYPT, now)) {
-			X509_up_ref(s->rc[i].cert);
-			*out = s->rc[i].cert;
-			return 0;
-		}
-	int rc = find_recipient(s, addr, now, out, e);
-	if (!rc && s->nrc < sizeof s->rc / sizeof s->rc[0]) {
-		snprintf(s->rc[s->nrc].key, SMZ_ADDR_MAX, "%s", key);
-		X509_up_ref(*out);
-		s->rc[s->nrc++].cert = *out;
-	}
-	return rc;
-}
-
-/* Append to a "; "-separated list of reasons. */
-static void __attribute__((format(printf, 3, 4))) note(char *buf, size_t cap, const char *fmt, ...)
-{
-	size_t l = strlen(buf);
-	if (l + 3 >= cap)
-		return;
-	if (l)
-		l += (size_t)snprintf(buf + l, cap - l, "; ");
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf + l, cap - l, fmt, ap);
-	va_end(ap);
-}
-
-/* Does the vault (which the CA tells of revocations) know x, or its key,
- * as revoked?  The reason in why; *at when (0 when unknown) and
- * *compromised for a key revoked as compromised. */
-static int
-revoked_in_vault_at(struct smz_smime *s, X509 *x, char *why, size_t cap, time_t *at,
-		    int *compromised)
-{
-	json_t *rec = NULL;
-	const char *how = "";
-	struct smz_err fe = {0};
-	*at = 0;
-	*compromised = 0;
-	if (!s->cfg.vault || smz_vault_find_cert(s->cfg.vault, x, &rec, &how, &fe))
-		return 0;
-	const char *st = json_string_value(json_object_get(rec, "state"));
-	int revoked = 0;
-	if (st && (strcmp(st, "revoked") == 0 || strcmp(st, "compromised") == 0)) {
-		snprintf(why, cap, "revoked: the CA revoked its key (%s)", st);
-		*compromised = strcmp(st, "compromised") == 0;
-		*at = (time_t)json_integer_value(json_object_get(rec, "state_changed"));
-		revoked = 1;
-	}
-	unsigned char md[32];
-	unsigned int mdl = 0;
-	char fp[65] = "";
-	if (X509_digest(x, EVP_sha256(), md, &mdl) && mdl == 32)
-		smz_hex(md, 32, fp);
-	size_t i;
-	json_t *c;
-	json_array_foreach(json_object_get(rec, "certs"), i, c)
-	{
-		const char *cfp = json_string_value(json_object_get(c, "sha256"));
-		json_t *rv = json_object_get(c, "revoked");
-		if (!cfp || strcmp(cfp, fp) != 0 || !rv)
-			continue;
-		time_t when = (time_t)json_integer_value(json_object_get(rv, "at"));
-		if (!revoked || (when && (!*at || when < *at)))
-			*at = when;
-		if (!revoked) {
-			const char *r = json_string_value(json_object_get(rv, "reason"));
-			snprintf(why, cap, "revoked by the CA (%s)", r ? r : "?");
-			revoked = 1;
-		}
-	}
-	json_decref(rec);
-	return revoked;
-}
-
-static int
-revoked_in_vault(struct smz_smime *s, X509 *x, char *why, size_t cap)
-{
-	time_t at;
-	int compromised;
-	return revoked_in_vault_at(s, x, why, cap, &at, &compromised);
-}
-
-/* May x carry mail for addr: one of its mailboxes, valid for encryption
- * now, chained to a trust anchor (and not on the CRL given), not revoked
- * as far as the vault knows?  0, or -1 with the reason in why. */
-static int
-recipient_ok(struct smz_smime *s, X509 *x, const char *addr, time_t now, char *why, size_t cap)
-{
-	if (!cert_has_mailbox(x, addr, s->cfg.local_sensitive)) {
-		snprintf(why, cap, "not a certificate of this mailbox");
-		return -1;
-	}
-	if (!cert_usable(x, USE_ENCRYPT, now)) {
-		snprintf(why, cap, "expired, not yet valid, or not for encryption");
-		return -1;
-	}
-	if (!s->cfg.trust) {
-		snprintf(why, cap, "untrusted: no trust anchors to check it against");
-		return -1;
-	}
-	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	int ok = ctx && X509_STORE_CTX_init(ctx, s->cfg.trust, x, s->cfg.chain);
-	if (ok) {
-		/* no OpenSSL purpose: its S/MIME encryption purpose wants
-		 * keyEncipherment, which EC keys (keyAgreement) never have;
-		 * cert_usable checked the leaf's usages */
-		X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
-		X509_VERIFY_PARAM_set_time(vp, now);
-		if (s->cfg.crl_check)
-			X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_CRL_CHECK);
-		ok = X509_verify_cert(ctx) == 1;
-		if (!ok) {
-			int err = X509_STORE_CTX_get_error(ctx);
-			snprintf(why, cap, "%s: %s",
-				 err == X509_V_ERR_CERT_REVOKED ? "revoked" : "untrusted",
-				 X509_verify_cert_error_string(err));
-		}
-	} else {
-		snprintf(why, cap, "cannot check its chain");
-	}
-	X509_STORE_CTX_free(ctx);
-	ERR_clear_error();
-	if (ok && revoked_in_vault(s, x, why, cap))
-		ok = 0;
-	return ok ? 0 : -1;
-}
-
-/* The recipient's certificate: the vault's newest usable one, else one
- * from --cert files, else the directory's newest usable one; each must
- * pass recipient_ok, and what was refused is said per source. */
-static int
-find_recipient(struct smz_smime *s, const char *addr, time_t now, X509 **out, struct smz_err *e)
-{
-	char notes[700] = "", why[300];
-	if (s->cfg.vault) {
-		struct pick p = {USE_ENCRYPT, now, NULL, NULL, 0, ""};
-		int rc = smz_vault_history(s->cfg.vault, addr, s->cfg.local_sensitive, pick_cb, &p,
-					   e);
-		json_decref(p.rec);
-		if (rc && rc != SMZ_ERR_NOTFOUND)
-			return rc;
-		if (p.cert && recipient_ok(s, p.cert, addr, now, why, sizeof why) == 0) {
-			*out = p.cert;
-			return 0;
-		}
-		if (p.cert)
-			note(notes, sizeof notes, "vault: %s", why);
-		else if (p.why[0])
-			note(notes, sizeof notes, "vault: %s", p.why);
-		X509_free(p.cert);
-	}
-	for (int i = 0; i < sk_X509_num(s->cfg.certs); i++) {
-		X509 *x = sk_X509_value(s->cfg.certs, i);
-		if (!cert_has_mailbox(x, addr, s->cfg.local_sensitive))
-			continue;
-		if (recipient_ok(s, x, addr, now, why, sizeof why) == 0) {
-			X509_up_ref(x);
-			*out = x;
-			return 0;
-		}
-		note(notes, sizeof notes, "--cert: %s", why);
-	}
-	if (s->cfg.lookup) {
-		STACK_OF(X509) *found = sk_X509_new_null();
-		int rc = found ? s->cfg.lookup(s->cfg.lookup_arg, addr, found, e)
-			       : smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
-		X509 *best = NULL;
-		for (int i = 0; !rc && i < sk_X509_num(found); i++) {
-			X509 *x = sk_X509_value(found, i);
-			if (recipient_ok(s, x, addr, now, why, sizeof why) < 0) {
-				note(notes, sizeof notes, "directory: %s", why);
-				continue;
-			}
-			if (!best || ASN1_TIME_compare(X509_get0_notBefore(x),
-						       X509_get0_notBefore(best)) > 0)
-				best = x;
-		}
-		if (best)
-			X509_up_ref(best);
-		sk_X509_pop_free(found, X509_free);
-		if (rc)
-			return rc;
-		if (best) {
-			*out = best;
-			return 0;
-		}
-	}
-	return smz_err_set(e, SMZ_ERR_NOTFOUND, "no usable encryption certificate for %s%s%s", addr,
-			   notes[0] ? ": " : "", notes);
-}
-
-/* Does the certificate's S/MIME capabilities extension (RFC 4262) list nid? */
-static int
-cert_advertises(X509 *x, int nid)
-{
-	int i = X509_get_ext_by_NID(x, NID_SMIMECapabilities, -1);
-	if (i < 0)
-		return 0;
-	ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(X509_get_ext(x, i));
-	const unsigned char *p = ASN1_STRING_get0_data(v);
-	X509_ALGORS *algs = d2i_X509_ALGORS(NULL, &p, ASN1_STRING_length(v));
-	int found = 0;
-	for (int k = 0; !found && k < sk_X509_ALGOR_num(algs); k++) {
-		const ASN1_OBJECT *o;
-		X509_ALGOR_get0(&o, NULL, NULL, sk_X509_ALGOR_value(algs, k));
-		found = OBJ_obj2nid(o) == nid;
-	}
-	sk_X509_ALGOR_pop_free(algs, X509_ALGOR_free);
-	return found;
-}
-
-/* ---- messages ---- */
-
-struct msg {
-	struct spool raw; /* the input */
-	int crlf;	  /* its line ends, kept on output */
-	GMimeStream *stream;
-	GMimeParser *parser;
-	GMimeMessage *m;
-	char headers_err[128];
-};
-
-static void
-msg_free(struct msg *m)
-{
-	if (m->m)
-		g_object_unref(m->m);
-	if (m->parser)
-		g_object_unref(m->parser);
-	if (m->stream)
-		g_object_unref(m->stream);
-	spool_free(&m->raw);
-}
-
-/* Read all of fd into a spool (memory, then a file past SPILL). */
-static int
-read_input(int fd, struct spool *sp, struct smz_err *e)
-{
-	struct stat st;
-	int big = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size > SPILL;
-	if (big && lseek(fd, 0, SEEK_CUR) == 0) { /* a large file: read in place */
-		if ((size_t)st.st_size > MAX_MESSAGE)
-			return smz_err_set(e, SMZ_ERR_DATA, "message larger than %u MiB",
-					   MAX_MESSAGE >> 20);
-		int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		memset(sp, 0, sizeof *sp);
-		if (d < 0 || !(sp->tf = fdopen(d, "r"))) {
-			if (d >= 0)
-				close(d);
-			return smz_err_set(e, SMZ_ERR_IO, "cannot read the message: %s",
-					   strerror(errno));
-		}
-		return 0;
-	}
-	if (spool_open(sp, big))
-		return smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
-	char b[65536];
-	size_t total = 0;
-	for (;;) {
-		ssize_t n = read(fd, b, sizeof b);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return smz_err_set(e, SMZ_ERR_IO, "read error: %s", strerror(errno));
-		if (n == 0)
-			break;
-		total += (size_t)n;
-		if (total > MAX_MESSAGE)
-			return smz_err_set(e, SMZ_ERR_DATA, "message larger than %u MiB",
-					   MAX_MESSAGE >> 20);
-		if (!sp->tf && total > SPILL) { /* move to a file */
-			FILE *tf = smz_tmpfile();
-			if (!tf || fflush(sp->w))
-				return smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
-			if (fwrite(sp->buf, 1, sp->len, tf) != sp->len)
-				return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
-			fclose(sp->w);
-			sodium_memzero(sp->buf, sp->len);
-			free(sp->buf);
-			sp->buf = NULL;
-			sp->len = 0;
-			sp->w = sp->tf = tf;
-		}
-		if (fwrite(b, 1, (size_t)n, sp->w) != (size_t)n)
-			return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
-	}
-	sodium_memzero(b, sizeof b);
-	if (spool_seal(sp))
-		return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
-	return 0;
-}
-
-static int
-count_parts(GMimeObject *o, int depth, int *n)
-{
-	if (++*n > MAX_PARTS || depth > MAX_DEPTH)
-		return -1;
-	if (GMIME_IS_MULTIPART(o)) {
-		GMimeMultipart *mp = GMIME_MULTIPART(o);
-		for (int i = 0; i < g_mime_multipart_get_count(mp); i++)
-			if (count_parts(g_mime_multipart_get_part(mp, i), depth + 1, n))
-				return -1;
-	} else if (GMIME_IS_MESSAGE_PART(o)) {
-		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
-		GMimeObject *b = m ? g_mime_message_get_mime_part(m) : NULL;
-		if (b && count_parts(b, depth + 1, n))
-			return -1;
-	}
-	return 0;
-}
-
-/* A cheap bound before GMime recurses: lines that open a container. */
-static int
-too_nested(struct spool *sp)
-{
-	if (sp->tf)
-		return 0; /* large messages: checked after parsing */
-	size_t opens = 0;
-	for (const char *p = sp->buf, *end = sp->buf + sp->len; p && p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if ((size_t)(end - p) > 13 && strncasecmp(p, "content-type:", 13) == 0) {
-			const char *q = p + 13;
-			while (q < end && (*q == ' ' || *q == '\t'))
-				q++;
-			if ((size_t)(end - q) > 10 && (strncasecmp(q, "multipart/", 10) == 0 ||
-						       strncasecmp(q, "message/", 8) == 0))
-				opens++;
-		}
-		p = nl ? nl + 1 : NULL;
-	}
-	return opens > 4 * MAX_DEPTH + MAX_PARTS;
-}
-
-static int
-parse_message(struct msg *m, struct smz_err *e)
-{
-	size_t size = spool_size(&m->raw);
-	if (size == 0)
-		return smz_err_set(e, SMZ_ERR_DATA, "empty message");
-	/* line ends: those of the first line */
-	char head[4096];
-	size_t hl = 0;
-	if (m->raw.tf) {
-		hl = fread(head, 1, sizeof head, m->raw.tf);
-		rewind(m->raw.tf);
-	} else {
-		hl = m->raw.len < sizeof head ? m->raw.len : sizeof head;
-		memcpy(head, m->raw.buf, hl);
-	}
-	char *nl = memchr(head, '\n', hl);
-	m->crlf = nl && nl > head && nl[-1] == '\r';
-	if (!nl || memchr(head, ':', (size_t)(nl - head)) == NULL)
-		return smz_err_set(e, SMZ_ERR_DATA, "not an RFC 5322 message (no header line)");
-	if (too_nested(&m->raw))
-		return smz_err_set(e, SMZ_ERR_DATA, "MIME nesting too deep (over %d levels)",
-				   MAX_DEPTH);
-	m->stream = spool_gstream(&m->raw);
-	m->parser = g_mime_parser_new_with_stream(m->stream);
-	g_mime_parser_set_format(m->parser, GMIME_FORMAT_MESSAGE);
-	m->m = g_mime_parser_construct_message(m->parser, NULL);
-	if (!m->m)
-		return smz_err_set(e, SMZ_ERR_DATA, "not an RFC 5322 message");
-	int n = 0;
-	GMimeObject *body = g_mime_message_get_mime_part(m->m);
-	if (body && count_parts(body, 0, &n))
-		return smz_err_set(e, SMZ_ERR_DATA,
-				   "MIME structure too large or too deep "
-				   "(over %d parts or %d levels)",
-				   MAX_PARTS, MAX_DEPTH);
-	return 0;
-}
-
-/* The From: mailbox, normalised. */
-static int
-from_address(GMimeMessage *m, char out[SMZ_ADDR_MAX], struct smz_err *e)
-{
-	InternetAddressList *l = g_mime_message_get_from(m);
-	InternetAddress *ia = l && internet_address_list_length(l) > 0
-				      ? internet_address_list_get_address(l, 0)
-				      : NULL;
-	if (!ia || !INTERNET_ADDRESS_IS_MAILBOX(ia))
-		return smz_err_set(e, SMZ_ERR_DATA, "the message has no From: mailbox");
-	struct smz_err ae = {0};
-	const char *a = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
-	if (!a || smz_addr_normalize(a, out, &ae))
-		return smz_err_set(e, SMZ_ERR_DATA, "From: %s", ae.msg[0] ? ae.msg : "unreadable");
-	return 0;
-}
-
-#define MAX_FROM 8
-
-/* What the checks need of a message's originator fields. */
-struct hdrs {
-	const char *from;		  /* the first From: mailbox, or NULL */
-	char all[MAX_FROM][SMZ_ADDR_MAX]; /* every From: mailbox, normalised */
-	int nall, fields, bad;		  /* From: fields; bad: a mailbox unreadable or too many */
-	time_t date;			  /* Date:, or -1 */
-};
-
-static int
-collect_mailboxes(InternetAddressList *l, char (*out)[SMZ_ADDR_MAX], int cap, int *n)
-{
-	int bad = 0;
-	for (int i = 0; l && i < internet_address_list_length(l); i++) {
-		InternetAddress *ia = internet_address_list_get_address(l, i);
-		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-			bad |= collect_mailboxes(internet_address_group_get_members(
-							 INTERNET_ADDRESS_GROUP(ia)),
-						 out, cap, n);
-			continue;
-		}
-		const char *a = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
-		struct smz_err ae;
-		if (*n >= cap || !a || smz_addr_normalize(a, out[*n], &ae))
-			bad = 1;
-		else
-			(*n)++;
-	}
-	return bad;
-}
-
-/* Every mailbox of every header field called name; -1 when one cannot be
- * read or there are more than cap. */
-static int
-header_mailboxes(GMimeMessage *m, const char *name, char (*out)[SMZ_ADDR_MAX], int cap, int *n,
-		 int *fields)
-{
-	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
-	int bad = 0;
-	*n = *fields = 0;
-	for (int i = 0; i < g_mime_header_list_get_count(hl); i++) {
-		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
-		/* the raw value: encoded words are decoded by the address parser, so
-		 * a display name "Doe, John" in an encoded word stays one */
-		const char *hn = g_mime_header_get_name(h), *v = g_mime_header_get_raw_value(h);
-		if (!hn || g_ascii_strcasecmp(hn, name) != 0)
-			continue;
-		(*fields)++;
-		InternetAddressList *l = v ? internet_address_list_parse(NULL, v) : NULL;
-		bad |= !l || collect_mailboxes(l, out, cap, n);
-		if (l)
-			g_object_unref(l);
-	}
-	return bad ? -1 : 0;
-}
-
-static void
-read_hdrs(GMimeMessage *m, struct hdrs *h)
-{
-	memset(h, 0, sizeof *h);
-	h->bad = header_mailboxes(m, "From", h->all, MAX_FROM, &h->nall, &h->fields) < 0;
-	h->from = h->nall > 0 ? h->all[0] : NULL;
-	GDateTime *d = g_mime_message_get_date(m);
-	h->date = d ? (time_t)g_date_time_to_unix(d) : (time_t)-1;
-}
-
-/* The mailboxes the authenticated sender may use: its own and every
- * mailbox of its active keys. */
-struct own {
-	char (*a)[SMZ_ADDR_MAX];
-	int n, cap;
-	int local_sensitive;
-};
-
-static int
-own_cb(void *arg, json_t *rec)
-{
-	struct own *o = arg;
-	const char *st = json_string_value(json_object_get(rec, "state"));
-	if (!st || strcmp(st, "active") != 0)
-		return 0;
-	size_t i;
-	json_t *a;
-	json_array_foreach(json_object_get(rec, "addresses"), i,
-			   a) if (o->n < o->cap && json_string_value(a))
-		snprintf(o->a[o->n++], SMZ_ADDR_MAX, "%s", json_string_value(a));
-	return 0;
-}
-
-static int
-own_has(const struct own *o, const char *addr)
-{
-	char want[SMZ_ADDR_MAX], have[SMZ_ADDR_MAX];
-	smz_addr_key(addr, o->local_sensitive, want);
-	for (int i = 0; i < o->n; i++) {
-		smz_addr_key(o->a[i], o->local_sensitive, have);
-		if (strcmp(want, have) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-/* Signing on behalf of an authenticated submitter: every From: and Sender:
- * mailbox, and the signing identity, must be the submitter's own. */
-static int
-check_sender(struct smz_smime *s, GMimeMessage *m, const char *as, struct smz_err *e)
-{
-	char sender[SMZ_ADDR_MAX], list[64][SMZ_ADDR_MAX], hdr[MAX_FROM][SMZ_ADDR_MAX];
-	struct smz_err ae = {0};
-	if (!s->cfg.vault)
-		return smz_err_set(e, SMZ_ERR_USAGE, "signing needs the vault");
-	if (smz_addr_normalize(s->cfg.sender, sender, &ae))
-		return smz_err_set(e, SMZ_ERR_USAGE, "--sender: %s", ae.msg);
-	struct own o = {list, 0, 64, s->cfg.local_sensitive};
-	int rc = smz_vault_history(s->cfg.vault, sender, s->cfg.local_sensitive, own_cb, &o, e);
-	if (rc && rc != SMZ_ERR_NOTFOUND)
-		return rc;
-	/* a sender without a key may still send as itself: no signature
-	 * then (signing_key says so), but no refusal either */
-	snprintf(list[o.n < 64 ? o.n++ : 63], SMZ_ADDR_MAX, "%s", sender);
-	static const char *const fields[] = {"From", "Sender"};
-	for (size_t f = 0; f < 2; f++) {
-		int n = 0, nf = 0;
-		if (header_mailboxes(m, fields[f], hdr, MAX_FROM, &n, &nf) < 0)
-			return smz_err_set(e, SMZ_ERR_PERM,
-					   "not-sender: %s: holds a mailbox that "
-					   "cannot be read, or too many",
-					   fields[f]);
-		if (nf > 1)
-			return smz_err_set(e, SMZ_ERR_PERM, "not-sender: %d %s: fields", nf,
-					   fields[f]);
-		for (int i = 0; i < n; i++)
-			if (!own_has(&o, hdr[i]))
-				return smz_err_set(e, SMZ_ERR_PERM,
-						   "not-sender: %s: %s is not a "
-						   "mailbox of the authenticated sender %s",
-						   fields[f], hdr[i], sender);
-	}
-	if (!own_has(&o, as))
-		return smz_err_set(e, SMZ_ERR_PERM,
-				   "not-sender: %s is not a mailbox of the "
-				   "authenticated sender %s",
-				   as, sender);
-	return 0;
-}
-
-/* Write the message headers except the MIME ones, canonical CRLF. */
-static void
-write_outer_headers(GMimeMessage *m, FILE *f)
-{
-	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
-	for (int i = 0; i < g_mime_header_list_get_count(hl); i++) {
-		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
-		const char *name = g_mime_header_get_raw_name(h);
-		const char *val = g_mime_header_get_raw_value(h);
-		if (!name || !val || g_ascii_strncasecmp(name, "Content-", 8) == 0 ||
-		    g_ascii_strcasecmp(name, "MIME-Version") == 0)
-			continue;
-		fprintf(f, "%s:", name);
-		size_t l = strlen(val);
-		for (size_t k = 0; k < l; k++) {
-			if (val[k] == '\n' && (k == 0 || val[k - 1] != '\r'))
-				fputc('\r', f);
-			fputc(val[k], f);
-		}
-		if (l == 0 || val[l - 1] != '\n')
-			fputs("\r\n", f);
-	}
-}
-
-/* Drop every header field but the Content-* ones (see spool_copy_entity). */
-static void
-keep_content_headers(GMimeObject *o)
-{
-	GMimeHeaderList *hl = g_mime_object_get_header_list(o);
-	for (int i = g_mime_header_list_get_count(hl) - 1; i >= 0; i--) {
-		const char *n = g_mime_header_get_name(g_mime_header_list_get_header_at(hl, i));
-		if (!n || g_ascii_strncasecmp(n, "Content-", 8) != 0)
-			g_mime_header_list_remove_at(hl, i);
-	}
-}
-
-/* Write a GMime object (headers and body) to f, canonical CRLF. */
-static int
-write_entity(GMimeObject *o, FILE *f)
-{
-	GMimeStream *fs = g_mime_stream_file_new(f);
-	g_mime_stream_file_set_owner(GMIME_STREAM_FILE(fs), FALSE);
-	GMimeStream *flt = g_mime_stream_filter_new(fs);
-	GMimeFilter *u2d = g_mime_filter_unix2dos_new(FALSE);
-	g_mime_stream_filter_add(GMIME_STREAM_FILTER(flt), u2d);
-	g_object_unref(u2d);
-	ssize_t n = g_mime_object_write_to_stream(o, NULL, flt);
-	g_mime_stream_flush(flt);
-	g_object_unref(flt);
-	g_object_unref(fs);
-	return n < 0 || ferror(f) ? -1 : 0;
-}
-
-/* Leaf parts that need a 7-bit transfer encoding to survive transport
- * byte for byte: 8-bit or binary data, long lines, trailing white space
- * (which MTAs strip), a line "From " (which mbox writers change), bare CR. */
-static void
-make_7bit(GMimeObject *o)
-{
-	if (GMIME_IS_MULTIPART(o)) {
-		GMimeMultipart *mp = GMIME_MULTIPART(o);
-		for (int i = 0; i < g_mime_multipart_get_count(mp); i++)
-			make_7bit(g_mime_multipart_get_part(mp, i));
-		return;
-	}
-	if (GMIME_IS_MESSAGE_PART(o)) {
-		GMimeMessage *m = g_mime_message_part_get_message(GMIME_MESSAGE_PART(o));
-		if (m && g_mime_message_get_mime_part(m))
-			make_7bit(g_mime_message_get_mime_part(m));
-		return;
-	}
-	if (!GMIME_IS_PART(o))
-		return;
-	GMimePart *p = GMIME_PART(o);
-	GMimeContentEncoding enc = g_mime_part_get_content_encoding(p);
-	if (enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-	    enc == GMIME_CONTENT_ENCODING_UUENCODE)
-		return;
-	GMimeDataWrapper *w = g_mime_part_get_content(p);
-	if (!w)
-		return;
-	GMimeStream *mem = g_mime_stream_mem_new();
-	g_mime_data_wrapper_write_to_stream(w, mem);
-	GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	int need = 0,
-	    text = g_mime_content_type_is_type(g_mime_object_get_content_type(o), "text", "*");
-	size_t col = 0, bin = 0;
-	for (size_t i = 0; i < ba->len && !need; i++) {
-		unsigned char c = ba->data[i];
-		if (c == '\n') {
-			if (i > 0 && (ba->data[i - 1] == ' ' || ba->data[i - 1] == '\t' ||
-				      (ba->data[i - 1] == '\r' && i > 1 &&
-				       (ba->data[i - 2] == ' ' || ba->data[i - 2] == '\t'))))
-				need = 1;
-			col = 0;
-			continue;
-		}
-		if (c >= 0x80 || c == 0)
-			bin++, need = 1;
-		if (c == '\r' && (i + 1 >= ba->len || ba->data[i + 1] != '\n'))
-			need = 1;
-		if (col == 0 && i + 5 <= ba->len && memcmp(ba->data + i, "From ", 5) == 0)
-			need = 1;
-		if (++col > 76)
-			need = 1;
-	}
-	if (ba->len && ba->data[ba->len - 1] != '\n' &&
-	    (ba->data[ba->len - 1] == ' ' || ba->data[ba->len - 1] == '\t'))
-		need = 1;
-	if (need)
-		g_mime_part_set_content_encoding(p, text && bin < ba->len / 8 + 1
-							    ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
-							    : GMIME_CONTENT_ENCODING_BASE64);
-	g_object_unref(mem);
-}
-
-static void
-boundary(char *out, size_t cap)
-{
-	unsigned char r[12];
-	char hex[25];
-	randombytes_buf(r, sizeof r);
-	smz_hex(r, sizeof r, hex);
-	snprintf(out, cap, "----=_smz_%s", hex);
-}
-
-static const char *
-micalg(const EVP_MD *md)
-{
-	switch (EVP_MD_get_type(md)) {
-	case NID_sha384:
-		return "sha-384";
-	case NID_sha512:
-		return "sha-512";
-	default:
-		return "sha-256";
-	}
-}
-
-/* Add our signer with an S/MIME capabilities attribute that lists what we
- * decrypt, best first. */
-static CMS_SignerInfo *
-add_signer(CMS_ContentInfo *cms, struct keyc *k, unsigned flags)
-{
-	CMS_SignerInfo *si = CMS_add1_signer(cms, k->cert, k->key, EVP_sha256(),
-					     flags | CMS_NOSMIMECAP);
-	STACK_OF(X509_ALGOR) *caps = NULL;
-	if (!si || !CMS_add_simple_smimecap(&caps, NID_aes_256_gcm, -1) ||
-	    !CMS_add_simple_smimecap(&caps, NID_aes_256_cbc, -1) ||
-	    !CMS_add_simple_smimecap(&caps, NID_aes_128_gcm, -1) ||
-	    !CMS_add_simple_smimecap(&caps, NID_aes_128_cbc, -1) || !CMS_add_smimecap(si, caps))
-		si = NULL;
-	sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
-	return si;
-}
-
-/* Sign the canonical entity in `in` into a new entity in `out`. */
-static int
-sign_entity(struct smz_smime *s, struct keyc *k, struct spool *in, struct spool *out,
-	    struct smz_err *e)
-{
-	unsigned flags = CMS_BINARY | CMS_PARTIAL | (s->cfg.opaque ? CMS_STREAM : CMS_DETACHED);
-	CMS_ContentInfo *cms = CMS_sign(NULL, NULL, s->cfg.chain, NULL, flags);
-	BIO *data = spool_bio(in);
-	int rc = 0;
-	if (!cms || !data || !add_signer(cms, k, flags)) {
-		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign");
-		goto done;
-	}
-	FILE *f = out->w;
-	if (!s->cfg.opaque) {
-		/* detached: the content streams through the digest, not into memory */
-		if (!CMS_set_detached(cms, 1) || !CMS_final(cms, data, NULL, flags)) {
-			rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign");
-			goto done;
-		}
-		char b[64];
-		boundary(b, sizeof b);
-		fprintf(f,
-			"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
-			"\r\n micalg=%s; boundary=\"%s\"\r\n\r\n"
-			"This is a cryptographically signed message in MIME "
-			"format.\r\n\r\n--%s\r\n",
-			micalg(EVP_sha256()), b, b);
-		fflush(f);
-		if (spool_copy(in, f, 1)) {
-			rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
-			goto done;
-		}
-		fprintf(f,
-			"\r\n--%s\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\""
-			"\r\nContent-Transfer-Encoding: base64\r\n"
-			"Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
-			"Content-Description: S/MIME Cryptographic Signature\r\n\r\n",
-			b);
-		struct b64sink bs;
-		BIO *sink = b64sink_new(f, &bs);
-		if (!sink || i2d_CMS_bio(sink, cms) <= 0 || BIO_flush(sink) <= 0)
-			rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot write the signature");
-		if (sink)
-			b64sink_free(sink, &bs);
-		fprintf(f, "\r\n--%s--\r\n", b);
-	} else {
-		fputs("Content-Type: application/pkcs7-mime; smime-type=signed-data;"
-		      " name=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\n"
-		      "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
-		      f);
-		struct b64sink bs;
-		BIO *sink = b64sink_new(f, &bs);
-		if (!sink || !i2d_CMS_bio_stream(sink, cms, data, flags) || BIO_flush(sink) <= 0)
-			rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign");
-		if (sink)
-			b64sink_free(sink, &bs);
-	}
-done:
-	BIO_free(data);
-	CMS_ContentInfo_free(cms);
-	return rc;
-}
-
-/* Recipients: cfg->to, else To/Cc/Bcc; and the sender. */
-static int
-add_addresses(InternetAddressList *l, char ***v, size_t *n)
-{
-	for (int i = 0; l && i < internet_address_list_length(l); i++) {
-		InternetAddress *ia = internet_address_list_get_address(l, i);
-		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-			if (add_addresses(internet_address_group_get_members(
-						  INTERNET_ADDRESS_GROUP(ia)),
-					  v, n))
-				return -1;
-			continue;
-		}
-		const char *a = internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
-		char **nv = realloc(*v, (*n + 1) * sizeof *nv);
-		if (!nv)
-			return -1;
-		*v = nv;
-		(*v)[(*n)++] = strdup(a ? a : "");
-	}
-	return 0;
-}
-
-static int
-encrypt_entity(struct smz_smime *s, GMimeMessage *m, struct spool *in, struct spool *out,
-	       char *what, size_t whatcap, struct smz_err *e)
-{
-	char **addrs = NULL;
-	size_t n = 0;
-	int rc = 0;
-	if (s->cfg.to) {
-		for (const char *const *t = s->cfg.to; *t; t++) {
-			char **nv = realloc(addrs, (n + 1) * sizeof *nv);
-			if (!nv)
-				break;
-			addrs = nv;
-			addrs[n++] = strdup(*t);
-		}
-	} else {
-		add_addresses(g_mime_message_get_addresses(m, GMIME_ADDRESS_TYPE_TO), &addrs, &n);
-		add_addresses(g_mime_message_get_addresses(m, GMIME_ADDRESS_TYPE_CC), &addrs, &n);
-		add_addresses(g_mime_message_get_addresses(m, GMIME_ADDRESS_TYPE_BCC), &addrs, &n);
-	}
-	size_t nto = n; /* the rest: the sender's copy, best effort */
-	add_addresses(g_mime_message_get_from(m), &addrs, &n);
+	char **addrs;
+	size_t n, nto;
+	smz_mime_recipients(m, s->cfg.to, &addrs, &n, &nto);
+	STACK_OF(X509) *rcpt = NULL;
 	int no_self = 0;
-	size_t nbad = 0;
-	char bad[900] = "";
-	STACK_OF(X509) *rcpt = sk_X509_new_null();
-	char seen[64][SMZ_ADDR_MAX];
-	size_t nseen = 0;
-	for (size_t i = 0; !rc && i < n; i++) {
-		char norm[SMZ_ADDR_MAX], key[SMZ_ADDR_MAX];
-		struct smz_err ae = {0};
-		if (smz_addr_normalize(addrs[i], norm, &ae)) {
-			rc = smz_err_set(e, SMZ_ERR_DATA, "recipient %s", ae.msg);
-			break;
-		}
-		smz_addr_key(norm, s->cfg.local_sensitive, key);
-		int dup = 0;
-		for (size_t k = 0; k < nseen; k++)
-			dup |= strcmp(seen[k], key) == 0;
-		if (dup)
-			continue;
-		if (nseen == 64) {
-			rc = smz_err_set(e, SMZ_ERR_DATA, "more than 64 recipients");
-			break;
-		}
-		snprintf(seen[nseen++], SMZ_ADDR_MAX, "%s", key);
-		X509 *x = NULL;
-		struct smz_err re = {0};
-		int r1 = recipient_cert(s, norm, &x, &re);
-		if (!r1) {
-			sk_X509_push(rcpt, x);
-		} else if (r1 == SMZ_ERR_NOTFOUND && i >= nto) {
-			no_self = 1; /* an outside sender: no copy for them */
-		} else if (r1 == SMZ_ERR_NOTFOUND) {
-			nbad++; /* every recipient is reported, not only the first */
-			note(bad, sizeof bad, "%s", re.msg);
-		} else {
-			*e = re;
-			rc = r1;
-		}
-	}
-	if (!rc && nbad)
-		rc = smz_err_set(e, SMZ_ERR_NOTFOUND,
-				 "%zu of %zu recipients cannot be encrypted "
-				 "to, so nothing was: %s",
-				 nbad, nto, bad);
-	for (size_t i = 0; i < n; i++)
-		free(addrs[i]);
-	free(addrs);
-	if (!rc && sk_X509_num(rcpt) == 0)
-		rc = smz_err_set(e, SMZ_ERR_DATA, "no recipients (no To, Cc, Bcc or --to)");
-	int gcm = s->cfg.content_cipher == 2;
-	if (!rc && s->cfg.content_cipher == 0) {
-		gcm = 1;
-		for (int i = 0; i < sk_X509_num(rcpt); i++)
-			gcm &= cert_advertises(sk_X509_value(rcpt, i), NID_aes_256_gcm);
-	}
-	unsigned flags = CMS_BINARY | CMS_PARTIAL | CMS_STREAM;
-	CMS_ContentInfo *cms = rc ? NULL
-				  : CMS_encrypt(NULL, NULL,
-						gcm ? EVP_aes_256_gcm() : EVP_aes_256_cbc(), flags);
-	if (!rc && !cms)
-		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot encrypt");
-	int noaep = 0, npk = 0, nec = 0;
-	for (int i = 0; !rc && i < sk_X509_num(rcpt); i++) {
-		X509 *x = sk_X509_value(rcpt, i);
-		int ec = EVP_PKEY_get_base_id(X509_get0_pubkey(x)) == EVP_PKEY_EC;
-		int oaep = !ec &&
-			   (s->cfg.rsa_transport == 2 ||
-			    (s->cfg.rsa_transport == 0 && cert_advertises(x, NID_rsaesOaep)));
-		CMS_RecipientInfo *ri = CMS_add1_recipient_cert(cms, x, flags | CMS_KEY_PARAM);
-		EVP_PKEY_CTX *pc = ri ? CMS_RecipientInfo_get0_pkey_ctx(ri) : NULL;
-		if (!ri || !pc ||
-		    (oaep && (EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_OAEP_PADDING) <= 0 ||
-			      EVP_PKEY_CTX_set_rsa_oaep_md(pc, EVP_sha256()) <= 0 ||
-			      EVP_PKEY_CTX_set_rsa_mgf1_md(pc, EVP_sha256()) <= 0)) ||
-		    (ec && EVP_PKEY_CTX_set_ecdh_kdf_md(pc, EVP_sha256()) <= 0))
-			rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot add a recipient");
-		ec ? nec++ : oaep ? noaep++ : npk++;
-	}
-	BIO *data = rc ? NULL : spool_bio(in);
-	if (!rc) {
-		FILE *f = out->w;
-		fprintf(f,
-			"Content-Type: application/pkcs7-mime; smime-type=%s; name=\"smime.p7m\""
-			"\r\nContent-Transfer-Encoding: base64\r\n"
-			"Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
-			gcm ? "authEnveloped-data" : "enveloped-data");
-		struct b64sink bs;
-		BIO *sink = b64sink_new(f, &bs);
-		if (!sink || !data || !i2d_CMS_bio_stream(sink, cms, data, flags) ||
-		    BIO_flush(sink) <= 0)
-			rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot encrypt");
-		if (sink)
-			b64sink_free(sink, &bs);
-		snprintf(what, whatcap,
-			 "encrypted with %s for %d recipients (%d RSA PKCS#1 v1.5, "
-			 "%d RSA-OAEP, %d ECDH)%s",
-			 gcm ? "AES-256-GCM" : "AES-256-CBC", sk_X509_num(rcpt), npk, noaep, nec,
-			 no_self ? "; no copy for the sender, who has no certificate" : "");
-	}
-	BIO_free(data);
-	CMS_ContentInfo_free(cms);
+	int rc = smz_certpick_recipients(s, addrs, n, nto, &rcpt, &no_self, e);
+	smz_mime_recipients_free(addrs, n);
+	if (!rc)
+		rc = smz_cms_encrypt(s, rcpt, no_self, in, out, what, whatcap, e);
 	sk_X509_pop_free(rcpt, X509_free);
 	return rc;
 }
 
-/* ---- sign and/or encrypt ---- */
-
 static int
-outgoing(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smime_result *r,
-	 struct smz_err *e)
+outgoing(struct smz_smime *s, int ops, struct smz_mime_msg *m, FILE *out,
+	 struct smz_smime_result *r, struct smz_err *e)
 {
 	int big = m->raw.tf != NULL, rc = 0;
-	struct spool a, b, c;
+	struct smz_spool a, b, c;
 	memset(&b, 0, sizeof b);
 	memset(&c, 0, sizeof c);
 	GMimeObject *body = g_mime_message_get_mime_part(m->m);
 	if (!body)
 		return smz_err_set(e, SMZ_ERR_DATA, "the message has no body");
 	char as[SMZ_ADDR_MAX];
-	struct keyc *k = NULL;
+	struct smz_smime_key *k = NULL;
 	if (ops & SMZ_SMIME_SIGN) {
 		struct smz_err ae = {0};
 		if (s->cfg.as && smz_addr_normalize(s->cfg.as, as, &ae))
 			return smz_err_set(e, SMZ_ERR_USAGE, "--as: %s", ae.msg);
-		if (!s->cfg.as && (rc = from_address(m->m, as, e)))
+		if (!s->cfg.as && (rc = smz_mime_from(m->m, as, e)))
 			return rc;
-		if (s->cfg.sender && (rc = check_sender(s, m->m, as, e))) {
+		if (s->cfg.sender && (rc = smz_certpick_check_sender(s, m->m, as, e))) {
 			snprintf(r->status, sizeof r->status, "FAIL %.900s", e->msg);
 			return rc;
 		}
-		if ((rc = signing_key(s, as, &k, e)))
+		if ((rc = smz_certpick_signer(s, as, &k, e)))
 			return rc;
 		if (!s->cfg.opaque)
-			make_7bit(body);
+			smz_mime_make_7bit(body);
 	}
-	if (spool_open(&a, big) || write_entity(body, a.w) || spool_seal(&a)) {
-		spool_free(&a);
+	if (smz_mime_spool_entity(body, &a, big)) {
+		smz_spool_free(&a);
 		return smz_err_set(e, SMZ_ERR_IO, "cannot write the message body");
 	}
-	struct spool *cur = &a;
+	struct smz_spool *cur = &a;
 	char what[1024] = "";
 	if (!rc && (ops & SMZ_SMIME_SIGN)) {
-		if (spool_open(&b, big))
+		if (smz_spool_open(&b, big))
 			rc = smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
-		else if (!(rc = sign_entity(s, k, &a, &b, e)) && spool_seal(&b))
+		else if (!(rc = smz_cms_sign(s, k, &a, &b, e)) && smz_spool_seal(&b))
 			rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 		cur = &b;
 		const char *mid = g_mime_message_get_message_id(m->m);
 		char subj[400];
 		snprintf(subj, sizeof subj, "%s %s", k->id, k->addr);
-		if (!rc && audit_add(s, "sign", subj, mid ? mid : ""))
+		if (!rc && smz_smime_audit_add(s, "sign", subj, mid ? mid : ""))
 			rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 		snprintf(what, sizeof what, "signed as %s with key %.16s (%s)", k->addr, k->id,
 			 s->cfg.opaque ? "opaque" : "clear");
 	}
 	if (!rc && (ops & SMZ_SMIME_ENCRYPT)) {
 		char w2[200] = "";
-		if (spool_open(&c, big))
+		if (smz_spool_open(&c, big))
 			rc = smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
-		else if (!(rc = encrypt_entity(s, m->m, cur, &c, w2, sizeof w2, e)) &&
-			 spool_seal(&c))
+		else if (!(rc = encrypt_layer(s, m->m, cur, &c, w2, sizeof w2, e)) &&
+			 smz_spool_seal(&c))
 			rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 		cur = &c;
 		size_t l = strlen(what);
 		snprintf(what + l, sizeof what - l, "%s%s", l ? ", then " : "", w2);
 	}
 	if (!rc) {
-		write_outer_headers(m->m, out);
-		fputs("MIME-Version: 1.0\r\n", out);
-		if (spool_copy(cur, out, 1))
+		smz_mime_write_outer(m->m, out);
+		if (smz_spool_copy(cur, out, 1))
 			rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 		snprintf(r->status, sizeof r->status, "%s", what);
 	}
-	spool_free(&a);
-	spool_free(&b);
-	spool_free(&c);
+	smz_spool_free(&a);
+	smz_spool_free(&b);
+	smz_spool_free(&c);
 	return rc;
 }
 
-/* ---- verify ---- */
-
-static time_t
-asn1_to_time(const ASN1_TIME *t)
-{
-	struct tm tm;
-	return t && ASN1_TIME_to_tm(t, &tm) ? timegm(&tm) : (time_t)-1;
-}
-
-static time_t
-signing_time(CMS_SignerInfo *si)
-{
-	int i = CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1);
-	X509_ATTRIBUTE *a = i >= 0 ? CMS_signed_get_attr(si, i) : NULL;
-	ASN1_TYPE *t = a ? X509_ATTRIBUTE_get0_type(a, 0) : NULL;
-	if (!t || (t->type != V_ASN1_UTCTIME && t->type != V_ASN1_GENERALIZEDTIME))
-		return (time_t)-1;
-	return asn1_to_time((ASN1_TIME *)t->value.asn1_string);
-}
-
-static int
-crl_time_cb(int ok, X509_STORE_CTX *ctx)
-{
-	int err = X509_STORE_CTX_get_error(ctx);
-	/* the CRL is judged now, not at the signing time */
-	if (!ok && (err == X509_V_ERR_CRL_NOT_YET_VALID || err == X509_V_ERR_CRL_HAS_EXPIRED))
-		return 1;
-	return ok;
-}
-
-struct sigres {
-	int ok; /* 1 good, 0 failed */
-	char line[900];
-};
-
-/* Verify one SignedData; content in dcont (detached) or inside; the signed
- * content goes to content_out (may be NULL). */
-static int
-verify_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_out,
-	   const struct hdrs *h, struct sigres *res, struct smz_err *e)
-{
-	(void)e;
-	res->ok = 0;
-	STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
-	if (sk_CMS_SignerInfo_num(sis) < 1) {
-		snprintf(res->line, sizeof res->line, "FAIL unsigned: no signer in the signature");
-		return SMZ_ERR_VERIFY;
-	}
-	unsigned flags = CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY;
-	ERR_clear_error();
-	if (!CMS_verify(cms, s->cfg.chain, s->cfg.trust, dcont, content_out, flags)) {
-		unsigned long err = ERR_peek_last_error();
-		int reason = ERR_GET_REASON(err);
-		const char *why = reason == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND
-					  ? "the signer's certificate is missing or is not the one "
-					    "that signed"
-				  : reason == CMS_R_CONTENT_VERIFY_ERROR ||
-						  reason == CMS_R_VERIFICATION_FAILURE
-					  ? "the message was altered after signing (digest or "
-					    "signature mismatch)"
-					  : NULL;
-		char buf[256] = "";
-		if (!why)
-			ERR_error_string_n(err, buf, sizeof buf);
-		ERR_clear_error();
-		snprintf(res->line, sizeof res->line, "FAIL bad-signature: %s", why ? why : buf);
-		return SMZ_ERR_VERIFY;
-	}
-	STACK_OF(X509) *signers = CMS_get0_signers(cms);
-	X509 *signer = sk_X509_num(signers) > 0 ? sk_X509_value(signers, 0) : NULL;
-	CMS_SignerInfo *si = sk_CMS_SignerInfo_value(sis, 0);
-	X509_ALGOR *dig = NULL;
-	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, NULL);
-	const ASN1_OBJECT *dobj = NULL;
-	X509_ALGOR_get0(&dobj, NULL, NULL, dig);
-	int dnid = OBJ_obj2nid(dobj);
-	const char *dname = dnid == NID_sha1	 ? "sha1"
-			    : dnid == NID_sha224 ? "sha224"
-			    : dnid == NID_sha256 ? "sha256"
-			    : dnid == NID_sha384 ? "sha384"
-			    : dnid == NID_sha512 ? "sha512"
-			    : dnid == NID_md5	 ? "md5"
-						 : "other";
-	char mbox[SMZ_ADDR_MAX];
-	if (!signer) {
-		snprintf(res->line, sizeof res->line, "FAIL bad-signature: no signer certificate");
-		sk_X509_free(signers);
-		return SMZ_ERR_VERIFY;
-	}
-	cert_mailbox(signer, mbox, sizeof mbox);
-	if (dnid == NID_md5 || strcmp(dname, "other") == 0) {
-		snprintf(res->line, sizeof res->line, "FAIL weak-digest: %s signature by %s", dname,
-			 mbox);
-		sk_X509_free(signers);
-		return SMZ_ERR_VERIFY;
-	}
-	time_t now = time(NULL), st = signing_time(si), at = now;
-	if (st != (time_t)-1 && st <= now + 300)
-		at = st;
-	/* the chain, at the signing time */
-	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	STACK_OF(X509) *untrusted = CMS_get1_certs(cms);
-	for (int i = 0; i < sk_X509_num(s->cfg.chain); i++) {
-		X509_up_ref(sk_X509_value(s->cfg.chain, i));
-		sk_X509_push(untrusted, sk_X509_value(s->cfg.chain, i));
-	}
-	int rc = 0;
-	/* a chain verified before in this run is good for the times it covers */
-	unsigned char cid[32];
-	struct vcache *hit = NULL;
-	EVP_MD_CTX *mc = EVP_MD_CTX_new();
-	unsigned char *d = NULL;
-	int dl = i2d_X509(signer, &d);
-	int idok = mc && dl > 0 && EVP_DigestInit_ex(mc, EVP_sha256(), NULL) &&
-		   EVP_DigestUpdate(mc, d, (size_t)dl);
-	OPENSSL_free(d);
-	for (int i = 0; idok && i < sk_X509_num(untrusted); i++) {
-		d = NULL;
-		dl = i2d_X509(sk_X509_value(untrusted, i), &d);
-		idok = dl > 0 && EVP_DigestUpdate(mc, d, (size_t)dl);
-		OPENSSL_free(d);
-	}
-	idok = idok && EVP_DigestFinal_ex(mc, cid, NULL);
-	EVP_MD_CTX_free(mc);
-	for (size_t i = 0; idok && i < s->nvc; i++)
-		if (memcmp(s->vc[i].id, cid, 32) == 0 && s->vc[i].crl == s->cfg.crl_check &&
-		    at >= s->vc[i].from && at <= s->vc[i].to)
-			hit = &s->vc[i];
-	if (hit) {
-		;
-	} else if (!ctx || !X509_STORE_CTX_init(ctx, s->cfg.trust, signer, untrusted)) {
-		snprintf(res->line, sizeof res->line, "FAIL internal: cannot check the chain");
-		rc = SMZ_ERR_INTERNAL;
-	} else {
-		X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SMIME_SIGN);
-		X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
-		X509_VERIFY_PARAM_set_time(vp, at);
-		if (s->cfg.crl_check)
-			X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_CRL_CHECK);
-		X509_STORE_CTX_set_verify_cb(ctx, crl_time_cb);
-		if (X509_verify_cert(ctx) != 1) {
-			int err = X509_STORE_CTX_get_error(ctx);
-			const char *tag = err == X509_V_ERR_CERT_HAS_EXPIRED	 ? "expired"
-					  : err == X509_V_ERR_CERT_NOT_YET_VALID ? "not-yet-valid"
-					  : err == X509_V_ERR_CERT_REVOKED	 ? "revoked"
-					  : err == X509_V_ERR_INVALID_PURPOSE	 ? "wrong-purpose"
-										 : "untrusted";
-			snprintf(res->line, sizeof res->line, "FAIL %s: signer %s: %s", tag, mbox,
-				 X509_verify_cert_error_string(err));
-			rc = SMZ_ERR_VERIFY;
-		} else if (idok && s->nvc < sizeof s->vc / sizeof s->vc[0]) {
-			struct vcache *v = &s->vc[s->nvc++];
-			STACK_OF(X509) *ch = X509_STORE_CTX_get0_chain(ctx);
-			memcpy(v->id, cid, 32);
-			v->crl = s->cfg.crl_check;
-			v->from = 0;
-			v->to = (time_t)1 << 62;
-			for (int i = 0; i < sk_X509_num(ch); i++) {
-				time_t nb = asn1_to_time(X509_get0_notBefore(sk_X509_value(ch, i)));
-				time_t na = asn1_to_time(X509_get0_notAfter(sk_X509_value(ch, i)));
-				v->from = nb > v->from ? nb : v->from;
-				v->to = na < v->to ? na : v->to;
-			}
-		}
-	}
-	X509_STORE_CTX_free(ctx);
-	sk_X509_pop_free(untrusted, X509_free);
-	/* what the CA revoked, as the vault knows it: a signature made after
-	 * the revocation, or by a compromised key whenever, does not count */
-	char rwhy[200];
-	time_t rat;
-	int comp;
-	if (!rc && revoked_in_vault_at(s, signer, rwhy, sizeof rwhy, &rat, &comp) &&
-	    (comp || !rat || at > rat)) {
-		snprintf(res->line, sizeof res->line, "FAIL revoked: signer %s: %s", mbox, rwhy);
-		rc = SMZ_ERR_VERIFY;
-	}
-	const char *from = h->from;
-	int other = -1; /* a From: mailbox that is not the signer's */
-	for (int i = 0; i < h->nall && other < 0; i++)
-		if (!cert_has_mailbox(signer, h->all[i], s->cfg.local_sensitive))
-			other = i;
-	if (!rc && !from) {
-		snprintf(res->line, sizeof res->line,
-			 "FAIL from-mismatch: signed by %s but the message has no From: mailbox",
-			 mbox);
-		rc = SMZ_ERR_VERIFY;
-	} else if (!rc && !cert_has_mailbox(signer, from, s->cfg.local_sensitive)) {
-		snprintf(res->line, sizeof res->line,
-			 "FAIL from-mismatch: signed by %s but From: is %s", mbox, from);
-		rc = SMZ_ERR_VERIFY;
-	} else if (!rc && (h->bad || other >= 0)) {
-		/* a second mailbox or field would show as the sender in some clients */
-		snprintf(res->line, sizeof res->line,
-			 "FAIL from-mismatch: signed by %s but From: also names %s (%d fields, %d "
-			 "mailboxes)",
-			 mbox, other >= 0 ? h->all[other] : "an unreadable mailbox", h->fields,
-			 h->nall);
-		rc = SMZ_ERR_VERIFY;
-	} else if (!rc && st != (time_t)-1 && h->date != (time_t)-1 &&
-		   (st - h->date > 3600 || h->date - st > 3600)) {
-		/* Thunderbird's rule: a signature made at another time than the
-		 * message says may be an old signed message sent again */
-		char a[32], b[32];
-		strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%SZ", gmtime(&st));
-		strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", gmtime(&h->date));
-		snprintf(res->line, sizeof res->line,
-			 "FAIL time-mismatch: signed by %s at %s but Date: is %s", mbox, a, b);
-		rc = SMZ_ERR_VERIFY;
-	} else if (!rc && dnid == NID_sha1 && (s->cfg.refuse & SMZ_REFUSE_SHA1)) {
-		snprintf(
-			res->line, sizeof res->line,
-			"FAIL refused: signature by %s uses sha1, refused by policy [smime] refuse",
-			mbox);
-		rc = SMZ_ERR_VERIFY;
-	}
-	if (!rc) {
-		char serial[80] = "", when[32] = "none";
-		const ASN1_INTEGER *sn = X509_get0_serialNumber(signer);
-		if (ASN1_STRING_length(sn) <= 32)
-			smz_hex(ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn), serial);
-		if (st != (time_t)-1)
-			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&st));
-		snprintf(res->line, sizeof res->line,
-			 "OK signer=%s digest=%s signed=%s serial=%s%s", mbox, dname, when, serial,
-			 dnid == NID_sha1 ? " weak=sha1" : "");
-		res->ok = 1;
-	}
-	sk_X509_free(signers);
-	return rc;
-}
-
-/* ---- decrypt ---- */
-
-/* May a key of these addresses be used (cfg.scope)? */
-static int
-addrs_have(struct smz_smime *s, json_t *addrs, const char *want_addr)
-{
-	size_t i;
-	json_t *a;
-	char have[SMZ_ADDR_MAX], want[SMZ_ADDR_MAX];
-	smz_addr_key(want_addr, s->cfg.local_sensitive, want);
-	json_array_foreach(addrs, i, a)
-	{
-		smz_addr_key(json_string_value(a) ? json_string_value(a) : "",
-			     s->cfg.local_sensitive, have);
-		if (strcmp(have, want) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-/* May a key of these addresses be used (cfg.scope, cfg.recipient)? */
-static int
-in_scope(struct smz_smime *s, json_t *addrs)
-{
-	if (s->cfg.recipient && !addrs_have(s, addrs, s->cfg.recipient))
-		return 0;
-	if (!s->cfg.scope)
-		return 1;
-	for (const char *const *sc = s->cfg.scope; *sc; sc++)
-		if (addrs_have(s, addrs, *sc))
-			return 1;
-	return 0;
-}
-
-static int
-decrypt_cms(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid, char *used,
-	    size_t usedcap, struct smz_err *e)
-{
-	if (!s->cfg.vault)
-		return smz_err_set(e, SMZ_ERR_PERM,
-				   "the message is encrypted and no vault is "
-				   "configured (--vault, $SMZ_VAULT or policy [vault] path)");
-	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
-	int rc = SMZ_ERR_PERM, tried = 0;
-	char first[300] = "";
-	for (int i = 0; i < sk_CMS_RecipientInfo_num(ris) && rc; i++) {
-		CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
-		int type = CMS_RecipientInfo_type(ri);
-		STACK_OF(CMS_RecipientEncryptedKey) *reks =
-			type == CMS_RECIPINFO_AGREE ? CMS_RecipientInfo_kari_get0_reks(ri) : NULL;
-		int nids = type == CMS_RECIPINFO_TRANS ? 1 : sk_CMS_RecipientEncryptedKey_num(reks);
-		for (int j = 0; j < nids && rc; j++) {
-			ASN1_OCTET_STRING *kid = NULL;
-			X509_NAME *iss = NULL;
-			ASN1_INTEGER *sno = NULL;
-			CMS_RecipientEncryptedKey *rek = NULL;
-			if (type == CMS_RECIPINFO_TRANS) {
-				if (!CMS_RecipientInfo_ktri_get0_signer_id(ri, &kid, &iss, &sno))
-					continue;
-			} else if (type == CMS_RECIPINFO_AGREE) {
-				rek = sk_CMS_RecipientEncryptedKey_value(reks, j);
-				if (!CMS_RecipientEncryptedKey_get0_id(rek, &kid, NULL, NULL, &iss,
-								       &sno))
-					continue;
-			} else {
-				continue;
-			}
-			if (!first[0]) {
-				char is[200] = "", sh[80] = "";
-				if (iss)
-					X509_NAME_oneline(iss, is, sizeof is);
-				if (sno && ASN1_STRING_length(sno) <= 32)
-					smz_hex(ASN1_STRING_get0_data(sno),
-						(size_t)ASN1_STRING_length(sno), sh);
-				snprintf(first, sizeof first, "%s%s%s", iss ? is : "key identifier",
-					 iss ? " serial " : "", sh);
-			}
-			/* the id, as a cache key: issuer+serial hash, else the SKI's */
-			unsigned char rid[32];
-			int have_rid = iss && sno ? smz_isn_hash(iss, sno, rid) == 0
-				       : kid	  ? EVP_Digest(ASN1_STRING_get0_data(kid),
-							       (size_t)ASN1_STRING_length(kid), rid,
-							       NULL, EVP_sha256(), NULL) == 1
-						  : 0;
-			struct ridcache *hit = NULL; /* ids out of scope are never cached */
-			for (size_t c = 0; have_rid && c < s->nrid && !hit; c++)
-				if (memcmp(s->rid[c].id, rid, 32) == 0)
-					hit = &s->rid[c];
-			struct keyc *k = NULL;
-			char st[16], how[24];
-			if (hit) {
-				k = &s->keys[hit->key];
-				memcpy(st, hit->state, sizeof st);
-				memcpy(how, hit->how, sizeof how);
-				tried++;
-			} else {
-				json_t *rec = NULL;
-				const char *h = "";
-				struct smz_err fe = {0};
-				int fr = smz_vault_find_rid(s->cfg.vault, iss, sno, kid, &rec, &h,
-							    &fe);
-				if (fr == SMZ_ERR_NOTFOUND)
-					continue;
-				if (fr) {
-					*e = fe;
-					return fr;
-				}
-				json_t *addrs = json_object_get(rec, "addresses");
-				const char *addr = json_string_value(json_array_get(addrs, 0));
-				if (!in_scope(s, addrs)) {
-					json_decref(rec);
-					continue;
-				}
-				tried++;
-				int kr = vault_key(s, rec, NULL, addr ? addr : "", &k, e);
-				const char *state = json_string_value(
-					json_object_get(rec, "state"));
-				snprintf(st, sizeof st, "%s", state ? state : "?");
-				snprintf(how, sizeof how, "%s", h);
-				json_decref(rec);
-				if (kr)
-					return kr;
-				if (have_rid && s->nrid < sizeof s->rid / sizeof s->rid[0]) {
-					struct ridcache *c = &s->rid[s->nrid++];
-					memcpy(c->id, rid, 32);
-					c->key = (size_t)(k - s->keys);
-					memcpy(c->state, st, sizeof st);
-					memcpy(c->how, how, sizeof how);
-				}
-			}
-			int ok;
-			if (type == CMS_RECIPINFO_TRANS) {
-				/* set0 takes a reference; setting NULL drops it */
-				EVP_PKEY_up_ref(k->key);
-				ok = CMS_RecipientInfo_set0_pkey(ri, k->key) &&
-				     CMS_RecipientInfo_decrypt(cms, ri);
-				CMS_RecipientInfo_set0_pkey(ri, NULL);
-			} else {
-				ok = CMS_RecipientInfo_kari_set0_pkey_and_peer(ri, k->key, NULL) &&
-				     CMS_RecipientInfo_kari_decrypt(cms, ri, rek);
-				CMS_RecipientInfo_kari_set0_pkey(ri, NULL);
-			}
-			if (!ok) {
-				smz_err_ssl(e, SMZ_ERR_DATA,
-					    "decryption with the vaulted key failed");
-				continue;
-			}
-			char subj[400];
-			snprintf(subj, sizeof subj, "%s %s", k->id, k->addr);
-			/* a compromised key still opens old mail, but says so */
-			int bad = strcmp(st, "compromised") == 0;
-			if (!s->cfg.count_only &&
-			    audit_add(s, bad ? "decrypt-compromised" : "decrypt", subj, mid))
-				return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
-			if (s->cfg.count_only && s->cfg.first_use_op && !k->audited) {
-				if (audit_add(s, s->cfg.first_use_op, subj,
-					      s->cfg.first_use_reason))
-					return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
-				k->audited = 1;
-			}
-			snprintf(used, usedcap, "key %.16s of %s (%s, found by %s)%s", k->id,
-				 k->addr, st, how, bad ? " WARNING: the key is compromised" : "");
-			s->last_key = k - s->keys;
-			rc = 0;
-		}
-	}
-	if (rc && !tried && s->cfg.recipient)
-		return smz_err_set(e, SMZ_ERR_PERM,
-				   "not-for-recipient: the message is not "
-				   "encrypted to a key of %s (first recipient: %s)",
-				   s->cfg.recipient, first[0] ? first : "none");
-	if (rc && !tried)
-		return smz_err_set(e, SMZ_ERR_PERM,
-				   "no key in the vault for any recipient of "
-				   "this message (first: %s)",
-				   first[0] ? first : "none");
-	if (rc)
-		return smz_err_set(e, SMZ_ERR_DATA,
-				   "the message cannot be decrypted with the "
-				   "vaulted key: %s",
-				   e->msg);
-	ERR_clear_error();
-	if (!CMS_decrypt(cms, NULL, NULL, NULL, out, CMS_BINARY)) {
-		/* the key matched but the content does not decrypt or authenticate */
-		if (!s->cfg.count_only)
-			audit_add(s, "decrypt-failed", used, mid);
-		return smz_err_ssl(e, SMZ_ERR_DATA, "the encrypted content is damaged");
-	}
-	if (s->last_key >= 0)
-		s->keys[s->last_key].uses++;
-	return 0;
-}
-
-/* ---- incoming: walk the layers ---- */
-
-static int
-is_pkcs7_mime(GMimeObject *o)
-{
-	GMimeContentType *ct = g_mime_object_get_content_type(o);
-	if (g_mime_content_type_is_type(ct, "application", "pkcs7-mime") ||
-	    g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime"))
-		return 1;
-	const char *name = g_mime_object_get_content_type_parameter(o, "name");
-	return g_mime_content_type_is_type(ct, "application", "octet-stream") && name &&
-	       strlen(name) > 4 && g_ascii_strcasecmp(name + strlen(name) - 4, ".p7m") == 0;
-}
-
-static int
-is_signed_multipart(GMimeObject *o)
-{
-	if (!GMIME_IS_MULTIPART(o) ||
-	    !g_mime_content_type_is_type(g_mime_object_get_content_type(o), "multipart", "signed"))
-		return 0;
-	const char *proto = g_mime_object_get_content_type_parameter(o, "protocol");
-	return proto && (g_ascii_strcasecmp(proto, "application/pkcs7-signature") == 0 ||
-			 g_ascii_strcasecmp(proto, "application/x-pkcs7-signature") == 0);
-}
-
-/* The decoded content of a leaf part into a BIO-readable spool. */
-static int
-part_content(GMimeObject *o, struct spool *sp, int big)
-{
-	if (!GMIME_IS_PART(o))
-		return -1;
-	GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(o));
-	if (!w || spool_open(sp, big))
-		return -1;
-	GMimeStream *fs = g_mime_stream_file_new(sp->w);
-	g_mime_stream_file_set_owner(GMIME_STREAM_FILE(fs), FALSE);
-	ssize_t n = g_mime_data_wrapper_write_to_stream(w, fs);
-	g_mime_stream_flush(fs);
-	g_object_unref(fs);
-	return n < 0 || spool_seal(sp) ? -1 : 0;
-}
-
-/* Does the base64 of a part decode cleanly?  GMime skips garbage. */
-static int
-b64_sane(GMimeObject *o, size_t decoded)
-{
-	if (!GMIME_IS_PART(o) ||
-	    g_mime_part_get_content_encoding(GMIME_PART(o)) != GMIME_CONTENT_ENCODING_BASE64)
-		return 1;
-	return decoded > 0;
-}
-
-/* What the walk through the layers created, freed together at the end. */
-struct keep {
-	GObject *obj[4 * 16];
-	int nobj;
-	struct spool sp[16];
-	int nsp;
-};
+/* ---- decrypt and/or verify: walk the layers ---- */
 
 static void
-keep_free(struct keep *k)
-{
-	while (k->nobj > 0)
-		g_object_unref(k->obj[--k->nobj]);
-	while (k->nsp > 0)
-		spool_free(&k->sp[--k->nsp]);
-}
-
-/* Parse a spool (a MIME entity); the objects stay in k. */
-static int
-parse_entity(struct keep *k, struct spool *sp, GMimeObject **out, struct smz_err *e)
-{
-	if (spool_size(sp) == 0)
-		return smz_err_set(e, SMZ_ERR_DATA, "an empty inner entity");
-	GMimeStream *st = spool_gstream(sp);
-	GMimeParser *p = g_mime_parser_new_with_stream(st);
-	k->obj[k->nobj++] = G_OBJECT(st);
-	k->obj[k->nobj++] = G_OBJECT(p);
-	GMimeObject *o = g_mime_parser_construct_part(p, NULL);
-	if (!o)
-		return smz_err_set(e, SMZ_ERR_DATA, "the inner entity is not MIME");
-	k->obj[k->nobj++] = G_OBJECT(o);
-	int n = 0;
-	if (count_parts(o, 0, &n))
-		return smz_err_set(e, SMZ_ERR_DATA, "MIME structure too large or too deep");
-	*out = o;
-	return 0;
-}
-
-static CMS_ContentInfo *
-read_cms(struct spool *sp)
-{
-	BIO *b = spool_bio(sp);
-	CMS_ContentInfo *cms = b ? d2i_CMS_bio(b, NULL) : NULL;
-	BIO_free(b);
-	return cms;
-}
-
-static void
-note_sig(struct sigres *sr, int vr, int *bad, struct sigres *fail, struct sigres *first)
+note_sig(struct smz_cms_sig *sr, int vr, int *bad, struct smz_cms_sig *fail,
+	 struct smz_cms_sig *first)
 {
 	if (vr == SMZ_ERR_VERIFY && !*bad) {
 		*fail = *sr;
@@ -2307,162 +210,29 @@ note_sig(struct sigres *sr, int vr, int *bad, struct sigres *fail, struct sigres
 		*first = *sr;
 }
 
-/* ---- the content cipher of an enveloped message ----
- * OpenSSL 3.0 has no getter for an EnvelopedData's content-encryption
- * algorithm, so its DER (or BER: streamed CMS uses indefinite lengths) is
- * walked with OpenSSL's own TLV reader, ASN1_get_object, down to the
- * AlgorithmIdentifier, which d2i_X509_ALGOR reads.  Only a prefix is
- * needed: what precedes the encrypted content. */
-
-/* Step over one element; -1 if it does not fit in left. */
-static int
-tlv_skip(const unsigned char **p, long *left, int depth)
-{
-	const unsigned char *q = *p;
-	long l;
-	int tag, cls;
-	int r = ASN1_get_object(&q, &l, &tag, &cls, *left);
-	if ((r & 0x80) || depth > 16)
-		return -1;
-	long rest = *left - (long)(q - *p);
-	if (r == (V_ASN1_CONSTRUCTED | 1)) { /* indefinite: elements up to end-of-contents */
-		while (!(rest >= 2 && q[0] == 0 && q[1] == 0))
-			if (rest < 2 || tlv_skip(&q, &rest, depth + 1))
-				return -1;
-		q += 2;
-		rest -= 2;
-	} else {
-		if (l > rest)
-			return -1;
-		q += l;
-		rest -= l;
-	}
-	*p = q;
-	*left = rest;
-	return 0;
-}
-
-/* Enter a constructed element with this tag and class; a definite length
- * may run past the prefix. */
-static int
-tlv_enter(const unsigned char **p, long *left, int want_tag, int want_cls)
-{
-	const unsigned char *q = *p;
-	long l;
-	int tag, cls;
-	int r = ASN1_get_object(&q, &l, &tag, &cls, *left);
-	if (r == 0x80 || !(r & V_ASN1_CONSTRUCTED) || tag != want_tag || cls != want_cls)
-		return -1;
-	*left -= (long)(q - *p);
-	if (!(r & 1) && l < *left)
-		*left = l;
-	*p = q;
-	return 0;
-}
-
-static int
-peek_tag(const unsigned char *p, long left, int *tag, int *cls)
-{
-	long l;
-	return ASN1_get_object(&p, &l, tag, cls, left) == 0x80 ? -1 : 0;
-}
-
-static int
-cipher_nid(const unsigned char *p, long left)
-{
-	int tag, cls, nid = NID_undef;
-	if (tlv_enter(&p, &left, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL) || /* ContentInfo */
-	    tlv_skip(&p, &left, 0) ||				       /* contentType */
-	    tlv_enter(&p, &left, 0, V_ASN1_CONTEXT_SPECIFIC) ||	       /* [0] content */
-	    tlv_enter(&p, &left, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL) || /* (Auth)EnvelopedData */
-	    tlv_skip(&p, &left, 0) ||				       /* version */
-	    peek_tag(p, left, &tag, &cls))
-		return NID_undef;
-	if (tag == 0 && cls == V_ASN1_CONTEXT_SPECIFIC &&
-	    tlv_skip(&p, &left, 0)) /* originatorInfo */
-		return NID_undef;
-	if (tlv_skip(&p, &left, 0) ||				       /* recipientInfos */
-	    tlv_enter(&p, &left, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL) || /* EncryptedContentInfo */
-	    tlv_skip(&p, &left, 0))				       /* contentType */
-		return NID_undef;
-	X509_ALGOR *alg = d2i_X509_ALGOR(NULL, &p, left);
-	if (alg) {
-		const ASN1_OBJECT *o;
-		X509_ALGOR_get0(&o, NULL, NULL, alg);
-		nid = OBJ_obj2nid(o);
-	}
-	X509_ALGOR_free(alg);
-	ERR_clear_error();
-	return nid;
-}
-
-/* The cipher's name for status lines, and whether policy refuses it. */
-static const char *
-cipher_name(int nid, unsigned refuse, int *refused, int *weak)
-{
-	static const struct {
-		int nid;
-		const char *name;
-		unsigned bits;
-	} t[] = {{NID_aes_256_gcm, "aes-256-gcm", 0},
-		 {NID_aes_192_gcm, "aes-192-gcm", 0},
-		 {NID_aes_128_gcm, "aes-128-gcm", 0},
-		 {NID_aes_256_cbc, "aes-256-cbc", SMZ_REFUSE_CBC},
-		 {NID_aes_192_cbc, "aes-192-cbc", SMZ_REFUSE_CBC},
-		 {NID_aes_128_cbc, "aes-128-cbc", SMZ_REFUSE_CBC},
-		 {NID_des_ede3_cbc, "3des", SMZ_REFUSE_CBC | SMZ_REFUSE_3DES},
-		 {NID_des_cbc, "des", SMZ_REFUSE_CBC | SMZ_REFUSE_DES},
-		 {NID_rc2_cbc, "rc2", SMZ_REFUSE_CBC | SMZ_REFUSE_RC2}};
-	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-		if (t[i].nid == nid) {
-			*refused = (t[i].bits & refuse) != 0;
-			*weak = (t[i].bits & (SMZ_REFUSE_3DES | SMZ_REFUSE_DES | SMZ_REFUSE_RC2)) !=
-				0;
-			return t[i].name;
-		}
-	*refused = 0;
-	*weak = 1;
-	return "unknown";
-}
-
-/* The content cipher of the enveloped CMS in der (a prefix suffices). */
-static int
-spool_cipher_nid(struct spool *der)
-{
-	unsigned char head[65536];
-	size_t n;
-	if (der->tf) {
-		rewind(der->tf);
-		n = fread(head, 1, sizeof head, der->tf);
-		rewind(der->tf);
-		return cipher_nid(head, (long)n);
-	}
-	n = der->len < sizeof head ? der->len : sizeof head;
-	return cipher_nid((const unsigned char *)der->buf, (long)n);
-}
-
 /* One application/pkcs7-mime layer: decrypt or verify into next. */
 static int
-pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big,
-	    const struct hdrs *from, const char *mid, char *used, size_t usedcap, int *type,
-	    struct sigres *sr, struct smz_err *e)
+pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct smz_spool *next, int big,
+	    const struct smz_mime_hdrs *from, const char *mid, char *used, size_t usedcap,
+	    int *type, struct smz_cms_sig *sr, struct smz_err *e)
 {
-	struct spool der;
-	if (part_content(o, &der, big)) {
-		spool_free(&der);
+	struct smz_spool der;
+	if (smz_mime_part_content(o, &der, big)) {
+		smz_spool_free(&der);
 		return smz_err_set(e, SMZ_ERR_DATA, "unreadable S/MIME part");
 	}
-	CMS_ContentInfo *cms = b64_sane(o, spool_size(&der)) ? read_cms(&der) : NULL;
+	CMS_ContentInfo *cms = smz_mime_b64_sane(o, smz_spool_size(&der)) ? smz_cms_read(&der)
+									  : NULL;
 	int cnid = cms ? OBJ_obj2nid(CMS_get0_type(cms)) : NID_undef;
 	if (cnid == NID_pkcs7_enveloped || cnid == NID_id_smime_ct_authEnvelopedData) {
 		int refused = 0, weak = 0;
-		const char *name = cipher_name(spool_cipher_nid(&der), s->cfg.refuse, &refused,
-					       &weak);
+		const char *name = smz_cms_cipher_name(smz_cms_cipher(&der), s->cfg.refuse,
+						       &refused, &weak);
 		snprintf(s->cipher, sizeof s->cipher, "%s", name);
 		if (weak)
 			snprintf(s->weak, sizeof s->weak, " weak=%s", name);
 		if (refused) { /* before any key is used */
-			spool_free(&der);
+			smz_spool_free(&der);
 			CMS_ContentInfo_free(cms);
 			return smz_err_set(e, SMZ_ERR_PERM,
 					   "refused: the content cipher %s is refused "
@@ -2470,7 +240,7 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big,
 					   name);
 		}
 	}
-	spool_free(&der);
+	smz_spool_free(&der);
 	if (!cms) {
 		ERR_clear_error();
 		return smz_err_set(e, SMZ_ERR_DATA,
@@ -2478,17 +248,17 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big,
 				   "(truncated or damaged base64?)");
 	}
 	*type = OBJ_obj2nid(CMS_get0_type(cms));
-	int rc = spool_open(next, big) ? smz_err_set(e, SMZ_ERR_IO,
-						     "cannot create a temporary "
-						     "file")
-				       : 0;
+	int rc = smz_spool_open(next, big) ? smz_err_set(e, SMZ_ERR_IO,
+							 "cannot create a temporary "
+							 "file")
+					   : 0;
 	BIO *ob = rc ? NULL : BIO_new_fp(next->w, BIO_NOCLOSE);
 	if (rc)
 		;
 	else if (*type == NID_pkcs7_enveloped || *type == NID_id_smime_ct_authEnvelopedData)
-		rc = decrypt_cms(s, cms, ob, mid, used, usedcap, e);
+		rc = smz_cms_decrypt(s, cms, ob, mid, used, usedcap, e);
 	else if (*type == NID_pkcs7_signed) {
-		rc = verify_cms(s, cms, NULL, ob, from, sr, e);
+		rc = smz_cms_verify(s, cms, NULL, ob, from, sr, e);
 		/* a bad signature is reported, but what it wraps is still the
 		 * message: hand it on (OpenSSL's CMS_verify does not) */
 		ASN1_OCTET_STRING **pos = rc == SMZ_ERR_VERIFY ? CMS_get0_content(cms) : NULL;
@@ -2502,28 +272,29 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct spool *next, int big,
 		BIO_free(ob);
 	}
 	CMS_ContentInfo_free(cms);
-	if ((!rc || rc == SMZ_ERR_VERIFY) && spool_seal(next))
+	if ((!rc || rc == SMZ_ERR_VERIFY) && smz_spool_seal(next))
 		rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 	return rc;
 }
 
 /* One multipart/signed layer: verify; the content part is next. */
 static int
-signed_layer(struct smz_smime *s, GMimeObject *o, int big, const struct hdrs *from,
-	     struct sigres *sr, struct smz_err *e)
+signed_layer(struct smz_smime *s, GMimeObject *o, int big, const struct smz_mime_hdrs *from,
+	     struct smz_cms_sig *sr, struct smz_err *e)
 {
 	GMimeMultipart *mp = GMIME_MULTIPART(o);
 	if (g_mime_multipart_get_count(mp) != 2)
 		return smz_err_set(e, SMZ_ERR_DATA, "multipart/signed without exactly two parts");
 	GMimeObject *content = g_mime_multipart_get_part(mp, 0),
 		    *sig = g_mime_multipart_get_part(mp, 1);
-	struct spool cs, der;
+	struct smz_spool cs, der;
 	memset(&der, 0, sizeof der);
 	int rc = 0;
-	if (spool_open(&cs, big) || write_entity(content, cs.w) || spool_seal(&cs) ||
-	    part_content(sig, &der, big))
+	if (smz_mime_spool_entity(content, &cs, big) || smz_mime_part_content(sig, &der, big))
 		rc = smz_err_set(e, SMZ_ERR_DATA, "unreadable signature part");
-	CMS_ContentInfo *cms = rc || !b64_sane(sig, spool_size(&der)) ? NULL : read_cms(&der);
+	CMS_ContentInfo *cms = rc || !smz_mime_b64_sane(sig, smz_spool_size(&der))
+				       ? NULL
+				       : smz_cms_read(&der);
 	if (!rc && (!cms || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed)) {
 		ERR_clear_error();
 		rc = smz_err_set(e, SMZ_ERR_DATA,
@@ -2531,13 +302,13 @@ signed_layer(struct smz_smime *s, GMimeObject *o, int big, const struct hdrs *fr
 				 "(truncated or damaged base64?)");
 	}
 	if (!rc) {
-		BIO *db = spool_bio(&cs);
-		rc = verify_cms(s, cms, db, NULL, from, sr, e);
+		BIO *db = smz_spool_bio(&cs);
+		rc = smz_cms_verify(s, cms, db, NULL, from, sr, e);
 		BIO_free(db);
 	}
 	CMS_ContentInfo_free(cms);
-	spool_free(&der);
-	spool_free(&cs);
+	smz_spool_free(&der);
+	smz_spool_free(&cs);
 	return rc;
 }
 
@@ -2547,7 +318,7 @@ static int
 open_forwarded(struct smz_smime *s, GMimeObject *o, int depth, struct smz_smime_result *r)
 {
 	int n = 0;
-	if (depth > MAX_DEPTH)
+	if (depth > SMZ_MIME_MAX_DEPTH)
 		return 0;
 	if (GMIME_IS_MULTIPART(o)) {
 		GMimeMultipart *mp = GMIME_MULTIPART(o);
@@ -2562,14 +333,14 @@ open_forwarded(struct smz_smime *s, GMimeObject *o, int depth, struct smz_smime_
 	GMimeObject *b = inner ? g_mime_message_get_mime_part(inner) : NULL;
 	if (!b)
 		return 0;
-	if (!is_pkcs7_mime(b) && !is_signed_multipart(b))
+	if (!smz_mime_is_pkcs7(b) && !smz_mime_is_signed(b))
 		return open_forwarded(s, b, depth + 1, r);
 	if (s->nest >= 4)
 		return 0;
 	int fd = memfd_create("smz-fwd", MFD_CLOEXEC);
 	FILE *w = fd >= 0 ? fdopen(dup(fd), "w") : NULL;
 	FILE *res = w ? smz_tmpfile() : NULL;
-	if (!res || write_entity(GMIME_OBJECT(inner), w) || fclose(w) != 0 ||
+	if (!res || smz_mime_write_entity(GMIME_OBJECT(inner), w) || fclose(w) != 0 ||
 	    lseek(fd, 0, SEEK_SET) != 0) {
 		if (res)
 			fclose(res);
@@ -2606,12 +377,12 @@ open_forwarded(struct smz_smime *s, GMimeObject *o, int depth, struct smz_smime_
 }
 
 static int
-incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smime_result *r,
-	 struct smz_err *e)
+incoming(struct smz_smime *s, int ops, struct smz_mime_msg *m, FILE *out,
+	 struct smz_smime_result *r, struct smz_err *e)
 {
 	int big = m->raw.tf != NULL, rc = 0, bad = 0;
-	struct hdrs h;
-	read_hdrs(m->m, &h);
+	struct smz_mime_hdrs h;
+	smz_mime_read_hdrs(m->m, &h);
 	s->cipher[0] = 0;
 	s->weak[0] = 0;
 	const char *fromp = h.from;
@@ -2621,24 +392,24 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 	smz_printable(fromp ? fromp : "", r->from, sizeof r->from);
 	const char *date = g_mime_object_get_header(GMIME_OBJECT(m->m), "Date");
 	smz_printable(date ? date : "", r->date, sizeof r->date);
-	struct keep k;
+	struct smz_mime_keep k;
 	k.nobj = k.nsp = 0;
 	GMimeObject *cur = g_mime_message_get_mime_part(m->m);
-	struct spool *outsp = NULL;  /* NULL: the original message */
-	struct spool *bodysp = NULL; /* content with no header block: written as a body */
-	struct spool *lastsp = NULL; /* the last content below a decryption */
-	struct sigres first = {0}, fail = {0};
+	struct smz_spool *outsp = NULL;	 /* NULL: the original message */
+	struct smz_spool *bodysp = NULL; /* content with no header block: written as a body */
+	struct smz_spool *lastsp = NULL; /* the last content below a decryption */
+	struct smz_cms_sig first = {0}, fail = {0};
 	char used[400] = "";
 	for (int depth = 0; !rc && cur; depth++) {
-		int layer = is_pkcs7_mime(cur) || is_signed_multipart(cur);
+		int layer = smz_mime_is_pkcs7(cur) || smz_mime_is_signed(cur);
 		if (layer && (depth >= s->cfg.max_layers || k.nsp >= 16 || k.nobj + 3 > 4 * 16)) {
 			rc = smz_err_set(e, SMZ_ERR_DATA, "more than %d nested S/MIME layers",
 					 s->cfg.max_layers);
 			break;
 		}
-		struct sigres sr = {0};
-		if (is_pkcs7_mime(cur)) {
-			struct spool *next = &k.sp[k.nsp++];
+		struct smz_cms_sig sr = {0};
+		if (smz_mime_is_pkcs7(cur)) {
+			struct smz_spool *next = &k.sp[k.nsp++];
 			memset(next, 0, sizeof *next);
 			int type = 0;
 			rc = pkcs7_layer(s, cur, next, big, &h, mid, used, sizeof used, &type, &sr,
@@ -2647,27 +418,28 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 				r->signatures++;
 				note_sig(&sr, rc, &bad, &fail, &first);
 				if (rc == SMZ_ERR_VERIFY)
-					rc = spool_size(next) ? 0
-							      : -1000; /* nothing inside to walk */
+					rc = smz_spool_size(next)
+						     ? 0
+						     : -1000; /* nothing inside to walk */
 			} else if (!rc) {
 				r->decrypted++;
 			}
 			GMimeObject *inner = NULL;
 			if (!rc && r->decrypted)
 				lastsp = next;
-			if (!rc && !spool_starts_with_field(next)) {
+			if (!rc && !smz_mime_starts_with_field(next)) {
 				/* no header block: a body, and the end of the walk */
 				if (type != NID_pkcs7_signed || s->cfg.unwrap_all)
 					bodysp = outsp = next;
 			} else {
 				if (!rc)
-					rc = parse_entity(&k, next, &inner, e);
-				if (!rc && (type != NID_pkcs7_signed || is_pkcs7_mime(inner) ||
+					rc = smz_mime_parse_entity(&k, next, &inner, e);
+				if (!rc && (type != NID_pkcs7_signed || smz_mime_is_pkcs7(inner) ||
 					    s->cfg.unwrap_all))
 					outsp = next; /* the output lies below this layer */
 			}
 			cur = inner;
-		} else if (is_signed_multipart(cur)) {
+		} else if (smz_mime_is_signed(cur)) {
 			rc = signed_layer(s, cur, big, &h, &sr, e);
 			if (!rc || rc == SMZ_ERR_VERIFY) {
 				r->signatures++;
@@ -2675,11 +447,10 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 				rc = 0;
 			}
 			GMimeObject *content = g_mime_multipart_get_part(GMIME_MULTIPART(cur), 0);
-			if (!rc && is_pkcs7_mime(content)) { /* encrypted inside signed */
-				struct spool *sp = &k.sp[k.nsp++];
+			if (!rc && smz_mime_is_pkcs7(content)) { /* encrypted inside signed */
+				struct smz_spool *sp = &k.sp[k.nsp++];
 				memset(sp, 0, sizeof *sp);
-				if (spool_open(sp, big) || write_entity(content, sp->w) ||
-				    spool_seal(sp))
+				if (smz_mime_spool_entity(content, sp, big))
 					rc = smz_err_set(e, SMZ_ERR_IO,
 							 "temporary file write error");
 				outsp = sp;
@@ -2728,9 +499,8 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 		const char *kind = NULL;
 		char note[400] = "";
 		if (bodysp) {
-			write_outer_headers(m->m, out);
-			fputs("MIME-Version: 1.0\r\n", out);
-			if (write_body_entity(bodysp, out, &kind))
+			smz_mime_write_outer(m->m, out);
+			if (smz_mime_write_body(bodysp, out, &kind))
 				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 			else if (r->raw)
 				snprintf(note, sizeof note,
@@ -2754,25 +524,23 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 		GMimeObject *ent = NULL;
 		if (bodysp)
 			;
-		else if (s->cfg.unwrap_all && outsp && parse_entity(&k, outsp, &ent, e))
+		else if (s->cfg.unwrap_all && outsp && smz_mime_parse_entity(&k, outsp, &ent, e))
 			ent = NULL;
 		else if (s->cfg.unwrap_all && !outsp)
 			ent = g_mime_message_get_mime_part(m->m);
 		if (bodysp) {
 			; /* written above */
 		} else if (ent && open_forwarded(s, ent, 0, r) > 0) {
-			write_outer_headers(m->m, out);
-			fputs("MIME-Version: 1.0\r\n", out);
-			keep_content_headers(ent);
-			if (write_entity(ent, out))
+			smz_mime_write_outer(m->m, out);
+			smz_mime_keep_content_headers(ent);
+			if (smz_mime_write_entity(ent, out))
 				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 		} else if (!outsp) {
-			if (spool_copy(&m->raw, out, 1))
+			if (smz_spool_copy(&m->raw, out, 1))
 				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 		} else {
-			write_outer_headers(m->m, out);
-			fputs("MIME-Version: 1.0\r\n", out);
-			if (spool_copy_entity(outsp, out))
+			smz_mime_write_outer(m->m, out);
+			if (smz_mime_copy_entity(outsp, out))
 				rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 		}
 	}
@@ -2785,7 +553,7 @@ incoming(struct smz_smime *s, int ops, struct msg *m, FILE *out, struct smz_smim
 			 e->msg);
 	else if (rc == SMZ_ERR_DATA)
 		snprintf(r->status, sizeof r->status, "FAIL malformed: %.900s", e->msg);
-	keep_free(&k);
+	smz_mime_keep_free(&k);
 	return rc;
 }
 
@@ -2794,32 +562,32 @@ smz_smime_run(struct smz_smime *s, int ops, int in, FILE *out, struct smz_smime_
 	      struct smz_err *e)
 {
 	memset(r, 0, sizeof *r);
-	struct msg m;
+	struct smz_mime_msg m;
 	memset(&m, 0, sizeof m);
-	int rc = read_input(in, &m.raw, e);
+	int rc = smz_spool_read(in, &m.raw, e);
 	if (!rc)
-		rc = parse_message(&m, e);
+		rc = smz_mime_parse(&m, e);
 	/* everything is built canonical (CRLF) in a spool, then written with
 	 * the input's line ends */
-	struct spool o;
+	struct smz_spool o;
 	memset(&o, 0, sizeof o);
-	if (!rc && spool_open(&o, m.raw.tf != NULL))
+	if (!rc && smz_spool_open(&o, m.raw.tf != NULL))
 		rc = smz_err_set(e, SMZ_ERR_IO, "cannot create a temporary file");
 	if (!rc)
 		rc = (ops & (SMZ_SMIME_DECRYPT | SMZ_SMIME_VERIFY))
 			     ? incoming(s, ops, &m, o.w, r, e)
 			     : outgoing(s, ops, &m, o.w, r, e);
-	if (!rc && spool_seal(&o))
+	if (!rc && smz_spool_seal(&o))
 		rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 	/* the audit entries of this message's key uses before its output */
 	if (!rc && !(ops & SMZ_SMIME_VERIFY) && s->cfg.commit_before_output && smz_smime_pending(s))
 		rc = smz_smime_commit(s, e);
-	if (!rc && !(ops & SMZ_SMIME_VERIFY) && spool_copy(&o, out, m.crlf))
+	if (!rc && !(ops & SMZ_SMIME_VERIFY) && smz_spool_copy(&o, out, m.crlf))
 		rc = smz_err_set(e, SMZ_ERR_IO, "write error");
 	if (rc == SMZ_ERR_DATA && (ops & SMZ_SMIME_VERIFY) && !r->status[0])
 		snprintf(r->status, sizeof r->status, "FAIL malformed: %.900s", e->msg);
-	spool_free(&o);
-	msg_free(&m);
+	smz_spool_free(&o);
+	smz_mime_msg_free(&m);
 	return rc;
 }
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include "err.h"
 #include "policy.h"
+#include "spool.h" /* smz_tmpfile */
 
 struct smz_vault;
 struct smz_smime;
@@ -81,9 +82,6 @@ void smz_smime_free(struct smz_smime *s);
  * SMZ_ERR_NOTFOUND (no usable certificate for a recipient). */
 int smz_smime_run(struct smz_smime *s, int ops, int in, FILE *out, struct smz_smime_result *r,
 		  struct smz_err *e);
-
-/* An unlinked temporary file in $TMPDIR (else /tmp), mode 0600. */
-FILE *smz_tmpfile(void);
 
 /* Each key used in this run (decryptions with it), and the key of the last
  * decryption: for reports and per-key audit entries. */

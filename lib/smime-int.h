@@ -1,0 +1,64 @@
+/*
+ * smime-int: what smime.c shares with the files it is made of (certpick.c,
+ * cms.c): the run's state behind struct smz_smime, its caches of keys,
+ * certificates and verified chains, and its pending audit entries.  Not
+ * for cmd/: programs use smime.h.
+ */
+#ifndef SMZ_SMIME_INT_H
+#define SMZ_SMIME_INT_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stddef.h>
+#include <time.h>
+#include "addr.h"
+#include "smime.h"
+
+struct smz_smime_key { /* a key used in this run, unsealed once */
+	char id[65], addr[SMZ_ADDR_MAX];
+	size_t uses;
+	int audited; /* count_only: its first use is among the audit entries */
+	EVP_PKEY *key;
+	X509 *cert;
+};
+
+struct smz_smime_rcache { /* a recipient certificate found in this run */
+	char key[SMZ_ADDR_MAX];
+	X509 *cert;
+};
+
+struct smz_smime_vcache {     /* a signer chain verified in this run, and for when */
+	unsigned char id[32]; /* SHA-256 of the signer and the certificates offered */
+	time_t from, to;
+	int crl;
+};
+
+struct smz_smime_ridcache { /* a RecipientInfo id already looked up in this run */
+	unsigned char id[32];
+	size_t key;
+	char state[16], how[24];
+};
+
+struct smz_smime {
+	struct smz_smime_cfg cfg;
+	struct smz_smime_ridcache rid[256];
+	size_t nrid;
+	struct smz_smime_rcache rc[64];
+	size_t nrc;
+	struct smz_smime_vcache vc[64];
+	size_t nvc;
+	struct smz_smime_key *keys;
+	size_t nkeys;
+	ptrdiff_t last_key; /* the key of the last decryption */
+	int nest;	    /* forwarded messages being opened */
+	char cipher[24];    /* content cipher of the last encryption layer */
+	char weak[32];	    /* " weak=NAME" when a layer used a weak one */
+	char **audit;	    /* op, subject, reason triples */
+	size_t naudit, capaudit;
+};
+
+/* Queue an audit entry, written by smz_smime_commit; -1: out of memory. */
+int smz_smime_audit_add(struct smz_smime *s, const char *op, const char *subject,
+			const char *reason);
+
+#endif
