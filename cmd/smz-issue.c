@@ -486,7 +486,7 @@ v_plan(const char *arg)
 	}
 	struct smz_roster roster = {0};
 	char **list = NULL;
-	int found, rc = o.renewals ? -1 : plan_input(arg, &roster, &list, &po.nleavers);
+	int found = 0, rc = o.renewals ? -1 : plan_input(arg, &roster, &list, &po.nleavers);
 	po.roster = &roster;
 	po.leavers = (const char *const *)list;
 	struct smz_plan_facts facts = {0};
@@ -506,13 +506,16 @@ v_plan(const char *arg)
 	}
 	if (rc < 0)
 		cmd_header(plan_cols);
-	for (size_t i = 0; rc < 0 && i < plan.n; i++) {
+	/* a write error stops the rows; cmd_exit reports it (EPIPE quietly) */
+	for (size_t i = 0, out = 0; rc < 0 && !out && i < plan.n; i++) {
 		const struct smz_plan_row *pr = &plan.rows[i];
 		json_t *row = json_pack("{s:s,s:s,s:s,s:s}", "action",
 					smz_plan_action_name(pr->action), "address", pr->address,
 					"serial", pr->serial, "reason", pr->reason);
-		if (!row || cmd_record(row, plan_cols) < 0)
-			rc = EX_IOERR;
+		if (!row)
+			rc = cmd_fail(SMZ_ERR_INTERNAL, NULL, "print the plan");
+		else
+			out = cmd_record(row, plan_cols) < 0;
 		json_decref(row);
 	}
 	const size_t *n = plan.people;
