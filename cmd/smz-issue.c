@@ -5,6 +5,7 @@
 #include "dbenv.h"
 #include "fileio.h"
 #include "issue.h"
+#include "plan.h"
 #include "secmem.h"
 
 #include <openssl/pem.h>
@@ -19,6 +20,8 @@ static struct {
 	int no_passphrase;
 	const char *root_cert, *root_key, *root_pass, *reason, *out, *within;
 	const char **addresses, **key_ids;
+	int force, leavers, renewals;
+	const char *setting;
 } o;
 
 static struct poptOption table[] = {
@@ -43,8 +46,15 @@ static struct poptOption table[] = {
 	{"address", 0, POPT_ARG_ARGV, &o.addresses, 0, "revoke: every certificate of ADDR", "ADDR"},
 	{"key-id", 0, POPT_ARG_ARGV, &o.key_ids, 0, "revoke: every certificate of key K", "K"},
 	{"out", 0, POPT_ARG_STRING, &o.out, 0, "crl: write the CRL to FILE", "FILE"},
-	{"within", 0, POPT_ARG_STRING, &o.within, 0, "expiring: within DAYS (e.g. 30 or 30d)",
-	 "DAYS"},
+	{"within", 0, POPT_ARG_STRING, &o.within, 0,
+	 "expiring: within DAYS (e.g. 30 or 30d); plan: the renewal window", "DAYS"},
+	{"force", 0, POPT_ARG_NONE, &o.force, 0,
+	 "plan: off-board beyond policy [offboarding] max_fraction", NULL},
+	{"leavers", 0, POPT_ARG_NONE, &o.leavers, 0,
+	 "plan: the input lists who leaves, one address a line", NULL},
+	{"renewals", 0, POPT_ARG_NONE, &o.renewals, 0, "plan: renewals only, no input", NULL},
+	{"setting", 0, POPT_ARG_STRING, &o.setting, 0,
+	 "plan: print ca, ldap-uri, reuse-key or window-days as the policy sets it", "NAME"},
 	POPT_TABLEEND};
 
 static struct smz_policy pol;
@@ -376,6 +386,155 @@ v_address_keys(const char *arg)
 	return bad ? EX_DATAERR : 0;
 }
 
+/* The plan smz-provision, smz-renew and smz-offboard carry out (lib/plan). */
+#define ROSTER_MAX (256u << 20)
+static const char *const plan_cols[] = {"action", "address", "serial", "reason", NULL};
+
+/* Policy values the shell programs need, so that none parses the INI. */
+static int
+plan_setting(const char *name)
+{
+	if (strcmp(name, "ca") == 0)
+		printf("%s\n", dir ? dir : "");
+	else if (strcmp(name, "ldap-uri") == 0)
+		printf("%s\n", pol.ldap_uri);
+	else if (strcmp(name, "reuse-key") == 0)
+		printf("%s\n", pol.reuse_key ? "yes" : "no");
+	else if (strcmp(name, "window-days") == 0)
+		printf("%d\n", pol.window_days);
+	else
+		return cmd_msg("--setting %s: expected ca, ldap-uri, reuse-key or window-days",
+			       name),
+		       EX_USAGE;
+	return 0;
+}
+
+static size_t plan_rejected;
+
+static void
+plan_reject(void *arg, size_t line, const char *why)
+{
+	cmd_msg("%s:%zu: rejected: %s", (const char *)arg, line, why);
+	plan_rejected++;
+}
+
+/* Who the plan is about: the roster, or with --leavers a list. */
+static int
+plan_input(const char *arg, struct smz_roster *r, char ***list, size_t *n)
+{
+	const char *name = arg && strcmp(arg, "-") ? arg : "(stdin)";
+	int rc;
+	if (o.leavers) {
+		FILE *in = cmd_open_stream(arg, "addresses", &rc);
+		if (!in)
+			return rc;
+		rc = smz_plan_read_list(in, list, n, plan_reject, (void *)name, &e);
+		if (in != stdin)
+			fclose(in);
+		return rc ? cmd_fail(rc, &e, "read the leavers %s", name) : -1;
+	}
+	if (pol.ndomains == 0) {
+		cmd_msg("unable to plan: %s has no [domains] allowed",
+			pol.source[0] ? pol.source : "the policy");
+		return EX_CONFIG;
+	}
+	char *data;
+	size_t len;
+	struct smz_roster_opts ro = {0};
+	if ((rc = smz_file_read(arg ? arg : "-", ROSTER_MAX, &data, &len, &e)))
+		return cmd_fail(rc, &e, "read the roster");
+	rc = smz_roster_parse(data, len, &ro, &pol, r, &e);
+	free(data);
+	if (rc)
+		return cmd_fail(rc, &e, "read roster %s", name);
+	for (size_t i = 0; i < r->n; i++)
+		if (r->rows[i].outcome == SMZ_ROW_REJECTED)
+			plan_reject((void *)name, r->rows[i].line, r->rows[i].reason);
+	return -1;
+}
+
+static int
+v_plan(const char *arg)
+{
+	if (o.setting)
+		return arg ? (cmd_msg("--setting takes no argument"), EX_USAGE)
+			   : plan_setting(o.setting);
+	if (o.renewals ? arg || o.leavers : !arg && isatty(STDIN_FILENO)) {
+		cmd_msg("plan needs a ROSTER (or with --leavers a list of addresses), or "
+			"--renewals and no argument");
+		return EX_USAGE;
+	}
+	struct smz_plan_opts po = {o.renewals  ? SMZ_PLAN_RENEWALS
+				   : o.leavers ? SMZ_PLAN_LEAVERS
+					       : SMZ_PLAN_ROSTER,
+				   NULL,
+				   NULL,
+				   0,
+				   pol.local_part_sensitive,
+				   pol.max_fraction,
+				   o.force,
+				   (long long)time(NULL),
+				   pol.window_days * 86400LL};
+	if (o.within) {
+		char *end;
+		long d = strtol(o.within, &end, 10);
+		if (end == o.within || (*end && strcmp(end, "d") != 0) || d < 0 || d > 36500) {
+			cmd_msg("--within %s: expected a number of days, e.g. 30 or 30d", o.within);
+			return EX_USAGE;
+		}
+		po.window = d * 86400LL;
+	}
+	struct smz_roster roster = {0};
+	char **list = NULL;
+	int found = 0, rc = o.renewals ? -1 : plan_input(arg, &roster, &list, &po.nleavers);
+	po.roster = &roster;
+	po.leavers = (const char *const *)list;
+	struct smz_plan_facts facts = {0};
+	struct smz_plan plan = {0};
+	struct smz_ca *ca;
+	if (rc < 0 && (rc = open_ca(&ca, 0)) < 0) {
+		int r = smz_plan_read_ca(ca, &facts, &e);
+		smz_ca_close(ca);
+		if (!r && po.mode == SMZ_PLAN_ROSTER)
+			r = smz_plan_read_vault(smz_opts_vault_dir(pol.vault_path), &facts, &found,
+						&e);
+		if (!r && po.mode == SMZ_PLAN_ROSTER && !found && smz_opt.verbose)
+			cmd_msg("note: no vault: movers are not recognised");
+		if (!r)
+			r = smz_plan_make(&po, &facts, &plan, &e);
+		rc = r ? cmd_fail(r, &e, "make the plan") : -1;
+	}
+	if (rc < 0)
+		cmd_header(plan_cols);
+	/* a write error stops the rows; cmd_exit reports it (EPIPE quietly) */
+	for (size_t i = 0, out = 0; rc < 0 && !out && i < plan.n; i++) {
+		const struct smz_plan_row *pr = &plan.rows[i];
+		json_t *row = json_pack("{s:s,s:s,s:s,s:s}", "action",
+					smz_plan_action_name(pr->action), "address", pr->address,
+					"serial", pr->serial, "reason", pr->reason);
+		if (!row)
+			rc = cmd_fail(SMZ_ERR_INTERNAL, NULL, "print the plan");
+		else
+			out = cmd_record(row, plan_cols) < 0;
+		json_decref(row);
+	}
+	const size_t *n = plan.people;
+	if (rc < 0 && !smz_opt.quiet && po.mode == SMZ_PLAN_ROSTER)
+		cmd_msg("plan: %zu joiners, %zu movers, %zu leavers, %zu renewals, %zu unchanged",
+			n[SMZ_PLAN_JOIN], n[SMZ_PLAN_MOVE], n[SMZ_PLAN_LEAVE], n[SMZ_PLAN_RENEW],
+			n[SMZ_PLAN_NOTHING]);
+	else if (rc < 0 && !smz_opt.quiet && po.mode == SMZ_PLAN_LEAVERS)
+		cmd_msg("plan: %zu leaving, %zu off-boarded before, %zu unknown", n[SMZ_PLAN_LEAVE],
+			plan.before, plan.unknown);
+	else if (rc < 0 && !smz_opt.quiet)
+		cmd_msg("plan: %zu due, %zu not due", n[SMZ_PLAN_RENEW], n[SMZ_PLAN_NOTHING]);
+	smz_plan_free(&plan);
+	smz_plan_facts_free(&facts);
+	smz_plan_list_free(list, po.nleavers);
+	smz_roster_free(&roster);
+	return rc >= 0 ? rc : plan_rejected ? EX_DATAERR : 0;
+}
+
 static int
 v_issue_verb(const char *arg)
 {
@@ -394,9 +553,10 @@ static const struct {
 } verbs[] = {{"init", v_init_verb}, {"issue", v_issue_verb},
 	     {"revoke", v_revoke},  {"crl", v_crl},
 	     {"list", v_list},	    {"expiring", v_expiring},
-	     {"audit", v_audit},    {"address-keys", v_address_keys}};
-static const char *const verb_names[] = {"init",     "issue", "revoke",	      "crl", "list",
-					 "expiring", "audit", "address-keys", NULL};
+	     {"audit", v_audit},    {"address-keys", v_address_keys},
+	     {"plan", v_plan}};
+static const char *const verb_names[] = {"init",     "issue", "revoke",	      "crl",  "list",
+					 "expiring", "audit", "address-keys", "plan", NULL};
 
 int
 main(int argc, const char **argv)
@@ -421,7 +581,7 @@ main(int argc, const char **argv)
 	const char *arg = poptGetArg(ctx);
 	if (poptPeekArg(ctx)) {
 		cmd_msg("expected one CSR file (or a verb: init, issue, revoke, crl, list, "
-			"expiring, audit, address-keys)");
+			"expiring, audit, address-keys, plan)");
 		return EX_USAGE;
 	}
 	return cmd_exit(v_issue(arg));

@@ -29,7 +29,7 @@ test_expect_success 'smz-vault: no verb, unknown verb, extra argument' '
 
 test_expect_success 'the verbs in --help' '
 	smz-vault --help | test_grep "^Verbs: init list history show check audit passwd reshare attach import export lookup gateway-key\$" - &&
-	smz-issue --help | test_grep "^Verbs: init issue revoke crl list expiring audit address-keys\$" -
+	smz-issue --help | test_grep "^Verbs: init issue revoke crl list expiring audit address-keys plan\$" -
 '
 
 test_expect_success 'a bad policy is exit 78, naming file, line and allowed values' '

@@ -221,6 +221,16 @@ test_expect_success 'list and expiring' '
 	smz-issue list --json | head -n 1 | grep -q "^{\"serial\": *\"[0-9a-f]\{40\}\""
 '
 
+test_expect_success 'plan --renewals: due by the newest valid certificate, the list'"'"'s notAfter' '
+	smz-issue plan --renewals --within 30d >p30 2>err && test "$(head -n 1 p30)" = "$(printf "action\taddress\tserial\treason")" &&
+	! grep -q "^renew" p30 && test_grep "plan: 0 due, [1-9][0-9]* not due" err &&
+	smz-issue plan -q --renewals --within 401 >p401 &&
+	awk -F"\t" "\$2 == \"good2@example.com\" && \$6 == \"valid\" { print \"renew\t\" \$2 \"\t\" \$1 \"\texpires \" \$5 }" list | sort -t "	" -k4,4r | head -n 1 >want &&
+	test -s want && grep "	good2@example.com	" p401 | head -n 1 | test_cmp want - &&
+	! grep -q "good1@" p401 && ! grep -v "^renew	\|^action	" p401 | grep -q . &&
+	test_must_fail 64 smz-issue plan --renewals --within soon 2>err && test_grep "expected a number of days" err
+'
+
 test_expect_success 'every issuance and revocation is in the CA audit log' '
 	smz-issue audit >log &&
 	test "$(cut -f4 log | grep -c "^issue\$")" -eq "$(smz-issue list | tail -n +2 | cut -f1 | sort -u | wc -l)" &&

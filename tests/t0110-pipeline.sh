@@ -41,6 +41,18 @@ test_expect_success 're-running the pipeline changes nothing' '
 	test "$(smz-issue list | tail -n +2 | wc -l)" -eq 10000
 '
 
+test_expect_success 'smz-issue plan over 10,000: everyone unchanged, a row each with its serial' '
+	smz-issue plan big.csv >plan 2>err &&
+	test_grep "plan: 0 joiners, 0 movers, 0 leavers, 0 renewals, 10000 unchanged" err &&
+	test "$(tail -n +2 plan | cut -f1,4 | sort | uniq -c | sed "s/^ *//")" = "$(printf "10000 nothing\tunchanged")" &&
+	smz-issue list | awk -F"\t" "NR > 1 { print \$1 \"\t\" \$2 }" | sort >want &&
+	tail -n +2 plan | awk -F"\t" "{ print \$3 \"\t\" \$2 }" | sort | test_cmp want - &&
+	{ echo email; seq 1 9990 | sed "s/.*/u&@example.com/"; echo u10001@example.com; } >less.csv &&
+	smz-issue plan -q less.csv | awk -F"\t" "NR > 1 && \$1 != \"nothing\" { print \$1, \$2, \$4 }" | sort >changes &&
+	{ echo "join u10001@example.com no valid certificate"; seq 9991 10000 | sed "s/.*/leave u&@example.com not in the roster/"; } | sort >want &&
+	test_cmp want changes
+'
+
 test_expect_success 'the same CSRs again get the same certificates, attached once' '
 	smz-issue -v csrs.pem 2>issue.err | smz-vault attach >again.pem 2>attach.err &&
 	test "$(grep -c "already issued, sent again" issue.err)" -eq 10000 &&

@@ -57,6 +57,18 @@ test_expect_success 'a re-run changes nothing' '
 	smz-issue list | test_cmp before -
 '
 
+test_expect_success 'smz-issue plan --leavers: the rows smz-offboard carries out' '
+	printf "P3@Example.com\n stranger@example.com\np1@example.com\nnot-an-address\n" >who &&
+	test_must_fail 65 smz-issue plan --leavers who >lp 2>err &&
+	s3=$(smz-issue list | awk -F"\t" "\$2 == \"p3@example.com\" { print \$1 }") &&
+	printf "action\taddress\tserial\treason\nnothing\tp1@example.com\t\toff-boarded before\nleave\tp3@example.com\t%s\tlisted as leaving\nnothing\tstranger@example.com\t\tno certificate from this CA\n" "$s3" >expect &&
+	test_cmp expect lp && test_grep "^smz-issue: who:4: rejected: .*not-an-address" err &&
+	test_grep "plan: 1 leaving, 1 off-boarded before, 1 unknown" err &&
+	printf "p%s@example.com\n" 3 4 5 6 | test_must_fail 77 smz-issue plan --leavers - >out 2>err && test ! -s out &&
+	test_grep "refusing to off-board 4 of 18 people (more than 0.1 of them; policy \[offboarding\] max_fraction)" err &&
+	printf "p%s@example.com\n" 3 4 5 6 | smz-issue plan -q --leavers --force - >lp4 && test "$(grep -c "^leave	" lp4)" -eq 4
+'
+
 test_expect_success 'too many at once trips the safety stop (77); --force goes on' '
 	printf "p%s@example.com\n" 3 4 5 6 | test_must_fail 77 smz-offboard --ca-passphrase-file capw - 2>err &&
 	test_grep "refusing to off-board 4 of 18 people" err &&

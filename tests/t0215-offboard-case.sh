@@ -1,6 +1,6 @@
 #!/bin/sh
 # Leavers whose addresses have capitals: smz-offboard and smz-provision
-# compare addresses by lib/addr's key (smz-issue address-keys), so any
+# compare addresses by lib/addr's key (smz-issue plan), so any
 # spelling of the domain, and of the local part unless policy [vault]
 # local_part = sensitive, finds the certificate of Alice.Smith@example.com.
 . "$(dirname "$0")/lib.sh"
@@ -57,6 +57,11 @@ test_expect_success 'smz-provision: a roster spelling her in lower case changes 
 		sed "s/^Alice.Smith@/alice.smith@/" month1.csv >lower.csv &&
 		smz-provision --dry-run lower.csv >plan 2>err &&
 		test_grep "plan: 0 joiners, 0 movers, 0 leavers, 10 unchanged" err &&
+		s=$(smz-issue list | awk -F"\t" "\$2 == \"Alice.Smith@example.com\" { print \$1 }") &&
+		smz-issue plan -q lower.csv | grep -i "alice" >rows &&
+		test "$(cat rows)" = "$(printf "nothing\talice.smith@example.com\t%s\tunchanged" "$s")" &&
+		printf "ALICE.SMITH@EXAMPLE.COM\n" | smz-issue plan -q --leavers - | tail -n +2 >rows &&
+		test "$(cat rows)" = "$(printf "leave\tAlice.Smith@example.com\t%s\tlisted as leaving" "$s")" &&
 		grep -v "^Alice" month1.csv >month2.csv &&
 		smz-provision --dry-run month2.csv >plan 2>err &&
 		test_grep "^Alice.Smith@example.com	leave\$" plan &&
@@ -85,6 +90,14 @@ test_expect_success 'local_part = sensitive: only the exact spelling is her (65 
 test_expect_success 'local_part = sensitive: alice.smith and Alice.Smith are two people; off-boarding one keeps the other' '
 	world two "[vault]" "local_part = sensitive" && (
 		cd two && SMZ_POLICY=$PWD/policy.conf && export SMZ_POLICY &&
+		s=$(smz-issue list | awk -F"\t" "\$2 == \"Alice.Smith@example.com\" { print \$1 }") &&
+		sed "s/^Alice.Smith@example.com,E0/alice.smith@example.com,E10/" month1.csv >renamed.csv &&
+		smz-issue plan -q --force renamed.csv | grep -i "alice" | cut -f1,2,3,4 >rows &&
+		printf "leave\tAlice.Smith@example.com\t%s\tnot in the roster\njoin\talice.smith@example.com\t\tno valid certificate\n" "$s" >expect &&
+		test_cmp expect rows &&
+		sed "s/^Alice.Smith@/alice.smith@/" month1.csv >lower.csv &&
+		smz-issue plan -q lower.csv | grep -i "alice" >rows &&
+		test "$(cat rows)" = "$(printf "move\talice.smith@example.com\t%s\tfrom Alice.Smith@example.com" "$s")" &&
 		{ cat month1.csv; echo "alice.smith@example.com,E10,active"; } >month2.csv &&
 		smz-provision -q month2.csv &&
 		test "$(status_of alice.smith@example.com)" = valid &&

@@ -59,6 +59,26 @@ test_expect_success 'month 2, planned: 3 joiners, 1 mover, 3 leavers (2 gone, 1 
 	smz-issue list | test_cmp before -
 '
 
+test_expect_success 'smz-issue plan: month 2 as TSV, a row per certificate, serials the CA'"'"'s' '
+	smz-issue plan month2.csv >plan2.tsv 2>err &&
+	test_grep "plan: 3 joiners, 1 movers, 3 leavers, 0 renewals, 26 unchanged" err &&
+	test "$(head -n 1 plan2.tsv)" = "$(printf "action\taddress\tserial\treason")" &&
+	{
+		printf "leave\tu%s@example.com\tnot in the roster\n" 1 2
+		printf "leave\tu10@example.com\tleft (terminated)\n"
+		printf "move\tu20.new@example.com\tfrom u20@example.com\n"
+		printf "join\tu%s@example.com\tno valid certificate\n" 31 32 33
+		for i in $(seq 3 30); do [ $i = 10 ] || [ $i = 20 ] || printf "nothing\tu%s@example.com\tunchanged\n" $i; done
+	} | LC_ALL=C sort -t "	" -k2,2 >expect &&
+	tail -n +2 plan2.tsv | cut -f1,2,4 | test_cmp expect - &&
+	smz-issue list | awk -F"\t" "NR > 1 && \$6 == \"valid\" { print \$2 \"\t\" \$1 }" | sort >serials &&
+	awk -F"\t" "NR > 1 && \$1 != \"join\" { sub(/^from /, \"\", \$4); print (\$1 == \"move\" ? \$4 : \$2) \"\t\" \$3 }" plan2.tsv | sort >got &&
+	test_cmp serials got &&
+	test "$(awk -F"\t" "\$1 == \"join\" && \$3 != \"\"" plan2.tsv)" = "" &&
+	smz-issue plan --json -q month2.csv | grep "\"address\":\"u20.new@example.com\"" |
+		test_grep "^{\"action\":\"move\",\"address\":\"u20.new@example.com\",\"serial\":\"[0-9a-f]\{40\}\",\"reason\":\"from u20@example.com\"}\$" -
+'
+
 test_expect_success 'month 2, applied: CA, vault, directory and CRL agree' '
 	smz-provision --ca-passphrase-file capw month2.csv 2>err &&
 	test_grep "3 joiners, 1 movers, 3 leavers, 26 unchanged" err &&
@@ -81,7 +101,12 @@ test_expect_success 'a truncated export trips the safety stop (77), nothing chan
 	head -n 12 month2.csv >truncated.csv && smz-issue list >before2 &&
 	test_must_fail 77 smz-provision --ca-passphrase-file capw truncated.csv 2>err &&
 	test_grep "would off-board 20 of 30 people" err && test_grep "is the export truncated" err &&
-	smz-issue list | test_cmp before2 -
+	smz-issue list | test_cmp before2 - &&
+	test_must_fail 77 smz-provision --dry-run truncated.csv >out 2>err && test ! -s out &&
+	test_must_fail 77 smz-issue plan truncated.csv >out 2>err && test ! -s out &&
+	test_grep "^smz-issue: unable to make the plan: the roster would off-board 20 of 30 people (more than 0.1; policy \[offboarding\] max_fraction)" err &&
+	smz-issue plan -q --force truncated.csv >out && test "$(grep -c "^leave	" out)" -eq 20 &&
+	smz-provision --dry-run --force truncated.csv >out 2>err && test "$(grep -c "	leave\$" out)" -eq 20
 '
 
 test_expect_success '--ldif and --bundles: the changes as LDIF, a bundle per joiner' '

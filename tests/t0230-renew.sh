@@ -35,6 +35,19 @@ test_expect_success 'due 380 days on: exactly the two early certificates' '
 	faketime -f "+300d" smz-renew --dry-run 2>&1 >/dev/null | test_grep "0 due within 30 days" -
 '
 
+test_expect_success 'smz-issue plan --renewals: renew and nothing, with the serial and notAfter' '
+	test "$(smz-issue plan --setting window-days)" = 30 && test "$(smz-issue plan --setting reuse-key)" = no &&
+	test "$(smz-issue plan --setting ca)" = "$PWD/ca" && test -z "$(smz-issue plan --setting ldap-uri)" &&
+	faketime -f "+380d" smz-issue plan --renewals >plan 2>err && test_grep "plan: 2 due, 2 not due" err &&
+	smz-issue list | awk -F"\t" "NR > 1 { print \$2 \"\t\" \$1 \"\texpires \" \$5 }" >certs &&
+	{ echo "action	address	serial	reason"; { awk "/^old/ { print \"renew\t\" \$0 }" certs
+	  awk -F"\t" "/^new/ { print \"nothing\t\" \$1 \"\t\" \$2 \"\tnot due\" }" certs; } | LC_ALL=C sort -t "	" -k2,2; } >expect &&
+	test_cmp expect plan &&
+	faketime -f "+380d" smz-issue plan --renewals --within 130d 2>&1 >/dev/null | test_grep "plan: 4 due" - &&
+	faketime -f "+401d" smz-issue plan -q --renewals | cut -f2 >after && test_grep "^new1@" after && ! grep -q "^old" after &&
+	test_must_fail 64 smz-renew --within x 2>err && test_grep "expected a number of days" err
+'
+
 test_expect_success 'renewed: new keys and certificates, old keys superseded, bundles with both keys' '
 	faketime -f "+380d" smz-renew --bundles b --passphrase-file pw 2>err &&
 	test_grep "2 renewed" err &&
@@ -48,6 +61,13 @@ test_expect_success 'renewed: new keys and certificates, old keys superseded, bu
 		awk -v n=$k "/BEGIN PRIVATE KEY/ { c++ } c == n" all.pem | sed "/END PRIVATE KEY/q" >k$k.pem &&
 		openssl cms -decrypt -inform DER -in old1.der -inkey k$k.pem -out d$k.txt 2>/dev/null && cmp -s msg.txt d$k.txt && ok=1
 	done; test "${ok:-0}" = 1
+'
+
+test_expect_success 'after renewal the newest certificate decides: two rows, the new one first, not due' '
+	faketime -f "+381d" smz-issue plan -q --renewals | awk -F"\t" "\$2 == \"old1@example.com\"" >rows &&
+	test "$(cut -f1,4 rows | sort -u)" = "$(printf "nothing\tnot due")" && test "$(wc -l <rows)" -eq 2 &&
+	newest=$(smz-issue list | awk -F"\t" "\$2 == \"old1@example.com\"" | sort -t "	" -k5,5r | head -n 1 | cut -f1) &&
+	test "$(head -n 1 rows | cut -f3)" = "$newest"
 '
 
 test_expect_success 'a re-run renews nothing more' '
