@@ -30,6 +30,8 @@ test_expect_success() {
 	else
 		echo "not ok $test_count - $1"
 		sed 's/^/#   /' "$TRASH/.out" | tail -n 40
+		# kept with the scratch directory: later tests overwrite .out
+		cp "$TRASH/.out" "$TRASH/.failed.$test_count"
 		test_failed=$((test_failed + 1))
 	fi
 }
