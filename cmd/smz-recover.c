@@ -49,11 +49,12 @@ static FILE *report_file;
 
 /* cmd_header and cmd_record write to standard output: the report, here */
 static void
-start(void *arg, FILE *report)
+start(void *arg, FILE *f)
 {
 	(void)arg;
 	FILE *saved = stdout;
-	report_file = stdout = report;
+	report_file = f;
+	stdout = f;
 	cmd_header(cols);
 	stdout = saved;
 }

@@ -62,7 +62,9 @@ void smz_workers_init(struct smz_workers *w, const struct smz_workers_opts *o);
 int smz_workers_run(struct smz_workers *w);
 
 /* Report, from work or from the calling process before or after the run;
- * code goes into the run's.  Each returns code.  rec is taken over. */
+ * code goes into the run's (in a worker process, into the worker's, which
+ * work may return).  A worker's reports must come in index order.  Each
+ * returns code.  rec is taken over. */
 int smz_workers_rec(struct smz_workers *w, size_t index, int code, json_t *rec);
 int smz_workers_note(struct smz_workers *w, size_t index, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
