@@ -4,6 +4,7 @@
 #include "directory.h"
 #include "pem.h"
 #include "secmem.h"
+#include "trust.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -137,17 +138,13 @@ main(int argc, const char **argv)
 	if (o.bind_pw_file && (rc = smz_secret_read_passphrase(o.bind_pw_file, &pw, &e)))
 		return cmd_fail(rc, &e, "read the bind password");
 	/* this CA's certificate: whose certificates may be replaced */
-	const char *ca = smz_opts_ca_dir(pol.ca_path);
+	const char *ca = smz_opts_ca_dir(pol.ca_path), *f;
 	char path[1100];
-	STACK_OF(X509) *chain = NULL, *iss = NULL;
-	if (ca) {
-		snprintf(path, sizeof path, "%s/chain.pem", ca);
-		if (access(path, R_OK) == 0)
-			smz_pem_read_certs(path, &chain, &e);
-		snprintf(path, sizeof path, "%s/issuing.pem", ca);
-		if (access(path, R_OK) == 0)
-			smz_pem_read_certs(path, &iss, &e);
-	}
+	struct smz_trust t = {0};
+	if ((f = smz_trust_ca_file(ca, "chain.pem", path, sizeof path)))
+		smz_trust_chain(&t, f, &e);
+	if ((f = smz_trust_ca_file(ca, "issuing.pem", path, sizeof path)))
+		smz_trust_issuer(&t, f, &e);
 	struct smz_publish_opts po = {o.uri		? o.uri
 				      : pol.ldap_uri[0] ? pol.ldap_uri
 							: "ldapi:///",
@@ -163,16 +160,15 @@ main(int argc, const char **argv)
 				      o.remove,
 				      o.dry_run,
 				      ldif,
-				      iss ? sk_X509_value(iss, 0) : NULL,
-				      chain,
+				      t.issuer,
+				      t.chain,
 				      o.timeout,
 				      report,
 				      ldif == stdout ? stderr : stdout};
 	struct smz_publish_stats st;
 	rc = smz_publish_run(&po, in, &st, &e);
 	smz_secret_free(&pw);
-	sk_X509_pop_free(chain, X509_free);
-	sk_X509_pop_free(iss, X509_free);
+	smz_trust_free(&t);
 	if (in != stdin)
 		fclose(in);
 	if (ldif && ldif != stdout && fclose(ldif) != 0)

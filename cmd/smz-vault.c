@@ -8,6 +8,7 @@
 #include "dbenv.h"
 #include "pem.h"
 #include "secmem.h"
+#include "trust.h"
 #include "vault.h"
 
 #include <sodium.h>
@@ -522,15 +523,14 @@ v_export(const char *arg)
 		return EX_USAGE;
 	}
 	struct smz_secret pw = {0};
-	STACK_OF(X509) *chain = NULL;
+	struct smz_trust chain = {0};
 	char chainpath[1100];
-	snprintf(chainpath, sizeof chainpath, "%s/chain.pem", pol.ca_path);
-	const char *cp = o.chain					  ? o.chain
-			 : pol.ca_path[0] && access(chainpath, R_OK) == 0 ? chainpath
-									  : NULL;
+	const char *cp = o.chain ? o.chain
+				 : smz_trust_ca_file(pol.ca_path, "chain.pem", chainpath,
+						     sizeof chainpath);
 	struct smz_vault *v = NULL;
 	if ((o.password_file && (rc = smz_secret_read_passphrase(o.password_file, &pw, &e))) ||
-	    (cp && (rc = smz_pem_read_certs(cp, &chain, &e)))) {
+	    (cp && (rc = smz_trust_chain(&chain, cp, &e)))) {
 		free(in);
 		smz_secret_free(&pw);
 		return cmd_fail(rc, &e, "export");
@@ -540,7 +540,7 @@ v_export(const char *arg)
 					     o.out,	     profile,
 					     o.current_only, o.mobileconfig || pol.mobileconfig,
 					     smz_opt.jobs,   pw.buf ? &pw : NULL,
-					     o.reason,	     chain,
+					     o.reason,	     chain.chain,
 					     export_report,  NULL};
 		struct smz_export_stats st;
 		rc = o.all ? smz_export_all(&eo, &st, &e) : smz_export_run(&eo, list, n, &st, &e);
@@ -551,7 +551,7 @@ v_export(const char *arg)
 				st.written, st.keys, st.missing, o.out,
 				pw.buf ? "" : "; passwords in passwords.tsv");
 	}
-	sk_X509_pop_free(chain, X509_free);
+	smz_trust_free(&chain);
 	smz_secret_free(&pw);
 	free(in);
 	return rc;
