@@ -12,7 +12,8 @@
 #                        in-process reference             (default 100)
 #   SMZ_BENCH_RSA_REF    rows of the RSA openssl loop     (default 10)
 #   SMZ_BENCH_SPEED_SECS seconds per openssl speed test   (default 3)
-#   and the SMZ_BENCH_ISSUE_* variables of bench/issue.sh
+#   and the SMZ_BENCH_ISSUE_* variables of bench/issue.sh, the
+#   SMZ_BENCH_STORE_* ones of bench/storage.sh, and so on (bench/README)
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -256,3 +257,4 @@ SMZ_BENCH_BINDIR=$tmp sh "$here/publish.sh"
 SMZ_BENCH_BINDIR=$tmp sh "$here/sign.sh"
 SMZ_BENCH_BINDIR=$tmp SMZ_BENCH_SPEED_SECS=$speed_secs sh "$here/recover.sh"
 SMZ_BENCH_BINDIR=$tmp sh "$here/provision.sh"
+SMZ_BENCH_BINDIR=$tmp sh "$here/storage.sh"

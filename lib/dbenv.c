@@ -89,10 +89,51 @@ smz_dbenv_close(DB_ENV *env)
 	env->close(env, 0);
 }
 
+/* Page size of each database file, by the size of its records.  Berkeley DB
+ * moves a btree item larger than about a quarter of a page (1007 bytes with
+ * 4 KB pages) to overflow pages of its own: a vault record of 2.3 KB or a CA
+ * record of 1.3 KB took a 4 KB overflow page besides its leaf entry (44 and
+ * 70 % of it empty) and a second page read.  With pages four times the
+ * largest usual record, records stay on their leaf pages.  Index and audit
+ * entries are small: 4 KB, stated rather than left to Berkeley DB, which
+ * takes the file system's block size (up to 16 KB).  A size applies when a
+ * file is created: files made before keep theirs and work as they are (a
+ * vault rotation rebuilds them with these; tests/t0065-storage.sh). */
+static const struct {
+	const char *file;
+	u_int32_t size;
+} pagesizes[] = {
+	/* vault: a key with its CSR and certificates, JSON with base64:
+	 * 2.3 KB (P-256), 4.5 KB (RSA-2048) to 7.1 KB (RSA-4096); items
+	 * up to 8,175 bytes stay on a 32 KB leaf page */
+	{"keys.db", 32768},
+	/* CA: a certificate and its state, 1.3 KB (P-256 key) to 1.9 KB
+	 * (RSA-4096 key); items up to 4,079 bytes stay on a 16 KB page */
+	{"certs.db", 16384},
+	{"addr.idx", 4096},
+	{"isn.idx", 4096},
+	{"ski.idx", 4096},
+	{"kid.idx", 4096},
+	{"meta.db", 4096},
+	{"audit.db", 4096},
+};
+
+static u_int32_t
+pagesize(const char *file)
+{
+	for (size_t i = 0; i < sizeof pagesizes / sizeof pagesizes[0]; i++)
+		if (strcmp(pagesizes[i].file, file) == 0)
+			return pagesizes[i].size;
+	return 0;
+}
+
 int
 smz_db_open(DB_ENV *env, DB **db, const char *file, DBTYPE type, int dup, struct smz_err *e)
 {
 	int r = db_create(db, env, 0);
+	u_int32_t ps = pagesize(file);
+	if (!r && ps)
+		r = (*db)->set_pagesize(*db, ps);
 	if (!r && dup)
 		r = (*db)->set_flags(*db, DB_DUP | DB_DUPSORT);
 	if (!r)
