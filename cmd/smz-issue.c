@@ -142,9 +142,12 @@ v_issue(const char *arg)
 			fclose(in);
 		return rc;
 	}
-	struct smz_issue_opts io = {&pol,	   ca,
-				    smz_opt.quiet, smz_opt.jobs,
-				    issue_report,  (void *)(in == stdin ? "(stdin)" : path)};
+	struct smz_issue_opts io = {&pol,
+				    ca,
+				    smz_opt.quiet ? NULL : stderr,
+				    smz_opt.jobs,
+				    issue_report,
+				    (void *)(in == stdin ? "(stdin)" : path)};
 	struct smz_issue_stats st;
 	rc = smz_issue_run(&io, in, stdout, &st, &e);
 	smz_ca_close(ca);

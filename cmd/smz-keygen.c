@@ -184,13 +184,15 @@ main(int argc, const char **argv)
 				     smz_opts_vault_dir(pol.vault_path[0] ? pol.vault_path : NULL),
 				     smz_opt.jobs,
 				     o.new_key,
-				     smz_opt.quiet,
+				     smz_opt.quiet ? NULL : stderr,
 				     o.reuse_key,
 				     report,
 				     NULL};
 	struct smz_keygen_stats st;
 	rc = smz_keygen_run(&ko, &roster, stdout, &st, &e);
 	smz_roster_free(&roster);
+	if (st.pool_note[0]) /* a warning, even with -q: the pool needs looking at */
+		cmd_msg("key pool: %s; keys were generated instead", st.pool_note);
 	if (rc)
 		return cmd_fail(rc, &e, "generate keys");
 	if (!smz_opt.quiet)

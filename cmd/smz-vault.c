@@ -376,7 +376,7 @@ v_attach(const char *arg)
 				     dir,
 				     smz_opts_ca_dir(pol.ca_path),
 				     unlock ? &u : NULL,
-				     smz_opt.quiet,
+				     smz_opt.quiet ? NULL : stderr,
 				     attach_report,
 				     (void *)(in == stdin ? "(stdin)" : path)};
 	struct smz_attach_stats st;

@@ -188,7 +188,7 @@ smz_attach_run(const struct smz_attach_opts *o, FILE *in, FILE *out, struct smz_
 		free(r);
 		return rc;
 	}
-	smz_progress_start(&r->prog, stderr, o->quiet, "smz-vault attach", 0);
+	smz_progress_start(&r->prog, o->progress, 0);
 	rc = smz_pem_batches(in, BATCH_MAX, BATCH_SECONDS, take, flush, r);
 	for (size_t i = 0; i < r->n; i++)
 		X509_free(r->at[i].cert);

@@ -21,7 +21,7 @@ struct smz_attach_opts {
 	const char *ca_dir;		 /* the CA whose certificates attach takes, or NULL */
 	const struct smz_unlock *unlock; /* NULL: locked; unlocked, a key without a
 					      mailbox (an imported one) may adopt one */
-	int quiet;
+	FILE *progress;			 /* a terminal to show progress on, or NULL */
 	void (*report)(void *arg, size_t index, size_t line, const char *address,
 		       enum smz_attach_event ev, const char *detail);
 	void *arg;

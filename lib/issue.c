@@ -165,7 +165,7 @@ smz_issue_run(const struct smz_issue_opts *o, FILE *in, FILE *out, struct smz_is
 	r->st = st;
 	r->e = e;
 	pthread_mutex_init(&r->mu, NULL);
-	smz_progress_start(&r->prog, stderr, o->quiet, "smz-issue", 0);
+	smz_progress_start(&r->prog, o->progress, 0);
 	rc = smz_pem_batches(in, BATCH_MAX, BATCH_SECONDS, take, flush, r);
 	for (size_t i = 0; i < r->n; i++)
 		free(r->pd[i].der);

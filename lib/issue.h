@@ -18,7 +18,8 @@ enum smz_issue_event { SMZ_IS_REJECTED, SMZ_IS_ISSUED, SMZ_IS_EXISTED };
 struct smz_issue_opts {
 	const struct smz_policy *policy;
 	struct smz_ca *ca; /* unlocked */
-	int quiet, jobs;   /* jobs: threads checking and signing */
+	FILE *progress;	   /* a terminal to show progress on, or NULL */
+	int jobs;	   /* threads checking and signing */
 	void (*report)(void *arg, size_t index, size_t line, const char *address,
 		       enum smz_issue_event ev, const char *detail);
 	void *arg;

@@ -37,6 +37,7 @@ struct pool {
 	struct item *items;
 	size_t n, next, committed;
 	int stop;
+	char *pool_note; /* the first key pool failure, for the caller (under mu) */
 	pthread_mutex_t mu;
 	pthread_cond_t more, done;
 };
@@ -61,8 +62,12 @@ make_one(struct pool *p, struct worker_state *w, struct item *it)
 	if (p->keys) { /* from the key pool when it has one left */
 		int r = smz_pool_take(p->keys, &k, claimed, sizeof claimed, &e);
 		drawn = r == 0;
-		if (r && r != SMZ_ERR_NOTFOUND)
-			fprintf(stderr, "smz-keygen: key pool: %s; generating instead\n", e.msg);
+		if (r && r != SMZ_ERR_NOTFOUND) {
+			pthread_mutex_lock(&p->mu);
+			if (!p->pool_note[0])
+				snprintf(p->pool_note, 300, "%.299s", e.msg);
+			pthread_mutex_unlock(&p->mu);
+		}
 		e.msg[0] = 0;
 	}
 	if (drawn)
@@ -286,11 +291,14 @@ smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
 			 .pk = smz_vault_deposit_key(v),
 			 .gwpk = smz_vault_gateway_pk(v),
 			 .items = items,
-			 .n = n};
+			 .n = n,
+			 .pool_note = st->pool_note};
 	char pooldir[PATH_MAX];
 	snprintf(pooldir, sizeof pooldir, "%s/pool", o->vault_dir);
-	if (smz_pool_open(pooldir, o->policy->alg, &p.keys, e))
-		fprintf(stderr, "smz-keygen: key pool: %s; generating instead\n", e->msg);
+	if (smz_pool_open(pooldir, o->policy->alg, &p.keys, e)) {
+		snprintf(st->pool_note, sizeof st->pool_note, "%.299s", e->msg);
+		e->msg[0] = 0;
+	}
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.more, NULL);
 	pthread_cond_init(&p.done, NULL);
@@ -303,7 +311,7 @@ smz_keygen_run(const struct smz_keygen_opts *o, struct smz_roster *r, FILE *out,
 			break;
 		}
 	struct smz_progress prog;
-	smz_progress_start(&prog, stderr, o->quiet, "smz-keygen", n);
+	smz_progress_start(&prog, o->progress, n);
 	size_t from = 0;
 	double t0 = smz_now();
 	for (size_t i = 0; !rc && i <= n; i++) {

@@ -27,9 +27,9 @@ struct smz_keygen_opts {
 	const struct smz_policy *policy;
 	const char *vault_dir;
 	int jobs;
-	int new_key;   /* add a key even if the address has one */
-	int quiet;     /* no progress */
-	int reuse_key; /* send again the CSR of a certified active key (renewal, same key) */
+	int new_key;	/* add a key even if the address has one */
+	FILE *progress; /* a terminal to show progress on, or NULL */
+	int reuse_key;	/* send again the CSR of a certified active key (renewal, same key) */
 	void (*report)(void *arg, const struct smz_row *row, const char *usage,
 		       enum smz_keygen_event ev, const char *detail);
 	void *arg;
@@ -37,6 +37,7 @@ struct smz_keygen_opts {
 
 struct smz_keygen_stats {
 	size_t generated, resent, skipped, rejected, left, failed;
+	char pool_note[300]; /* why the key pool was not used, if it failed; "" if fine */
 };
 
 /* Run the batch over a parsed roster, writing PEM CSRs to out. */

@@ -1,4 +1,5 @@
 #include "progress.h"
+#include "prog.h"
 
 #include <time.h>
 #include <unistd.h>
@@ -12,10 +13,10 @@ smz_now(void)
 }
 
 void
-smz_progress_start(struct smz_progress *p, FILE *tty, int quiet, const char *label, size_t total)
+smz_progress_start(struct smz_progress *p, FILE *tty, size_t total)
 {
-	p->out = (!quiet && tty && isatty(fileno(tty))) ? tty : NULL;
-	p->label = label;
+	p->out = (tty && isatty(fileno(tty))) ? tty : NULL;
+	p->label = smz_prog_name();
 	p->total = total;
 	p->start = p->last = smz_now();
 }

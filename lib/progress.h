@@ -18,8 +18,9 @@ struct smz_progress {
 /* Seconds on the monotonic clock, for rates and batch timing. */
 double smz_now(void);
 
-void smz_progress_start(struct smz_progress *p, FILE *tty, int quiet, const char *label,
-			size_t total);
+/* tty: where the caller wants progress shown (NULL: nowhere); shown only
+ * when it is a terminal.  The label is the program name. */
+void smz_progress_start(struct smz_progress *p, FILE *tty, size_t total);
 void smz_progress_update(struct smz_progress *p, size_t done);
 void smz_progress_end(struct smz_progress *p);
 

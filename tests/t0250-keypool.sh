@@ -35,6 +35,14 @@ test_expect_success 'an empty pool falls back to generating' '
 	smz-vault check --passphrase-file pw >/dev/null
 '
 
+test_expect_success 'a damaged pool key: said even with -q, and the joiner gets a new key' '
+	smz-keygen -q --pool 1 && f=$(ls vault/pool/rsa-2048.*.key) && printf garbage >"$f" &&
+	printf "email\nf@example.com\n" >r3.csv &&
+	smz-keygen -q r3.csv >csrs3.pem 2>err && test "$(grep -c "BEGIN CERTIFICATE REQUEST" csrs3.pem)" -eq 1 &&
+	test_grep "^smz-keygen: key pool: .*; keys were generated instead" err &&
+	test "$(smz-vault list | grep -c "^f@example.com")" -eq 1
+'
+
 test_expect_success 'usage: --pool takes no roster' '
 	test_must_fail 64 smz-keygen --pool 2 r1.csv 2>err && test_grep "takes no roster" err
 '
