@@ -539,6 +539,68 @@ smz_ca_foreach(struct smz_ca *ca, int (*cb)(void *, json_t *), void *arg, struct
 	return smz_db_foreach_json(ca->certs, cb, arg, "certs.db", e);
 }
 
+/* ---- listings ---- */
+
+const char *const smz_ca_list_cols[] = {"serial",    "address", "key_id", "not_before",
+					"not_after", "status",	NULL};
+
+struct listing {
+	long long before; /* expiring: not_after before this; 0: all */
+	int (*cb)(void *, json_t *);
+	void *arg;
+	int rc; /* set when a record makes no row */
+	struct smz_err *e;
+};
+
+static int
+list_rows(void *arg, json_t *rec)
+{
+	struct listing *l = arg;
+	json_int_t na = json_integer_value(json_object_get(rec, "not_after"));
+	const char *st = json_string_value(json_object_get(rec, "status"));
+	if (l->before &&
+	    (na > l->before || na < (json_int_t)time(NULL) || !st || strcmp(st, "valid") != 0))
+		return 0;
+	char nb[32], nae[32];
+	smz_time_iso(json_integer_value(json_object_get(rec, "not_before")), nb);
+	smz_time_iso(na, nae);
+	const char *status = st && strcmp(st, "valid") == 0 && na < (json_int_t)time(NULL)
+				     ? "expired"
+				     : st;
+	size_t i;
+	json_t *a;
+	json_array_foreach(json_object_get(rec, "addresses"), i, a)
+	{
+		json_t *row = json_pack("{s:O,s:O,s:O,s:s,s:s,s:s}", "serial",
+					json_object_get(rec, "serial"), "address", a, "key_id",
+					json_object_get(rec, "key_id"), "not_before", nb,
+					"not_after", nae, "status", status ? status : "?");
+		if (!row) {
+			const char *sn = json_string_value(json_object_get(rec, "serial"));
+			l->rc = smz_err_set(l->e, SMZ_ERR_DATA,
+					    "certs.db: certificate %s: a damaged record",
+					    sn ? sn : "?");
+			return -1;
+		}
+		int r = l->cb(l->arg, row);
+		json_decref(row);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+smz_ca_list(struct smz_ca *ca, long within_days, int (*cb)(void *, json_t *), void *arg,
+	    struct smz_err *e)
+{
+	struct listing l = {0, cb, arg, 0, e};
+	if (within_days >= 0)
+		l.before = (long long)time(NULL) + within_days * 86400LL;
+	int rc = smz_ca_foreach(ca, list_rows, &l, e);
+	return l.rc ? l.rc : rc;
+}
+
 void
 smz_ca_audit_log(struct smz_ca *ca, struct smz_audit *au)
 {

@@ -553,6 +553,102 @@ smz_vault_get(struct smz_vault *v, const char *keyid, json_t **rec, struct smz_e
 	return rc;
 }
 
+/* ---- listings ---- */
+
+const char *const smz_vault_list_cols[] = {"address", "key_id",	     "algorithm", "created",
+					   "state",   "employee_id", NULL};
+const char *const smz_vault_show_cols[] =
+	{"key_id", "addresses",	    "algorithm",    "usage", "source", "created",
+	 "state",  "state_changed", "certificates", "csr",   NULL};
+
+struct listing {
+	const char *only; /* history: that mailbox's rows alone */
+	int sensitive;
+	int (*cb)(void *, json_t *);
+	void *arg;
+	int rc; /* set when a record makes no row */
+	struct smz_err *e;
+};
+
+/* One listing record per mailbox of a key record. */
+static int
+list_rows(void *arg, json_t *rec)
+{
+	struct listing *l = arg;
+	char when[32], k1[SMZ_ADDR_MAX], k2[SMZ_ADDR_MAX];
+	smz_time_iso(json_integer_value(json_object_get(rec, "created")), when);
+	json_t *emp = json_object_get(rec, "employee_id");
+	if (l->only)
+		smz_addr_key(l->only, l->sensitive, k2);
+	size_t i;
+	json_t *a;
+	json_array_foreach(json_object_get(rec, "addresses"), i, a)
+	{
+		/* history's rows: the asked-for mailbox as the policy compares */
+		if (l->only) {
+			smz_addr_key(json_string_value(a), l->sensitive, k1);
+			if (strcmp(k1, k2) != 0)
+				continue;
+		}
+		json_t *row = json_pack("{s:O,s:O,s:O,s:s,s:O,s:s}", "address", a, "key_id",
+					json_object_get(rec, "key_id"), "algorithm",
+					json_object_get(rec, "alg"), "created", when, "state",
+					json_object_get(rec, "state"), "employee_id",
+					emp ? json_string_value(emp) : "");
+		if (!row) {
+			const char *id = json_string_value(json_object_get(rec, "key_id"));
+			l->rc = smz_err_set(l->e, SMZ_ERR_DATA,
+					    "keys.db: key %.16s: a damaged record", id ? id : "?");
+			return -1;
+		}
+		int r = l->cb(l->arg, row);
+		json_decref(row);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+smz_vault_list(struct smz_vault *v, const char *address, int sensitive, int (*cb)(void *, json_t *),
+	       void *arg, struct smz_err *e)
+{
+	struct listing l = {address, sensitive, cb, arg, 0, e};
+	int rc = address ? smz_vault_history(v, address, sensitive, list_rows, &l, e)
+			 : smz_vault_foreach(v, list_rows, &l, e);
+	return l.rc ? l.rc : rc;
+}
+
+int
+smz_vault_show(struct smz_vault *v, const char *keyid, json_t **out, struct smz_err *e)
+{
+	json_t *rec, *o = json_object();
+	int rc = o ? smz_vault_get(v, keyid, &rec, e)
+		   : smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	if (rc) {
+		json_decref(o);
+		return rc;
+	}
+	for (const char *const *c = smz_vault_show_cols; *c; c++) {
+		char t[32];
+		if (strcmp(*c, "created") == 0 || strcmp(*c, "state_changed") == 0) {
+			smz_time_iso(json_integer_value(json_object_get(rec, *c)), t);
+			json_object_set_new(o, *c, json_string(t));
+		} else if (strcmp(*c, "certificates") == 0) {
+			size_t n = json_array_size(json_object_get(rec, "certs"));
+			json_object_set_new(o, *c, json_integer((json_int_t)n));
+		} else {
+			/* stored as alg; what is absent stays absent */
+			json_t *val = json_object_get(rec, strcmp(*c, "algorithm") ? *c : "alg");
+			if (val)
+				json_object_set(o, *c, val);
+		}
+	}
+	json_decref(rec);
+	*out = o;
+	return 0;
+}
+
 /* ---- audit ---- */
 
 struct batch {
