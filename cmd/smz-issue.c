@@ -252,49 +252,19 @@ v_crl(const char *arg)
 	return rc ? cmd_fail(rc, &e, "write the CRL") : 0;
 }
 
-static const char *const list_cols[] = {"serial",    "address", "key_id", "not_before",
-					"not_after", "status",	NULL};
-
-struct list_ctx {
-	long long before; /* expiring: not_after before this; 0: all */
-};
-
+/* smz_ca_list's records, as TSV rows under cmd_header or JSON lines */
 static int
-list_cb(void *arg, json_t *rec)
+list_cb(void *arg, json_t *row)
 {
-	struct list_ctx *lc = arg;
-	json_int_t na = json_integer_value(json_object_get(rec, "not_after"));
-	const char *st = json_string_value(json_object_get(rec, "status"));
-	if (lc->before &&
-	    (na > lc->before || na < (json_int_t)time(NULL) || !st || strcmp(st, "valid") != 0))
-		return 0;
-	char nb[32], nae[32];
-	smz_time_iso(json_integer_value(json_object_get(rec, "not_before")), nb);
-	smz_time_iso(na, nae);
-	const char *status = st && strcmp(st, "valid") == 0 && na < (json_int_t)time(NULL)
-				     ? "expired"
-				     : st;
-	size_t i;
-	json_t *a;
-	json_array_foreach(json_object_get(rec, "addresses"), i, a)
-	{
-		json_t *row = json_pack("{s:O,s:O,s:O,s:s,s:s,s:s}", "serial",
-					json_object_get(rec, "serial"), "address", a, "key_id",
-					json_object_get(rec, "key_id"), "not_before", nb,
-					"not_after", nae, "status", status ? status : "?");
-		int r = row ? cmd_record(row, list_cols) : -1;
-		json_decref(row);
-		if (r < 0)
-			return -1;
-	}
-	return 0;
+	(void)arg;
+	return cmd_record(row, smz_ca_list_cols);
 }
 
 static int
 v_list(const char *arg)
 {
 	(void)arg;
-	struct list_ctx lc = {0};
+	long within = -1; /* all */
 	if (o.within) {
 		char *end;
 		long d = strtol(o.within, &end, 10);
@@ -302,14 +272,14 @@ v_list(const char *arg)
 			cmd_msg("--within %s: expected a number of days, e.g. 30 or 30d", o.within);
 			return EX_USAGE;
 		}
-		lc.before = (long long)time(NULL) + d * 86400LL;
+		within = d;
 	}
 	struct smz_ca *ca;
 	int rc = open_ca(&ca, 0);
 	if (rc >= 0)
 		return rc;
-	cmd_header(list_cols);
-	rc = smz_ca_foreach(ca, list_cb, &lc, &e);
+	cmd_header(smz_ca_list_cols);
+	rc = smz_ca_list(ca, within, list_cb, NULL, &e);
 	smz_ca_close(ca);
 	return rc ? cmd_fail(rc, &e, "list certificates") : 0;
 }

@@ -106,40 +106,12 @@ v_init(const char *arg)
 	return 0;
 }
 
-static const char *const list_cols[] = {"address", "key_id",	  "algorithm", "created",
-					"state",   "employee_id", NULL};
-
-/* One listing row per address of a record. */
+/* smz_vault_list's records, as TSV rows under cmd_header or JSON lines */
 static int
-list_cb(void *arg, json_t *rec)
+row_cb(void *arg, json_t *row)
 {
-	const char *only = arg;
-	char when[32];
-	smz_time_iso(json_integer_value(json_object_get(rec, "created")), when);
-	size_t i;
-	json_t *a;
-	json_array_foreach(json_object_get(rec, "addresses"), i, a)
-	{
-		char k1[SMZ_ADDR_MAX], k2[SMZ_ADDR_MAX];
-		/* history's rows: the asked-for mailbox as the policy compares */
-		smz_addr_key(json_string_value(a), pol.local_part_sensitive, k1);
-		if (only) {
-			smz_addr_key(only, pol.local_part_sensitive, k2);
-			if (strcmp(k1, k2) != 0)
-				continue;
-		}
-		json_t *emp = json_object_get(rec, "employee_id");
-		json_t *row = json_pack("{s:O,s:O,s:O,s:s,s:O,s:s}", "address", a, "key_id",
-					json_object_get(rec, "key_id"), "algorithm",
-					json_object_get(rec, "alg"), "created", when, "state",
-					json_object_get(rec, "state"), "employee_id",
-					emp ? json_string_value(emp) : "");
-		int r = row ? cmd_record(row, list_cols) : -1;
-		json_decref(row);
-		if (r < 0)
-			return -1;
-	}
-	return 0;
+	(void)arg;
+	return cmd_record(row, smz_vault_list_cols);
 }
 
 static int
@@ -149,8 +121,8 @@ v_list(const char *arg)
 	int rc = arg ? (cmd_msg("list takes no argument"), EX_USAGE) : open_vault(&v, 0, NULL);
 	if (rc >= 0)
 		return rc;
-	cmd_header(list_cols);
-	rc = smz_vault_foreach(v, list_cb, NULL, &e);
+	cmd_header(smz_vault_list_cols);
+	rc = smz_vault_list(v, NULL, 0, row_cb, NULL, &e);
 	smz_vault_close(v);
 	return rc ? cmd_fail(rc, &e, "list the vault") : 0;
 }
@@ -169,8 +141,8 @@ v_history(const char *arg)
 		return cmd_fail(rc, &e, "look up %s", arg);
 	if ((rc = open_vault(&v, 0, NULL)) >= 0)
 		return rc;
-	cmd_header(list_cols);
-	rc = smz_vault_history(v, addr, pol.local_part_sensitive, list_cb, addr, &e);
+	cmd_header(smz_vault_list_cols);
+	rc = smz_vault_list(v, addr, pol.local_part_sensitive, row_cb, NULL, &e);
 	smz_vault_close(v);
 	return rc ? cmd_fail(rc, &e, "show the history of %s", addr) : 0;
 }
@@ -187,23 +159,11 @@ v_show(const char *arg)
 	int rc = open_vault(&v, 0, NULL);
 	if (rc >= 0)
 		return rc;
-	rc = smz_vault_get(v, arg, &rec, &e);
+	rc = smz_vault_show(v, arg, &rec, &e);
 	smz_vault_close(v);
 	if (rc)
 		return cmd_fail(rc, &e, "show key %s", arg);
-	json_object_del(rec, "sealed"); /* ciphertext: of no use to a reader */
-	json_object_set_new(rec, "certificates",
-			    json_integer(
-				    (json_int_t)json_array_size(json_object_get(rec, "certs"))));
-	char t[32];
-	smz_time_iso(json_integer_value(json_object_get(rec, "created")), t);
-	json_object_set_new(rec, "created", json_string(t));
-	smz_time_iso(json_integer_value(json_object_get(rec, "state_changed")), t);
-	json_object_set_new(rec, "state_changed", json_string(t));
-	json_object_set(rec, "algorithm", json_object_get(rec, "alg"));
-	static const char *const cols[] =
-		{"key_id", "addresses",	    "algorithm",    "usage", "source", "created",
-		 "state",  "state_changed", "certificates", "csr",   NULL};
+	const char *const *cols = smz_vault_show_cols;
 	if (smz_opt.json) {
 		cmd_record(rec, cols);
 	} else {
@@ -363,7 +323,6 @@ attach_report(void *arg, size_t index, size_t line, const char *addr, enum smz_a
 static int
 v_attach(const char *arg)
 {
-	const char *path = arg ? arg : "-";
 	int rc;
 	FILE *in = cmd_open_stream(arg, "certificates", &rc);
 	if (!in)
@@ -378,7 +337,7 @@ v_attach(const char *arg)
 				     unlock ? &u : NULL,
 				     smz_opt.quiet ? NULL : stderr,
 				     attach_report,
-				     (void *)(in == stdin ? "(stdin)" : path)};
+				     (void *)(in == stdin ? "(stdin)" : arg)};
 	struct smz_attach_stats st;
 	rc = smz_attach_run(&ao, in, stdout, &st, &e);
 	if (in != stdin)

@@ -75,6 +75,16 @@ int smz_ca_cert_by_serial(struct smz_ca *ca, const char *serial, X509 **out, str
 int smz_ca_foreach(struct smz_ca *ca, int (*cb)(void *arg, json_t *rec), void *arg,
 		   struct smz_err *e);
 
+/* The records smz-issue list prints (smz-formats(5), Listings): one per
+ * mailbox of each certificate, in serial order, with the members of
+ * smz_ca_list_cols, times in ISO 8601, status "expired" for a valid
+ * certificate past its notAfter.  With within_days >= 0, only the valid
+ * certificates not yet expired whose notAfter is within that many days.
+ * cb gets each record on loan. */
+extern const char *const smz_ca_list_cols[];
+int smz_ca_list(struct smz_ca *ca, long within_days, int (*cb)(void *arg, json_t *row), void *arg,
+		struct smz_err *e);
+
 /* The CA's audit log, for smz_audit_walk and smz_audit_verify. */
 void smz_ca_audit_log(struct smz_ca *ca, struct smz_audit *au);
 

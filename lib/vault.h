@@ -137,6 +137,24 @@ int smz_vault_foreach(struct smz_vault *v, int (*cb)(void *arg, json_t *rec), vo
 /* One record by key id or unique hex prefix of at least 8 digits. */
 int smz_vault_get(struct smz_vault *v, const char *keyid, json_t **rec, struct smz_err *e);
 
+/* The records smz-vault prints (smz-formats(5), Listings), not the stored
+ * ones: a listing record per mailbox of a key, with the members of
+ * smz_vault_list_cols, times in ISO 8601 and employee_id "" when the key
+ * has none; and show's record of one key, with the members of
+ * smz_vault_show_cols (certificates: how many are attached; csr: the
+ * request's DER in base64, absent without one), never its sealed key. */
+extern const char *const smz_vault_list_cols[];
+extern const char *const smz_vault_show_cols[];
+
+/* The listing records of every key, in key id order; or, given address,
+ * of that mailbox's keys (compared as local_sensitive says), oldest first.
+ * cb gets each record on loan. */
+int smz_vault_list(struct smz_vault *v, const char *address, int local_sensitive,
+		   int (*cb)(void *arg, json_t *row), void *arg, struct smz_err *e);
+
+/* Show's record of one key, found as smz_vault_get finds it. */
+int smz_vault_show(struct smz_vault *v, const char *keyid, json_t **rec, struct smz_err *e);
+
 /* The key a CMS RecipientInfo names: by issuer+serial when given, else by
  * subject key identifier (a hint only: the caller's decryption proves it). */
 int smz_vault_find_rid(struct smz_vault *v, const X509_NAME *issuer, const ASN1_INTEGER *serial,
