@@ -445,8 +445,8 @@ smz_cms_verify(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *conte
 /* ---- decrypt ---- */
 
 int
-smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid, char *used,
-		size_t usedcap, struct smz_err *e)
+smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *out, const char *mid,
+		char *used, size_t usedcap, struct smz_err *e)
 {
 	if (!s->cfg.vault)
 		return smz_err_set(e, SMZ_ERR_PERM,
@@ -595,7 +595,7 @@ smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char 
 				   "vaulted key: %s",
 				   e->msg);
 	ERR_clear_error();
-	if (!CMS_decrypt(cms, NULL, NULL, NULL, out, CMS_BINARY)) {
+	if (!CMS_decrypt(cms, NULL, NULL, dcont, out, CMS_BINARY)) {
 		/* the key matched but the content does not decrypt or authenticate */
 		if (!s->cfg.count_only)
 			smz_smime_audit_add(s, "decrypt-failed", used, mid);
@@ -606,11 +606,13 @@ smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char 
 	return 0;
 }
 
-CMS_ContentInfo *
-smz_cms_read(struct smz_spool *sp)
+int
+smz_cms_copy(BIO *in, BIO *out)
 {
-	BIO *b = smz_spool_bio(sp);
-	CMS_ContentInfo *cms = b ? d2i_CMS_bio(b, NULL) : NULL;
-	BIO_free(b);
-	return cms;
+	char b[16384];
+	int n;
+	while ((n = BIO_read(in, b, sizeof b)) > 0)
+		if (BIO_write(out, b, n) != n)
+			return -1;
+	return n < 0 ? -1 : 0;
 }

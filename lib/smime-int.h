@@ -33,6 +33,12 @@ struct smz_smime_vcache {     /* a signer chain verified in this run, and for wh
 	int crl;
 };
 
+struct smz_smime_ccache { /* a certificate met in a CMS structure in this run */
+	unsigned char *der;
+	size_t len;
+	X509 *x;
+};
+
 struct smz_smime_ridcache { /* a RecipientInfo id already looked up in this run */
 	unsigned char id[32];
 	size_t key;
@@ -47,6 +53,8 @@ struct smz_smime {
 	size_t nrc;
 	struct smz_smime_vcache vc[64];
 	size_t nvc;
+	struct smz_smime_ccache cc[32];
+	size_t ncc;
 	struct smz_smime_key *keys;
 	size_t nkeys;
 	ptrdiff_t last_key; /* the key of the last decryption */
