@@ -11,6 +11,7 @@
 #include "vault.h"
 
 #include <gmime/gmime.h>
+#include <openssl/cms.h>
 #include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,18 @@ smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct sm
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	s->cfg = *cfg;
 	s->last_key = -1;
+	/* what we decrypt, best first */
+	s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	s->aes256cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+	s->aes256gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	if (!s->sha256 || !s->aes256cbc || !s->aes256gcm ||
+	    !CMS_add_simple_smimecap(&s->caps, NID_aes_256_gcm, -1) ||
+	    !CMS_add_simple_smimecap(&s->caps, NID_aes_256_cbc, -1) ||
+	    !CMS_add_simple_smimecap(&s->caps, NID_aes_128_gcm, -1) ||
+	    !CMS_add_simple_smimecap(&s->caps, NID_aes_128_cbc, -1)) {
+		smz_smime_free(s);
+		return smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot set up OpenSSL algorithms");
+	}
 	if (!s->cfg.max_layers)
 		s->cfg.max_layers = 8;
 	*out = s;
@@ -48,6 +61,10 @@ smz_smime_free(struct smz_smime *s)
 		X509_free(s->keys[i].cert);
 	}
 	free(s->keys);
+	EVP_MD_free(s->sha256);
+	EVP_CIPHER_free(s->aes256cbc);
+	EVP_CIPHER_free(s->aes256gcm);
+	sk_X509_ALGOR_pop_free(s->caps, X509_ALGOR_free);
 	for (size_t i = 0; i < s->nrc; i++)
 		X509_free(s->rc[i].cert);
 	for (size_t i = 0; i < s->ncc; i++) {

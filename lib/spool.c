@@ -213,17 +213,35 @@ smz_spool_copy(struct smz_spool *s, FILE *f, int crlf)
 
 /* ---- the sink BIO ---- */
 
+/* One fwrite for many lines: two per 64-byte line cost more than the
+ * encoding. */
 static void
 crlf_write(FILE *f, const unsigned char *p, int n)
 {
-	int start = 0;
-	for (int i = 0; i < n; i++)
-		if (p[i] == '\n') {
-			fwrite(p + start, 1, (size_t)(i - start), f);
-			fwrite("\r\n", 1, 2, f);
-			start = i + 1;
+	unsigned char b[16384];
+	size_t k = 0, left = (size_t)n;
+	while (left) {
+		const unsigned char *nl = memchr(p, '\n', left);
+		size_t l = nl ? (size_t)(nl - p) : left;
+		if (k + l + 2 > sizeof b) {
+			fwrite(b, 1, k, f);
+			k = 0;
 		}
-	fwrite(p + start, 1, (size_t)(n - start), f);
+		if (l + 2 > sizeof b) { /* no line is this long, but */
+			fwrite(p, 1, l, f);
+		} else {
+			memcpy(b + k, p, l);
+			k += l;
+		}
+		if (nl) {
+			b[k++] = '\r';
+			b[k++] = '\n';
+			l++;
+		}
+		p += l;
+		left -= l;
+	}
+	fwrite(b, 1, k, f);
 }
 
 static int
