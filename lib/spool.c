@@ -178,7 +178,7 @@ smz_spool_copy(struct smz_spool *s, FILE *f, int crlf)
 	if (!r)
 		return -1;
 	size_t left = s->tf ? (size_t)-1 : s->len;
-	char b[65536];
+	char b[65536], o[65536 + 1];
 	int pend_cr = 0, rc = 0;
 	size_t n;
 	while (left && (n = fread(b, 1, left < sizeof b ? left : sizeof b, r)) > 0) {
@@ -188,22 +188,26 @@ smz_spool_copy(struct smz_spool *s, FILE *f, int crlf)
 				rc = -1;
 			continue;
 		}
-		size_t i = 0, start = 0;
+		/* CRLF to LF into o, a CR at the end of b decided with the next */
+		size_t k = 0;
 		if (pend_cr && b[0] != '\n')
-			fputc('\r', f);
+			o[k++] = '\r';
 		pend_cr = 0;
-		for (; i < n; i++) {
-			if (b[i] != '\r')
-				continue;
-			fwrite(b + start, 1, i - start, f);
-			if (i + 1 == n) {
+		for (size_t i = 0; i < n;) {
+			char *cr = memchr(b + i, '\r', n - i);
+			size_t end = cr ? (size_t)(cr - b) : n;
+			memcpy(o + k, b + i, end - i);
+			k += end - i;
+			if (!cr)
+				break;
+			if (end + 1 == n)
 				pend_cr = 1;
-			} else if (b[i + 1] != '\n') {
-				fputc('\r', f);
-			}
-			start = i + 1;
+			else if (b[end + 1] != '\n')
+				o[k++] = '\r';
+			i = end + 1;
 		}
-		fwrite(b + start, 1, n - start, f);
+		if (fwrite(o, 1, k, f) != k)
+			rc = -1;
 	}
 	if (pend_cr)
 		fputc('\r', f);
