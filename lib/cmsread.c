@@ -285,13 +285,21 @@ plan_cuts(const struct src *s, int detach, struct plan *p)
 		if (r < 0)
 			return -1;
 		if (r == 1 && t.cls == V_ASN1_CONTEXT_SPECIFIC && t.tag == 0) {
+			struct tlv after;
 			p->content = t;
-			if (sig) { /* [0] EXPLICIT OCTET STRING */
+			if (sig) { /* [0] EXPLICIT OCTET STRING, alone */
 				struct kids e;
 				kids_of(&e, s, &t, h.limit, 4);
-				if (!t.cons || kids_peek(&e, &p->content) != 1)
+				if (!t.cons || kids_next(&e, &p->content) != 1 ||
+				    p->content.cls != V_ASN1_UNIVERSAL ||
+				    p->content.tag != V_ASN1_OCTET_STRING ||
+				    kids_peek(&e, &after) != 0)
 					return -1;
 			}
+			/* the last element of its SEQUENCE: else the cut could make a
+			 * structure that d2i refuses into one it accepts */
+			if (kids_next(&h, &t) != 1 || kids_peek(&h, &after) != 0)
+				return -1;
 			p->have_content = 1;
 			p->cut[p->ncut++] = t.off;
 			p->rewrite[p->nrewrite++] = holder.off;
@@ -304,8 +312,12 @@ plan_cuts(const struct src *s, int detach, struct plan *p)
 		int r = kids_peek(&k, &certs);
 		if (r < 0)
 			return -1;
+		struct kids after = k;
+		struct tlv next;
 		if (r == 1 && tlv_is(&certs, V_ASN1_CONTEXT_SPECIFIC, 1, 0) &&
-		    certs_cuttable(s, &certs, k.limit, 3)) {
+		    certs_cuttable(s, &certs, k.limit, 3) && kids_next(&after, &certs) == 1 &&
+		    kids_peek(&after, &next) == 1 && /* not a second [0] in its place */
+		    !(next.cls == V_ASN1_CONTEXT_SPECIFIC && next.tag == 0)) {
 			p->certs = certs;
 			p->certs_limit = k.limit;
 			p->have_certs = 1;
