@@ -263,8 +263,10 @@ static int
 check_chain(struct smz_smime *s, CMS_ContentInfo *cms, X509 *signer, time_t at, const char *mbox,
 	    struct smz_cms_sig *res)
 {
-	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	STACK_OF(X509) *untrusted = CMS_get1_certs(cms);
+	X509_STORE_CTX *ctx = NULL;
+	STACK_OF(X509) *untrusted = CMS_get1_certs(cms); /* NULL when it has none */
+	if (!untrusted)
+		untrusted = sk_X509_new_null();
 	for (int i = 0; i < sk_X509_num(s->cfg.chain); i++) {
 		X509_up_ref(sk_X509_value(s->cfg.chain, i));
 		sk_X509_push(untrusted, sk_X509_value(s->cfg.chain, i));
@@ -279,7 +281,8 @@ check_chain(struct smz_smime *s, CMS_ContentInfo *cms, X509 *signer, time_t at, 
 			hit = &s->vc[i];
 	if (hit) {
 		;
-	} else if (!ctx || !X509_STORE_CTX_init(ctx, s->cfg.trust, signer, untrusted)) {
+	} else if (!(ctx = X509_STORE_CTX_new()) ||
+		   !X509_STORE_CTX_init(ctx, s->cfg.trust, signer, untrusted)) {
 		snprintf(res->line, sizeof res->line, "FAIL internal: cannot check the chain");
 		rc = SMZ_ERR_INTERNAL;
 	} else {

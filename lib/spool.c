@@ -124,7 +124,7 @@ smz_spool_read(int fd, struct smz_spool *sp, struct smz_err *e)
 		if (fwrite(b, 1, (size_t)n, sp->w) != (size_t)n)
 			return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 	}
-	sodium_memzero(b, sizeof b);
+	sodium_memzero(b, total < sizeof b ? total : sizeof b); /* what was read into it */
 	if (smz_spool_seal(sp))
 		return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 	return 0;
