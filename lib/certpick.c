@@ -305,7 +305,7 @@ smz_certpick_revoked(struct smz_smime *s, X509 *x, char *why, size_t cap, time_t
 	unsigned char md[32];
 	unsigned int mdl = 0;
 	char fp[65] = "";
-	if (X509_digest(x, EVP_sha256(), md, &mdl) && mdl == 32)
+	if (X509_digest(x, s->sha256, md, &mdl) && mdl == 32)
 		smz_hex(md, 32, fp);
 	size_t i;
 	json_t *c;
@@ -457,6 +457,7 @@ recipient_cert(struct smz_smime *s, const char *addr, X509 **out, struct smz_err
 	if (!rc && s->nrc < sizeof s->rc / sizeof s->rc[0]) {
 		snprintf(s->rc[s->nrc].key, SMZ_ADDR_MAX, "%s", key);
 		X509_up_ref(*out);
+		s->rc[s->nrc].gcm = s->rc[s->nrc].oaep = -1;
 		s->rc[s->nrc++].cert = *out;
 	}
 	return rc;

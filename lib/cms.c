@@ -41,18 +41,11 @@ micalg(const EVP_MD *md)
 /* Add our signer with an S/MIME capabilities attribute that lists what we
  * decrypt, best first. */
 static CMS_SignerInfo *
-add_signer(CMS_ContentInfo *cms, struct smz_smime_key *k, unsigned flags)
+add_signer(struct smz_smime *s, CMS_ContentInfo *cms, struct smz_smime_key *k, unsigned flags)
 {
-	CMS_SignerInfo *si = CMS_add1_signer(cms, k->cert, k->key, EVP_sha256(),
+	CMS_SignerInfo *si = CMS_add1_signer(cms, k->cert, k->key, s->sha256,
 					     flags | CMS_NOSMIMECAP);
-	STACK_OF(X509_ALGOR) *caps = NULL;
-	if (!si || !CMS_add_simple_smimecap(&caps, NID_aes_256_gcm, -1) ||
-	    !CMS_add_simple_smimecap(&caps, NID_aes_256_cbc, -1) ||
-	    !CMS_add_simple_smimecap(&caps, NID_aes_128_gcm, -1) ||
-	    !CMS_add_simple_smimecap(&caps, NID_aes_128_cbc, -1) || !CMS_add_smimecap(si, caps))
-		si = NULL;
-	sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
-	return si;
+	return si && CMS_add_smimecap(si, s->caps) ? si : NULL;
 }
 
 int
@@ -63,7 +56,7 @@ smz_cms_sign(struct smz_smime *s, struct smz_smime_key *k, struct smz_spool *in,
 	CMS_ContentInfo *cms = CMS_sign(NULL, NULL, s->cfg.chain, NULL, flags);
 	BIO *data = smz_spool_bio(in);
 	int rc = 0;
-	if (!cms || !data || !add_signer(cms, k, flags)) {
+	if (!cms || !data || !add_signer(s, cms, k, flags)) {
 		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign");
 		goto done;
 	}
@@ -81,7 +74,7 @@ smz_cms_sign(struct smz_smime *s, struct smz_smime_key *k, struct smz_spool *in,
 			"\r\n micalg=%s; boundary=\"%s\"\r\n\r\n"
 			"This is a cryptographically signed message in MIME "
 			"format.\r\n\r\n--%s\r\n",
-			micalg(EVP_sha256()), b, b);
+			micalg(s->sha256), b, b);
 		fflush(f);
 		if (smz_spool_copy(in, f, 1)) {
 			rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
@@ -140,6 +133,21 @@ cert_advertises(X509 *x, int nid)
 	return found;
 }
 
+/* cert_advertises, remembered for the run's recipient certificates */
+static int
+advertises(struct smz_smime *s, X509 *x, int nid)
+{
+	for (size_t i = 0; i < s->nrc; i++) {
+		if (s->rc[i].cert != x)
+			continue;
+		int *v = nid == NID_aes_256_gcm ? &s->rc[i].gcm : &s->rc[i].oaep;
+		if (*v < 0)
+			*v = cert_advertises(x, nid);
+		return *v;
+	}
+	return cert_advertises(x, nid);
+}
+
 int
 smz_cms_encrypt(struct smz_smime *s, STACK_OF(X509) * rcpt, int no_self, struct smz_spool *in,
 		struct smz_spool *out, char *what, size_t whatcap, struct smz_err *e)
@@ -149,27 +157,25 @@ smz_cms_encrypt(struct smz_smime *s, STACK_OF(X509) * rcpt, int no_self, struct 
 	if (s->cfg.content_cipher == 0) {
 		gcm = 1;
 		for (int i = 0; i < sk_X509_num(rcpt); i++)
-			gcm &= cert_advertises(sk_X509_value(rcpt, i), NID_aes_256_gcm);
+			gcm &= advertises(s, sk_X509_value(rcpt, i), NID_aes_256_gcm);
 	}
 	unsigned flags = CMS_BINARY | CMS_PARTIAL | CMS_STREAM;
-	CMS_ContentInfo *cms = CMS_encrypt(NULL, NULL, gcm ? EVP_aes_256_gcm() : EVP_aes_256_cbc(),
-					   flags);
+	CMS_ContentInfo *cms = CMS_encrypt(NULL, NULL, gcm ? s->aes256gcm : s->aes256cbc, flags);
 	if (!cms)
 		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot encrypt");
 	int noaep = 0, npk = 0, nec = 0;
 	for (int i = 0; !rc && i < sk_X509_num(rcpt); i++) {
 		X509 *x = sk_X509_value(rcpt, i);
 		int ec = EVP_PKEY_get_base_id(X509_get0_pubkey(x)) == EVP_PKEY_EC;
-		int oaep = !ec &&
-			   (s->cfg.rsa_transport == 2 ||
-			    (s->cfg.rsa_transport == 0 && cert_advertises(x, NID_rsaesOaep)));
+		int oaep = !ec && (s->cfg.rsa_transport == 2 ||
+				   (s->cfg.rsa_transport == 0 && advertises(s, x, NID_rsaesOaep)));
 		CMS_RecipientInfo *ri = CMS_add1_recipient_cert(cms, x, flags | CMS_KEY_PARAM);
 		EVP_PKEY_CTX *pc = ri ? CMS_RecipientInfo_get0_pkey_ctx(ri) : NULL;
 		if (!ri || !pc ||
 		    (oaep && (EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_OAEP_PADDING) <= 0 ||
-			      EVP_PKEY_CTX_set_rsa_oaep_md(pc, EVP_sha256()) <= 0 ||
-			      EVP_PKEY_CTX_set_rsa_mgf1_md(pc, EVP_sha256()) <= 0)) ||
-		    (ec && EVP_PKEY_CTX_set_ecdh_kdf_md(pc, EVP_sha256()) <= 0))
+			      EVP_PKEY_CTX_set_rsa_oaep_md(pc, s->sha256) <= 0 ||
+			      EVP_PKEY_CTX_set_rsa_mgf1_md(pc, s->sha256) <= 0)) ||
+		    (ec && EVP_PKEY_CTX_set_ecdh_kdf_md(pc, s->sha256) <= 0))
 			rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot add a recipient");
 		ec ? nec++ : oaep ? noaep++ : npk++;
 	}
@@ -232,12 +238,12 @@ crl_time_cb(int ok, X509_STORE_CTX *ctx)
 /* The run's cache key for a chain: SHA-256 of the signer and the
  * certificates offered with it. */
 static int
-chain_id(X509 *signer, STACK_OF(X509) * untrusted, unsigned char id[32])
+chain_id(const EVP_MD *md, X509 *signer, STACK_OF(X509) * untrusted, unsigned char id[32])
 {
 	EVP_MD_CTX *mc = EVP_MD_CTX_new();
 	unsigned char *d = NULL;
 	int dl = i2d_X509(signer, &d);
-	int idok = mc && dl > 0 && EVP_DigestInit_ex(mc, EVP_sha256(), NULL) &&
+	int idok = mc && dl > 0 && EVP_DigestInit_ex(mc, md, NULL) &&
 		   EVP_DigestUpdate(mc, d, (size_t)dl);
 	OPENSSL_free(d);
 	for (int i = 0; idok && i < sk_X509_num(untrusted); i++) {
@@ -257,8 +263,10 @@ static int
 check_chain(struct smz_smime *s, CMS_ContentInfo *cms, X509 *signer, time_t at, const char *mbox,
 	    struct smz_cms_sig *res)
 {
-	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	STACK_OF(X509) *untrusted = CMS_get1_certs(cms);
+	X509_STORE_CTX *ctx = NULL;
+	STACK_OF(X509) *untrusted = CMS_get1_certs(cms); /* NULL when it has none */
+	if (!untrusted)
+		untrusted = sk_X509_new_null();
 	for (int i = 0; i < sk_X509_num(s->cfg.chain); i++) {
 		X509_up_ref(sk_X509_value(s->cfg.chain, i));
 		sk_X509_push(untrusted, sk_X509_value(s->cfg.chain, i));
@@ -266,14 +274,15 @@ check_chain(struct smz_smime *s, CMS_ContentInfo *cms, X509 *signer, time_t at, 
 	int rc = 0;
 	unsigned char cid[32];
 	struct smz_smime_vcache *hit = NULL;
-	int idok = chain_id(signer, untrusted, cid);
+	int idok = chain_id(s->sha256, signer, untrusted, cid);
 	for (size_t i = 0; idok && i < s->nvc; i++)
 		if (memcmp(s->vc[i].id, cid, 32) == 0 && s->vc[i].crl == s->cfg.crl_check &&
 		    at >= s->vc[i].from && at <= s->vc[i].to)
 			hit = &s->vc[i];
 	if (hit) {
 		;
-	} else if (!ctx || !X509_STORE_CTX_init(ctx, s->cfg.trust, signer, untrusted)) {
+	} else if (!(ctx = X509_STORE_CTX_new()) ||
+		   !X509_STORE_CTX_init(ctx, s->cfg.trust, signer, untrusted)) {
 		snprintf(res->line, sizeof res->line, "FAIL internal: cannot check the chain");
 		rc = SMZ_ERR_INTERNAL;
 	} else {
@@ -445,8 +454,8 @@ smz_cms_verify(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *conte
 /* ---- decrypt ---- */
 
 int
-smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid, char *used,
-		size_t usedcap, struct smz_err *e)
+smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *out, const char *mid,
+		char *used, size_t usedcap, struct smz_err *e)
 {
 	if (!s->cfg.vault)
 		return smz_err_set(e, SMZ_ERR_PERM,
@@ -492,7 +501,7 @@ smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char 
 			int have_rid = iss && sno ? smz_isn_hash(iss, sno, rid) == 0
 				       : kid	  ? EVP_Digest(ASN1_STRING_get0_data(kid),
 							       (size_t)ASN1_STRING_length(kid), rid,
-							       NULL, EVP_sha256(), NULL) == 1
+							       NULL, s->sha256, NULL) == 1
 						  : 0;
 			struct smz_smime_ridcache *hit =
 				NULL; /* ids out of scope are never cached */
@@ -595,7 +604,7 @@ smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char 
 				   "vaulted key: %s",
 				   e->msg);
 	ERR_clear_error();
-	if (!CMS_decrypt(cms, NULL, NULL, NULL, out, CMS_BINARY)) {
+	if (!CMS_decrypt(cms, NULL, NULL, dcont, out, CMS_BINARY)) {
 		/* the key matched but the content does not decrypt or authenticate */
 		if (!s->cfg.count_only)
 			smz_smime_audit_add(s, "decrypt-failed", used, mid);
@@ -606,11 +615,13 @@ smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char 
 	return 0;
 }
 
-CMS_ContentInfo *
-smz_cms_read(struct smz_spool *sp)
+int
+smz_cms_copy(BIO *in, BIO *out)
 {
-	BIO *b = smz_spool_bio(sp);
-	CMS_ContentInfo *cms = b ? d2i_CMS_bio(b, NULL) : NULL;
-	BIO_free(b);
-	return cms;
+	char b[16384];
+	int n;
+	while ((n = BIO_read(in, b, sizeof b)) > 0)
+		if (BIO_write(out, b, n) != n)
+			return -1;
+	return n < 0 ? -1 : 0;
 }

@@ -7,7 +7,9 @@
  * chain at the signing time cached per run, revocation, signer mailbox =
  * every From: mailbox, signing time near Date:); decrypt with whichever
  * vaulted key a RecipientInfo names, auditing each use.  cmsinfo.c names
- * the content cipher of an enveloped message before any key is used.
+ * the content cipher of an enveloped message before any key is used;
+ * cmsread.c parses a structure with the run's certificate cache and
+ * leaves a large message's content in its spool.
  * Part of smime; works on its run state (smime-int.h).
  */
 #ifndef SMZ_CMS_H
@@ -45,13 +47,24 @@ struct smz_cms_sig {
 int smz_cms_verify(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *content_out,
 		   const struct smz_mime_hdrs *h, struct smz_cms_sig *res, struct smz_err *e);
 
-/* Decrypt an (Auth)EnvelopedData to out with a vaulted key in scope;
- * which key in used; mid for the audit entry. */
-int smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *out, const char *mid,
-		    char *used, size_t usedcap, struct smz_err *e);
+/* Decrypt an (Auth)EnvelopedData to out with a vaulted key in scope; the
+ * encrypted content in dcont (left out by smz_cms_read) or inside; which
+ * key in used; mid for the audit entry. */
+int smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *out,
+		    const char *mid, char *used, size_t usedcap, struct smz_err *e);
 
-/* A CMS structure from the DER in a sealed spool, or NULL. */
-CMS_ContentInfo *smz_cms_read(struct smz_spool *sp);
+/* Copy in to out to its end; 0, or -1 on a read or write error. */
+int smz_cms_copy(BIO *in, BIO *out);
+
+/* cmsread.c: a CMS structure from the DER in a sealed spool, or NULL when
+ * it is not one.  A SignedData's certificates come from the run's cache.
+ * With content non-NULL and the spool in a file, a SignedData's eContent
+ * or an (Auth)EnvelopedData's encryptedContent is left out, as if
+ * detached, and *content (else NULL) reads those octets from the spool,
+ * which must outlive it: a large message is not held in memory.
+ * smz_cms_read_init once first. */
+int smz_cms_read_init(void);
+CMS_ContentInfo *smz_cms_read(struct smz_smime *s, struct smz_spool *sp, BIO **content);
 
 /* cmsinfo.c: the content cipher of the enveloped CMS in der (a prefix
  * suffices), NID_undef when unreadable; and its name for status lines,

@@ -278,13 +278,16 @@ smz_mime_write_outer(GMimeMessage *m, FILE *f)
 		if (!name || !val || g_ascii_strncasecmp(name, "Content-", 8) == 0 ||
 		    g_ascii_strcasecmp(name, "MIME-Version") == 0)
 			continue;
-		fprintf(f, "%s:", name);
-		size_t l = strlen(val);
-		for (size_t k = 0; k < l; k++) {
-			if (val[k] == '\n' && (k == 0 || val[k - 1] != '\r'))
-				fputc('\r', f);
-			fputc(val[k], f);
-		}
+		fputs(name, f);
+		fputc(':', f);
+		size_t l = strlen(val), start = 0;
+		for (size_t k = 0; k < l; k++)
+			if (val[k] == '\n' && (k == 0 || val[k - 1] != '\r')) {
+				fwrite(val + start, 1, k - start, f);
+				fputs("\r\n", f);
+				start = k + 1;
+			}
+		fwrite(val + start, 1, l - start, f);
 		if (l == 0 || val[l - 1] != '\n')
 			fputs("\r\n", f);
 	}

@@ -116,6 +116,7 @@ one(struct run *r, struct proc *p, size_t idx, int fd, FILE *out, const char *la
 
 struct out {
 	char *tmp, *dst;
+	dev_t dev; /* its file system */
 };
 
 /* Make outputs durable, then the audit entries of their key uses, then
@@ -129,20 +130,17 @@ publish(struct run *r, struct proc *p, struct out *outs, size_t n, size_t idx)
 	dev_t done[CHUNK];
 	size_t ndone = 0;
 	for (size_t i = 0; !rc && i < n; i++) {
-		struct stat st = {0};
-		int fd = open(outs[i].tmp, O_RDONLY | O_CLOEXEC);
 		size_t k = 0;
-		if (fd >= 0 && fstat(fd, &st) == 0)
-			for (k = 0; k < ndone && done[k] != st.st_dev; k++)
-				;
-		if (fd < 0 || k < ndone) {
-			if (fd >= 0)
-				close(fd);
+		for (k = 0; k < ndone && done[k] != outs[i].dev; k++)
+			;
+		if (k < ndone)
 			continue;
-		}
+		int fd = open(outs[i].tmp, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
 		if (syncfs(fd) != 0)
 			rc = smz_err_set(&e, SMZ_ERR_IO, "syncfs: %s", strerror(errno));
-		done[ndone++] = st.st_dev;
+		done[ndone++] = outs[i].dev;
 		close(fd);
 		if (rc)
 			smz_workers_fail(&r->w, idx, rc, &e, "make the outputs durable");
@@ -199,10 +197,13 @@ batch_one(struct run *r, struct proc *p, size_t idx, struct out *o)
 		goto skip;
 	}
 	int rc = one(r, p, idx, fd, out, path);
+	struct stat ost = {0};
+	if (fstat(tfd, &ost) != 0 && !rc)
+		rc = smz_workers_note(&r->w, idx, SMZ_ERR_IO, "%s: %s", tmp, strerror(errno));
 	if (fclose(out) != 0 && !rc)
 		rc = smz_workers_note(&r->w, idx, SMZ_ERR_IO, "%s: write error", tmp);
 	if (!rc) {
-		*o = (struct out){tmp, dst};
+		*o = (struct out){tmp, dst, ost.st_dev};
 		close(fd);
 		return;
 	}
@@ -221,7 +222,7 @@ batch(struct run *r, struct proc *p, size_t first, size_t step)
 	struct out outs[CHUNK];
 	size_t n = 0, last = first;
 	for (size_t i = first; i < r->n; i += step) {
-		outs[n] = (struct out){NULL, NULL};
+		outs[n] = (struct out){NULL, NULL, 0};
 		batch_one(r, p, last = i, &outs[n]);
 		if (outs[n].tmp && ++n == CHUNK) {
 			publish(r, p, outs, n, i);

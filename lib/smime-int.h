@@ -25,12 +25,19 @@ struct smz_smime_key { /* a key used in this run, unsealed once */
 struct smz_smime_rcache { /* a recipient certificate found in this run */
 	char key[SMZ_ADDR_MAX];
 	X509 *cert;
+	int gcm, oaep; /* does it advertise AES-256-GCM, RSA-OAEP (-1: not looked yet) */
 };
 
 struct smz_smime_vcache {     /* a signer chain verified in this run, and for when */
 	unsigned char id[32]; /* SHA-256 of the signer and the certificates offered */
 	time_t from, to;
 	int crl;
+};
+
+struct smz_smime_ccache { /* a certificate met in a CMS structure in this run */
+	unsigned char *der;
+	size_t len;
+	X509 *x;
 };
 
 struct smz_smime_ridcache { /* a RecipientInfo id already looked up in this run */
@@ -41,12 +48,19 @@ struct smz_smime_ridcache { /* a RecipientInfo id already looked up in this run 
 
 struct smz_smime {
 	struct smz_smime_cfg cfg;
+	/* fetched once: with OpenSSL 3's legacy handles (EVP_sha256()) every
+	 * use looks the implementation up again */
+	EVP_MD *sha256;
+	EVP_CIPHER *aes256cbc, *aes256gcm;
+	STACK_OF(X509_ALGOR) * caps; /* the capabilities each signature lists */
 	struct smz_smime_ridcache rid[256];
 	size_t nrid;
 	struct smz_smime_rcache rc[64];
 	size_t nrc;
 	struct smz_smime_vcache vc[64];
 	size_t nvc;
+	struct smz_smime_ccache cc[32];
+	size_t ncc;
 	struct smz_smime_key *keys;
 	size_t nkeys;
 	ptrdiff_t last_key; /* the key of the last decryption */

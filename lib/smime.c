@@ -1,8 +1,8 @@
 /* smime: sign, encrypt, decrypt and verify one message; see smime.h.
  * This file holds the run's state and audit entries and the orchestration
  * of the layers; the parts live in spool.c (message bytes), mime.c (GMime),
- * certpick.c (which certificates and keys), cms.c and cmsinfo.c (OpenSSL's
- * CMS). */
+ * certpick.c (which certificates and keys), cms.c, cmsinfo.c and cmsread.c
+ * (OpenSSL's CMS). */
 #include "smime.h"
 #include "certpick.h"
 #include "cms.h"
@@ -11,6 +11,7 @@
 #include "vault.h"
 
 #include <gmime/gmime.h>
+#include <openssl/cms.h>
 #include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@ smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct sm
 	static int inited;
 	if (!inited) {
 		g_mime_init();
-		if (smz_spool_b64_init())
+		if (smz_spool_b64_init() || smz_cms_read_init())
 			return smz_err_set(e, SMZ_ERR_INTERNAL, "cannot set up OpenSSL BIOs");
 		inited = 1;
 	}
@@ -32,6 +33,18 @@ smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct sm
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	s->cfg = *cfg;
 	s->last_key = -1;
+	/* what we decrypt, best first */
+	s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	s->aes256cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+	s->aes256gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	if (!s->sha256 || !s->aes256cbc || !s->aes256gcm ||
+	    !CMS_add_simple_smimecap(&s->caps, NID_aes_256_gcm, -1) ||
+	    !CMS_add_simple_smimecap(&s->caps, NID_aes_256_cbc, -1) ||
+	    !CMS_add_simple_smimecap(&s->caps, NID_aes_128_gcm, -1) ||
+	    !CMS_add_simple_smimecap(&s->caps, NID_aes_128_cbc, -1)) {
+		smz_smime_free(s);
+		return smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot set up OpenSSL algorithms");
+	}
 	if (!s->cfg.max_layers)
 		s->cfg.max_layers = 8;
 	*out = s;
@@ -48,8 +61,16 @@ smz_smime_free(struct smz_smime *s)
 		X509_free(s->keys[i].cert);
 	}
 	free(s->keys);
+	EVP_MD_free(s->sha256);
+	EVP_CIPHER_free(s->aes256cbc);
+	EVP_CIPHER_free(s->aes256gcm);
+	sk_X509_ALGOR_pop_free(s->caps, X509_ALGOR_free);
 	for (size_t i = 0; i < s->nrc; i++)
 		X509_free(s->rc[i].cert);
+	for (size_t i = 0; i < s->ncc; i++) {
+		X509_free(s->cc[i].x);
+		free(s->cc[i].der);
+	}
 	smz_smime_discard(s, 0);
 	free(s->audit);
 	free(s);
@@ -210,7 +231,8 @@ note_sig(struct smz_cms_sig *sr, int vr, int *bad, struct smz_cms_sig *fail,
 		*first = *sr;
 }
 
-/* One application/pkcs7-mime layer: decrypt or verify into next. */
+/* One application/pkcs7-mime layer: decrypt or verify into next.  A
+ * large layer's content stays in its spool (der) and is read from there. */
 static int
 pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct smz_spool *next, int big,
 	    const struct smz_mime_hdrs *from, const char *mid, char *used, size_t usedcap,
@@ -221,8 +243,10 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct smz_spool *next, int big
 		smz_spool_free(&der);
 		return smz_err_set(e, SMZ_ERR_DATA, "unreadable S/MIME part");
 	}
-	CMS_ContentInfo *cms = smz_mime_b64_sane(o, smz_spool_size(&der)) ? smz_cms_read(&der)
-									  : NULL;
+	BIO *content = NULL;
+	CMS_ContentInfo *cms = smz_mime_b64_sane(o, smz_spool_size(&der))
+				       ? smz_cms_read(s, &der, &content)
+				       : NULL;
 	int cnid = cms ? OBJ_obj2nid(CMS_get0_type(cms)) : NID_undef;
 	if (cnid == NID_pkcs7_enveloped || cnid == NID_id_smime_ct_authEnvelopedData) {
 		int refused = 0, weak = 0;
@@ -232,6 +256,7 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct smz_spool *next, int big
 		if (weak)
 			snprintf(s->weak, sizeof s->weak, " weak=%s", name);
 		if (refused) { /* before any key is used */
+			BIO_free(content);
 			smz_spool_free(&der);
 			CMS_ContentInfo_free(cms);
 			return smz_err_set(e, SMZ_ERR_PERM,
@@ -240,8 +265,8 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct smz_spool *next, int big
 					   name);
 		}
 	}
-	smz_spool_free(&der);
 	if (!cms) {
+		smz_spool_free(&der);
 		ERR_clear_error();
 		return smz_err_set(e, SMZ_ERR_DATA,
 				   "the S/MIME part is not a CMS structure "
@@ -256,14 +281,20 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct smz_spool *next, int big
 	if (rc)
 		;
 	else if (*type == NID_pkcs7_enveloped || *type == NID_id_smime_ct_authEnvelopedData)
-		rc = smz_cms_decrypt(s, cms, ob, mid, used, usedcap, e);
+		rc = smz_cms_decrypt(s, cms, content, ob, mid, used, usedcap, e);
 	else if (*type == NID_pkcs7_signed) {
-		rc = smz_cms_verify(s, cms, NULL, ob, from, sr, e);
+		rc = smz_cms_verify(s, cms, content, ob, from, sr, e);
 		/* a bad signature is reported, but what it wraps is still the
 		 * message: hand it on (OpenSSL's CMS_verify does not) */
-		ASN1_OCTET_STRING **pos = rc == SMZ_ERR_VERIFY ? CMS_get0_content(cms) : NULL;
-		if (pos && *pos && BIO_flush(ob) > 0 && ftell(next->w) == 0)
-			BIO_write(ob, ASN1_STRING_get0_data(*pos), ASN1_STRING_length(*pos));
+		ASN1_OCTET_STRING **pos = rc == SMZ_ERR_VERIFY && !content ? CMS_get0_content(cms)
+									   : NULL;
+		if (rc == SMZ_ERR_VERIFY && BIO_flush(ob) > 0 && ftell(next->w) == 0) {
+			if (pos && *pos)
+				BIO_write(ob, ASN1_STRING_get0_data(*pos),
+					  ASN1_STRING_length(*pos));
+			else if (content && BIO_reset(content) == 1)
+				smz_cms_copy(content, ob);
+		}
 	} else
 		rc = smz_err_set(e, SMZ_ERR_DATA, "unsupported CMS content (%s)",
 				 OBJ_nid2sn(*type));
@@ -271,6 +302,8 @@ pkcs7_layer(struct smz_smime *s, GMimeObject *o, struct smz_spool *next, int big
 		BIO_flush(ob);
 		BIO_free(ob);
 	}
+	BIO_free(content);
+	smz_spool_free(&der);
 	CMS_ContentInfo_free(cms);
 	if ((!rc || rc == SMZ_ERR_VERIFY) && smz_spool_seal(next))
 		rc = smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
@@ -294,7 +327,7 @@ signed_layer(struct smz_smime *s, GMimeObject *o, int big, const struct smz_mime
 		rc = smz_err_set(e, SMZ_ERR_DATA, "unreadable signature part");
 	CMS_ContentInfo *cms = rc || !smz_mime_b64_sane(sig, smz_spool_size(&der))
 				       ? NULL
-				       : smz_cms_read(&der);
+				       : smz_cms_read(s, &der, NULL);
 	if (!rc && (!cms || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed)) {
 		ERR_clear_error();
 		rc = smz_err_set(e, SMZ_ERR_DATA,

@@ -124,7 +124,7 @@ smz_spool_read(int fd, struct smz_spool *sp, struct smz_err *e)
 		if (fwrite(b, 1, (size_t)n, sp->w) != (size_t)n)
 			return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 	}
-	sodium_memzero(b, sizeof b);
+	sodium_memzero(b, total < sizeof b ? total : sizeof b); /* what was read into it */
 	if (smz_spool_seal(sp))
 		return smz_err_set(e, SMZ_ERR_IO, "temporary file write error");
 	return 0;
@@ -178,7 +178,7 @@ smz_spool_copy(struct smz_spool *s, FILE *f, int crlf)
 	if (!r)
 		return -1;
 	size_t left = s->tf ? (size_t)-1 : s->len;
-	char b[65536];
+	char b[65536], o[65536 + 1];
 	int pend_cr = 0, rc = 0;
 	size_t n;
 	while (left && (n = fread(b, 1, left < sizeof b ? left : sizeof b, r)) > 0) {
@@ -188,22 +188,26 @@ smz_spool_copy(struct smz_spool *s, FILE *f, int crlf)
 				rc = -1;
 			continue;
 		}
-		size_t i = 0, start = 0;
+		/* CRLF to LF into o, a CR at the end of b decided with the next */
+		size_t k = 0;
 		if (pend_cr && b[0] != '\n')
-			fputc('\r', f);
+			o[k++] = '\r';
 		pend_cr = 0;
-		for (; i < n; i++) {
-			if (b[i] != '\r')
-				continue;
-			fwrite(b + start, 1, i - start, f);
-			if (i + 1 == n) {
+		for (size_t i = 0; i < n;) {
+			char *cr = memchr(b + i, '\r', n - i);
+			size_t end = cr ? (size_t)(cr - b) : n;
+			memcpy(o + k, b + i, end - i);
+			k += end - i;
+			if (!cr)
+				break;
+			if (end + 1 == n)
 				pend_cr = 1;
-			} else if (b[i + 1] != '\n') {
-				fputc('\r', f);
-			}
-			start = i + 1;
+			else if (b[end + 1] != '\n')
+				o[k++] = '\r';
+			i = end + 1;
 		}
-		fwrite(b + start, 1, n - start, f);
+		if (fwrite(o, 1, k, f) != k)
+			rc = -1;
 	}
 	if (pend_cr)
 		fputc('\r', f);
@@ -213,17 +217,35 @@ smz_spool_copy(struct smz_spool *s, FILE *f, int crlf)
 
 /* ---- the sink BIO ---- */
 
+/* One fwrite for many lines: two per 64-byte line cost more than the
+ * encoding. */
 static void
 crlf_write(FILE *f, const unsigned char *p, int n)
 {
-	int start = 0;
-	for (int i = 0; i < n; i++)
-		if (p[i] == '\n') {
-			fwrite(p + start, 1, (size_t)(i - start), f);
-			fwrite("\r\n", 1, 2, f);
-			start = i + 1;
+	unsigned char b[16384];
+	size_t k = 0, left = (size_t)n;
+	while (left) {
+		const unsigned char *nl = memchr(p, '\n', left);
+		size_t l = nl ? (size_t)(nl - p) : left;
+		if (k + l + 2 > sizeof b) {
+			fwrite(b, 1, k, f);
+			k = 0;
 		}
-	fwrite(p + start, 1, (size_t)(n - start), f);
+		if (l + 2 > sizeof b) { /* no line is this long, but */
+			fwrite(p, 1, l, f);
+		} else {
+			memcpy(b + k, p, l);
+			k += l;
+		}
+		if (nl) {
+			b[k++] = '\r';
+			b[k++] = '\n';
+			l++;
+		}
+		p += l;
+		left -= l;
+	}
+	fwrite(b, 1, k, f);
 }
 
 static int
