@@ -1,7 +1,7 @@
 #include "common.h"
 #include "audit.h"
 #include "prog.h"
-#include "secmem.h"
+#include "secret.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -101,7 +101,7 @@ cmd_start(int argc, const char **argv, struct poptOption *table, const char *con
 		cmd_msg("-j %d: expected 1 to 64 workers", smz_opt.jobs);
 		return EX_USAGE;
 	}
-	const char *note = smz_opt.verbose ? smz_secmem_heap_note() : NULL;
+	const char *note = smz_opt.verbose ? smz_secret_heap_note() : NULL;
 	if (note)
 		cmd_msg("note: %s", note);
 	return -1;

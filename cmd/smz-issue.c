@@ -6,7 +6,7 @@
 #include "fileio.h"
 #include "issue.h"
 #include "plan.h"
-#include "secmem.h"
+#include "secret.h"
 
 #include <openssl/pem.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #include "common.h"
 #include "directory.h"
 #include "pem.h"
-#include "secmem.h"
+#include "secret.h"
 #include "trust.h"
 
 #include <errno.h>

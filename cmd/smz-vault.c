@@ -1,13 +1,13 @@
 /* smz-vault: create, unlock and inspect the key vault. */
 #include "addr.h"
 #include "attach.h"
-#include "bundle.h"
+#include "export.h"
 #include "fileio.h"
 #include "import.h"
 #include "common.h"
 #include "dbenv.h"
 #include "pem.h"
-#include "secmem.h"
+#include "secret.h"
 #include "trust.h"
 #include "vault.h"
 

@@ -15,7 +15,7 @@
 #include "err.h"
 #include "policy.h"
 #include "profile.h"
-#include "secmem.h"
+#include "secret.h"
 
 struct smz_ca;
 

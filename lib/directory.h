@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include "err.h"
 #include "policy.h"
-#include "secmem.h"
+#include "secret.h"
 
 enum smz_publish_event {
 	SMZ_PB_PUBLISHED,

@@ -18,7 +18,7 @@
 #include "keys.h"
 #include "policy.h"
 #include "addr.h"
-#include "secmem.h"
+#include "secret.h"
 
 #define SMZ_VAULT_PK 32
 

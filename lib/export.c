@@ -1,4 +1,4 @@
-#include "bundle.h"
+#include "export.h"
 #include "addr.h"
 #include "dbenv.h"
 #include "fileio.h"
@@ -24,7 +24,7 @@
 #define MAX_KEYS 64
 
 void
-smz_bundle_password(char *out)
+smz_export_password(char *out)
 {
 	static const char alphabet[] = "23456789abcdefghjkmnpqrstuvwxyz"; /* no 0 1 i l o */
 	size_t k = 0;
@@ -37,7 +37,7 @@ smz_bundle_password(char *out)
 }
 
 int
-smz_bundle_p12(EVP_PKEY *const *keys, X509 *const *certs, const char *const *names, size_t n,
+smz_export_p12(EVP_PKEY *const *keys, X509 *const *certs, const char *const *names, size_t n,
 	       STACK_OF(X509) * chain, const char *profile, const char *pass, unsigned char **der,
 	       size_t *len, struct smz_err *e)
 {
@@ -155,7 +155,7 @@ mobileconfig(const struct smz_export_opts *o, const char *addr, struct key_item 
 		unsigned char *der = NULL;
 		size_t len = 0;
 		const char *nm = k[i].name;
-		int rc = smz_bundle_p12(&k[i].key, &k[i].cert, &nm, 1, NULL, o->profile, pass, &der,
+		int rc = smz_export_p12(&k[i].key, &k[i].cert, &nm, 1, NULL, o->profile, pass, &der,
 					&len, e);
 		if (rc) {
 			plist_free(content);
@@ -396,7 +396,7 @@ make_bundle(const struct smz_export_opts *o, struct built *b, const char *pass, 
 		size_t l = strlen(b->subject);
 		snprintf(b->subject + l, sizeof b->subject - l, " %.16s", k->id);
 	}
-	if ((rc = smz_bundle_p12(keys, certs, names, c->n, o->chain, o->profile, pass, &b->p12,
+	if ((rc = smz_export_p12(keys, certs, names, c->n, o->chain, o->profile, pass, &b->p12,
 				 &b->p12_len, e)))
 		return rc;
 	if (o->mobileconfig)
@@ -587,7 +587,7 @@ smz_export_run(const struct smz_export_opts *o, const char *const *addresses, si
 			continue;
 		}
 		if (!o->password)
-			smz_bundle_password(b->pw);
+			smz_export_password(b->pw);
 		struct smz_err xe = {0};
 		int r = gather(o, b, &xe);
 		b->rc = 0;
