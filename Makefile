@@ -38,8 +38,9 @@ cmd/smz-provision: cmd/smz-provision.sh
 cmd/smz-renew: cmd/smz-renew.sh
 	cp $< $@ && chmod 755 $@
 
+# made afresh: a member of a renamed or removed lib/*.c must not linger
 lib/libsmz.a: $(LIBOBJ)
-	$(AR) rcs $@ $(LIBOBJ)
+	rm -f $@ && $(AR) rcs $@ $(LIBOBJ)
 
 $(LIBOBJ) $(PROGS:=.o) cmd/common.o $(UNITS) $(HELPERS): $(wildcard lib/*.h)
 
