@@ -1,8 +1,8 @@
 /* smz-publish: certificates into the directory (OpenLDAP, Active Directory). */
 #include "ca.h"
 #include "common.h"
-#include "directory.h"
 #include "pem.h"
+#include "publish.h"
 #include "secret.h"
 #include "trust.h"
 
@@ -145,24 +145,20 @@ main(int argc, const char **argv)
 		smz_trust_chain(&t, f, &e);
 	if ((f = smz_trust_ca_file(ca, "issuing.pem", path, sizeof path)))
 		smz_trust_issuer(&t, f, &e);
-	struct smz_publish_opts po = {o.uri		? o.uri
-				      : pol.ldap_uri[0] ? pol.ldap_uri
-							: "ldapi:///",
-				      o.base ? o.base : pol.ldap_base,
-				      filter,
-				      o.starttls      ? 1
-				      : o.no_starttls ? 0
-						      : -1,
-				      o.tls_ca,
-				      o.bind_dn,
-				      pw.buf ? &pw : NULL,
+	struct smz_publish_opts po = {{o.uri		 ? o.uri
+				       : pol.ldap_uri[0] ? pol.ldap_uri
+							 : "ldapi:///",
+				       o.base ? o.base : pol.ldap_base, filter,
+				       o.starttls      ? 1
+				       : o.no_starttls ? 0
+						       : -1,
+				       o.tls_ca, o.bind_dn, pw.buf ? &pw : NULL, o.timeout},
 				      o.smime || (pol.smime_attribute && pol.source[0]),
 				      o.remove,
 				      o.dry_run,
 				      ldif,
 				      t.issuer,
 				      t.chain,
-				      o.timeout,
 				      report,
 				      ldif == stdout ? stderr : stdout};
 	struct smz_publish_stats st;

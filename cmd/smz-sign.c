@@ -214,12 +214,12 @@ main(int argc, const char **argv)
 			       pol.gateway_unlock_file[0] ? pol.gateway_unlock_file : NULL, 1};
 	so.unlock = u.passphrase_file || u.shares || u.gateway_file ? &u : NULL;
 	const char *uri = !o.ldap || strcmp(o.ldap, "-") != 0 ? o.ldap : pol.ldap_uri;
-	struct smz_publish_opts po = {.uri = uri && uri[0] ? uri : "ldapi:///",
-				      .base = pol.ldap_base,
-				      .filter = pol.ldap_filter,
-				      .starttls = -1,
-				      .tls_ca = o.tls_ca,
-				      .timeout = 10};
+	struct smz_dir_opts po = {.uri = uri && uri[0] ? uri : "ldapi:///",
+				  .base = pol.ldap_base,
+				  .filter = pol.ldap_filter,
+				  .starttls = -1,
+				  .tls_ca = o.tls_ca,
+				  .timeout = 10};
 	so.ldap = o.ldap ? &po : NULL;
 	so.jobs = (size_t)smz_opt.jobs;
 	rc = o.batch ? smz_signer_batch(&so, (const char *const *)paths, npaths, &e)

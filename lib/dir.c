@@ -1,25 +1,19 @@
-#include "directory.h"
-#include "addr.h"
-#include "keys.h"
-#include "pem.h"
+#include "dir.h"
 
 #include <arpa/inet.h>
 #include <ldap.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
-#include <openssl/pkcs7.h>
-#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define CERT_ATTR "userCertificate;binary"
 #define SMIME_ATTR "userSMIMECertificate"
 
-struct conn {
-	const struct smz_publish_opts *o;
+struct smz_dir {
+	struct smz_dir_opts o;
 	LDAP *ld;
-	struct smz_err *e;
+	struct smz_err *e;     /* the current call's */
 	int down;	       /* the server went away */
 	const char *cert_attr; /* userCertificate;binary, or plain for AD */
 };
@@ -30,7 +24,7 @@ struct conn {
 #define AD_CAPABILITY "1.2.840.113556.1.4.800"
 
 static void
-detect_server(struct conn *c)
+detect_server(struct smz_dir *c)
 {
 	char *attrs[] = {"supportedCapabilities", NULL};
 	LDAPMessage *res = NULL;
@@ -50,21 +44,21 @@ detect_server(struct conn *c)
 }
 
 static int
-ldap_fail(struct conn *c, int r, const char *what)
+ldap_fail(struct smz_dir *c, int r, const char *what)
 {
 	if (r == LDAP_SERVER_DOWN || r == LDAP_CONNECT_ERROR || r == LDAP_TIMEOUT ||
 	    r == LDAP_UNAVAILABLE || r == LDAP_BUSY) {
 		c->down = 1;
-		return smz_err_set(c->e, SMZ_ERR_UNAVAILABLE, "%s: %s: %s", c->o->uri, what,
+		return smz_err_set(c->e, SMZ_ERR_UNAVAILABLE, "%s: %s: %s", c->o.uri, what,
 				   ldap_err2string(r));
 	}
 	if (r == LDAP_FILTER_ERROR)
 		return smz_err_set(c->e, SMZ_ERR_CONFIG, "%s: bad search filter %s", what,
-				   c->o->filter);
+				   c->o.filter);
 	if (r == LDAP_INVALID_CREDENTIALS || r == LDAP_INSUFFICIENT_ACCESS ||
 	    r == LDAP_INAPPROPRIATE_AUTH || r == LDAP_STRONG_AUTH_REQUIRED ||
 	    r == LDAP_CONFIDENTIALITY_REQUIRED)
-		return smz_err_set(c->e, SMZ_ERR_PERM, "%s: %s: %s", c->o->uri, what,
+		return smz_err_set(c->e, SMZ_ERR_PERM, "%s: %s: %s", c->o.uri, what,
 				   ldap_err2string(r));
 	return smz_err_set(c->e, SMZ_ERR_DATA, "%s: %s", what, ldap_err2string(r));
 }
@@ -106,9 +100,9 @@ is_loopback(const char *uri)
 }
 
 static int
-connect_dir(struct conn *c)
+connect_dir(struct smz_dir *c)
 {
-	const struct smz_publish_opts *o = c->o;
+	const struct smz_dir_opts *o = &c->o;
 	int r = ldap_initialize(&c->ld, o->uri);
 	if (r != LDAP_SUCCESS)
 		return smz_err_set(c->e, SMZ_ERR_CONFIG, "%s: not an LDAP URI (%s)", o->uri,
@@ -176,13 +170,8 @@ make_filter(const char *tmpl, const char *addr)
 	return out;
 }
 
-struct entry {
-	char *dn;
-	struct berval **certs, **smime;
-};
-
-static void
-entry_free(struct entry *en)
+void
+smz_dir_entry_free(struct smz_dir_entry *en)
 {
 	ldap_memfree(en->dn);
 	ldap_value_free_len(en->certs);
@@ -190,17 +179,21 @@ entry_free(struct entry *en)
 	memset(en, 0, sizeof *en);
 }
 
-/* Exactly one entry for addr. */
-static int
-find_entry(struct conn *c, const char *addr, struct entry *en, char *why, size_t cap)
+int
+smz_dir_find(struct smz_dir *c, const char *addr, struct smz_dir_entry *en, char *why, size_t cap,
+	     struct smz_err *e)
 {
-	char *filter = make_filter(c->o->filter, addr);
+	int rc = c->ld ? 0 : smz_dir_connect(c, e);
+	if (rc)
+		return rc;
+	c->e = e;
+	char *filter = make_filter(c->o.filter, addr);
 	char *attrs[] = {(char *)c->cert_attr, SMIME_ATTR, NULL};
 	LDAPMessage *res = NULL;
 	if (!filter)
 		return smz_err_set(c->e, SMZ_ERR_INTERNAL, "out of memory");
-	struct timeval tv = {c->o->timeout > 0 ? c->o->timeout : 10, 0};
-	int r = ldap_search_ext_s(c->ld, c->o->base, LDAP_SCOPE_SUBTREE, filter, attrs, 0, NULL,
+	struct timeval tv = {c->o.timeout > 0 ? c->o.timeout : 10, 0};
+	int r = ldap_search_ext_s(c->ld, c->o.base, LDAP_SCOPE_SUBTREE, filter, attrs, 0, NULL,
 				  NULL, &tv, 2, &res);
 	free(filter);
 	if (r == LDAP_SIZELIMIT_EXCEEDED) {
@@ -211,7 +204,7 @@ find_entry(struct conn *c, const char *addr, struct entry *en, char *why, size_t
 	if (r != LDAP_SUCCESS) {
 		ldap_msgfree(res);
 		if (r == LDAP_NO_SUCH_OBJECT) {
-			snprintf(why, cap, "base %s does not exist", c->o->base);
+			snprintf(why, cap, "base %s does not exist", c->o.base);
 			return 1;
 		}
 		return ldap_fail(c, r, "search");
@@ -232,8 +225,8 @@ find_entry(struct conn *c, const char *addr, struct entry *en, char *why, size_t
 	return 0;
 }
 
-static X509 *
-bv_cert(const struct berval *bv)
+X509 *
+smz_dir_value_cert(const struct berval *bv)
 {
 	const unsigned char *q = (const unsigned char *)bv->bv_val;
 	X509 *x = d2i_X509(NULL, &q, (long)bv->bv_len);
@@ -241,62 +234,13 @@ bv_cert(const struct berval *bv)
 	return x;
 }
 
-static int
-has_value(struct berval **vals, const unsigned char *der, size_t len)
+int
+smz_dir_has_value(struct berval **vals, const unsigned char *der, size_t len)
 {
 	for (int i = 0; vals && vals[i]; i++)
 		if (vals[i]->bv_len == len && memcmp(vals[i]->bv_val, der, len) == 0)
 			return 1;
 	return 0;
-}
-
-/* Does x carry addr (an entry may hold certificates of several mailboxes)?
- * The directory's mail attribute folds case, so this does too. */
-static int
-carries(X509 *x, const char *addr)
-{
-	char a[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX];
-	size_t n = 0;
-	struct smz_err me;
-	if (smz_cert_mailboxes(x, a, &n, &me) < 0)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (strcasecmp(a[i], addr) == 0)
-			return 1;
-	return 0;
-}
-
-/* Is x from this CA (and so ours to manage)? */
-static int
-ours(const struct smz_publish_opts *o, X509 *x)
-{
-	return o->issuer && X509_check_issued(o->issuer, x) == X509_V_OK;
-}
-
-static int
-by_der(const X509 *const *a, const X509 *const *b)
-{
-	return X509_cmp(*a, *b);
-}
-
-/* userSMIMECertificate: this CA's current certificates of the entry (an
- * entry may have several mailboxes), in a stable order, then the chain. */
-static int
-smime_value(const struct smz_publish_opts *o, STACK_OF(X509) * mine, unsigned char **der, int *len)
-{
-	PKCS7 *p7 = PKCS7_new();
-	sk_X509_set_cmp_func(mine, by_der);
-	sk_X509_sort(mine);
-	int ok = p7 && PKCS7_set_type(p7, NID_pkcs7_signed) &&
-		 PKCS7_content_new(p7, NID_pkcs7_data);
-	for (int i = 0; ok && i < sk_X509_num(mine); i++)
-		ok = PKCS7_add_certificate(p7, sk_X509_value(mine, i));
-	for (int i = 0; ok && o->chain && i < sk_X509_num(o->chain); i++)
-		ok = PKCS7_add_certificate(p7, sk_X509_value(o->chain, i));
-	*der = NULL;
-	*len = ok ? i2d_PKCS7(p7, der) : -1;
-	PKCS7_free(p7);
-	return *len > 0 ? 0 : -1;
 }
 
 static void
@@ -313,15 +257,6 @@ ldif_value(FILE *f, const char *attr, const void *v, size_t len)
 	BIO_free_all(b64);
 }
 
-struct change {
-	const unsigned char *add;
-	size_t add_len;
-	struct berval *del[16];
-	int ndel;
-	unsigned char *smime;
-	int smime_len, smime_del;
-};
-
 /* RFC 2849 SAFE-STRING: printable ASCII, not starting with space, ':' or '<' */
 static int
 ldif_safe(const char *s)
@@ -334,9 +269,10 @@ ldif_safe(const char *s)
 	return 1;
 }
 
-static void
-write_ldif(FILE *f, const char *attr, const char *dn, const struct change *ch)
+void
+smz_dir_ldif(const struct smz_dir *d, FILE *f, const char *dn, const struct smz_dir_change *ch)
 {
+	const char *attr = d && d->cert_attr ? d->cert_attr : CERT_ATTR;
 	if (ldif_safe(dn))
 		fprintf(f, "dn: %s\n", dn);
 	else
@@ -362,12 +298,14 @@ write_ldif(FILE *f, const char *attr, const char *dn, const struct change *ch)
 	fputs("\n", f);
 }
 
-static int
-apply(struct conn *c, const char *dn, const struct change *ch)
+int
+smz_dir_modify(struct smz_dir *c, const char *dn, const struct smz_dir_change *ch,
+	       struct smz_err *e)
 {
+	c->e = e;
 	LDAPMod m[3], *mods[4];
 	struct berval addv, smv, *addvals[2] = {&addv, NULL}, *smvals[2] = {&smv, NULL},
-				 *delvals[17];
+				 *delvals[SMZ_DIR_DEL_MAX + 1];
 	int n = 0;
 	if (ch->add) {
 		addv = (struct berval){ch->add_len, (char *)ch->add};
@@ -404,211 +342,34 @@ apply(struct conn *c, const char *dn, const struct change *ch)
 	return r == LDAP_SUCCESS ? 0 : ldap_fail(c, r, "modify");
 }
 
-/* One address of one certificate. */
-static int
-publish_address(struct conn *c, X509 *x, const unsigned char *der, size_t len, const char *addr,
-		struct smz_publish_stats *st)
+int
+smz_dir_connect(struct smz_dir *d, struct smz_err *e)
 {
-	const struct smz_publish_opts *o = c->o;
-	struct entry en = {0};
-	char why[256];
-	int r = find_entry(c, addr, &en, why, sizeof why);
-	if (r < 0)
-		return r;
-	if (r > 0) {
-		st->failed++;
-		o->report(o->arg, addr, SMZ_PB_FAILED, why);
+	d->e = e;
+	if (d->ld)
 		return 0;
+	int rc = connect_dir(d);
+	if (rc && d->ld) {
+		ldap_unbind_ext_s(d->ld, NULL, NULL);
+		d->ld = NULL;
 	}
-	struct change ch = {0};
-	int present = has_value(en.certs, der, len);
-	if (!o->remove) {
-		if (!present) {
-			ch.add = der;
-			ch.add_len = len;
-		}
-		/* this CA's expired or superseded certificates of this mailbox
-		 * go; other mailboxes' and other CAs' stay */
-		STACK_OF(X509) *mine = sk_X509_new_null();
-		sk_X509_push(mine, X509_dup(x));
-		for (int i = 0; en.certs && en.certs[i] && ch.ndel < 16; i++) {
-			X509 *old = bv_cert(en.certs[i]);
-			int keep = 1;
-			/* split keys: a signing certificate never supersedes an
-			 * encryption one */
-			if (old && ours(o, old) && X509_cmp(old, x) != 0 && carries(old, addr) &&
-			    X509_get_key_usage(old) == X509_get_key_usage(x) &&
-			    (X509_cmp_current_time(X509_get0_notAfter(old)) < 0 ||
-			     ASN1_TIME_compare(X509_get0_notBefore(old), X509_get0_notBefore(x)) <=
-				     0)) {
-				ch.del[ch.ndel++] = en.certs[i];
-				keep = 0;
-			}
-			if (old && keep && ours(o, old) && X509_cmp(old, x) != 0 &&
-			    X509_cmp_current_time(X509_get0_notAfter(old)) > 0 &&
-			    sk_X509_push(mine, old))
-				old = NULL;
-			X509_free(old);
-		}
-		if (o->smime_attribute && smime_value(o, mine, &ch.smime, &ch.smime_len) == 0 &&
-		    has_value(en.smime, ch.smime, (size_t)ch.smime_len)) {
-			OPENSSL_free(ch.smime);
-			ch.smime = NULL;
-		}
-		sk_X509_pop_free(mine, X509_free);
-	} else if (present) {
-		for (int i = 0; en.certs[i]; i++)
-			if (en.certs[i]->bv_len == len && !memcmp(en.certs[i]->bv_val, der, len))
-				ch.del[ch.ndel++] = en.certs[i];
-		ch.smime_del = en.smime != NULL; /* it carried the withdrawn certificate */
-	}
-	int nothing = !ch.add && !ch.ndel && !ch.smime && !ch.smime_del;
-	int rc = 0;
-	if (nothing) {
-		st->unchanged++;
-		o->report(o->arg, addr, SMZ_PB_UNCHANGED, NULL);
-	} else if (o->ldif || o->dry_run) {
-		if (o->ldif)
-			write_ldif(o->ldif, c->cert_attr, en.dn, &ch);
-		snprintf(why, sizeof why, "%s %s:%s%s%s%s",
-			 o->remove ? "remove from" : "publish to", en.dn,
-			 ch.add ? " +certificate" : "",
-			 ch.ndel ? (o->remove ? " -certificate" : " -old certificates") : "",
-			 ch.smime ? " =userSMIMECertificate" : "",
-			 ch.smime_del ? " -userSMIMECertificate" : "");
-		st->planned++;
-		o->report(o->arg, addr, SMZ_PB_PLANNED, why);
-	} else if ((rc = apply(c, en.dn, &ch)) == 0) {
-		/* trust but verify: read the entry back */
-		struct entry back = {0};
-		char w2[256];
-		rc = find_entry(c, addr, &back, w2, sizeof w2);
-		int stored = rc == 0 && has_value(back.certs, der, len) != o->remove;
-		for (int i = 0; stored && !o->remove && i < ch.ndel; i++)
-			stored = !has_value(back.certs, (unsigned char *)ch.del[i]->bv_val,
-					    ch.del[i]->bv_len);
-		entry_free(&back);
-		if (rc < 0) {
-		} else if (stored) {
-			rc = 0;
-			if (o->remove)
-				st->removed++;
-			else
-				st->published++;
-			o->report(o->arg, addr, o->remove ? SMZ_PB_REMOVED : SMZ_PB_PUBLISHED,
-				  NULL);
-		} else {
-			rc = 0;
-			st->failed++;
-			o->report(o->arg, addr, SMZ_PB_FAILED,
-				  "the server accepted the change but did not store it");
-		}
-	} else {
-		/* refused: this address failed; fatal errors stop the run after it */
-		st->failed++;
-		o->report(o->arg, addr, SMZ_PB_FAILED, c->e->msg);
-		if (rc == SMZ_ERR_DATA)
-			rc = 0;
-	}
-	OPENSSL_free(ch.smime);
-	entry_free(&en);
 	return rc;
 }
 
 int
-smz_publish_run(const struct smz_publish_opts *o, FILE *in, struct smz_publish_stats *st,
-		struct smz_err *e)
+smz_dir_down(const struct smz_dir *d)
 {
-	memset(st, 0, sizeof *st);
-	struct conn c = {o, NULL, e, 0, CERT_ATTR};
-	int rc = 0;
-	/* Dry runs and LDIF still read the directory to compute the changes;
-	 * LDIF without a server (--uri -) only adds. */
-	int offline = o->ldif && strcmp(o->uri, "-") == 0;
-	if (!offline && (rc = connect_dir(&c))) {
-		if (c.ld)
-			ldap_unbind_ext_s(c.ld, NULL, NULL);
-		return rc;
-	}
-	struct smz_pem_reader *r = smz_pem_reader_new(in);
-	for (;;) {
-		struct smz_pem_block b;
-		struct smz_err be = {0};
-		int got = smz_pem_next(r, &b, &be);
-		if (got == 0)
-			break;
-		const unsigned char *q = b.der;
-		X509 *x = got > 0 && !strcmp(b.type, "CERTIFICATE")
-				  ? d2i_X509(NULL, &q, (long)b.len)
-				  : NULL;
-		/* the entries it goes to: its mailboxes, as the vault files it */
-		char addrs[SMZ_CERT_MAILBOXES][SMZ_ADDR_MAX];
-		size_t na = 0;
-		struct smz_err me = {0};
-		if (x && smz_cert_mailboxes(x, addrs, &na, &me) < 0)
-			na = 0;
-		if (!x || na == 0) {
-			char id[64];
-			snprintf(id, sizeof id, "certificate %zu", b.index);
-			st->rejected++;
-			o->report(o->arg, id, SMZ_PB_FAILED,
-				  got < 0     ? be.msg
-				  : !x	      ? "not an X.509 certificate"
-				  : me.msg[0] ? me.msg
-					      : "no mail address");
-		}
-		for (size_t i = 0; x && i < na; i++) {
-			if (rc || c.down) {
-				st->not_applied++;
-				o->report(o->arg, addrs[i], SMZ_PB_NOT_APPLIED, NULL);
-				continue;
-			}
-			if (offline) {
-				struct change ch = {.add = b.der, .add_len = b.len};
-				/* mail=ADDRESS,BASE, the value escaped as RFC 4514 says */
-				char dn[2 * SMZ_ADDR_MAX + 1100];
-				size_t k = (size_t)snprintf(dn, sizeof dn, "mail=");
-				for (const char *a = addrs[i]; *a && k + 3 < sizeof dn; a++) {
-					if (strchr(",+\"\\<>;=#", *a))
-						dn[k++] = '\\';
-					dn[k++] = *a;
-				}
-				snprintf(dn + k, sizeof dn - k, "%s%s",
-					 o->base && *o->base ? "," : "", o->base ? o->base : "");
-				write_ldif(o->ldif, CERT_ATTR, dn, &ch);
-				st->planned++;
-				o->report(o->arg, addrs[i], SMZ_PB_PLANNED,
-					  "LDIF written without a server: dn mail=ADDRESS,BASE");
-				continue;
-			}
-			rc = publish_address(&c, x, b.der, b.len, addrs[i], st);
-		}
-		ERR_clear_error();
-		X509_free(x);
-		smz_pem_block_clear(&b);
-	}
-	smz_pem_reader_free(r);
-	if (c.ld)
-		ldap_unbind_ext_s(c.ld, NULL, NULL);
-	return rc;
+	return d->down;
 }
 
-/* ---- looking certificates up, for smz-sign --encrypt ---- */
-
-struct smz_dir {
-	struct smz_publish_opts o;
-	struct smz_err err;
-	struct conn c;
-	int connected;
-};
-
 int
-smz_dir_open(const struct smz_publish_opts *o, struct smz_dir **out, struct smz_err *e)
+smz_dir_open(const struct smz_dir_opts *o, struct smz_dir **out, struct smz_err *e)
 {
 	struct smz_dir *d = calloc(1, sizeof *d);
 	if (!d)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	d->o = *o;
+	d->cert_attr = CERT_ATTR;
 	*out = d;
 	return 0;
 }
@@ -618,8 +379,8 @@ smz_dir_close(struct smz_dir *d)
 {
 	if (!d)
 		return;
-	if (d->c.ld)
-		ldap_unbind_ext_s(d->c.ld, NULL, NULL);
+	if (d->ld)
+		ldap_unbind_ext_s(d->ld, NULL, NULL);
 	free(d);
 }
 
@@ -627,26 +388,18 @@ int
 smz_dir_lookup(void *arg, const char *addr, STACK_OF(X509) * out, struct smz_err *e)
 {
 	struct smz_dir *d = arg;
-	if (!d->connected) {
-		d->c = (struct conn){&d->o, NULL, e, 0, CERT_ATTR};
-		int rc = connect_dir(&d->c);
-		if (rc)
-			return rc;
-		d->connected = 1;
-	}
-	d->c.e = e;
-	struct entry en = {0};
+	struct smz_dir_entry en = {0};
 	char why[200];
-	int rc = find_entry(&d->c, addr, &en, why, sizeof why);
+	int rc = smz_dir_find(d, addr, &en, why, sizeof why, e);
 	if (rc == 1)
 		return 0; /* no entry: no certificate from the directory */
 	if (rc)
 		return rc;
 	for (int i = 0; en.certs && en.certs[i]; i++) {
-		X509 *x = bv_cert(en.certs[i]);
+		X509 *x = smz_dir_value_cert(en.certs[i]);
 		if (x && !sk_X509_push(out, x))
 			X509_free(x);
 	}
-	entry_free(&en);
+	smz_dir_entry_free(&en);
 	return 0;
 }
