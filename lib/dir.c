@@ -121,9 +121,12 @@ connect_dir(struct smz_dir *c)
 	int starttls = o->starttls >= 0
 			       ? o->starttls
 			       : strncmp(o->uri, "ldap://", 7) == 0 && !is_loopback(o->uri);
-	if (starttls && (r = ldap_start_tls_s(c->ld, NULL, NULL)) != LDAP_SUCCESS)
-		return ldap_fail(c, r == LDAP_CONNECT_ERROR ? LDAP_CONNECT_ERROR : r,
-				 "StartTLS (is the certificate trusted? --tls-ca)");
+	if (starttls && (r = ldap_start_tls_s(c->ld, NULL, NULL)) != LDAP_SUCCESS) {
+		int rc = ldap_fail(c, r, "StartTLS (is the server's certificate trusted?)");
+		if (c->e)
+			c->e->need = SMZ_NEED_TLS_CA;
+		return rc;
+	}
 	struct berval cred = {0, NULL};
 	if (o->bind_dn) {
 		cred.bv_val = (char *)o->bind_pw->buf;

@@ -404,11 +404,10 @@ rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 			}
 		} else if (oldpw) {
 			if (!v->kpw) {
-				rc = smz_err_set(
-					e, SMZ_ERR_PERM,
-					"this vault keeps no key for its "
-					"passphrase (made before this version): unlock with "
-					"--passphrase-file this once");
+				rc = smz_err_need(e, SMZ_ERR_PERM, SMZ_NEED_PASSPHRASE,
+						  "this vault keeps no key for its passphrase "
+						  "(made before this version): unlock it with "
+						  "the passphrase this once");
 				goto fail;
 			}
 			memcpy(kpw, v->kpw, 32);
@@ -420,10 +419,10 @@ rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 				goto fail;
 		} else if (oldsh) {
 			if (!v->ksh) {
-				rc = smz_err_set(e, SMZ_ERR_PERM,
-						 "this vault keeps no key for its "
-						 "shares (made before this version): unlock with "
-						 "--share this once");
+				rc = smz_err_need(e, SMZ_ERR_PERM, SMZ_NEED_SHARES,
+						  "this vault keeps no key for its shares (made "
+						  "before this version): unlock it with the shares "
+						  "this once");
 				goto fail;
 			}
 			memcpy(ksh, v->ksh, 32);
@@ -590,9 +589,9 @@ smz_vault_reshare(struct smz_vault *v, int shares, int threshold, const char *di
 		  struct smz_err *e)
 {
 	if (!dir || threshold < 2 || threshold > shares || shares > 255)
-		return smz_err_set(e, SMZ_ERR_USAGE,
-				   "shares need 2 <= --threshold <= --shares <= 255 and "
-				   "--share-out DIR");
+		return smz_err_need(e, SMZ_ERR_USAGE, SMZ_NEED_SHARE_SETUP,
+				    "shares need 2 <= threshold <= shares <= 255 and a directory "
+				    "to write them to");
 	struct rotation ro = {1,
 			      NULL,
 			      0,
