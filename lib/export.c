@@ -3,10 +3,10 @@
 #include "dbenv.h"
 #include "fileio.h"
 #include "keys.h"
+#include "threads.h"
 #include "vault.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/pkcs12.h>
@@ -408,26 +408,17 @@ make_bundle(const struct smz_export_opts *o, struct built *b, const char *pass, 
 struct pool {
 	const struct smz_export_opts *o;
 	struct built *g;
-	size_t n, next;
-	pthread_mutex_t mu;
 };
 
-static void *
-worker(void *arg)
+static void
+build(void *arg, size_t i)
 {
 	struct pool *p = arg;
-	for (;;) {
-		pthread_mutex_lock(&p->mu);
-		size_t i = p->next++;
-		pthread_mutex_unlock(&p->mu);
-		if (i >= p->n)
-			return NULL;
-		struct built *b = &p->g[i];
-		if (b->rc)
-			continue;
-		const char *pass = p->o->password ? (const char *)p->o->password->buf : b->pw;
-		b->rc = make_bundle(p->o, b, pass, &b->e);
-	}
+	struct built *b = &p->g[i];
+	if (b->rc)
+		return;
+	const char *pass = p->o->password ? (const char *)p->o->password->buf : b->pw;
+	b->rc = make_bundle(p->o, b, pass, &b->e);
 }
 
 struct all {
@@ -496,15 +487,8 @@ static int
 write_group(const struct smz_export_opts *o, struct built *g, size_t n, struct smz_secret *tsv,
 	    size_t *tlen, struct smz_export_stats *st, struct smz_err *e)
 {
-	struct pool p = {o, g, n, 0, PTHREAD_MUTEX_INITIALIZER};
-	pthread_t th[64];
-	int started = 0, jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
-	for (; started < jobs - 1 && (size_t)started + 1 < n; started++)
-		if (pthread_create(&th[started], NULL, worker, &p) != 0)
-			break;
-	worker(&p);
-	for (int t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
+	struct pool p = {o, g};
+	smz_threads_each(n, o->jobs, build, &p);
 	struct smz_audit_entry a[GROUP];
 	size_t na = 0;
 	int rc = 0;
