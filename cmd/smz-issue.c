@@ -2,7 +2,6 @@
 #include "addr.h"
 #include "ca.h"
 #include "common.h"
-#include "dbenv.h"
 #include "fileio.h"
 #include "issue.h"
 #include "plan.h"

@@ -5,7 +5,6 @@
 #include "fileio.h"
 #include "import.h"
 #include "common.h"
-#include "dbenv.h"
 #include "pem.h"
 #include "secret.h"
 #include "trust.h"
@@ -171,11 +170,8 @@ v_show(int argc, const char *const *argv)
 		}
 		/* the stored request, as PEM, for re-submission to any CA */
 		const char *csr = json_string_value(json_object_get(rec, "csr"));
-		size_t cap = csr ? strlen(csr) : 0, len = 0;
-		unsigned char *der = cap ? malloc(cap) : NULL;
-		if (der && smz_unb64(csr, der, cap, &len) == 0)
-			smz_pem_write(stdout, "CERTIFICATE REQUEST", der, len);
-		free(der);
+		if (csr)
+			smz_pem_write_b64(stdout, "CERTIFICATE REQUEST", csr);
 	}
 	json_decref(rec);
 	return 0;
