@@ -55,7 +55,7 @@ static const char *const need_hint[SMZ_NEED_COUNT] = {
 	[SMZ_NEED_ROOT_PASSPHRASE] = "--root-passphrase-file FILE",
 	[SMZ_NEED_FORCE] = "--force if it is right",
 	[SMZ_NEED_TLS_CA] = "--tls-ca FILE",
-	[SMZ_NEED_COLUMN] = "--column FIELD=HEADER",
+	[SMZ_NEED_ADDRESS_COLUMN] = "--column email=HEADER",
 };
 
 int

@@ -46,7 +46,7 @@ enum smz_need {
 	SMZ_NEED_ROOT_PASSPHRASE, /* an existing root key's passphrase */
 	SMZ_NEED_FORCE,		  /* a go-ahead past a safety stop */
 	SMZ_NEED_TLS_CA,	  /* the CA that signed the directory server's certificate */
-	SMZ_NEED_COLUMN,	  /* which roster column holds a field */
+	SMZ_NEED_ADDRESS_COLUMN,  /* which roster column holds the mail address */
 	SMZ_NEED_COUNT
 };
 

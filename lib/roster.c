@@ -175,7 +175,7 @@ map_header(struct parse *ps)
 					   "line 1: column %s: no such column in the header", *c);
 	}
 	if (ps->col[SMZ_F_EMAIL] < 0)
-		return smz_err_need(ps->e, SMZ_ERR_DATA, SMZ_NEED_COLUMN,
+		return smz_err_need(ps->e, SMZ_ERR_DATA, SMZ_NEED_ADDRESS_COLUMN,
 				    "line 1: no address column in the header (looked for Email, "
 				    "Mail, E-mail Address, Work Email, ...)");
 	ps->header_fields = ps->nfields;
