@@ -30,16 +30,29 @@ HELPERS = $(patsubst %.c,%,$(wildcard tests/helpers/*.c))
 
 all: $(PROGS) $(SCRIPTS) $(UNITS) $(HELPERS)
 
-# shell programs: cmd/NAME.sh installed as NAME
-cmd/smz-offboard: cmd/smz-offboard.sh
-	cp $< $@ && chmod 755 $@
-cmd/smz-provision: cmd/smz-provision.sh
-	cp $< $@ && chmod 755 $@
-cmd/smz-renew: cmd/smz-renew.sh
-	cp $< $@ && chmod 755 $@
+# Exit codes of the shell programs by name, from <sysexits.h>, where the C
+# programs take theirs: "EX_OK=0 EX_USAGE=64 ... EX_CONFIG=78".
+cmd/sysexits.inc: .flags
+	echo '#include <sysexits.h>' | $(CC) -dM -E -x c - | \
+		awk '$$1 == "#define" && $$2 ~ /^EX_[A-Z]+$$/ && $$3 ~ /^[0-9]+$$/ { print $$3, $$2 }' | \
+		sort -n | awk '{ printf "%s%s=%s", (NR > 1 ? " " : ""), $$2, $$1 } END { print "" }' >$@.new
+	grep -q ' EX_USAGE=64 .* EX_TEMPFAIL=75 ' $@.new && mv $@.new $@
 
+# Shell programs: cmd/NAME.sh installed as NAME, its line "# @SYSEXITS@"
+# replaced by those names; each name it uses must be one of them.
+$(SCRIPTS): cmd/%: cmd/%.sh cmd/sysexits.inc
+	test "$$(grep -c '^# @SYSEXITS@$$' $<)" = 1
+	for x in $$(grep -o 'EX_[A-Z]*' $< | sort -u); do \
+		grep -q " $$x=" cmd/sysexits.inc || { echo "$<: no $$x in <sysexits.h>" >&2; exit 1; }; \
+	done
+	awk -v codes="$$(cat cmd/sysexits.inc)" '$$0 == "# @SYSEXITS@" { \
+		print "# exit codes, sysexits(3): filled in from <sysexits.h> by make"; \
+		print "# shellcheck disable=SC2034 # not every program uses every one"; \
+		print codes; next } { print }' $< >$@.new && chmod 755 $@.new && mv $@.new $@
+
+# made afresh: a member of a renamed or removed lib/*.c must not linger
 lib/libsmz.a: $(LIBOBJ)
-	$(AR) rcs $@ $(LIBOBJ)
+	rm -f $@ && $(AR) rcs $@ $(LIBOBJ)
 
 $(LIBOBJ) $(PROGS:=.o) cmd/common.o $(UNITS) $(HELPERS): $(wildcard lib/*.h)
 
@@ -92,7 +105,7 @@ install: all
 	install -m 644 completions/_smz $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_smz
 
 clean:
-	rm -f lib/*.o lib/libsmz.a cmd/*.o $(PROGS) $(SCRIPTS) $(UNITS) $(HELPERS)
+	rm -f lib/*.o lib/libsmz.a cmd/*.o $(PROGS) $(SCRIPTS) cmd/sysexits.inc $(UNITS) $(HELPERS)
 	rm -rf tests/trash.* demo .flags
 
 .PHONY: all check check-format format bench demo deps install clean FORCE

@@ -1,7 +1,7 @@
 #include "common.h"
 #include "audit.h"
 #include "prog.h"
-#include "secmem.h"
+#include "secret.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -13,16 +13,50 @@
 
 static int out_errno; /* errno of the first failed write to stdout */
 
+static void
+vmsg(const char *fmt, va_list ap, const char *tail)
+{
+	fprintf(stderr, "%s: ", smz_prog_name());
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "%s\n", tail);
+}
+
 void
 cmd_msg(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", smz_prog_name());
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vmsg(fmt, ap, "");
 	va_end(ap);
 }
+
+int
+cmd_usage(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap, " (see --help)");
+	va_end(ap);
+	return EX_USAGE;
+}
+
+/* How each program takes what lib says it needs (enum smz_need): the
+ * options are the same in every program (lib/opts). */
+static const char *const need_hint[SMZ_NEED_COUNT] = {
+	[SMZ_NEED_VAULT] = "--vault DIR, $SMZ_VAULT or policy [vault] path",
+	[SMZ_NEED_CA] = "--ca DIR, $SMZ_CA or policy [ca] path",
+	[SMZ_NEED_UNLOCK] = "--passphrase-file FILE or --share FILE, M times",
+	[SMZ_NEED_PASSPHRASE] = "--passphrase-file FILE",
+	[SMZ_NEED_SHARES] = "--share FILE, M times",
+	[SMZ_NEED_SECRET] = "--passphrase-file FILE, --shares N --threshold M --share-out DIR, "
+			    "or both",
+	[SMZ_NEED_SHARE_SETUP] = "--shares N --threshold M --share-out DIR",
+	[SMZ_NEED_CA_PASSPHRASE] = "--passphrase-file FILE",
+	[SMZ_NEED_ROOT_PASSPHRASE] = "--root-passphrase-file FILE",
+	[SMZ_NEED_FORCE] = "--force if it is right",
+	[SMZ_NEED_TLS_CA] = "--tls-ca FILE",
+	[SMZ_NEED_ADDRESS_COLUMN] = "--column email=HEADER",
+};
 
 int
 cmd_fail(int rc, const struct smz_err *e, const char *what, ...)
@@ -35,9 +69,19 @@ cmd_fail(int rc, const struct smz_err *e, const char *what, ...)
 	va_start(ap, what);
 	vsnprintf(buf, sizeof buf, what, ap);
 	va_end(ap);
-	fprintf(stderr, "%s: unable to %s: %s\n", smz_prog_name(), buf,
-		e && e->msg[0] ? e->msg : smz_strerror(rc));
+	const char *hint = e && e->need > 0 && e->need < SMZ_NEED_COUNT ? need_hint[e->need] : NULL;
+	fprintf(stderr, "%s: unable to %s: %s%s%s%s\n", smz_prog_name(), buf,
+		e && e->msg[0] ? e->msg : smz_strerror(rc), hint ? " (" : "", hint ? hint : "",
+		hint ? ")" : "");
 	return smz_exit_code(rc);
+}
+
+int
+cmd_need(enum smz_need need, const char *why, const char *what)
+{
+	struct smz_err e;
+	smz_err_need(&e, SMZ_ERR_USAGE, need, "%s", why);
+	return cmd_fail(SMZ_ERR_USAGE, &e, "%s", what);
 }
 
 static poptContext the_ctx;
@@ -56,8 +100,24 @@ cleanup(void)
 	the_policy = NULL;
 }
 
+static void
+print_verbs(const struct cmd_verb *verbs)
+{
+	int w = 0;
+	for (const struct cmd_verb *v = verbs; v->name; v++) {
+		int l = (int)strlen(v->name) +
+			(v->args_help[0] ? 1 + (int)strlen(v->args_help) : 0);
+		w = l > w ? l : w;
+	}
+	printf("\nVerbs:\n");
+	for (const struct cmd_verb *v = verbs; v->name; v++) {
+		int l = printf("  %s%s%s", v->name, v->args_help[0] ? " " : "", v->args_help);
+		printf("%*s%s\n", w + 4 - l, "", v->help);
+	}
+}
+
 int
-cmd_start(int argc, const char **argv, struct poptOption *table, const char *const *verbs,
+cmd_start(int argc, const char **argv, struct poptOption *table, const struct cmd_verb *verbs,
 	  const char *args_help, poptContext *ctx)
 {
 	if (smz_prog_init(argv[0]) < 0) {
@@ -70,19 +130,13 @@ cmd_start(int argc, const char **argv, struct poptOption *table, const char *con
 	int r;
 	while ((r = poptGetNextOpt(*ctx)) > 0)
 		;
-	if (r < -1) {
-		cmd_msg("%s: %s (see --help)", poptBadOption(*ctx, POPT_BADOPTION_NOALIAS),
-			poptStrerror(r));
-		return EX_USAGE;
-	}
+	if (r < -1)
+		return cmd_usage("%s: %s", poptBadOption(*ctx, POPT_BADOPTION_NOALIAS),
+				 poptStrerror(r));
 	if (smz_opt.help) {
 		poptPrintHelp(*ctx, stdout, 0);
-		if (verbs) {
-			printf("\nVerbs:");
-			for (const char *const *v = verbs; *v; v++)
-				printf(" %s", *v);
-			printf("\n");
-		}
+		if (verbs)
+			print_verbs(verbs);
 		return cmd_exit(0);
 	}
 	if (smz_opt.usage) {
@@ -94,17 +148,62 @@ cmd_start(int argc, const char **argv, struct poptOption *table, const char *con
 		return cmd_exit(0);
 	}
 	if (smz_opt.complete) {
-		smz_opts_print_completion(stdout, table, verbs);
+		for (const struct cmd_verb *v = verbs; v && v->name; v++)
+			printf("verb %s\n", v->name);
+		smz_opts_print_completion(stdout, table);
 		return cmd_exit(0);
 	}
-	if (smz_opt.jobs < 1 || smz_opt.jobs > 64) {
-		cmd_msg("-j %d: expected 1 to 64 workers", smz_opt.jobs);
-		return EX_USAGE;
-	}
-	const char *note = smz_opt.verbose ? smz_secmem_heap_note() : NULL;
+	if (smz_opt.jobs < 1 || smz_opt.jobs > 64)
+		return cmd_usage("-j %d: expected 1 to 64 workers", smz_opt.jobs);
+	const char *note = smz_opt.verbose ? smz_secret_heap_note() : NULL;
 	if (note)
 		cmd_msg("note: %s", note);
 	return -1;
+}
+
+/* "init, list, history, ..." for usage messages */
+static const char *
+verb_list(const struct cmd_verb *verbs, char *buf, size_t cap)
+{
+	size_t n = 0;
+	buf[0] = 0;
+	for (const struct cmd_verb *v = verbs; v->name && n < cap; v++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s%s", v == verbs ? "" : ", ", v->name);
+	return buf;
+}
+
+int
+cmd_verb_run(const struct cmd_verb *verbs, const char *dflt)
+{
+	static const char *const none[] = {NULL};
+	const char *name = poptPeekArg(the_ctx);
+	const struct cmd_verb *v = verbs;
+	while (v->name && !(name && strcmp(name, v->name) == 0))
+		v++;
+	if (v->name)
+		poptGetArg(the_ctx);
+	else if (dflt)
+		for (v = verbs; v->name && strcmp(v->name, dflt) != 0; v++)
+			;
+	char list[512];
+	if (!v->name && !name)
+		return cmd_usage("no verb given; the verbs are %s",
+				 verb_list(verbs, list, sizeof list));
+	if (!v->name)
+		return cmd_usage("%s: unknown verb; the verbs are %s", name,
+				 verb_list(verbs, list, sizeof list));
+	const char *const *args = (const char *const *)poptGetArgs(the_ctx);
+	int n = 0;
+	while (args && args[n])
+		n++;
+	if (n < v->min_args)
+		return cmd_usage("%s needs %s", v->name, v->args_help);
+	if (v->max_args == 0 && n > 0)
+		return cmd_usage("%s takes no argument", v->name);
+	if (v->max_args != CMD_ANY && n > v->max_args)
+		return cmd_usage("%s takes at most %d argument%s: %s", v->name, v->max_args,
+				 v->max_args == 1 ? "" : "s", v->args_help);
+	return cmd_exit(v->fn(n, args ? args : none));
 }
 
 int
@@ -202,19 +301,13 @@ cmd_audit_args(const char *arg, const char **anchors)
 	 * "--anchor -" (a lone dash is never taken as an option's value) */
 	if (anchor && !file && smz_opt.verify && arg)
 		file = arg, arg = NULL;
-	if (arg) {
-		cmd_msg("audit takes no argument");
-		return EX_USAGE;
-	}
-	if (anchor && smz_opt.verify && !file) {
-		cmd_msg("audit --verify --anchor needs the FILE of anchors");
-		return EX_USAGE;
-	}
-	if (anchor && !smz_opt.verify && file) {
-		cmd_msg("audit --anchor FILE checks anchors only with --verify; --anchor alone "
-			"prints one");
-		return EX_USAGE;
-	}
+	if (arg)
+		return cmd_usage("audit takes no argument");
+	if (anchor && smz_opt.verify && !file)
+		return cmd_usage("audit --verify --anchor needs the FILE of anchors");
+	if (anchor && !smz_opt.verify && file)
+		return cmd_usage("audit --anchor FILE checks anchors only with --verify; --anchor "
+				 "alone prints one");
 	*anchors = smz_opt.verify ? file : NULL;
 	return -1;
 }
@@ -246,7 +339,7 @@ audit_anchored(const struct smz_audit *au, const char *file)
 	if (rc == SMZ_ERR_VERIFY && !bad)
 		printf("audit: FAIL: %s\n", e.msg);
 	if (rc == SMZ_ERR_VERIFY)
-		return 1;
+		return smz_exit_code(rc);
 	if (!rc)
 		printf("audit: OK (%zu entries, %zu anchor%s)\n", n, na, na == 1 ? "" : "s");
 	return rc ? cmd_fail(rc, &e, "read the audit log") : 0;
@@ -265,7 +358,7 @@ cmd_audit(const struct smz_audit *au, const char *anchors)
 		rc = smz_audit_verify(au, &n, &e);
 		if (rc == SMZ_ERR_VERIFY) {
 			printf("audit: FAIL: %s\n", e.msg);
-			return 1;
+			return smz_exit_code(rc);
 		}
 		if (!rc)
 			printf("audit: OK (%zu entries)\n", n);
@@ -289,8 +382,7 @@ FILE *
 cmd_open_stream(const char *arg, const char *what, int *code)
 {
 	if (!arg && isatty(STDIN_FILENO)) {
-		cmd_msg("expected %s on standard input or in a file", what);
-		*code = EX_USAGE;
+		*code = cmd_usage("expected %s on standard input or in a file", what);
 		return NULL;
 	}
 	if (!arg || strcmp(arg, "-") == 0)

@@ -2,13 +2,11 @@
 #include "addr.h"
 #include "ca.h"
 #include "common.h"
-#include "dbenv.h"
 #include "fileio.h"
 #include "issue.h"
 #include "plan.h"
-#include "secmem.h"
+#include "secret.h"
 
-#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +58,6 @@ static struct poptOption table[] = {
 static struct smz_policy pol;
 static const char *dir;
 static struct smz_err e;
-static poptContext ctx;
 
 static int
 read_pass(const char *file, struct smz_secret *s)
@@ -88,13 +85,12 @@ open_ca(struct smz_ca **ca, int unlock)
 }
 
 static int
-v_init(void)
+v_init(int argc, const char *const *argv)
 {
-	if (!smz_opt.passphrase_file == !o.no_passphrase || !o.root_cert != !o.root_key) {
-		cmd_msg("init needs --passphrase-file F or --no-passphrase (one of them), and "
-			"--root-cert with --root-key");
-		return EX_USAGE;
-	}
+	(void)argc, (void)argv;
+	if (!smz_opt.passphrase_file == !o.no_passphrase || !o.root_cert != !o.root_key)
+		return cmd_usage("init needs --passphrase-file F or --no-passphrase (one of them), "
+				 "and --root-cert with --root-key");
 	struct smz_secret pass = {0}, rpass = {0};
 	int rc = read_pass(smz_opt.passphrase_file, &pass);
 	if (rc < 0)
@@ -128,8 +124,10 @@ issue_report(void *arg, size_t index, size_t line, const char *addr, enum smz_is
 }
 
 static int
-v_issue(const char *arg)
+v_issue(int argc, const char *const *argv)
 {
+	(void)argc;
+	const char *arg = argv[0];
 	const char *path = arg ? arg : "-";
 	int rc;
 	FILE *in = cmd_open_stream(arg, "certificate requests", &rc);
@@ -170,16 +168,12 @@ revoke_report(void *arg, json_t *rec, int already)
 }
 
 static int
-v_revoke(const char *arg)
+v_revoke(int argc, const char *const *argv)
 {
-	if (!o.reason) {
-		cmd_msg("revoke needs --reason REASON");
-		return EX_USAGE;
-	}
-	if (!arg && !o.addresses && !o.key_ids) {
-		cmd_msg("revoke needs SERIAL..., --address ADDR or --key-id K");
-		return EX_USAGE;
-	}
+	if (!o.reason)
+		return cmd_usage("revoke needs --reason REASON");
+	if (!argc && !o.addresses && !o.key_ids)
+		return cmd_usage("revoke needs SERIAL..., --address ADDR or --key-id K");
 	struct smz_ca *ca;
 	int rc = open_ca(&ca, 0), failed = 0;
 	if (rc >= 0)
@@ -188,7 +182,7 @@ v_revoke(const char *arg)
 	struct {
 		enum smz_ca_select by;
 		const char **v;
-	} sel[] = {{SMZ_CA_BY_SERIAL, poptGetArgs(ctx)},
+	} sel[] = {{SMZ_CA_BY_SERIAL, argc ? (const char **)argv : NULL},
 		   {SMZ_CA_BY_ADDRESS, o.addresses},
 		   {SMZ_CA_BY_KEYID, o.key_ids}};
 	for (size_t s = 0; s < 3; s++)
@@ -222,33 +216,15 @@ v_revoke(const char *arg)
 }
 
 static int
-v_crl(const char *arg)
+v_crl(int argc, const char *const *argv)
 {
-	(void)arg;
+	(void)argc, (void)argv;
 	struct smz_ca *ca;
 	int rc = open_ca(&ca, 1);
 	if (rc >= 0)
 		return rc;
-	unsigned char *der = NULL;
-	size_t len = 0;
-	rc = smz_ca_crl(ca, &pol, &der, &len, &e);
+	rc = smz_ca_crl_write(ca, &pol, o.out, stdout, &e);
 	smz_ca_close(ca);
-	if (rc)
-		return cmd_fail(rc, &e, "make the CRL");
-	BIO *b = BIO_new(BIO_s_mem());
-	const unsigned char *q = der;
-	X509_CRL *crl = d2i_X509_CRL(NULL, &q, (long)len);
-	char *pem = NULL;
-	long pl = b && crl && PEM_write_bio_X509_CRL(b, crl) ? BIO_get_mem_data(b, &pem) : 0;
-	if (pl > 0 && o.out)
-		rc = smz_file_write_atomic(o.out, pem, (size_t)pl, 0644, &e);
-	else if (pl > 0)
-		rc = fwrite(pem, 1, (size_t)pl, stdout) == (size_t)pl ? 0 : SMZ_ERR_IO;
-	else
-		rc = smz_err_set(&e, SMZ_ERR_INTERNAL, "cannot encode the CRL");
-	X509_CRL_free(crl);
-	BIO_free(b);
-	OPENSSL_free(der);
 	return rc ? cmd_fail(rc, &e, "write the CRL") : 0;
 }
 
@@ -260,22 +236,28 @@ list_cb(void *arg, json_t *row)
 	return cmd_record(row, smz_ca_list_cols);
 }
 
+/* --within DAYS: -1 and *days, or EX_USAGE */
 static int
-v_list(const char *arg)
+within_days(long *days)
 {
-	(void)arg;
+	char *end;
+	long d = strtol(o.within, &end, 10);
+	if (end == o.within || (*end && strcmp(end, "d") != 0) || d < 0 || d > 36500)
+		return cmd_usage("--within %s: expected a number of days, e.g. 30 or 30d",
+				 o.within);
+	*days = d;
+	return -1;
+}
+
+static int
+v_list(int argc, const char *const *argv)
+{
+	(void)argc, (void)argv;
 	long within = -1; /* all */
-	if (o.within) {
-		char *end;
-		long d = strtol(o.within, &end, 10);
-		if (end == o.within || (*end && strcmp(end, "d") != 0) || d < 0 || d > 36500) {
-			cmd_msg("--within %s: expected a number of days, e.g. 30 or 30d", o.within);
-			return EX_USAGE;
-		}
-		within = d;
-	}
 	struct smz_ca *ca;
-	int rc = open_ca(&ca, 0);
+	int rc = o.within ? within_days(&within) : -1;
+	if (rc < 0)
+		rc = open_ca(&ca, 0);
 	if (rc >= 0)
 		return rc;
 	cmd_header(smz_ca_list_cols);
@@ -285,21 +267,18 @@ v_list(const char *arg)
 }
 
 static int
-v_expiring(const char *arg)
+v_expiring(int argc, const char *const *argv)
 {
-	if (!o.within) {
-		cmd_msg("expiring needs --within DAYS");
-		return EX_USAGE;
-	}
-	return v_list(arg);
+	return o.within ? v_list(argc, argv) : cmd_usage("expiring needs --within DAYS");
 }
 
 static int
-v_audit(const char *arg)
+v_audit(int argc, const char *const *argv)
 {
+	(void)argc;
 	struct smz_ca *ca;
 	const char *anchors;
-	int rc = cmd_audit_args(arg, &anchors);
+	int rc = cmd_audit_args(argv[0], &anchors);
 	if (rc < 0)
 		rc = open_ca(&ca, 0);
 	if (rc >= 0)
@@ -318,8 +297,10 @@ v_audit(const char *arg)
 static const char *const key_cols[] = {"key", "address", NULL};
 
 static int
-v_address_keys(const char *arg)
+v_address_keys(int argc, const char *const *argv)
 {
+	(void)argc;
+	const char *arg = argv[0];
 	int rc;
 	FILE *in = cmd_open_stream(arg, "addresses", &rc);
 	if (!in)
@@ -376,9 +357,8 @@ plan_setting(const char *name)
 	else if (strcmp(name, "window-days") == 0)
 		printf("%d\n", pol.window_days);
 	else
-		return cmd_msg("--setting %s: expected ca, ldap-uri, reuse-key or window-days",
-			       name),
-		       EX_USAGE;
+		return cmd_usage("--setting %s: expected ca, ldap-uri, reuse-key or window-days",
+				 name);
 	return 0;
 }
 
@@ -407,9 +387,9 @@ plan_input(const char *arg, struct smz_roster *r, char ***list, size_t *n)
 		return rc ? cmd_fail(rc, &e, "read the leavers %s", name) : -1;
 	}
 	if (pol.ndomains == 0) {
-		cmd_msg("unable to plan: %s has no [domains] allowed",
-			pol.source[0] ? pol.source : "the policy");
-		return EX_CONFIG;
+		smz_err_set(&e, SMZ_ERR_CONFIG, "%s has no [domains] allowed",
+			    pol.source[0] ? pol.source : "the policy");
+		return cmd_fail(SMZ_ERR_CONFIG, &e, "plan");
 	}
 	char *data;
 	size_t len;
@@ -427,16 +407,15 @@ plan_input(const char *arg, struct smz_roster *r, char ***list, size_t *n)
 }
 
 static int
-v_plan(const char *arg)
+v_plan(int argc, const char *const *argv)
 {
+	(void)argc;
+	const char *arg = argv[0];
 	if (o.setting)
-		return arg ? (cmd_msg("--setting takes no argument"), EX_USAGE)
-			   : plan_setting(o.setting);
-	if (o.renewals ? arg || o.leavers : !arg && isatty(STDIN_FILENO)) {
-		cmd_msg("plan needs a ROSTER (or with --leavers a list of addresses), or "
-			"--renewals and no argument");
-		return EX_USAGE;
-	}
+		return arg ? cmd_usage("--setting takes no argument") : plan_setting(o.setting);
+	if (o.renewals ? arg || o.leavers : !arg && isatty(STDIN_FILENO))
+		return cmd_usage("plan needs a ROSTER (or with --leavers a list of addresses), or "
+				 "--renewals and no argument");
 	struct smz_plan_opts po = {o.renewals  ? SMZ_PLAN_RENEWALS
 				   : o.leavers ? SMZ_PLAN_LEAVERS
 					       : SMZ_PLAN_ROSTER,
@@ -448,15 +427,11 @@ v_plan(const char *arg)
 				   o.force,
 				   (long long)time(NULL),
 				   pol.window_days * 86400LL};
-	if (o.within) {
-		char *end;
-		long d = strtol(o.within, &end, 10);
-		if (end == o.within || (*end && strcmp(end, "d") != 0) || d < 0 || d > 36500) {
-			cmd_msg("--within %s: expected a number of days, e.g. 30 or 30d", o.within);
-			return EX_USAGE;
-		}
-		po.window = d * 86400LL;
-	}
+	long days;
+	if (o.within && within_days(&days) >= 0)
+		return EX_USAGE;
+	if (o.within)
+		po.window = days * 86400LL;
 	struct smz_roster roster = {0};
 	char **list = NULL;
 	int found = 0, rc = o.renewals ? -1 : plan_input(arg, &roster, &list, &po.nleavers);
@@ -508,54 +483,29 @@ v_plan(const char *arg)
 	return rc >= 0 ? rc : plan_rejected ? EX_DATAERR : 0;
 }
 
-static int
-v_issue_verb(const char *arg)
-{
-	return v_issue(arg);
-}
-
-static int
-v_init_verb(const char *arg)
-{
-	return arg ? (cmd_msg("init takes no argument"), EX_USAGE) : v_init();
-}
-
-static const struct {
-	const char *name;
-	int (*fn)(const char *arg);
-} verbs[] = {{"init", v_init_verb}, {"issue", v_issue_verb},
-	     {"revoke", v_revoke},  {"crl", v_crl},
-	     {"list", v_list},	    {"expiring", v_expiring},
-	     {"audit", v_audit},    {"address-keys", v_address_keys},
-	     {"plan", v_plan}};
-static const char *const verb_names[] = {"init",     "issue", "revoke",	      "crl",  "list",
-					 "expiring", "audit", "address-keys", "plan", NULL};
+/* in the order of the man page; with no verb, issue */
+static const struct cmd_verb verbs[] =
+	{{"init", v_init, 0, 0, "", "create the root and the issuing CA"},
+	 {"issue", v_issue, 0, 1, "[CSRS.pem | -]", "certify requests (the verb may be left out)"},
+	 {"revoke", v_revoke, 0, CMD_ANY, "[SERIAL...]", "revoke by serial, --address or --key-id"},
+	 {"crl", v_crl, 0, 0, "", "make a CRL (to standard output or --out FILE)"},
+	 {"list", v_list, 0, 0, "", "list the certificates (TSV, or --json)"},
+	 {"expiring", v_expiring, 0, 0, "", "list the certificates ending --within DAYS"},
+	 {"address-keys", v_address_keys, 0, 1, "[FILE | -]",
+	  "each address with the key it is compared by"},
+	 {"plan", v_plan, 0, 1, "[ROSTER.csv | -]",
+	  "what provisioning, renewal or off-boarding does"},
+	 /* popt leaves the FILE of "--anchor --verify FILE" an argument */
+	 {"audit", v_audit, 0, 1, "", "print the audit log, --verify it or print its --anchor"},
+	 {NULL, NULL, 0, 0, NULL, NULL}};
 
 int
 main(int argc, const char **argv)
 {
-	int rc = cmd_start(argc, argv, table, verb_names, "[OPTION...] [VERB] [ARG...]", &ctx);
+	poptContext ctx;
+	int rc = cmd_start(argc, argv, table, verbs, "[OPTION...] [VERB] [ARG...]", &ctx);
 	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
 		return rc;
 	dir = smz_opts_ca_dir(pol.ca_path);
-	const char *verb = poptPeekArg(ctx);
-	for (size_t i = 0; verb && i < sizeof verbs / sizeof verbs[0]; i++)
-		if (strcmp(verb, verbs[i].name) == 0) {
-			poptGetArg(ctx);
-			const char *arg = strcmp(verb, "revoke") == 0 ? poptPeekArg(ctx)
-								      : poptGetArg(ctx);
-			if (strcmp(verb, "revoke") != 0 && poptPeekArg(ctx)) {
-				cmd_msg("%s: too many arguments", verb);
-				return EX_USAGE;
-			}
-			return cmd_exit(verbs[i].fn(arg));
-		}
-	/* no verb: issue, from a file or standard input */
-	const char *arg = poptGetArg(ctx);
-	if (poptPeekArg(ctx)) {
-		cmd_msg("expected one CSR file (or a verb: init, issue, revoke, crl, list, "
-			"expiring, audit, address-keys, plan)");
-		return EX_USAGE;
-	}
-	return cmd_exit(v_issue(arg));
+	return cmd_verb_run(verbs, "issue");
 }

@@ -132,16 +132,12 @@ main(int argc, const char **argv)
 		return rc;
 	const char *path = poptGetArg(ctx);
 	if (o.pool) { /* the key pool: keys now, addresses later */
-		if (path || o.pool < 0 || o.pool > 1000000) {
-			cmd_msg("--pool N takes no roster; N from 1 to 1000000");
-			return EX_USAGE;
-		}
+		if (path || o.pool < 0 || o.pool > 1000000)
+			return cmd_usage("--pool N takes no roster; N from 1 to 1000000");
 		const char *vd = smz_opts_vault_dir(pol.vault_path[0] ? pol.vault_path : NULL);
 		char dir[4200];
-		if (!vd) {
-			cmd_msg("no vault: --vault DIR, $SMZ_VAULT or policy [vault] path");
-			return EX_USAGE;
-		}
+		if (!vd)
+			return cmd_need(SMZ_NEED_VAULT, "no vault given", "fill the key pool");
 		snprintf(dir, sizeof dir, "%s/pool", vd);
 		size_t total = 0;
 		if ((rc = smz_pool_fill(dir, pol.alg, (size_t)o.pool, &total, &e)))
@@ -157,15 +153,13 @@ main(int argc, const char **argv)
 			: strlen(o.delimiter) == 1 && strchr(",;\t", o.delimiter[0])
 				? o.delimiter[0]
 				: -1;
-	if (poptGetArg(ctx) || delim < 0 || (!path && isatty(STDIN_FILENO))) {
-		cmd_msg(delim < 0 ? "--delimiter: expected , ; or tab"
-				  : "expected one roster file, or - for standard input");
-		return EX_USAGE;
-	}
+	if (poptGetArg(ctx) || delim < 0 || (!path && isatty(STDIN_FILENO)))
+		return cmd_usage(delim < 0 ? "--delimiter: expected , ; or tab"
+					   : "expected one roster file, or - for standard input");
 	if (pol.ndomains == 0) {
-		cmd_msg("unable to generate keys: %s has no [domains] allowed",
-			pol.source[0] ? pol.source : "the policy");
-		return EX_CONFIG;
+		smz_err_set(&e, SMZ_ERR_CONFIG, "%s has no [domains] allowed",
+			    pol.source[0] ? pol.source : "the policy");
+		return cmd_fail(SMZ_ERR_CONFIG, &e, "generate keys");
 	}
 	input_name = path && strcmp(path, "-") ? path : "(stdin)";
 	char *data;

@@ -6,6 +6,7 @@
 # are, and the safety stop, are smz-issue plan --leavers's; this carries out
 # its plan.
 set -eu
+# @SYSEXITS@
 prog=smz-offboard
 here=$(cd "$(dirname "$0")" && pwd)
 PATH="$here:$PATH" # the sibling programs of this installation first
@@ -31,7 +32,7 @@ left; their keys stay in the vault.
       --version                 show the version
 EOF
 }
-die() { echo "$prog: $1" >&2 && exit "${2:-64}"; }
+die() { echo "$prog: $1" >&2 && exit "${2:-$EX_USAGE}"; }
 
 dry=0 force='' capass='' crlout='' nodir=0 quiet=0 reason=affiliationChanged n=$#
 # options are taken out; the addresses stay in "$@", each a word of its own
@@ -64,14 +65,14 @@ while [ "$n" -gt 0 ]; do
 done
 [ $# -gt 0 ] || die "expected addresses, or - to read them from standard input"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/$prog.XXXXXX") || exit 75
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/$prog.XXXXXX") || exit "$EX_TEMPFAIL"
 trap 'rm -rf "$tmp"' EXIT
-trap 'exit 75' HUP INT TERM
+trap 'exit "$EX_TEMPFAIL"' HUP INT TERM
 # the plan: a leave row for every valid certificate of someone named
 bad=0
 if [ "$1" = - ] && [ $# -eq 1 ]; then cat; else printf '%s\n' "$@"; fi |
 	smz-issue plan -q --leavers ${force:+--force} - >"$tmp/plan" || bad=$?
-case $bad in 0 | 65) ;; *) exit "$bad" ;; esac
+case $bad in 0 | "$EX_DATAERR") ;; *) exit "$bad" ;; esac
 if [ $dry = 1 ]; then
 	printf 'address\tserial\taction\n'
 	awk -F'\t' 'NR > 1 { print $2 "\t" $3 "\t" ($1 == "leave" ? "revoke, unpublish" : "nothing (" $4 ")") }' "$tmp/plan"
@@ -86,11 +87,11 @@ cadir=$(smz-issue plan --setting ca)
 # Serials revoked but not yet withdrawn and named in a CRL wait in the CA
 # directory, so that a run killed in between finishes the next time.
 state=$cadir/offboard
-mkdir -p "$state" || exit 73
+mkdir -p "$state" || exit "$EX_CANTCREAT"
 awk -F'\t' 'NR > 1 && $1 == "leave" { print $2 "\t" $3 }' "$tmp/plan" >"$tmp/revoke"
 if [ -s "$tmp/revoke" ]; then
 	{ [ ! -e "$state/pending" ] || cat "$state/pending"; cat "$tmp/revoke"; } | sort -u >"$state/pending.new"
-	durable "$state/pending" || exit 73
+	durable "$state/pending" || exit "$EX_CANTCREAT"
 fi
 if [ -s "$state/pending" ]; then cp "$state/pending" "$tmp/revoke"; fi
 awk -F'\t' -v p="$prog" '$4 == "no certificate from this CA" { print p ": " $2 ": no certificate from this CA, nothing to do" }' "$tmp/plan" >&2
@@ -111,5 +112,5 @@ if [ -s "$tmp/serials" ]; then
 fi
 unknown=$(people "nothing (no certificate from this CA)")
 [ $quiet = 1 ] || echo "$prog: $(people leave) off-boarded ($(($(wc -l <"$tmp/revoke"))) certificates revoked and withdrawn), $(people "nothing (off-boarded before)") off-boarded before, $unknown unknown; keys kept in the vault" >&2
-if [ "$code" -eq 0 ] && { [ "$unknown" -gt 0 ] || [ "$bad" -ne 0 ]; }; then code=65; fi
+if [ "$code" -eq 0 ] && { [ "$unknown" -gt 0 ] || [ "$bad" -ne 0 ]; }; then code=$EX_DATAERR; fi
 exit "$code"

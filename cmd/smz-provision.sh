@@ -6,6 +6,7 @@
 # step can be repeated, so a re-run after a crash finishes the work and a
 # second run changes nothing.
 set -eu
+# @SYSEXITS@
 prog=smz-provision
 here=$(cd "$(dirname "$0")" && pwd)
 PATH="$here:$PATH" # the sibling programs of this installation first
@@ -33,7 +34,7 @@ Provision joiners and off-board leavers from an HR roster export.
       --version                 show the version
 EOF
 }
-die() { echo "$prog: $1" >&2 && exit "${2:-64}"; }
+die() { echo "$prog: $1" >&2 && exit "${2:-$EX_USAGE}"; }
 
 dry=0 force='' capass='' bundles='' ldif='' nodir='' json=0 quiet=0 jobs=1 roster='' n=$#
 # options are taken out; the vault's unlock options stay in "$@", every
@@ -74,15 +75,15 @@ while [ "$n" -gt 0 ]; do
 done
 [ -n "$roster" ] || die "expected one roster file"
 case $jobs in '' | *[!0-9]*) die "-j: expected a number" ;; esac
-[ -r "$roster" ] || die "$roster: cannot read" 66
+[ -r "$roster" ] || die "$roster: cannot read" "$EX_NOINPUT"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/$prog.XXXXXX") || exit 75
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/$prog.XXXXXX") || exit "$EX_TEMPFAIL"
 trap 'rm -rf "$tmp"' EXIT
-trap 'exit 75' HUP INT TERM
-# 1. the plan, before anything changes (bad roster rows: 65 at the end)
+trap 'exit "$EX_TEMPFAIL"' HUP INT TERM
+# 1. the plan, before anything changes (bad roster rows: EX_DATAERR at the end)
 code=0
 smz-issue plan -q ${force:+--force} "$roster" >"$tmp/plan" || code=$?
-case $code in 0 | 65) ;; *) exit "$code" ;; esac
+case $code in 0 | "$EX_DATAERR") ;; *) exit "$code" ;; esac
 # people ACTIONS: how many people the plan gives one of ACTIONS (a regex)
 people() { awk -F'\t' -v a="^($1)\$" 'NR > 1 && $1 ~ a && !s[$2]++ { n++ } END { print n + 0 }' "$tmp/plan"; }
 durable() { sync "$1.new" && mv -f "$1.new" "$1" && sync "$(dirname "$1")"; }
@@ -107,15 +108,15 @@ if [ $st -ne 0 ]; then echo "$prog: issuing failed (exit $st); run again" >&2 &&
 #    CA/provision/published does not list, so a killed run is made good later
 if [ -z "$nodir" ] && { [ -n "$ldif" ] || [ -n "$(smz-issue plan --setting ldap-uri)" ]; }; then
 	state=$(smz-issue plan --setting ca)/provision
-	mkdir -p "$state" && touch "$state/published" || exit 73
+	mkdir -p "$state" && touch "$state/published" || exit "$EX_CANTCREAT"
 	st=0
 	smz-issue plan -q --force "$roster" >"$tmp/now" 2>"$tmp/err" || st=$?
-	case $st in 0 | 65) ;; *) cat "$tmp/err" >&2 && exit "$st" ;; esac
+	case $st in 0 | "$EX_DATAERR") ;; *) cat "$tmp/err" >&2 && exit "$st" ;; esac
 	awk -F'\t' 'NR > 1 && $3 != "" && ($1 == "nothing" || $1 == "renew") { print $3 }' "$tmp/now" | sort -u >"$tmp/valid"
 	sort -u "$state/published" | comm -23 "$tmp/valid" - >"$tmp/new"
 	if [ ! -s "$tmp/new" ]; then :
 	elif smz-publish -q ${ldif:+--uri - --ldif "$ldif"} --serial-file "$tmp/new" >/dev/null; then
-		sort -u "$state/published" "$tmp/new" >"$state/published.new" && durable "$state/published" || exit 73
+		sort -u "$state/published" "$tmp/new" >"$state/published.new" && durable "$state/published" || exit "$EX_CANTCREAT"
 	else
 		st=$? && echo "$prog: the directory was not updated (exit $st); run again" >&2 && code=$st
 	fi
@@ -135,7 +136,7 @@ if [ -s "$tmp/leavers" ]; then offboard <"$tmp/leavers"; fi
 awk -F'\t' 'NR > 1 && ($1 == "join" || $1 == "move") && !s[$2]++ { print $2 }' "$tmp/plan" >"$tmp/joined"
 if [ -z "$bundles" ] || [ ! -s "$tmp/joined" ]; then :
 elif [ $# -eq 0 ]; then
-	echo "$prog: --bundles needs --passphrase-file or --share to read the keys" >&2 && code=64
+	echo "$prog: --bundles needs --passphrase-file or --share to read the keys" >&2 && code=$EX_USAGE
 else
 	split -l 4000 "$tmp/joined" "$tmp/chunk."
 	for c in "$tmp"/chunk.*; do

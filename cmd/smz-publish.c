@@ -1,9 +1,9 @@
 /* smz-publish: certificates into the directory (OpenLDAP, Active Directory). */
 #include "ca.h"
 #include "common.h"
-#include "directory.h"
 #include "pem.h"
-#include "secmem.h"
+#include "publish.h"
+#include "secret.h"
 #include "trust.h"
 
 #include <errno.h>
@@ -66,24 +66,16 @@ serial_stream(int *code)
 	struct smz_ca *ca = NULL;
 	FILE *f = tmpfile();
 	int rc = !f ? SMZ_ERR_IO : smz_ca_open(smz_opts_ca_dir(pol.ca_path), &ca, &e);
-	for (const char **s = o.serials; !rc && s && *s; s++) {
-		X509 *x = NULL;
-		if ((rc = smz_ca_cert_by_serial(ca, *s, &x, &e)) == 0) {
-			rc = smz_pem_write_cert(f, x);
-			X509_free(x);
-		}
-	}
+	for (const char **s = o.serials; !rc && s && *s; s++)
+		rc = smz_ca_cert_write(ca, *s, f, &e);
 	FILE *sf = !rc && o.serial_file ? fopen(o.serial_file, "r") : NULL;
 	if (!rc && o.serial_file && !sf)
 		rc = smz_err_set(&e, SMZ_ERR_NOINPUT, "%s: %s", o.serial_file, strerror(errno));
 	char line[256];
 	while (!rc && sf && fgets(line, sizeof line, sf)) {
 		line[strcspn(line, "\r\n")] = 0;
-		X509 *x = NULL;
-		if (line[0] && (rc = smz_ca_cert_by_serial(ca, line, &x, &e)) == 0) {
-			rc = smz_pem_write_cert(f, x);
-			X509_free(x);
-		}
+		if (line[0])
+			rc = smz_ca_cert_write(ca, line, f, &e);
 	}
 	if (sf)
 		fclose(sf);
@@ -107,31 +99,27 @@ main(int argc, const char **argv)
 	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
 		return rc;
 	const char *arg = poptGetArg(ctx);
-	if (poptPeekArg(ctx) || (o.starttls && o.no_starttls) || (!o.bind_dn != !o.bind_pw_file)) {
-		cmd_msg("expected one certificate file; --bind-dn goes with --bind-pw-file");
-		return EX_USAGE;
-	}
+	if (poptPeekArg(ctx) || (o.starttls && o.no_starttls) || (!o.bind_dn != !o.bind_pw_file))
+		return cmd_usage("expected one certificate file; --bind-dn goes with "
+				 "--bind-pw-file; --starttls or --no-starttls");
 	const char *filter = o.filter ? o.filter : pol.ldap_filter;
 	int badf = filter[0] != '(' || !strstr(filter, "%s");
 	for (const char *pc = strchr(filter, '%'); pc && !badf; pc = strchr(pc + 2, '%'))
 		badf = pc[1] != 's';
-	if (badf) {
-		cmd_msg("--filter %s: expected an LDAP filter in parentheses with %%s for the "
-			"address",
-			filter);
-		return EX_USAGE;
-	}
-	if (o.remove && o.uri && strcmp(o.uri, "-") == 0) {
-		cmd_msg("--remove needs the directory (--uri -, without a server, only adds)");
-		return EX_USAGE;
-	}
+	if (badf)
+		return cmd_usage("--filter %s: expected an LDAP filter in parentheses with %%s for "
+				 "the address",
+				 filter);
+	if (o.remove && o.uri && strcmp(o.uri, "-") == 0)
+		return cmd_usage("--remove needs the directory (--uri -, without a server, only "
+				 "adds)");
 	FILE *in = o.serials || o.serial_file ? serial_stream(&rc)
 					      : cmd_open_stream(arg, "certificates", &rc);
 	if (!in)
 		return rc;
 	FILE *ldif = !o.ldif ? NULL : strcmp(o.ldif, "-") == 0 ? stdout : fopen(o.ldif, "w");
 	if (o.ldif && !ldif) {
-		smz_err_set(&e, SMZ_ERR_CANTCREAT, "%s: cannot create", o.ldif);
+		smz_err_set(&e, SMZ_ERR_CANTCREAT, "%s: %s", o.ldif, strerror(errno));
 		return cmd_fail(SMZ_ERR_CANTCREAT, &e, "write LDIF");
 	}
 	struct smz_secret pw = {0};
@@ -145,24 +133,20 @@ main(int argc, const char **argv)
 		smz_trust_chain(&t, f, &e);
 	if ((f = smz_trust_ca_file(ca, "issuing.pem", path, sizeof path)))
 		smz_trust_issuer(&t, f, &e);
-	struct smz_publish_opts po = {o.uri		? o.uri
-				      : pol.ldap_uri[0] ? pol.ldap_uri
-							: "ldapi:///",
-				      o.base ? o.base : pol.ldap_base,
-				      filter,
-				      o.starttls      ? 1
-				      : o.no_starttls ? 0
-						      : -1,
-				      o.tls_ca,
-				      o.bind_dn,
-				      pw.buf ? &pw : NULL,
+	struct smz_publish_opts po = {{o.uri		 ? o.uri
+				       : pol.ldap_uri[0] ? pol.ldap_uri
+							 : "ldapi:///",
+				       o.base ? o.base : pol.ldap_base, filter,
+				       o.starttls      ? 1
+				       : o.no_starttls ? 0
+						       : -1,
+				       o.tls_ca, o.bind_dn, pw.buf ? &pw : NULL, o.timeout},
 				      o.smime || (pol.smime_attribute && pol.source[0]),
 				      o.remove,
 				      o.dry_run,
 				      ldif,
 				      t.issuer,
 				      t.chain,
-				      o.timeout,
 				      report,
 				      ldif == stdout ? stderr : stdout};
 	struct smz_publish_stats st;

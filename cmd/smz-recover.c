@@ -94,29 +94,24 @@ main(int argc, const char **argv)
 		"[OPTION...] --case ID --reason TEXT [--out MAILDIR | --mbox FILE] PATH...", &ctx);
 	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
 		return rc;
-	if (!o.case_id || !o.case_id[0] || !o.reason || !o.reason[0]) {
-		cmd_msg("a recovery needs --case ID and --reason TEXT");
-		return EX_USAGE;
-	}
+	if (!o.case_id || !o.case_id[0] || !o.reason || !o.reason[0])
+		return cmd_usage("a recovery needs --case ID and --reason TEXT");
 	for (const char *p = o.case_id; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == ';' || *p == 0x7f) {
-			cmd_msg("--case: letters, digits and punctuation other than ';' only");
-			return EX_USAGE;
-		}
-	if (o.out && o.mbox) {
-		cmd_msg("--out or --mbox, not both");
-		return EX_USAGE;
-	}
+		if ((unsigned char)*p < 0x20 || *p == ';' || *p == 0x7f)
+			return cmd_usage("--case: letters, digits and punctuation other than ';' "
+					 "only");
+	if (o.out && o.mbox)
+		return cmd_usage("--out or --mbox, not both");
 	/* PATH arguments, else (stdin not a terminal) one a line on stdin */
 	const char *const *args = (const char *const *)poptGetArgs(ctx);
 	atexit(free_paths);
 	if ((rc = smz_mailbox_paths(args, args || isatty(0) ? NULL : stdin, &paths, &npaths)))
 		return cmd_fail(rc, NULL, "read the paths");
-	if (!npaths) {
-		cmd_msg("no input: give mbox files, Maildirs or messages (or their paths on "
-			"stdin)");
-		return EX_USAGE;
-	}
+	if (!npaths)
+		return cmd_usage("no input: give mbox files, Maildirs or messages (or their paths "
+				 "on stdin)");
+	if (!smz_opts_vault_dir(pol.vault_path))
+		return cmd_need(SMZ_NEED_VAULT, "no vault given", "recover mail");
 	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares,
 			       pol.gateway_unlock_file[0] ? pol.gateway_unlock_file : NULL, 0};
 	struct smz_recover_opts ro = {&pol,

@@ -4,6 +4,7 @@
 # replaced, and with --bundles a fresh bundle that still holds the old keys.
 # Who is due is smz-issue plan --renewals's; this carries out its plan.
 set -eu
+# @SYSEXITS@
 prog=smz-renew
 here=$(cd "$(dirname "$0")" && pwd)
 PATH="$here:$PATH" # the sibling programs of this installation first
@@ -29,7 +30,7 @@ Renew the certificates that expire within the renewal window.
       --version                 show the version
 EOF
 }
-die() { echo "$prog: $1" >&2 && exit "${2:-64}"; }
+die() { echo "$prog: $1" >&2 && exit "${2:-$EX_USAGE}"; }
 
 dry=0 within='' capass='' bundles='' ldif='' nodir=0 quiet=0 n=$#
 # options are taken out; the vault's unlock options stay in "$@", every
@@ -62,9 +63,9 @@ while [ "$n" -gt 0 ]; do
 	esac
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/$prog.XXXXXX") || exit 75
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/$prog.XXXXXX") || exit "$EX_TEMPFAIL"
 trap 'rm -rf "$tmp"' EXIT
-trap 'exit 75' HUP INT TERM
+trap 'exit "$EX_TEMPFAIL"' HUP INT TERM
 # due: people whose NEWEST valid certificate ends within the window (one
 # renewed already has a later one, so a re-run leaves them alone); the
 # plan names that certificate first
@@ -94,7 +95,7 @@ if [ "$n" -gt 0 ]; then
 	# bundles with every key of theirs (smz-vault export: 4096 addresses a run)
 	if [ -z "$bundles" ]; then :
 	elif [ $# -eq 0 ]; then
-		echo "$prog: --bundles needs --passphrase-file or --share to read the keys" >&2 && code=64
+		echo "$prog: --bundles needs --passphrase-file or --share to read the keys" >&2 && code=$EX_USAGE
 	else
 		cut -f1 "$tmp/due" | split -l 4000 - "$tmp/chunk."
 		for c in "$tmp"/chunk.*; do

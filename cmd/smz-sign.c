@@ -107,9 +107,7 @@ check(int ops)
 		      "--encrypt";
 	else if ((o.trust || o.crl) && !o.verify && !o.decrypt && !o.encrypt)
 		bad = "--trust and --crl go with --verify, --decrypt or --encrypt";
-	if (bad)
-		cmd_msg("%s", bad);
-	return bad ? EX_USAGE : -1;
+	return bad ? cmd_usage("%s", bad) : -1;
 }
 
 /* Recipient certificates, the CA certificate to send along, and the
@@ -134,11 +132,9 @@ load_trust(void)
 	if (!f)
 		f = smz_trust_ca_file(cadir, "root.pem", path, sizeof path);
 	/* recipient certificates are used only when they chain to an anchor */
-	if (!f && (o.verify || o.encrypt)) {
-		cmd_msg("no trust anchors: give --trust FILE, policy [smime] trust, or --ca DIR "
-			"(its root.pem)");
-		return EX_USAGE;
-	}
+	if (!f && (o.verify || o.encrypt))
+		return cmd_usage("no trust anchors: give --trust FILE, policy [smime] trust, or "
+				 "--ca DIR (its root.pem)");
 	if ((rc = smz_trust_anchors(&trust, f, &e)))
 		return cmd_fail(rc, &e, "read the trust anchors");
 	if (o.crl && (rc = smz_trust_crl(&trust, o.crl, &e)))
@@ -177,20 +173,14 @@ main(int argc, const char **argv)
 	static const char *const rsa_l[] = {"auto", "pkcs1", "oaep", NULL};
 	static const char *const ciph_l[] = {"auto", "aes256-cbc", "aes256-gcm", NULL};
 	if ((o.rsa && smz_choice(o.rsa, rsa_l, &so.cfg.rsa_transport)) ||
-	    (o.cipher && smz_choice(o.cipher, ciph_l, &so.cfg.content_cipher))) {
-		cmd_msg("--rsa-transport: auto | pkcs1 | oaep; --cipher: auto | aes256-cbc | "
-			"aes256-gcm");
-		return EX_USAGE;
-	}
+	    (o.cipher && smz_choice(o.cipher, ciph_l, &so.cfg.content_cipher)))
+		return cmd_usage("--rsa-transport: auto | pkcs1 | oaep; --cipher: auto | "
+				 "aes256-cbc | aes256-gcm");
 	const char *arg = o.batch ? NULL : poptGetArg(ctx);
-	if (!o.batch && poptPeekArg(ctx)) {
-		cmd_msg("one MESSAGE at a time; --batch for many");
-		return EX_USAGE;
-	}
-	if (!o.batch && smz_opt.jobs > 1) {
-		cmd_msg("-j goes with --batch");
-		return EX_USAGE;
-	}
+	if (!o.batch && poptPeekArg(ctx))
+		return cmd_usage("one MESSAGE at a time; --batch for many");
+	if (!o.batch && smz_opt.jobs > 1)
+		return cmd_usage("-j goes with --batch");
 	/* --batch: MESSAGE arguments, then lines of stdin (unless a tty) */
 	if (o.batch && (rc = smz_mailbox_paths((const char *const *)poptGetArgs(ctx),
 					       isatty(0) ? NULL : stdin, &paths, &npaths)))
@@ -198,28 +188,26 @@ main(int argc, const char **argv)
 	int in = 0;
 	if (!o.batch && arg && strcmp(arg, "-") != 0 &&
 	    (in = open(arg, O_RDONLY | O_CLOEXEC)) < 0) {
-		cmd_msg("%s: %s", arg, strerror(errno));
-		return EX_NOINPUT;
+		smz_err_set(&e, SMZ_ERR_NOINPUT, "%s: %s", arg, strerror(errno));
+		return cmd_fail(SMZ_ERR_NOINPUT, &e, "read the message");
 	}
 	if ((rc = load_trust()) >= 0)
 		return rc;
 	so.trust = &trust;
 	/* the vault: needed to sign and decrypt; verify uses it for encrypted mail */
 	so.vault_dir = smz_opts_vault_dir(pol.vault_path);
-	if (!so.vault_dir && (o.sign || o.decrypt)) {
-		cmd_msg("the vault is needed: --vault DIR, $SMZ_VAULT or policy [vault] path");
-		return EX_USAGE;
-	}
+	if (!so.vault_dir && (o.sign || o.decrypt))
+		return cmd_need(SMZ_NEED_VAULT, "no vault given", o.sign ? "sign" : "decrypt");
 	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares,
 			       pol.gateway_unlock_file[0] ? pol.gateway_unlock_file : NULL, 1};
 	so.unlock = u.passphrase_file || u.shares || u.gateway_file ? &u : NULL;
 	const char *uri = !o.ldap || strcmp(o.ldap, "-") != 0 ? o.ldap : pol.ldap_uri;
-	struct smz_publish_opts po = {.uri = uri && uri[0] ? uri : "ldapi:///",
-				      .base = pol.ldap_base,
-				      .filter = pol.ldap_filter,
-				      .starttls = -1,
-				      .tls_ca = o.tls_ca,
-				      .timeout = 10};
+	struct smz_dir_opts po = {.uri = uri && uri[0] ? uri : "ldapi:///",
+				  .base = pol.ldap_base,
+				  .filter = pol.ldap_filter,
+				  .starttls = -1,
+				  .tls_ca = o.tls_ca,
+				  .timeout = 10};
 	so.ldap = o.ldap ? &po : NULL;
 	so.jobs = (size_t)smz_opt.jobs;
 	rc = o.batch ? smz_signer_batch(&so, (const char *const *)paths, npaths, &e)

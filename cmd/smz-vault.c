@@ -1,13 +1,12 @@
 /* smz-vault: create, unlock and inspect the key vault. */
 #include "addr.h"
 #include "attach.h"
-#include "bundle.h"
+#include "export.h"
 #include "fileio.h"
 #include "import.h"
 #include "common.h"
-#include "dbenv.h"
 #include "pem.h"
-#include "secmem.h"
+#include "secret.h"
 #include "trust.h"
 #include "vault.h"
 
@@ -62,7 +61,6 @@ static struct poptOption table[] = {
 
 static struct smz_policy pol;
 static const char *dir;
-static poptContext ctx;
 static struct smz_err e;
 
 static int
@@ -83,14 +81,13 @@ open_vault(struct smz_vault **v, int unlock, const char *why)
 }
 
 static int
-v_init(const char *arg)
+v_init(int argc, const char *const *argv)
 {
+	(void)argc, (void)argv;
 	struct smz_secret pass = {0};
 	int rc = 0;
-	if (arg || smz_opt.shares) {
-		cmd_msg("init takes no argument and no --share (see --help)");
-		return EX_USAGE;
-	}
+	if (smz_opt.shares)
+		return cmd_usage("init takes no --share: --shares N makes new ones");
 	if (smz_opt.passphrase_file &&
 	    (rc = smz_secret_read_passphrase(smz_opt.passphrase_file, &pass, &e)))
 		return cmd_fail(rc, &e, "read the passphrase");
@@ -115,10 +112,11 @@ row_cb(void *arg, json_t *row)
 }
 
 static int
-v_list(const char *arg)
+v_list(int argc, const char *const *argv)
 {
+	(void)argc, (void)argv;
 	struct smz_vault *v;
-	int rc = arg ? (cmd_msg("list takes no argument"), EX_USAGE) : open_vault(&v, 0, NULL);
+	int rc = open_vault(&v, 0, NULL);
 	if (rc >= 0)
 		return rc;
 	cmd_header(smz_vault_list_cols);
@@ -128,14 +126,12 @@ v_list(const char *arg)
 }
 
 static int
-v_history(const char *arg)
+v_history(int argc, const char *const *argv)
 {
+	(void)argc;
+	const char *arg = argv[0];
 	char addr[SMZ_ADDR_MAX];
 	struct smz_vault *v;
-	if (!arg) {
-		cmd_msg("history needs an ADDRESS");
-		return EX_USAGE;
-	}
 	int rc = smz_addr_normalize(arg, addr, &e);
 	if (rc)
 		return cmd_fail(rc, &e, "look up %s", arg);
@@ -148,14 +144,12 @@ v_history(const char *arg)
 }
 
 static int
-v_show(const char *arg)
+v_show(int argc, const char *const *argv)
 {
+	(void)argc;
+	const char *arg = argv[0];
 	struct smz_vault *v;
 	json_t *rec;
-	if (!arg) {
-		cmd_msg("show needs a KEYID");
-		return EX_USAGE;
-	}
 	int rc = open_vault(&v, 0, NULL);
 	if (rc >= 0)
 		return rc;
@@ -176,11 +170,8 @@ v_show(const char *arg)
 		}
 		/* the stored request, as PEM, for re-submission to any CA */
 		const char *csr = json_string_value(json_object_get(rec, "csr"));
-		size_t cap = csr ? strlen(csr) : 0, len = 0;
-		unsigned char *der = cap ? malloc(cap) : NULL;
-		if (der && smz_unb64(csr, der, cap, &len) == 0)
-			smz_pem_write(stdout, "CERTIFICATE REQUEST", der, len);
-		free(der);
+		if (csr)
+			smz_pem_write_b64(stdout, "CERTIFICATE REQUEST", csr);
 	}
 	json_decref(rec);
 	return 0;
@@ -198,12 +189,12 @@ check_cb(void *arg, const char *id, const char *fail)
 }
 
 static int
-v_check(const char *arg)
+v_check(int argc, const char *const *argv)
 {
+	(void)argc, (void)argv;
 	struct smz_vault *v;
 	int deep = smz_opt.passphrase_file || smz_opt.shares || pol.gateway_unlock_file[0];
-	int rc = arg ? (cmd_msg("check takes no argument"), EX_USAGE)
-		     : open_vault(&v, deep, "smz-vault check");
+	int rc = open_vault(&v, deep, "smz-vault check");
 	if (rc >= 0)
 		return rc;
 	size_t n = 0, bad = 0;
@@ -220,15 +211,16 @@ v_check(const char *arg)
 		printf("check: FAIL (%zu of %zu records)\n", bad, n);
 	else
 		printf("check: OK (%zu records%s)\n", n, deep ? ", every key unsealed" : "");
-	return bad ? 1 : 0;
+	return bad ? smz_exit_code(SMZ_ERR_VERIFY) : 0;
 }
 
 static int
-v_audit(const char *arg)
+v_audit(int argc, const char *const *argv)
 {
+	(void)argc;
 	struct smz_vault *v;
 	const char *anchors;
-	int rc = cmd_audit_args(arg, &anchors);
+	int rc = cmd_audit_args(argv[0], &anchors);
 	if (rc < 0)
 		rc = open_vault(&v, 0, NULL);
 	if (rc >= 0)
@@ -241,14 +233,13 @@ v_audit(const char *arg)
 }
 
 static int
-v_passwd(const char *arg)
+v_passwd(int argc, const char *const *argv)
 {
+	(void)argc, (void)argv;
 	struct smz_vault *v;
 	struct smz_secret pass = {0};
-	if (arg || !o.new_passphrase_file) {
-		cmd_msg("passwd needs --new-passphrase-file FILE and no argument");
-		return EX_USAGE;
-	}
+	if (!o.new_passphrase_file)
+		return cmd_usage("passwd needs --new-passphrase-file FILE");
 	int rc = smz_secret_read_passphrase(o.new_passphrase_file, &pass, &e);
 	if (rc)
 		return cmd_fail(rc, &e, "read the new passphrase");
@@ -265,13 +256,13 @@ v_passwd(const char *arg)
 /* gateway-key FILE: a new unlock file for an unattended smz-sign (the
  * previous one stops working); gateway-key --revoke: none works. */
 static int
-v_gateway_key(const char *arg)
+v_gateway_key(int argc, const char *const *argv)
 {
+	(void)argc;
+	const char *arg = argv[0];
 	struct smz_vault *v;
-	if (!arg == !o.revoke) {
-		cmd_msg("gateway-key needs FILE (a new unlock file) or --revoke");
-		return EX_USAGE;
-	}
+	if (!arg == !o.revoke)
+		return cmd_usage("gateway-key needs FILE (a new unlock file) or --revoke");
 	int rc = open_vault(&v, !o.revoke, "smz-vault gateway-key");
 	if (rc >= 0)
 		return rc;
@@ -289,13 +280,12 @@ v_gateway_key(const char *arg)
 }
 
 static int
-v_reshare(const char *arg)
+v_reshare(int argc, const char *const *argv)
 {
+	(void)argc, (void)argv;
 	struct smz_vault *v;
-	if (arg || !o.shares || !o.threshold || !o.share_out) {
-		cmd_msg("reshare needs --shares N --threshold M --share-out DIR");
-		return EX_USAGE;
-	}
+	if (!o.shares || !o.threshold || !o.share_out)
+		return cmd_usage("reshare needs --shares N --threshold M --share-out DIR");
 	int rc = open_vault(&v, 1, "smz-vault reshare");
 	if (rc >= 0)
 		return rc;
@@ -321,8 +311,10 @@ attach_report(void *arg, size_t index, size_t line, const char *addr, enum smz_a
 }
 
 static int
-v_attach(const char *arg)
+v_attach(int argc, const char *const *argv)
 {
+	(void)argc;
+	const char *arg = argv[0];
 	int rc;
 	FILE *in = cmd_open_stream(arg, "certificates", &rc);
 	if (!in)
@@ -365,9 +357,8 @@ import_report(void *arg, const char *path, enum smz_import_event ev, size_t keys
 }
 
 static int
-v_import(const char *arg)
+v_import(int argc, const char *const *argv)
 {
-	(void)arg;
 	struct smz_import_file f[1024];
 	struct smz_secret pw[1024] = {{0}}, one = {0};
 	size_t n = 0;
@@ -376,22 +367,20 @@ v_import(const char *arg)
 	if (rc)
 		return cmd_fail(rc, &e, "read the password");
 	rc = -1;
-	for (const char **a = poptGetArgs(ctx); a && *a; a++) {
-		if (n == 1024) {
-			cmd_msg("more than 1024 files: import them in several runs");
-			smz_secret_free(&one);
-			return EX_USAGE;
-		}
-		f[n++] = (struct smz_import_file){*a, one.buf ? &one : NULL};
+	if (argc > 1024) {
+		smz_secret_free(&one);
+		return cmd_usage("more than 1024 files: import them in several runs");
 	}
+	for (; n < (size_t)argc; n++)
+		f[n] = (struct smz_import_file){argv[n], one.buf ? &one : NULL};
 	size_t len;
 	if (o.manifest && (rc = smz_file_read(o.manifest, 1 << 24, &manifest, &len, &e)) == 0) {
 		/* file<TAB>password, one a line; the file holds secrets: wiped after */
 		for (char *save = NULL, *line = strtok_r(manifest, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save)) {
 			if (n == 1024) {
-				cmd_msg("more than 1024 files: split the manifest");
-				rc = SMZ_ERR_USAGE;
+				rc = smz_err_set(&e, SMZ_ERR_USAGE,
+						 "more than 1024 files: split the manifest");
 				break;
 			}
 			char *tab = strchr(line, '\t');
@@ -411,9 +400,8 @@ v_import(const char *arg)
 		return cmd_fail(rc, &e, "read the manifest");
 	}
 	if (n == 0) {
-		cmd_msg("import needs FILE... or --manifest TSV");
 		smz_secret_free(&one);
-		return EX_USAGE;
+		return cmd_usage("import needs FILE... or --manifest TSV");
 	}
 	struct smz_unlock u = {smz_opt.passphrase_file, smz_opt.shares, NULL, 0};
 	int unlock = smz_opt.passphrase_file || smz_opt.shares;
@@ -447,18 +435,18 @@ export_report(void *arg, const char *addr, enum smz_export_event ev, size_t keys
 }
 
 static int
-v_export(const char *arg)
+v_export(int argc, const char *const *argv)
 {
+	(void)argc;
+	const char *arg = argv[0];
 	const char *list[4096];
 	size_t n = 0;
 	char *in = NULL;
 	const char *profile = o.p12_profile ? o.p12_profile : pol.p12_profile;
-	if (!o.out || (!o.addresses && !o.all && !(arg && strcmp(arg, "-") == 0)) ||
-	    (strcmp(profile, "compat") && strcmp(profile, "modern"))) {
-		cmd_msg("export needs --out DIR and --address ADDR, --all or - (addresses on "
-			"standard input); --p12-profile is compat or modern");
-		return EX_USAGE;
-	}
+	if (!o.out || (arg && strcmp(arg, "-") != 0) || (!o.addresses && !o.all && !arg) ||
+	    (strcmp(profile, "compat") && strcmp(profile, "modern")))
+		return cmd_usage("export needs --out DIR and --address ADDR, --all or - (addresses "
+				 "on standard input); --p12-profile is compat or modern");
 	size_t cap = 4096;
 	for (const char **a = o.addresses; a && *a; a++)
 		if (n < cap)
@@ -477,9 +465,8 @@ v_export(const char *arg)
 				extra++;
 		}
 	if (extra || (o.addresses && n == cap)) {
-		cmd_msg("more than %zu addresses: use --all or several runs", cap);
 		free(in);
-		return EX_USAGE;
+		return cmd_usage("more than %zu addresses: use --all or several runs", cap);
 	}
 	struct smz_secret pw = {0};
 	struct smz_trust chain = {0};
@@ -517,86 +504,63 @@ v_export(const char *arg)
 }
 
 static int
-v_lookup(const char *arg)
+lookup_cb(void *arg, const json_t *rec, const char *how, const char *fail)
 {
-	STACK_OF(X509) *certs = NULL;
-	struct smz_vault *v;
-	if (!arg) {
-		cmd_msg("lookup needs a certificate file");
-		return EX_USAGE;
-	}
-	int rc = smz_pem_read_certs(arg, &certs, &e);
-	if (rc)
-		return cmd_fail(rc, &e, "read %s", arg);
-	if ((rc = open_vault(&v, 0, NULL)) >= 0) {
-		sk_X509_pop_free(certs, X509_free);
-		return rc;
-	}
-	int missing = 0;
-	for (int i = 0; i < sk_X509_num(certs); i++) {
-		json_t *rec = NULL;
-		const char *how = NULL;
-		struct smz_err le = {0};
-		if (smz_vault_find_cert(v, sk_X509_value(certs, i), &rec, &how, &le) == 0) {
-			printf("%s: %s %s (by %s)\n", arg,
-			       json_string_value(json_object_get(rec, "key_id")),
-			       json_string_value(
-				       json_array_get(json_object_get(rec, "addresses"), 0))
-				       ?: "-",
-			       how);
-			json_decref(rec);
-		} else {
-			printf("%s: FAIL %s\n", arg, le.msg);
-			missing = 1;
-		}
-	}
-	sk_X509_pop_free(certs, X509_free);
-	smz_vault_close(v);
-	return missing ? 1 : 0;
+	const char *file = arg;
+	if (fail)
+		printf("%s: FAIL %s\n", file, fail);
+	else
+		printf("%s: %s %s (by %s)\n", file,
+		       json_string_value(json_object_get(rec, "key_id")),
+		       json_string_value(json_array_get(json_object_get(rec, "addresses"), 0))
+			       ?: "-",
+		       how);
+	return ferror(stdout) ? -1 : 0;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(const char *arg);
-} verbs[] = {
-	{"lookup", v_lookup},
-	{"import", v_import},
-	{"export", v_export},
-	{"attach", v_attach},
-	{"init", v_init},
-	{"list", v_list},
-	{"history", v_history},
-	{"show", v_show},
-	{"check", v_check},
-	{"audit", v_audit},
-	{"passwd", v_passwd},
-	{"reshare", v_reshare},
-	{"gateway-key", v_gateway_key},
-};
-static const char *const verb_names[] = {"init",   "list",   "history",	    "show",   "check",
-					 "audit",  "passwd", "reshare",	    "attach", "import",
-					 "export", "lookup", "gateway-key", NULL};
+static int
+v_lookup(int argc, const char *const *argv)
+{
+	(void)argc;
+	struct smz_vault *v;
+	size_t missing = 0;
+	int rc = open_vault(&v, 0, NULL);
+	if (rc >= 0)
+		return rc;
+	rc = smz_vault_find_certs(v, argv[0], lookup_cb, (void *)argv[0], &missing, &e);
+	smz_vault_close(v);
+	if (rc)
+		return cmd_fail(rc, &e, "look up %s", argv[0]);
+	return missing ? smz_exit_code(SMZ_ERR_VERIFY) : 0;
+}
+
+/* in the order of the man page */
+static const struct cmd_verb verbs[] =
+	{{"init", v_init, 0, 0, "", "create the vault: its key pair, passphrase and shares"},
+	 {"list", v_list, 0, 0, "", "list every key (TSV, or --json)"},
+	 {"history", v_history, 1, 1, "ADDRESS", "list every key an address ever had"},
+	 {"show", v_show, 1, 1, "KEYID", "print a key's record and its CSR"},
+	 {"check", v_check, 0, 0, "", "check every record; unlocked, unseal every key"},
+	 /* popt leaves the FILE of "--anchor --verify FILE" an argument */
+	 {"audit", v_audit, 0, 1, "", "print the audit log, --verify it or print its --anchor"},
+	 {"passwd", v_passwd, 0, 0, "", "change the passphrase (--new-passphrase-file)"},
+	 {"reshare", v_reshare, 0, 0, "", "issue new shares; the earlier ones stop working"},
+	 {"attach", v_attach, 0, 1, "[CERTS.pem | -]", "file certificates with their keys"},
+	 {"import", v_import, 0, CMD_ANY, "[FILE...]",
+	  "import keys from PKCS#12, or PEM/DER key and certificate"},
+	 {"export", v_export, 0, 1, "[-]", "write PKCS#12 bundles (- reads the addresses)"},
+	 {"lookup", v_lookup, 1, 1, "CERTS.pem", "find the key of each certificate"},
+	 {"gateway-key", v_gateway_key, 0, 1, "[FILE]",
+	  "make a gateway unlock file, or --revoke it"},
+	 {NULL, NULL, 0, 0, NULL, NULL}};
 
 int
 main(int argc, const char **argv)
 {
-	int rc = cmd_start(argc, argv, table, verb_names, "[OPTION...] VERB [ARG]", &ctx);
+	poptContext ctx;
+	int rc = cmd_start(argc, argv, table, verbs, "[OPTION...] VERB [ARG...]", &ctx);
 	if (rc >= 0 || (rc = cmd_policy(&pol)) >= 0)
 		return rc;
 	dir = smz_opts_vault_dir(pol.vault_path[0] ? pol.vault_path : NULL);
-	const char *verb = poptGetArg(ctx);
-	/* import takes many files (poptGetArgs); the others one argument */
-	const char *arg = verb && strcmp(verb, "import") ? poptGetArg(ctx) : NULL;
-	for (size_t i = 0; verb && i < sizeof verbs / sizeof verbs[0]; i++)
-		if (strcmp(verb, verbs[i].name) == 0) {
-			if (strcmp(verb, "import") && poptPeekArg(ctx)) {
-				cmd_msg("%s: too many arguments", verb);
-				return EX_USAGE;
-			}
-			return cmd_exit(verbs[i].fn(arg));
-		}
-	cmd_msg("%s%s: expected a verb: init, list, history, show, check, audit, passwd, "
-		"reshare, attach, import, export, lookup, gateway-key",
-		verb ? "unknown verb " : "no verb", verb ? verb : "");
-	return EX_USAGE;
+	return cmd_verb_run(verbs, NULL);
 }

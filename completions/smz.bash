@@ -43,8 +43,8 @@ _smz_issue() {
 	esac
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --ca --vault --passphrase-file --json --jobs --verify --anchor --no-passphrase --root-cert --root-key --root-passphrase-file --reason --address --key-id --out --within --force --leavers --renewals --setting" -- "$cur"))
-	elif [[ -n "init issue revoke crl list expiring audit address-keys plan" && $COMP_CWORD -eq 1 ]]; then
-		COMPREPLY=($(compgen -W "init issue revoke crl list expiring audit address-keys plan" -- "$cur"))
+	elif [[ -n "init issue revoke crl list expiring address-keys plan audit" && $COMP_CWORD -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "init issue revoke crl list expiring address-keys plan audit" -- "$cur"))
 	else
 		COMPREPLY=($(compgen -f -- "$cur"))
 	fi

@@ -5,6 +5,7 @@
 #include "audit.h"
 #include "dbenv.h"
 #include "keys.h"
+#include "pem.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -629,4 +630,15 @@ smz_ca_cert_by_serial(struct smz_ca *ca, const char *hex, X509 **out, struct smz
 		return smz_err_set(e, SMZ_ERR_DATA, "%s: damaged record", hex);
 	*out = x;
 	return 0;
+}
+
+int
+smz_ca_cert_write(struct smz_ca *ca, const char *serial, FILE *out, struct smz_err *e)
+{
+	X509 *x = NULL;
+	int rc = smz_ca_cert_by_serial(ca, serial, &x, e);
+	if (!rc && (rc = smz_pem_write_cert(out, x)))
+		smz_err_set(e, rc, "cannot write the certificate of %s", serial);
+	X509_free(x);
+	return rc;
 }

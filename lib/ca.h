@@ -15,7 +15,7 @@
 #include "err.h"
 #include "policy.h"
 #include "profile.h"
-#include "secmem.h"
+#include "secret.h"
 
 struct smz_ca;
 
@@ -68,8 +68,16 @@ int smz_ca_reason_valid(const char *reason);
 int smz_ca_crl(struct smz_ca *ca, const struct smz_policy *p, unsigned char **der, size_t *len,
 	       struct smz_err *e);
 
+/* The same as PEM: into path (replaced atomically, mode 0644) or, path
+ * NULL, onto out. */
+int smz_ca_crl_write(struct smz_ca *ca, const struct smz_policy *p, const char *path, FILE *out,
+		     struct smz_err *e);
+
 /* The certificate this CA issued with a serial (hex, colons allowed). */
 int smz_ca_cert_by_serial(struct smz_ca *ca, const char *serial, X509 **out, struct smz_err *e);
+
+/* The same, written as PEM onto out (smz-publish --serial). */
+int smz_ca_cert_write(struct smz_ca *ca, const char *serial, FILE *out, struct smz_err *e);
 
 /* Every certificate record, in serial order. */
 int smz_ca_foreach(struct smz_ca *ca, int (*cb)(void *arg, json_t *rec), void *arg,

@@ -66,7 +66,7 @@ pass_cb(char *buf, int size, int rw, void *u)
  * (earlier versions, other tools), or not encrypted; opt names the option
  * that gives its passphrase. */
 static int
-read_key(const char *path, const struct smz_secret *pass, const char *opt, EVP_PKEY **out,
+read_key(const char *path, const struct smz_secret *pass, enum smz_need need, EVP_PKEY **out,
 	 struct smz_err *e)
 {
 	char *pem = NULL;
@@ -83,7 +83,7 @@ read_key(const char *path, const struct smz_secret *pass, const char *opt, EVP_P
 	ERR_clear_error();
 	if (!k)
 		return encrypted && !pass
-			       ? smz_err_set(e, SMZ_ERR_PERM, "%s is encrypted: give %s", path, opt)
+			       ? smz_err_need(e, SMZ_ERR_PERM, need, "%s is encrypted", path)
 		       : encrypted ? smz_err_set(e, SMZ_ERR_PERM, "%s: wrong passphrase", path)
 				   : smz_err_set(e, SMZ_ERR_DATA, "%s: not a private key", path);
 	*out = k;
@@ -171,8 +171,7 @@ smz_ca_create(const char *dir, const struct smz_policy *p, const struct smz_ca_i
 	      struct smz_err *e)
 {
 	if (!dir || !*dir)
-		return smz_err_set(e, SMZ_ERR_CONFIG,
-				   "no CA given (--ca, $SMZ_CA or policy [ca] path)");
+		return smz_err_need(e, SMZ_ERR_CONFIG, SMZ_NEED_CA, "no CA given");
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return smz_err_set(e, SMZ_ERR_CANTCREAT, "%s: %s", dir, strerror(errno));
 	struct smz_ca *ca = calloc(1, sizeof *ca);
@@ -191,7 +190,7 @@ smz_ca_create(const char *dir, const struct smz_policy *p, const struct smz_ca_i
 	time_t now = time(NULL);
 	if (o->root_cert) {
 		if (!(root = read_cert(o->root_cert, e)) ||
-		    (rc = read_key(o->root_key, o->root_passphrase, "--root-passphrase-file", &rk,
+		    (rc = read_key(o->root_key, o->root_passphrase, SMZ_NEED_ROOT_PASSPHRASE, &rk,
 				   e)))
 			goto out;
 		if (X509_check_private_key(root, rk) != 1) {
@@ -239,8 +238,7 @@ int
 smz_ca_open(const char *dir, struct smz_ca **out, struct smz_err *e)
 {
 	if (!dir || !*dir)
-		return smz_err_set(e, SMZ_ERR_CONFIG,
-				   "no CA given (--ca, $SMZ_CA or policy [ca] path)");
+		return smz_err_need(e, SMZ_ERR_CONFIG, SMZ_NEED_CA, "no CA given");
 	struct smz_ca *ca = calloc(1, sizeof *ca);
 	if (!ca)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
@@ -274,7 +272,7 @@ smz_ca_unlock(struct smz_ca *ca, const struct smz_secret *pass, struct smz_err *
 	char path[PATH_MAX + 32];
 	path_of(ca, "issuing.key", path, sizeof path);
 	EVP_PKEY *k = NULL;
-	int rc = read_key(path, pass, "--passphrase-file", &k, e);
+	int rc = read_key(path, pass, SMZ_NEED_CA_PASSPHRASE, &k, e);
 	if (rc)
 		return rc;
 	if (X509_check_private_key(ca->issuing, k) != 1) {

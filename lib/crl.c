@@ -3,6 +3,8 @@
 #include "ca-int.h"
 #include "audit.h"
 #include "dbenv.h"
+#include "fileio.h"
+#include "pem.h"
 
 #include <openssl/bn.h>
 #include <openssl/x509v3.h>
@@ -150,5 +152,32 @@ out:
 	ASN1_TIME_free(t1);
 	ASN1_TIME_free(t2);
 	X509_CRL_free(crl);
+	return rc;
+}
+
+int
+smz_ca_crl_write(struct smz_ca *ca, const struct smz_policy *p, const char *path, FILE *out,
+		 struct smz_err *e)
+{
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int rc = smz_ca_crl(ca, p, &der, &len, e);
+	if (rc)
+		return rc;
+	/* PEM through a memory stream: the file is replaced whole, or not */
+	char *pem = NULL;
+	size_t pl = 0;
+	FILE *m = path ? open_memstream(&pem, &pl) : out;
+	if (!m)
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	else if (smz_pem_write(m, "X509 CRL", der, len))
+		rc = smz_err_set(e, path ? SMZ_ERR_INTERNAL : SMZ_ERR_IO,
+				 path ? "out of memory" : "cannot write to standard output");
+	if (path && m && fclose(m) != 0 && !rc)
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	if (path && !rc)
+		rc = smz_file_write_atomic(path, pem, pl, 0644, e);
+	free(pem);
+	OPENSSL_free(der);
 	return rc;
 }

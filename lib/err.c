@@ -45,16 +45,34 @@ smz_exit_code(int code)
 	return EX_SOFTWARE;
 }
 
+static int
+set(struct smz_err *e, int code, enum smz_need need, const char *fmt, va_list ap)
+{
+	if (e) {
+		vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+		e->code = code;
+		e->need = need;
+	}
+	return code;
+}
+
 int
 smz_err_set(struct smz_err *e, int code, const char *fmt, ...)
 {
-	if (e) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-		va_end(ap);
-		e->code = code;
-	}
+	va_list ap;
+	va_start(ap, fmt);
+	set(e, code, SMZ_NEED_NOTHING, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int
+smz_err_need(struct smz_err *e, int code, enum smz_need need, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	set(e, code, need, fmt, ap);
+	va_end(ap);
 	return code;
 }
 

@@ -14,7 +14,7 @@
 #include "err.h"
 #include "policy.h"
 #include "vault.h"
-#include "secmem.h"
+#include "secret.h"
 
 struct smz_import_file {
 	const char *path;

@@ -2,7 +2,7 @@
 #include "keypool.h"
 #include "fileio.h"
 #include "keys.h"
-#include "secmem.h"
+#include "secret.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -26,11 +26,11 @@ smz_hex(const unsigned char *in, size_t len, char *out)
 }
 
 /* A key that failed to load or generate: a full secure heap (see
- * secmem.h) is said as such, not as a damaged key. */
+ * secret.h) is said as such, not as a damaged key. */
 static int
 key_fail(struct smz_err *e, int code, const char *what)
 {
-	if (!smz_secmem_heap_full())
+	if (!smz_secret_heap_full())
 		return smz_err_ssl(e, code, what);
 	ERR_clear_error();
 	return smz_err_set(e, SMZ_ERR_INTERNAL,

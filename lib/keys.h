@@ -13,7 +13,7 @@
 #include "addr.h"
 #include "err.h"
 #include "policy.h"
-#include "secmem.h"
+#include "secret.h"
 
 #define SMZ_KEYID_LEN 32
 

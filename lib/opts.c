@@ -28,13 +28,11 @@ smz_opts_anchor(const char **file)
 }
 
 void
-smz_opts_print_completion(FILE *f, const struct poptOption *t, const char *const *verbs)
+smz_opts_print_completion(FILE *f, const struct poptOption *t)
 {
-	for (; verbs && *verbs; verbs++)
-		fprintf(f, "verb %s\n", *verbs);
 	for (; t->longName || t->shortName || t->arg; t++) {
 		if ((t->argInfo & POPT_ARG_MASK) == POPT_ARG_INCLUDE_TABLE) {
-			smz_opts_print_completion(f, t->arg, NULL);
+			smz_opts_print_completion(f, t->arg);
 			continue;
 		}
 		if (!t->longName || (t->argInfo & POPT_ARGFLAG_DOC_HIDDEN))

@@ -62,9 +62,10 @@ extern struct poptOption smz_opt_general[], smz_opt_vault[], smz_opt_ca[], smz_o
 /* --anchor: 0 not given, 1 given alone (*file NULL) or with FILE. */
 int smz_opts_anchor(const char **file);
 
-/* Print every long option of table (recursively) and the verbs, one a line,
- * for the completion generator. */
-void smz_opts_print_completion(FILE *f, const struct poptOption *table, const char *const *verbs);
+/* Print every long option of table (recursively), one a line, for the
+ * completion generator ("option --NAME ARG", ARG "-" for none); a program
+ * with verbs lists them before ("verb NAME"). */
+void smz_opts_print_completion(FILE *f, const struct poptOption *table);
 
 /* Resolve the vault directory: --vault, $SMZ_VAULT, then policy_path. */
 const char *smz_opts_vault_dir(const char *policy_path);

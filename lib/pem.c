@@ -1,4 +1,5 @@
 #include "pem.h"
+#include "dbenv.h"
 #include "progress.h"
 
 #include <openssl/evp.h>
@@ -175,6 +176,17 @@ smz_pem_write(FILE *f, const char *type, const unsigned char *der, size_t len)
 	if (len > SMZ_PEM_BLOCK_MAX || PEM_write(f, type, "", der, (long)len) <= 0 || ferror(f))
 		return SMZ_ERR_IO;
 	return 0;
+}
+
+int
+smz_pem_write_b64(FILE *f, const char *type, const char *b64)
+{
+	size_t cap = b64 ? strlen(b64) : 0, len = 0;
+	unsigned char *der = cap ? malloc(cap) : NULL;
+	int rc = der && smz_unb64(b64, der, cap, &len) == 0 ? smz_pem_write(f, type, der, len)
+							    : SMZ_ERR_DATA;
+	free(der);
+	return rc;
 }
 
 int

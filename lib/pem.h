@@ -53,4 +53,8 @@ int smz_pem_write_cert(FILE *f, X509 *x);
 /* Write one block; SMZ_ERR_IO if the stream failed (full disk, closed pipe). */
 int smz_pem_write(FILE *f, const char *type, const unsigned char *der, size_t len);
 
+/* The same from base64 DER, as records keep it (a CSR in the vault);
+ * SMZ_ERR_DATA if it is not base64. */
+int smz_pem_write_b64(FILE *f, const char *type, const char *b64);
+
 #endif

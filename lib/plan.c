@@ -524,15 +524,15 @@ safety_stop(const struct work *w, struct smz_err *e)
 	if (o->force || !leaving || (double)leaving <= o->max_fraction * (double)w->out->certified)
 		return 0;
 	if (o->mode == SMZ_PLAN_ROSTER)
-		return smz_err_set(e, SMZ_ERR_PERM,
-				   "the roster would off-board %zu of %zu people (more than %g; "
-				   "policy [offboarding] max_fraction): is the export truncated? "
-				   "Nothing was changed; --force if it is right",
-				   leaving, w->out->certified, o->max_fraction);
-	return smz_err_set(e, SMZ_ERR_PERM,
-			   "refusing to off-board %zu of %zu people (more than %g of them; policy "
-			   "[offboarding] max_fraction); --force if this is right",
-			   leaving, w->out->certified, o->max_fraction);
+		return smz_err_need(e, SMZ_ERR_PERM, SMZ_NEED_FORCE,
+				    "the roster would off-board %zu of %zu people (more than %g; "
+				    "policy [offboarding] max_fraction): is the export truncated? "
+				    "Nothing was changed",
+				    leaving, w->out->certified, o->max_fraction);
+	return smz_err_need(e, SMZ_ERR_PERM, SMZ_NEED_FORCE,
+			    "refusing to off-board %zu of %zu people (more than %g of them; "
+			    "policy [offboarding] max_fraction)",
+			    leaving, w->out->certified, o->max_fraction);
 }
 
 int

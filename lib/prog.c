@@ -1,6 +1,6 @@
 #include "prog.h"
 #include "err.h"
-#include "secmem.h"
+#include "secret.h"
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -37,7 +37,7 @@ smz_prog_init(const char *argv0)
 		return SMZ_ERR_INTERNAL;
 	/* Before OpenSSL allocates anything; without the heap (RLIMIT_MEMLOCK,
 	 * no mmap) programs still run: -v notes it. */
-	smz_secmem_heap_init();
+	smz_secret_heap_init();
 	if (!OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL))
 		return SMZ_ERR_INTERNAL;
 	return 0;

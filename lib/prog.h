@@ -2,7 +2,7 @@
  * prog: the one start-up call every smz program makes before anything
  * else: standard descriptors open, umask 077, no core dumps and not
  * dumpable (private keys may be in memory), libsodium and OpenSSL ready,
- * OpenSSL's secure heap for private keys (see secmem.h), and the program
+ * OpenSSL's secure heap for private keys (see secret.h), and the program
  * name used in messages.
  */
 #ifndef SMZ_PROG_H

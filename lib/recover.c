@@ -394,11 +394,10 @@ prepare(struct run *r, const char *const *paths, size_t npaths, FILE **report)
 	if (o->unlock->passphrase_file && !o->policy->recovery_passphrase)
 		return smz_workers_note(
 			&r->w, 0, SMZ_ERR_PERM,
-			"recovery needs --share (M of N); the passphrase alone is "
-			"allowed only with policy [recovery] allow_passphrase = yes");
+			"recovery needs M of the vault's recovery shares; the passphrase "
+			"alone is allowed only with policy [recovery] allow_passphrase = yes");
 	if (!o->vault_dir)
-		return smz_workers_note(&r->w, 0, SMZ_ERR_USAGE,
-					"no vault: --vault DIR, $SMZ_VAULT or policy [vault] path");
+		return smz_workers_note(&r->w, 0, SMZ_ERR_USAGE, "no vault given");
 	if (smz_mailbox_out_new(o->maildir, o->mbox, &r->out))
 		return smz_workers_note(&r->w, 0, SMZ_ERR_INTERNAL, "out of memory");
 	int rc;

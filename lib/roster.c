@@ -159,7 +159,7 @@ map_header(struct parse *ps)
 				break;
 		if (!eq || f == SMZ_F_COUNT)
 			return smz_err_set(ps->e, SMZ_ERR_USAGE,
-					   "--column %s: expected FIELD=HEADER with FIELD one of "
+					   "column %s: expected FIELD=HEADER with FIELD one of "
 					   "email, given, surname, display, employee_id, status",
 					   *c);
 		char want[256], norm[256];
@@ -172,13 +172,12 @@ map_header(struct parse *ps)
 		}
 		if (ps->col[f] < 0)
 			return smz_err_set(ps->e, SMZ_ERR_DATA,
-					   "line 1: --column %s: no such column in the header", *c);
+					   "line 1: column %s: no such column in the header", *c);
 	}
 	if (ps->col[SMZ_F_EMAIL] < 0)
-		return smz_err_set(ps->e, SMZ_ERR_DATA,
-				   "line 1: no address column in the header (looked for Email, "
-				   "Mail, E-mail Address, Work Email, ...; name it with "
-				   "--column email=HEADER)");
+		return smz_err_need(ps->e, SMZ_ERR_DATA, SMZ_NEED_ADDRESS_COLUMN,
+				    "line 1: no address column in the header (looked for Email, "
+				    "Mail, E-mail Address, Work Email, ...)");
 	ps->header_fields = ps->nfields;
 	return 0;
 }

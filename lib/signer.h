@@ -11,7 +11,7 @@
 #define SMZ_SIGNER_H
 
 #include <stdio.h>
-#include "directory.h"
+#include "dir.h"
 #include "err.h"
 #include "smime.h"
 #include "trust.h"
@@ -23,12 +23,12 @@ struct smz_signer_opts {
 	/* the engine's settings; vault, unlock, trust, certificates and lookup
 	 * are set from the fields below */
 	struct smz_smime_cfg cfg;
-	const struct smz_trust *trust;	     /* anchors, CRL, chain, recipients; or NULL */
-	const char *vault_dir;		     /* NULL: no vault */
-	const struct smz_unlock *unlock;     /* NULL: no credential given */
-	const struct smz_publish_opts *ldap; /* recipient lookup, or NULL */
-	const char *suffix;		     /* batch: output name = input name + suffix */
-	size_t jobs;			     /* batch: worker processes */
+	const struct smz_trust *trust;	 /* anchors, CRL, chain, recipients; or NULL */
+	const char *vault_dir;		 /* NULL: no vault */
+	const struct smz_unlock *unlock; /* NULL: no credential given */
+	const struct smz_dir_opts *ldap; /* recipient lookup, or NULL */
+	const char *suffix;		 /* batch: output name = input name + suffix */
+	size_t jobs;			 /* batch: worker processes */
 	int quiet, verbose;
 	/* in input order: verify results (result text), messages, failures */
 	void (*report)(void *arg, const struct smz_workers_report *r);

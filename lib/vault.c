@@ -6,6 +6,7 @@
 #include "fileio.h"
 #include "addr.h"
 #include "keys.h"
+#include "pem.h"
 
 #include <errno.h>
 #include <openssl/x509v3.h>
@@ -254,8 +255,7 @@ int
 smz_vault_open(const char *dir, struct smz_vault **out, struct smz_err *e)
 {
 	if (!dir || !*dir)
-		return smz_err_set(e, SMZ_ERR_CONFIG,
-				   "no vault given (--vault, $SMZ_VAULT or policy [vault] path)");
+		return smz_err_need(e, SMZ_ERR_CONFIG, SMZ_NEED_VAULT, "no vault given");
 	unsigned char pk[32];
 	char id[33], stage[PATH_MAX + 16];
 	int lockfd = -1;
@@ -388,6 +388,28 @@ smz_vault_find_cert(struct smz_vault *v, X509 *cert, json_t **rec, const char **
 					      "no vaulted key for this "
 					      "certificate")
 				: smz_db_err(e, r, "index");
+}
+
+int
+smz_vault_find_certs(struct smz_vault *v, const char *path,
+		     int (*cb)(void *arg, const json_t *rec, const char *how, const char *fail),
+		     void *arg, size_t *missing, struct smz_err *e)
+{
+	STACK_OF(X509) *certs = NULL;
+	int rc = smz_pem_read_certs(path, &certs, e);
+	*missing = 0;
+	for (int i = 0; !rc && i < sk_X509_num(certs); i++) {
+		json_t *rec = NULL;
+		const char *how = NULL;
+		struct smz_err fe = {0};
+		int r = smz_vault_find_cert(v, sk_X509_value(certs, i), &rec, &how, &fe);
+		if (cb(arg, rec, how, r ? fe.msg : NULL) < 0)
+			rc = smz_err_set(e, SMZ_ERR_IO, "cannot write to standard output");
+		*missing += r != 0;
+		json_decref(rec);
+	}
+	sk_X509_pop_free(certs, X509_free);
+	return rc;
 }
 
 int

@@ -18,7 +18,7 @@
 #include "keys.h"
 #include "policy.h"
 #include "addr.h"
-#include "secmem.h"
+#include "secret.h"
 
 #define SMZ_VAULT_PK 32
 
@@ -129,6 +129,13 @@ int smz_vault_history(struct smz_vault *v, const char *address, int local_sensit
  * which index found it. */
 int smz_vault_find_cert(struct smz_vault *v, X509 *cert, json_t **rec, const char **how,
 			struct smz_err *e);
+
+/* smz-vault lookup: for each certificate of the PEM file path, cb gets the
+ * record of its key and how it was found, or fail, why there is none
+ * (counted in *missing); cb returns negative to stop (a write error). */
+int smz_vault_find_certs(struct smz_vault *v, const char *path,
+			 int (*cb)(void *arg, const json_t *rec, const char *how, const char *fail),
+			 void *arg, size_t *missing, struct smz_err *e);
 
 /* Every record, in key id order. */
 int smz_vault_foreach(struct smz_vault *v, int (*cb)(void *arg, json_t *rec), void *arg,

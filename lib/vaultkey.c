@@ -234,17 +234,16 @@ int
 smz_vault_create(const char *dir, const struct smz_vault_init *o, struct smz_err *e)
 {
 	if (!dir || !*dir)
-		return smz_err_set(e, SMZ_ERR_CONFIG,
-				   "no vault given (--vault, $SMZ_VAULT or policy [vault] path)");
+		return smz_err_need(e, SMZ_ERR_CONFIG, SMZ_NEED_VAULT, "no vault given");
 	if (!o->passphrase && !o->shares)
-		return smz_err_set(e, SMZ_ERR_USAGE,
-				   "the vault secret needs a passphrase (--passphrase-file) or "
-				   "shares (--shares N --threshold M --share-out DIR), or both");
+		return smz_err_need(
+			e, SMZ_ERR_USAGE, SMZ_NEED_SECRET,
+			"the vault secret needs a passphrase or recovery shares, or both");
 	if (o->shares &&
 	    (o->threshold < 2 || o->threshold > o->shares || o->shares > 255 || !o->share_out))
-		return smz_err_set(e, SMZ_ERR_USAGE,
-				   "shares need 2 <= --threshold <= --shares <= 255 and "
-				   "--share-out DIR");
+		return smz_err_need(e, SMZ_ERR_USAGE, SMZ_NEED_SHARE_SETUP,
+				    "shares need 2 <= threshold <= shares <= 255 and a directory "
+				    "to write them to");
 	if (mkdir(dir, 0700) < 0 && !(errno == EEXIST && dir_is_empty(dir) == 1)) {
 		char dp[PATH_MAX + 16];
 		snprintf(dp, sizeof dp, "%s/%s", dir, SMZ_VAULT_DEPOSIT_FILE);
@@ -473,8 +472,9 @@ unlock_passphrase(struct smz_vault *v, const char *file, unsigned char *sk, stru
 {
 	char *s = NULL;
 	if (smz_vault_meta_get(v, NULL, "pw", &s, NULL))
-		return smz_err_set(e, SMZ_ERR_PERM,
-				   "this vault has no passphrase; unlock it with --share");
+		return smz_err_need(e, SMZ_ERR_PERM, SMZ_NEED_SHARES,
+				    "this vault has no passphrase; unlock it with its recovery "
+				    "shares");
 	json_t *j = json_loads(s, 0, NULL);
 	free(s);
 	unsigned char salt[crypto_pwhash_SALTBYTES];
@@ -515,8 +515,9 @@ unlock_shares(struct smz_vault *v, const char *const *files, unsigned char *sk, 
 {
 	char *s = NULL;
 	if (smz_vault_meta_get(v, NULL, "sh", &s, NULL))
-		return smz_err_set(e, SMZ_ERR_PERM,
-				   "this vault has no recovery shares; use --passphrase-file");
+		return smz_err_need(e, SMZ_ERR_PERM, SMZ_NEED_PASSPHRASE,
+				    "this vault has no recovery shares; unlock it with its "
+				    "passphrase");
 	json_t *j = json_loads(s, 0, NULL);
 	free(s);
 	const char *set = json_string_value(json_object_get(j, "set"));
@@ -630,18 +631,19 @@ smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *wh
 {
 	int has_shares = u->shares && u->shares[0];
 	if (u->passphrase_file && has_shares)
-		return smz_err_set(e, SMZ_ERR_USAGE, "give --passphrase-file or --share, not both");
+		return smz_err_need(e, SMZ_ERR_USAGE, SMZ_NEED_UNLOCK,
+				    "the vault is unlocked with its passphrase or with shares, not "
+				    "both");
 	if (!u->passphrase_file && !has_shares && !u->gateway_file)
-		return smz_err_set(e, SMZ_ERR_USAGE,
-				   "the vault must be unlocked: --passphrase-file FILE or "
-				   "--share FILE (M times)");
+		return smz_err_need(e, SMZ_ERR_USAGE, SMZ_NEED_UNLOCK,
+				    "the vault must be unlocked with its passphrase or M of its "
+				    "recovery shares");
 	int gateway = !u->passphrase_file && !has_shares;
 	if (gateway && !u->scoped_ok)
-		return smz_err_set(
-			e, SMZ_ERR_PERM,
-			"the gateway unlock file (policy [gateway] unlock_file) opens only "
-			"the keys a gateway needs; this needs the passphrase "
-			"(--passphrase-file) or the officers' shares (--share)");
+		return smz_err_need(e, SMZ_ERR_PERM, SMZ_NEED_UNLOCK,
+				    "the gateway unlock file (policy [gateway] unlock_file) opens "
+				    "only the keys a gateway needs; this needs the passphrase or "
+				    "the officers' shares");
 	unsigned char *sk = sodium_malloc(32);
 	if (!sk)
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of secure memory");

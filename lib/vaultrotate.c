@@ -175,6 +175,24 @@ rewrap(json_t *old, const unsigned char *sk, const unsigned char *key)
 	return j;
 }
 
+/* A credential kept through a rekey (the one not given anew): its record
+ * rewrapped under the new secret key with the credential key the vault
+ * keeps for it (kept; a vault made before this version keeps none). */
+static int
+keep_credential(json_t *old, const unsigned char *kept, const unsigned char *nsk,
+		unsigned char *key, enum smz_need need, const char *what, json_t **out,
+		struct smz_err *e)
+{
+	if (!kept)
+		return smz_err_need(e, SMZ_ERR_PERM, need,
+				    "this vault keeps no key for its %s (made before this "
+				    "version): unlock it with the %s this once",
+				    what, what);
+	memcpy(key, kept, 32);
+	*out = rewrap(old, nsk, key);
+	return 0;
+}
+
 struct copy {
 	struct smz_vault *from, *to;
 	const unsigned char *npk, *gwpk; /* new vault key (rekey), new gateway key (GW_NEW) */
@@ -402,32 +420,18 @@ rotate(struct smz_vault *v, const struct rotation *ro, struct smz_err *e)
 						 "passphrase");
 				goto fail;
 			}
-		} else if (oldpw) {
-			if (!v->kpw) {
-				rc = smz_err_set(
-					e, SMZ_ERR_PERM,
-					"this vault keeps no key for its "
-					"passphrase (made before this version): unlock with "
-					"--passphrase-file this once");
-				goto fail;
-			}
-			memcpy(kpw, v->kpw, 32);
-			pw = rewrap(oldpw, nsk, kpw);
+		} else if (oldpw &&
+			   (rc = keep_credential(oldpw, v->kpw, nsk, kpw, SMZ_NEED_PASSPHRASE,
+						 "passphrase", &pw, e))) {
+			goto fail;
 		}
 		if (ro->shares) {
 			if ((rc = smz_vault_make_shares(v->id, nsk, ro->shares, ro->threshold,
 							ro->share_out, &sh, ksh, e)))
 				goto fail;
-		} else if (oldsh) {
-			if (!v->ksh) {
-				rc = smz_err_set(e, SMZ_ERR_PERM,
-						 "this vault keeps no key for its "
-						 "shares (made before this version): unlock with "
-						 "--share this once");
-				goto fail;
-			}
-			memcpy(ksh, v->ksh, 32);
-			sh = rewrap(oldsh, nsk, ksh);
+		} else if (oldsh && (rc = keep_credential(oldsh, v->ksh, nsk, ksh, SMZ_NEED_SHARES,
+							  "shares", &sh, e))) {
+			goto fail;
 		}
 		have_pw = pw != NULL, have_sh = sh != NULL;
 		esc = smz_vault_escrow_seal(npk, have_pw ? kpw : NULL, have_sh ? ksh : NULL);
@@ -590,9 +594,9 @@ smz_vault_reshare(struct smz_vault *v, int shares, int threshold, const char *di
 		  struct smz_err *e)
 {
 	if (!dir || threshold < 2 || threshold > shares || shares > 255)
-		return smz_err_set(e, SMZ_ERR_USAGE,
-				   "shares need 2 <= --threshold <= --shares <= 255 and "
-				   "--share-out DIR");
+		return smz_err_need(e, SMZ_ERR_USAGE, SMZ_NEED_SHARE_SETUP,
+				    "shares need 2 <= threshold <= shares <= 255 and a directory "
+				    "to write them to");
 	struct rotation ro = {1,
 			      NULL,
 			      0,

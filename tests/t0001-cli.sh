@@ -21,15 +21,66 @@ for p in smz-keygen smz-vault smz-issue smz-publish smz-sign smz-recover smz-off
 	"
 done
 
-test_expect_success 'smz-vault: no verb, unknown verb, extra argument' '
-	test_must_fail 64 smz-vault 2>err && test_grep "no verb: expected a verb: init, list" err &&
-	test_must_fail 64 smz-vault frobnicate 2>err && test_grep "unknown verb frobnicate" err &&
-	test_must_fail 64 smz-vault list extra 2>err && test_grep "list takes no argument" err
+test_expect_success 'verbs: none, unknown, too few or too many arguments are usage errors (64)' '
+	test_must_fail 64 smz-vault 2>err &&
+	test_grep "^smz-vault: no verb given; the verbs are init, list, history, show, check, audit, passwd, reshare, attach, import, export, lookup, gateway-key (see --help)\$" err &&
+	test_must_fail 64 smz-vault frobnicate 2>err &&
+	test_grep "^smz-vault: frobnicate: unknown verb; the verbs are init, list, .*, gateway-key (see --help)\$" err &&
+	test_must_fail 64 smz-vault list extra 2>err && test_grep "^smz-vault: list takes no argument (see --help)\$" err &&
+	test_must_fail 64 smz-vault history 2>err && test_grep "^smz-vault: history needs ADDRESS (see --help)\$" err &&
+	test_must_fail 64 smz-vault show k1 k2 2>err &&
+	test_grep "^smz-vault: show takes at most 1 argument: KEYID (see --help)\$" err &&
+	test_must_fail 64 smz-issue crl extra 2>err && test_grep "^smz-issue: crl takes no argument (see --help)\$" err &&
+	test_must_fail 64 smz-issue a.csr b.csr 2>err &&
+	test_grep "^smz-issue: issue takes at most 1 argument: \[CSRS.pem | -\] (see --help)\$" err
 '
 
-test_expect_success 'the verbs in --help' '
-	smz-vault --help | test_grep "^Verbs: init list history show check audit passwd reshare attach import export lookup gateway-key\$" - &&
-	smz-issue --help | test_grep "^Verbs: init issue revoke crl list expiring audit address-keys plan\$" -
+# verbs: NAME ARGS of each verb in --help, one a line
+help_verbs() {
+	"$1" --help | sed -n "/^Verbs:\$/,\$p" | sed "1d; s/^  //; s/   *.*//"
+}
+
+test_expect_success 'the verbs in --help: each with its arguments and a line of help' '
+	smz-vault --help | sed -n "/^Verbs:\$/,\$p" >v &&
+	test_grep "^  history ADDRESS  *list every key an address ever had\$" v &&
+	test_grep "^  attach \[CERTS.pem | -\]  *file certificates with their keys\$" v &&
+	test_grep "^  import \[FILE...\]  *import keys" v &&
+	test_grep "^  gateway-key \[FILE\]  *make a gateway unlock file, or --revoke it\$" v &&
+	help_verbs smz-vault | cut -d" " -f1 >names &&
+	printf "%s\n" init list history show check audit passwd reshare attach import export lookup \
+		gateway-key >expect &&
+	test_cmp expect names &&
+	help_verbs smz-issue | cut -d" " -f1 >names &&
+	printf "%s\n" init issue revoke crl list expiring address-keys plan audit >expect &&
+	test_cmp expect names &&
+	smz-issue --help | test_grep "^  revoke \[SERIAL...\]  *revoke by serial, --address or --key-id\$" - &&
+	for p in smz-vault smz-issue; do
+		# two spaces, the verb and its arguments, the help in one column
+		$p --help | sed -n "/^Verbs:\$/,\$p" | sed 1d >lines &&
+		! grep -v "^  [a-z-]*\( [][A-Za-z.| -]*\)\{0,1\}   *[a-z].*[^ ]\$" lines &&
+		test "$(awk "{ match(\$0, /[^ ]  +[a-z]/); print RSTART + RLENGTH }" lines | sort -u | wc -l)" -eq 1 &&
+		$p --smz-complete | awk "\$1 == \"verb\" { print \$2 }" >c &&
+		help_verbs $p | cut -d" " -f1 >h && test_cmp h c || exit 1
+	done
+'
+
+test_expect_success 'the man pages list the verbs as --help does, with the same arguments' '
+	for p in smz-vault smz-issue; do
+		help_verbs $p | tr -d "[]" | tr A-Z a-z | sed "s/ *\.\.\./ .../" >h &&
+		awk "/^\.It Cm / {
+			out = \"\"; fl = 0
+			for (i = 3; i <= NF; i++) {
+				t = \$i
+				if (t == \"Op\" || t == \"Ar\") continue
+				if (t == \"Fl\") { fl = 1; continue }
+				if (fl) { t = \"-\" t; fl = 0 }
+				out = out (out == \"\" ? \"\" : \" \") t
+			}
+			if (fl) out = out \" -\"
+			print out
+		}" "$TOP/man/$p.1" >m &&
+		test_cmp h m || exit 1
+	done
 '
 
 test_expect_success 'a bad policy is exit 78, naming file, line and allowed values' '

@@ -96,7 +96,7 @@ test_expect_success 'shares-only vault: a passphrase is refused with a hint' '
 	mkdir so && cd so && write_policy &&
 	smz-vault init -q --shares 2 --threshold 2 --share-out sh &&
 	printf x >p && test_must_fail 77 smz-vault check --passphrase-file p 2>err &&
-	test_grep "no passphrase; unlock it with --share" err &&
+	test_grep "no passphrase; unlock it with its recovery shares (--share FILE, M times)" err &&
 	smz-vault check --share sh/share-1-of-2.txt --share sh/share-2-of-2.txt >out &&
 	test_grep "check: OK (0 records" out
 '

@@ -243,7 +243,7 @@ test_expect_success 'every issuance and revocation is in the CA audit log' '
 test_expect_success 'a wrong CA passphrase: exit 77, nothing issued' '
 	printf "wrong\n" >bad && test_must_fail 77 smz-issue --passphrase-file bad good2.csr >o 2>err &&
 	test_grep "wrong passphrase" err && test ! -s o &&
-	test_must_fail 77 smz-issue good2.csr >o 2>err < /dev/null && test_grep "give --passphrase-file" err
+	test_must_fail 77 smz-issue good2.csr >o 2>err < /dev/null && test_grep "issuing.key is encrypted (--passphrase-file FILE)" err
 '
 
 test_expect_success 'init under an existing enterprise root (--root-cert/--root-key)' '

@@ -50,7 +50,7 @@ test_expect_success 'issuing works under the new key file' '
 test_expect_success 'a wrong CA passphrase is still exit 77, nothing issued' '
 	test_must_fail 77 smz-issue --passphrase-file bad a.csr >o 2>err &&
 	test_grep "issuing.key: wrong passphrase" err && test ! -s o &&
-	test_must_fail 77 smz-issue a.csr >o 2>err </dev/null && test_grep "give --passphrase-file" err
+	test_must_fail 77 smz-issue a.csr >o 2>err </dev/null && test_grep "issuing.key is encrypted (--passphrase-file FILE)" err
 '
 
 test_expect_success 'a key written by an earlier version (PBKDF2, 2048 iterations) still opens' '
@@ -72,7 +72,7 @@ test_expect_success '--root-key: an encrypted enterprise root is read, used once
 		2>/dev/null &&
 	printf "issuing\n" >pw &&
 	test_must_fail 77 smz-issue init -q --ca ca --passphrase-file pw --root-cert root.pem \
-		--root-key root.key 2>err && test_grep "root.key is encrypted: give --root-passphrase-file" err && test ! -e ca/issuing.key &&
+		--root-key root.key 2>err && test_grep "root.key is encrypted (--root-passphrase-file FILE)" err && test ! -e ca/issuing.key &&
 	rm -rf ca && smz-issue init -q --ca ca --passphrase-file pw --root-cert root.pem --root-key root.key \
 		--root-passphrase-file ../capw &&
 	test ! -e ca/root.key && test "$(kdf_of ca/issuing.key)" = "scrypt 4000 08 10" &&

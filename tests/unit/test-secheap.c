@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include "keys.h"
 #include "prog.h"
-#include "secmem.h"
+#include "secret.h"
 #include "tap.h"
 
 /* A P-256 private key as PKCS#8 DER, made without the secure heap. */
@@ -62,9 +62,9 @@ unlocked_child(const struct smz_secret *der)
 		return 11;
 	if (smz_prog_init("test-secheap") != 0)
 		return 1;
-	if (CRYPTO_secure_malloc_initialized() != 1 || smz_secmem_heap_init() != 2)
+	if (CRYPTO_secure_malloc_initialized() != 1 || smz_secret_heap_init() != 2)
 		return 2;
-	const char *note = smz_secmem_heap_note();
+	const char *note = smz_secret_heap_note();
 	if (!note || !strstr(note, "RLIMIT_MEMLOCK"))
 		return 3;
 	struct smz_err e = {0};
@@ -100,10 +100,10 @@ main(int argc, char **argv)
 	ok(smz_prog_init(argv[0]) == 0, "start-up");
 	ok(CRYPTO_secure_malloc_initialized() == 1, "the secure heap is initialised");
 	if (lockable)
-		ok(smz_secmem_heap_init() == 1 && smz_secmem_heap_note() == NULL,
+		ok(smz_secret_heap_init() == 1 && smz_secret_heap_note() == NULL,
 		   "and locked, no note");
 	else
-		ok(smz_secmem_heap_init() == 2 && smz_secmem_heap_note() != NULL,
+		ok(smz_secret_heap_init() == 2 && smz_secret_heap_note() != NULL,
 		   "not locked (RLIMIT_MEMLOCK below 4 MiB here), noted");
 
 	size_t u0 = CRYPTO_secure_used();
@@ -139,12 +139,12 @@ main(int argc, char **argv)
 	/* Fill the heap: 4 KiB pieces, then the smallest, until it refuses. */
 	size_t cap = SMZ_SECURE_HEAP / 4096 + 4096, n = 0;
 	void **fill = calloc(cap, sizeof *fill);
-	ok(!smz_secmem_heap_full(), "not full yet");
+	ok(!smz_secret_heap_full(), "not full yet");
 	for (size_t size = 4096; fill && size >= SMZ_SECURE_HEAP_MIN; size /= 128)
 		while (n < cap && (fill[n] = OPENSSL_secure_malloc(size)))
 			n++;
 	ERR_clear_error();
-	ok(smz_secmem_heap_full(), "full after %zu allocations, %zu KiB", n,
+	ok(smz_secret_heap_full(), "full after %zu allocations, %zu KiB", n,
 	   CRYPTO_secure_used() >> 10);
 	k = NULL;
 	memset(&e, 0, sizeof e);
@@ -158,7 +158,7 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		OPENSSL_secure_free(fill[i]);
 	free(fill);
-	ok(!smz_secmem_heap_full() && smz_key_from_pkcs8(der.buf, der.len, &k, &e) == 0,
+	ok(!smz_secret_heap_full() && smz_key_from_pkcs8(der.buf, der.len, &k, &e) == 0,
 	   "freed, keys load again");
 	EVP_PKEY_free(k);
 	smz_secret_free(&der);

@@ -1,12 +1,12 @@
-#include "bundle.h"
+#include "export.h"
 #include "addr.h"
 #include "dbenv.h"
 #include "fileio.h"
 #include "keys.h"
+#include "threads.h"
 #include "vault.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/pkcs12.h>
@@ -24,7 +24,7 @@
 #define MAX_KEYS 64
 
 void
-smz_bundle_password(char *out)
+smz_export_password(char *out)
 {
 	static const char alphabet[] = "23456789abcdefghjkmnpqrstuvwxyz"; /* no 0 1 i l o */
 	size_t k = 0;
@@ -37,7 +37,7 @@ smz_bundle_password(char *out)
 }
 
 int
-smz_bundle_p12(EVP_PKEY *const *keys, X509 *const *certs, const char *const *names, size_t n,
+smz_export_p12(EVP_PKEY *const *keys, X509 *const *certs, const char *const *names, size_t n,
 	       STACK_OF(X509) * chain, const char *profile, const char *pass, unsigned char **der,
 	       size_t *len, struct smz_err *e)
 {
@@ -155,7 +155,7 @@ mobileconfig(const struct smz_export_opts *o, const char *addr, struct key_item 
 		unsigned char *der = NULL;
 		size_t len = 0;
 		const char *nm = k[i].name;
-		int rc = smz_bundle_p12(&k[i].key, &k[i].cert, &nm, 1, NULL, o->profile, pass, &der,
+		int rc = smz_export_p12(&k[i].key, &k[i].cert, &nm, 1, NULL, o->profile, pass, &der,
 					&len, e);
 		if (rc) {
 			plist_free(content);
@@ -396,7 +396,7 @@ make_bundle(const struct smz_export_opts *o, struct built *b, const char *pass, 
 		size_t l = strlen(b->subject);
 		snprintf(b->subject + l, sizeof b->subject - l, " %.16s", k->id);
 	}
-	if ((rc = smz_bundle_p12(keys, certs, names, c->n, o->chain, o->profile, pass, &b->p12,
+	if ((rc = smz_export_p12(keys, certs, names, c->n, o->chain, o->profile, pass, &b->p12,
 				 &b->p12_len, e)))
 		return rc;
 	if (o->mobileconfig)
@@ -408,26 +408,17 @@ make_bundle(const struct smz_export_opts *o, struct built *b, const char *pass, 
 struct pool {
 	const struct smz_export_opts *o;
 	struct built *g;
-	size_t n, next;
-	pthread_mutex_t mu;
 };
 
-static void *
-worker(void *arg)
+static void
+build(void *arg, size_t i)
 {
 	struct pool *p = arg;
-	for (;;) {
-		pthread_mutex_lock(&p->mu);
-		size_t i = p->next++;
-		pthread_mutex_unlock(&p->mu);
-		if (i >= p->n)
-			return NULL;
-		struct built *b = &p->g[i];
-		if (b->rc)
-			continue;
-		const char *pass = p->o->password ? (const char *)p->o->password->buf : b->pw;
-		b->rc = make_bundle(p->o, b, pass, &b->e);
-	}
+	struct built *b = &p->g[i];
+	if (b->rc)
+		return;
+	const char *pass = p->o->password ? (const char *)p->o->password->buf : b->pw;
+	b->rc = make_bundle(p->o, b, pass, &b->e);
 }
 
 struct all {
@@ -496,15 +487,8 @@ static int
 write_group(const struct smz_export_opts *o, struct built *g, size_t n, struct smz_secret *tsv,
 	    size_t *tlen, struct smz_export_stats *st, struct smz_err *e)
 {
-	struct pool p = {o, g, n, 0, PTHREAD_MUTEX_INITIALIZER};
-	pthread_t th[64];
-	int started = 0, jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
-	for (; started < jobs - 1 && (size_t)started + 1 < n; started++)
-		if (pthread_create(&th[started], NULL, worker, &p) != 0)
-			break;
-	worker(&p);
-	for (int t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
+	struct pool p = {o, g};
+	smz_threads_each(n, o->jobs, build, &p);
 	struct smz_audit_entry a[GROUP];
 	size_t na = 0;
 	int rc = 0;
@@ -587,7 +571,7 @@ smz_export_run(const struct smz_export_opts *o, const char *const *addresses, si
 			continue;
 		}
 		if (!o->password)
-			smz_bundle_password(b->pw);
+			smz_export_password(b->pw);
 		struct smz_err xe = {0};
 		int r = gather(o, b, &xe);
 		b->rc = 0;

@@ -1,5 +1,5 @@
 /*
- * secmem: every secret lives in locked, guarded memory that is wiped on
+ * secret: every secret lives in locked, guarded memory that is wiped on
  * free.  Passphrases, vault keys, shares and private keys as PKCS#8 bytes
  * are in libsodium guarded memory (struct smz_secret).  Private keys
  * loaded into OpenSSL (EVP_PKEY) keep their private components (RSA d, p,
@@ -25,14 +25,14 @@
  * Start-up never fails for the heap: if it cannot be locked (a lower
  * RLIMIT_MEMLOCK and no CAP_IPC_LOCK) it is used unlocked, and if it
  * cannot be mapped keys are in ordinary memory; either way -v says so
- * once (smz_secmem_heap_note).  Memory locks are not inherited across
+ * once (smz_secret_heap_note).  Memory locks are not inherited across
  * fork(2): the workers of smz-sign -j and smz-recover -j use the heap
  * unlocked.
  *
  * Passphrases come from a file or stdin, never argv or environment.
  */
-#ifndef SMZ_SECMEM_H
-#define SMZ_SECMEM_H
+#ifndef SMZ_SECRET_H
+#define SMZ_SECRET_H
 
 #include <stddef.h>
 #include "err.h"
@@ -48,14 +48,14 @@ struct smz_secret {
 /* Set up OpenSSL's secure heap; smz_prog_init calls it, before any key is
  * loaded.  Returns (and remembers) 1 if it is in place and locked, 2 if
  * in place but not locked or guarded, 0 if there is none. */
-int smz_secmem_heap_init(void);
+int smz_secret_heap_init(void);
 
-/* What smz_secmem_heap_init found, as a note for -v; NULL if all is well. */
-const char *smz_secmem_heap_note(void);
+/* What smz_secret_heap_init found, as a note for -v; NULL if all is well. */
+const char *smz_secret_heap_note(void);
 
 /* Is the secure heap too full for another private key?  Asked after a key
  * failed to load, to say why. */
-int smz_secmem_heap_full(void);
+int smz_secret_heap_full(void);
 
 /* Allocate len bytes of guarded memory (plus a NUL); 0 or SMZ_ERR_INTERNAL. */
 int smz_secret_alloc(struct smz_secret *s, size_t len);

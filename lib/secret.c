@@ -1,4 +1,4 @@
-#include "secmem.h"
+#include "secret.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,10 +11,10 @@
 
 #define PASSPHRASE_MAX 1024
 
-static int heap_state = -1; /* smz_secmem_heap_init's result; -1 before */
+static int heap_state = -1; /* smz_secret_heap_init's result; -1 before */
 
 int
-smz_secmem_heap_init(void)
+smz_secret_heap_init(void)
 {
 	if (heap_state < 0)
 		heap_state = CRYPTO_secure_malloc_init(SMZ_SECURE_HEAP, SMZ_SECURE_HEAP_MIN);
@@ -22,7 +22,7 @@ smz_secmem_heap_init(void)
 }
 
 const char *
-smz_secmem_heap_note(void)
+smz_secret_heap_note(void)
 {
 	switch (heap_state) {
 	case 1:
@@ -36,7 +36,7 @@ smz_secmem_heap_note(void)
 }
 
 int
-smz_secmem_heap_full(void)
+smz_secret_heap_full(void)
 {
 	if (!CRYPTO_secure_malloc_initialized())
 		return 0;

@@ -1,5 +1,5 @@
 /*
- * bundle: what an MDM, a GPO or a script installs on every device: one
+ * export: what an MDM, a GPO or a script installs on every device: one
  * PKCS#12 per address holding every key the person ever had (current key
  * first) with its certificate and the issuing chain, in a named profile
  * (compat: PBE-SHA1-3DES and an HMAC-SHA1 MAC; modern: PBES2/PBKDF2-SHA-256/
@@ -7,13 +7,13 @@
  * .mobileconfig; passwords generated (>= 112 bits, easy to read out) into a
  * 0600 passwords.tsv.
  */
-#ifndef SMZ_BUNDLE_H
-#define SMZ_BUNDLE_H
+#ifndef SMZ_EXPORT_H
+#define SMZ_EXPORT_H
 
 #include <openssl/x509.h>
 #include "err.h"
 #include "policy.h"
-#include "secmem.h"
+#include "secret.h"
 
 struct smz_vault;
 
@@ -46,10 +46,10 @@ int smz_export_all(const struct smz_export_opts *o, struct smz_export_stats *st,
 
 /* A password of 24 characters from 31 unambiguous ones (118 bits), in
  * groups of four: "7kq3-..."; out holds at least 30 bytes. */
-void smz_bundle_password(char *out);
+void smz_export_password(char *out);
 
 /* A PKCS#12 of keys[i] with certs[i] (names[i] as friendlyName), plus chain. */
-int smz_bundle_p12(EVP_PKEY *const *keys, X509 *const *certs, const char *const *names, size_t n,
+int smz_export_p12(EVP_PKEY *const *keys, X509 *const *certs, const char *const *names, size_t n,
 		   STACK_OF(X509) * chain, const char *profile, const char *pass,
 		   unsigned char **der, size_t *len, struct smz_err *e);
 
