@@ -56,6 +56,8 @@ static const char *const need_hint[SMZ_NEED_COUNT] = {
 	[SMZ_NEED_FORCE] = "--force if it is right",
 	[SMZ_NEED_TLS_CA] = "--tls-ca FILE",
 	[SMZ_NEED_ADDRESS_COLUMN] = "--column email=HEADER",
+	[SMZ_NEED_KEY_UNLOCK] = "--passphrase-file FILE, --share FILE M times, or policy [gateway] "
+				"unlock_file",
 };
 
 int

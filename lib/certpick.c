@@ -128,9 +128,7 @@ smz_certpick_vault_key(struct smz_smime *s, json_t *rec, X509 *cert, const char 
 		s->cfg.vault_unlocked = !rc;
 	}
 	if (!rc && !s->cfg.vault_unlocked)
-		rc = smz_err_set(e, SMZ_ERR_PERM,
-				 "the vault is locked (--passphrase-file, "
-				 "--share, or policy [gateway] unlock_file)");
+		rc = smz_err_need(e, SMZ_ERR_PERM, SMZ_NEED_KEY_UNLOCK, "the vault is locked");
 	EVP_PKEY *k = NULL;
 	if (!rc)
 		rc = smz_vault_unseal(s->cfg.vault, rec, &k, e);
@@ -233,7 +231,7 @@ smz_certpick_check_sender(struct smz_smime *s, GMimeMessage *m, const char *as, 
 	if (!s->cfg.vault)
 		return smz_err_set(e, SMZ_ERR_USAGE, "signing needs the vault");
 	if (smz_addr_normalize(s->cfg.sender, sender, &ae))
-		return smz_err_set(e, SMZ_ERR_USAGE, "--sender: %s", ae.msg);
+		return smz_err_set(e, SMZ_ERR_USAGE, "the authenticated sender: %s", ae.msg);
 	struct own o = {list, 0, 64, s->cfg.local_sensitive};
 	int rc = smz_vault_history(s->cfg.vault, sender, s->cfg.local_sensitive, own_cb, &o, e);
 	if (rc && rc != SMZ_ERR_NOTFOUND)
@@ -408,7 +406,7 @@ find_recipient(struct smz_smime *s, const char *addr, time_t now, X509 **out, st
 			*out = x;
 			return 0;
 		}
-		note(notes, sizeof notes, "--cert: %s", why);
+		note(notes, sizeof notes, "given certificate: %s", why);
 	}
 	if (s->cfg.lookup) {
 		STACK_OF(X509) *found = sk_X509_new_null();
@@ -513,7 +511,8 @@ smz_certpick_recipients(struct smz_smime *s, char **addrs, size_t n, size_t nto,
 				 "to, so nothing was: %s",
 				 nbad, nto, bad);
 	if (!rc && sk_X509_num(rcpt) == 0)
-		rc = smz_err_set(e, SMZ_ERR_DATA, "no recipients (no To, Cc, Bcc or --to)");
+		rc = smz_err_set(e, SMZ_ERR_DATA,
+				 "no recipients: no To, Cc or Bcc, and none given");
 	if (rc) {
 		sk_X509_pop_free(rcpt, X509_free);
 		return rc;

@@ -458,9 +458,8 @@ smz_cms_decrypt(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *out,
 		char *used, size_t usedcap, struct smz_err *e)
 {
 	if (!s->cfg.vault)
-		return smz_err_set(e, SMZ_ERR_PERM,
-				   "the message is encrypted and no vault is "
-				   "configured (--vault, $SMZ_VAULT or policy [vault] path)");
+		return smz_err_need(e, SMZ_ERR_PERM, SMZ_NEED_VAULT,
+				    "the message is encrypted and no vault is configured");
 	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
 	int rc = SMZ_ERR_PERM, tried = 0;
 	char first[300] = "";

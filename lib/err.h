@@ -47,6 +47,7 @@ enum smz_need {
 	SMZ_NEED_FORCE,		  /* a go-ahead past a safety stop */
 	SMZ_NEED_TLS_CA,	  /* the CA that signed the directory server's certificate */
 	SMZ_NEED_ADDRESS_COLUMN,  /* which roster column holds the mail address */
+	SMZ_NEED_KEY_UNLOCK, /* the vault opened for a key: passphrase, shares or gateway key */
 	SMZ_NEED_COUNT
 };
 

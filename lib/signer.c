@@ -62,8 +62,8 @@ proc_open(struct run *r, struct proc *p)
 		p->cfg.unlock_arg = p;
 	} else if (p->v && must) {
 		return smz_workers_note(&r->w, 0, SMZ_ERR_USAGE,
-					"the vault must be unlocked: --passphrase-file, --share, "
-					"or policy [gateway] unlock_file");
+					"the vault must be unlocked to sign or decrypt, and no "
+					"passphrase, share or gateway key was given");
 	}
 	p->cfg.vault = p->v;
 	if (o->trust) {

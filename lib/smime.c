@@ -162,7 +162,7 @@ outgoing(struct smz_smime *s, int ops, struct smz_mime_msg *m, FILE *out,
 	if (ops & SMZ_SMIME_SIGN) {
 		struct smz_err ae = {0};
 		if (s->cfg.as && smz_addr_normalize(s->cfg.as, as, &ae))
-			return smz_err_set(e, SMZ_ERR_USAGE, "--as: %s", ae.msg);
+			return smz_err_set(e, SMZ_ERR_USAGE, "the signing identity: %s", ae.msg);
 		if (!s->cfg.as && (rc = smz_mime_from(m->m, as, e)))
 			return rc;
 		if (s->cfg.sender && (rc = smz_certpick_check_sender(s, m->m, as, e))) {

@@ -273,7 +273,7 @@ test_expect_success 'sign --encrypt: signed, then encrypted; verify and decrypt 
 
 test_expect_success 'encrypt --cert: a certificate that chains to no anchor is refused; a trusted one is used' '
 	test_must_fail 65 smz-sign -q --encrypt --to dave@example.org --cert x.pem msg.eml >xc.eml 2>err &&
-	test_grep "no usable encryption certificate for dave@example.org: --cert: untrusted: self-signed certificate" err &&
+	test_grep "no usable encryption certificate for dave@example.org: given certificate: untrusted: self-signed certificate" err &&
 	! test -s xc.eml &&
 	cat ca/root.pem x.pem >anchors.pem &&
 	smz-sign -q --encrypt --to dave@example.org --cert x.pem --trust anchors.pem msg.eml >xc.eml &&

@@ -132,7 +132,7 @@ test_expect_success 'after offboarding: --sign as the leaver fails, --encrypt to
 	test_must_fail 65 smz-sign --encrypt to-lee2.eml >out 2>err && ! test -s out &&
 	test_grep "1 of 2 recipients cannot be encrypted to, so nothing was: no usable encryption certificate for lee@example.com: vault: the key was revoked by the CA (revoked)" err &&
 	test_must_fail 65 smz-sign --encrypt --to lee@example.com --cert lee@example.com.pem to-lee2.eml >out 2>err &&
-	test_grep "cert: revoked: the CA revoked its key (revoked)" err
+	test_grep "given certificate: revoked: the CA revoked its key (revoked)" err
 '
 
 test_expect_success 'verify: the leaver'"'"'s signature made before the revocation is good; one made after is revoked' '
