@@ -183,7 +183,8 @@ v_revoke(int argc, const char *const *argv)
 		enum smz_ca_select by;
 		const char **v;
 	} sel[] = {{SMZ_CA_BY_SERIAL, argc ? (const char **)argv : NULL},
-		   {SMZ_CA_BY_ADDRESS, o.addresses},
+		   {pol.local_part_sensitive ? SMZ_CA_BY_EXACT_ADDRESS : SMZ_CA_BY_ADDRESS,
+		    o.addresses},
 		   {SMZ_CA_BY_KEYID, o.key_ids}};
 	for (size_t s = 0; s < 3; s++)
 		for (const char **v = sel[s].v; v && *v && rc < 0; v++) {

@@ -380,6 +380,23 @@ struct revoke_job {
 	size_t nsub;
 };
 
+/* Does rec name addr with exactly this local part? */
+static int
+has_exact(json_t *rec, const char *addr)
+{
+	char want[SMZ_ADDR_MAX], have[SMZ_ADDR_MAX];
+	size_t i;
+	json_t *a;
+	smz_addr_key(addr, 1, want);
+	json_array_foreach(json_object_get(rec, "addresses"), i, a)
+	{
+		smz_addr_key(json_string_value(a) ? json_string_value(a) : "", 1, have);
+		if (strcmp(want, have) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int
 revoke_one(struct smz_ca *ca, DB_TXN *txn, struct revoke_job *j, DBT *k, json_t *rec,
 	   struct smz_audit_entry *a, size_t *na)
@@ -442,12 +459,13 @@ revoke_fn(struct smz_ca *ca, DB_TXN *txn, void *arg, struct smz_audit_entry *a, 
 		json_decref(rec);
 		return r;
 	}
-	DB *idx = j->by == SMZ_CA_BY_ADDRESS ? ca->addr : ca->kid;
+	int by_addr = j->by == SMZ_CA_BY_ADDRESS || j->by == SMZ_CA_BY_EXACT_ADDRESS;
+	DB *idx = by_addr ? ca->addr : ca->kid;
 	unsigned char kid[SMZ_KEYID_LEN];
 	char akey[SMZ_ADDR_MAX];
 	DBT sk = {0};
-	if (j->by == SMZ_CA_BY_ADDRESS) {
-		char norm[SMZ_ADDR_MAX];
+	char norm[SMZ_ADDR_MAX];
+	if (by_addr) {
 		struct smz_err ae;
 		if (smz_addr_normalize(j->value, norm, &ae) < 0)
 			return smz_err_set(e, SMZ_ERR_USAGE, "%s", ae.msg);
@@ -496,7 +514,9 @@ revoke_fn(struct smz_ca *ca, DB_TXN *txn, void *arg, struct smz_audit_entry *a, 
 			break;
 		json_t *rec = json_loadb(d.data, d.size, 0, NULL);
 		free(d.data);
-		r = rec ? revoke_one(ca, txn, j, &k, rec, a, na) : EINVAL;
+		/* the index folds the local part's case; a sensitive policy does not */
+		int skip = rec && j->by == SMZ_CA_BY_EXACT_ADDRESS && !has_exact(rec, norm);
+		r = !rec ? EINVAL : skip ? 0 : revoke_one(ca, txn, j, &k, rec, a, na);
 		json_decref(rec);
 		if (r)
 			break;

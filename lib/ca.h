@@ -54,7 +54,15 @@ int smz_ca_prepare(struct smz_ca *ca, const struct smz_policy *p, const struct s
 int smz_ca_issue(struct smz_ca *ca, const struct smz_policy *p, struct smz_ca_request *r, size_t n,
 		 struct smz_err *e);
 
-enum smz_ca_select { SMZ_CA_BY_SERIAL, SMZ_CA_BY_ADDRESS, SMZ_CA_BY_KEYID };
+/* By address: the domain always compares case-insensitively; the local
+ * part too, except with SMZ_CA_BY_EXACT_ADDRESS (policy local_part =
+ * sensitive, where Alice@ and alice@ are two people). */
+enum smz_ca_select {
+	SMZ_CA_BY_SERIAL,
+	SMZ_CA_BY_ADDRESS,
+	SMZ_CA_BY_EXACT_ADDRESS,
+	SMZ_CA_BY_KEYID
+};
 
 /* Revoke every valid certificate matching value; cb reports each serial
  * revoked (or already revoked).  SMZ_ERR_NOTFOUND when nothing matched. */

@@ -103,7 +103,11 @@ test_expect_success 'local_part = sensitive: alice.smith and Alice.Smith are two
 		test "$(status_of alice.smith@example.com)" = valid &&
 		smz-offboard alice.smith@example.com 2>err && test_grep "1 off-boarded" err &&
 		test "$(status_of alice.smith@example.com)" = revoked &&
-		test "$(status_of Alice.Smith@example.com)" = valid
+		test "$(status_of Alice.Smith@example.com)" = valid &&
+		smz-issue revoke -q --reason affiliationChanged --address alice.smith@EXAMPLE.com >out &&
+		test "$(status_of Alice.Smith@example.com)" = valid &&
+		smz-issue revoke -q --reason affiliationChanged --address Alice.Smith@example.com >out &&
+		test "$(status_of Alice.Smith@example.com)" = revoked
 	)
 '
 
