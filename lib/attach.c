@@ -162,10 +162,7 @@ flush(void *arg)
 	for (size_t i = 0; i < r->n; i++)
 		X509_free(r->at[i].cert);
 	r->n = 0;
-	if (!rc && fflush(r->out) != 0)
-		rc = smz_err_set(r->e, SMZ_ERR_IO, "cannot write to standard output");
-	smz_progress_update(&r->prog, r->seen);
-	return rc;
+	return smz_progress_flush(&r->prog, r->seen, r->out, rc, r->e);
 }
 
 int

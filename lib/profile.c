@@ -35,6 +35,20 @@ smz_profile_md(EVP_PKEY *signer)
 	return a && strcmp(a, "ec-p384") == 0 ? EVP_sha384() : EVP_sha256();
 }
 
+/* Sign *x with key and hand it to *out (*x becomes NULL); what names it
+ * in the error. */
+static int
+sign_into(X509 **x, EVP_PKEY *key, X509 **out, const char *what, struct smz_err *e)
+{
+	char why[64];
+	snprintf(why, sizeof why, "cannot sign %s", what);
+	if (!X509_sign(*x, key, smz_profile_md(key)))
+		return smz_err_ssl(e, SMZ_ERR_INTERNAL, why);
+	*out = *x;
+	*x = NULL;
+	return 0;
+}
+
 int
 smz_profile_serial(unsigned char s[SMZ_SERIAL_LEN])
 {
@@ -477,13 +491,7 @@ smz_profile_build(const struct smz_policy *p, X509 *ca, EVP_PKEY *ca_key,
 				 "constraints (re-create the CA after changing [domains])");
 		goto out;
 	}
-	if (!X509_sign(x, ca_key, smz_profile_md(ca_key))) {
-		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign the certificate");
-		goto out;
-	}
-	*out = x;
-	x = NULL;
-	rc = 0;
+	rc = sign_into(&x, ca_key, out, "the certificate", e);
 out:
 	if (rc == SMZ_ERR_INTERNAL && e && !e->msg[0])
 		smz_err_ssl(e, rc, "cannot build the certificate");
@@ -582,13 +590,7 @@ ca_cert(const struct smz_policy *p, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY
 		    policies(x, pol, sizeof pol / sizeof pol[0]) < 0)
 			goto out;
 	}
-	if (!X509_sign(x, root ? key : issuer_key, smz_profile_md(root ? key : issuer_key))) {
-		rc = smz_err_ssl(e, SMZ_ERR_INTERNAL, "cannot sign the CA certificate");
-		goto out;
-	}
-	*out = x;
-	x = NULL;
-	rc = 0;
+	rc = sign_into(&x, root ? key : issuer_key, out, "the CA certificate", e);
 out:
 	if (rc == SMZ_ERR_INTERNAL && e && !e->msg[0])
 		smz_err_ssl(e, rc, "cannot build the CA certificate");

@@ -46,3 +46,12 @@ smz_progress_end(struct smz_progress *p)
 	if (p->out)
 		fputs("\r\033[K", p->out);
 }
+
+int
+smz_progress_flush(struct smz_progress *p, size_t done, FILE *out, int rc, struct smz_err *e)
+{
+	if (!rc && fflush(out) != 0)
+		rc = smz_err_set(e, SMZ_ERR_IO, "cannot write to standard output");
+	smz_progress_update(p, done);
+	return rc;
+}

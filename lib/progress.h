@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include "err.h"
 
 struct smz_progress {
 	FILE *out; /* NULL when disabled */
@@ -22,6 +23,10 @@ double smz_now(void);
  * when it is a terminal.  The label is the program name. */
 void smz_progress_start(struct smz_progress *p, FILE *tty, size_t total);
 void smz_progress_update(struct smz_progress *p, size_t done);
+
+/* The end of a batch's group: out flushed (a write error is SMZ_ERR_IO,
+ * unless rc is already an error), progress updated; returns rc. */
+int smz_progress_flush(struct smz_progress *p, size_t done, FILE *out, int rc, struct smz_err *e);
 void smz_progress_end(struct smz_progress *p);
 
 #endif
