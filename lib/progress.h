@@ -1,6 +1,7 @@
 /*
- * progress: done/total, rate and ETA on a terminal's stderr for long
- * batches; silent when stderr is not a terminal or the user said -q.
+ * progress: done/total, rate and ETA for long batches, on the stream the
+ * caller names (NULL: none) and only when that is a terminal; the label
+ * is the program's name.
  */
 #ifndef SMZ_PROGRESS_H
 #define SMZ_PROGRESS_H
