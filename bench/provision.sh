@@ -134,7 +134,7 @@ echo
 echo "smz-provision benchmark: $n people (P-256), $nrsa (RSA-2048), -j 2, LDIF output; openssl loop $nref (RSA $nref_rsa), easy-rsa $neasy"
 printf '%-56s %10s %10s %8s %8s  %s\n' what smz reference ratio target result
 {
-	echo "people/s P-256 with bundles / openssl loop with pkcs12|$r_b|$r_ossl_b|15"
+	echo "people/s P-256 with bundles / openssl loop with pkcs12|$r_b|$r_ossl_b|20"
 	echo "people/s P-256 without bundles / openssl loop without|$r_p|$r_ossl|50"
 	[ "$r_easy" = 0 ] || echo "people/s P-256 with bundles / easy-rsa full+export-p12|$r_b|$r_easy|-"
 	echo "people/s RSA-2048 with bundles / openssl loop|$r_rsa|$r_ossl_rsa|-"
