@@ -229,8 +229,12 @@ test_expect_success 'RSA PKCS#1 v1.5 + AES-256-CBC: openssl, NSS cmsutil and gpg
 	# loaded machine gpgsm once failed to open the PKCS#12 and still listed
 	# the key.  gpgsm exits 2 when it cannot find the other recipient'"'"'s
 	# certificate, so its output file is the verdict.
+	# gpgsm 2.2 also cannot open some PKCS#12 files that OpenSSL and NSS open
+	# (its PKCS#12 key derivation fails for a few salts): a failed try gets a new export.
 	for try in 1 2 3 4 5; do
 		echo "import try $try" >>gpgsm.log
+		[ $try -eq 1 ] || { rm -rf exp && smz-vault export -q --passphrase-file pw --address rhea@example.com --out exp >/dev/null &&
+			awk -F"\t" "\$1 == \"rhea@example.com\" { print \$3 }" exp/passwords.tsv >rhea.p12pw; }
 		gpgsm --batch --pinentry-mode loopback --passphrase-fd 3 3<rhea.p12pw --import exp/rhea@example.com.p12 2>>gpgsm.log
 		rm -f ep.gpg
 		gpgsm --batch --pinentry-mode loopback --passphrase-fd 3 3<rhea.p12pw --decrypt -o ep.gpg ep.der 2>>gpgsm.log
