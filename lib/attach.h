@@ -31,17 +31,6 @@ struct smz_attach_stats {
 	size_t attached, unchanged, rejected;
 };
 
-/* The anchors whose certificates a vault takes: the CA's root.pem (with
- * its issuing.pem as an intermediate) and the policy's [vault]
- * attach_trust.  SMZ_ERR_CONFIG when there are none. */
-int smz_attach_trust(const struct smz_policy *p, const char *ca_dir, X509_STORE **store,
-		     STACK_OF(X509) * *chain, struct smz_err *e);
-
-/* Does x chain to those anchors (for S/MIME, its validity period not
- * considered: old certificates of imported keys attach too)?  0, or -1
- * with the reason in why. */
-int smz_attach_trusted(X509_STORE *store, STACK_OF(X509) * chain, X509 *x, char *why, size_t cap);
-
 int smz_attach_run(const struct smz_attach_opts *o, FILE *in, FILE *out,
 		   struct smz_attach_stats *st, struct smz_err *e);
 
