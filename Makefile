@@ -39,16 +39,18 @@ cmd/sysexits.inc: .flags
 	grep -q ' EX_USAGE=64 .* EX_TEMPFAIL=75 ' $@.new && mv $@.new $@
 
 # Shell programs: cmd/NAME.sh installed as NAME, its line "# @SYSEXITS@"
-# replaced by those names; each name it uses must be one of them.
-$(SCRIPTS): cmd/%: cmd/%.sh cmd/sysexits.inc
-	test "$$(grep -c '^# @SYSEXITS@$$' $<)" = 1
-	for x in $$(grep -o 'EX_[A-Z]*' $< | sort -u); do \
+# replaced by those names, cmd/smz-sh-common.sh pasted in after its line
+# "# @COMMON@"; each name they use must be one of them.
+$(SCRIPTS): cmd/%: cmd/%.sh cmd/smz-sh-common.sh cmd/sysexits.inc
+	test "$$(grep -c '^# @SYSEXITS@$$' $<)" = 1 && test "$$(grep -c '^# @COMMON@' $<)" = 1
+	for x in $$(cat $< cmd/smz-sh-common.sh | grep -o 'EX_[A-Z]*' | sort -u); do \
 		grep -q " $$x=" cmd/sysexits.inc || { echo "$<: no $$x in <sysexits.h>" >&2; exit 1; }; \
 	done
 	awk -v codes="$$(cat cmd/sysexits.inc)" '$$0 == "# @SYSEXITS@" { \
 		print "# exit codes, sysexits(3): filled in from <sysexits.h> by make"; \
 		print "# shellcheck disable=SC2034 # not every program uses every one"; \
-		print codes; next } { print }' $< >$@.new && chmod 755 $@.new && mv $@.new $@
+		print codes; next } { print } /^# @COMMON@/ { \
+		while ((getline l <"cmd/smz-sh-common.sh") > 0) print l }' $< >$@.new && chmod 755 $@.new && mv $@.new $@
 
 # made afresh: a member of a renamed or removed lib/*.c must not linger
 lib/libsmz.a: $(LIBOBJ)

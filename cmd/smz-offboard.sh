@@ -8,9 +8,8 @@
 set -eu
 # @SYSEXITS@
 prog=smz-offboard
-here=$(cd "$(dirname "$0")" && pwd)
-PATH="$here:$PATH" # the sibling programs of this installation first
-
+synopsis='[--dry-run] [--force] [--ca-passphrase-file F] [--crl-out F] [--no-directory] [--policy F] ADDRESS... | -'
+opts='--dry-run --force --ca-passphrase-file= --crl-out= --no-directory --reason='
 usage() {
 	cat <<EOF
 Usage: $prog [OPTION...] ADDRESS... | -
@@ -24,50 +23,23 @@ left; their keys stay in the vault.
       --no-directory            do not touch the directory
       --reason=REASON           the revocation reason (default affiliationChanged;
                                 superseded for an address change)
-      --policy=FILE             policy file (default \$SMZ_POLICY, else
-                                /etc/smz/policy.conf)
-  -q, --quiet                   no summary
-  -h, --help                    show this help
-      --usage                   show a short usage message
-      --version                 show the version
 EOF
 }
-die() { echo "$prog: $1" >&2 && exit "${2:-$EX_USAGE}"; }
-
-dry=0 force='' capass='' crlout='' nodir=0 quiet=0 reason=affiliationChanged n=$#
-# options are taken out; the addresses stay in "$@", each a word of its own
-while [ "$n" -gt 0 ]; do
-	a=$1 && shift && n=$((n - 1))
-	case $a in --ca-passphrase-file=* | --crl-out=* | --reason=* | --policy=*)
-		set -- "${a#*=}" "$@" && n=$((n + 1)) && a=${a%%=*} ;;
-	esac
-	case $a in --ca-passphrase-file | --crl-out | --reason | --policy)
-		[ "$n" -gt 0 ] || die "$a needs an argument"
-		v=$1 && shift && n=$((n - 1)) ;;
-	esac
-	case $a in
+dry=0 force='' capass='' crlout='' nodir=0 reason=affiliationChanged
+opt() {
+	case $1 in
 	--dry-run) dry=1 ;;
 	--force) force=1 ;;
-	--ca-passphrase-file) capass=$v ;;
-	--crl-out) crlout=$v ;;
+	--ca-passphrase-file) capass=$2 ;;
+	--crl-out) crlout=$2 ;;
 	--no-directory) nodir=1 ;;
-	--reason) reason=$v ;;
-	--policy) SMZ_POLICY=$v && export SMZ_POLICY ;;
-	-q | --quiet) quiet=1 ;;
-	-h | --help) usage && exit 0 ;;
-	--usage) echo "Usage: $prog [--dry-run] [--force] [--ca-passphrase-file F] [--crl-out F] [--no-directory] [--policy F] ADDRESS... | -" && exit 0 ;;
-	--version) echo "$prog (smz) $(smz-vault --version | awk '{ print $NF }')" && exit 0 ;;
-	--smz-complete) printf 'option --%s\n' dry-run force ca-passphrase-file crl-out no-directory reason policy quiet help usage version && exit 0 ;;
-	--) break ;;
-	-?*) die "$a: unknown option" ;;
-	*) set -- "$@" "$a" ;;
+	--reason) reason=$2 ;;
+	'') return 1 ;; # the addresses stay in "$@"
 	esac
-done
+}
+# @COMMON@ (cmd/smz-sh-common.sh: the command line, die, $tmp, durable, bundles)
 [ $# -gt 0 ] || die "expected addresses, or - to read them from standard input"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/$prog.XXXXXX") || exit "$EX_TEMPFAIL"
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit "$EX_TEMPFAIL"' HUP INT TERM
 # the plan: a leave row for every valid certificate of someone named
 bad=0
 if [ "$1" = - ] && [ $# -eq 1 ]; then cat; else printf '%s\n' "$@"; fi |
@@ -80,7 +52,6 @@ if [ $dry = 1 ]; then
 fi
 # people WHAT: the people the plan has a row "WHAT" for (action and reason)
 people() { awk -F'\t' -v w="$1" 'NR > 1 && ($1 == w || $1 " (" $4 ")" == w) && !s[$2]++ { n++ } END { print n + 0 }' "$tmp/plan"; }
-durable() { sync "$1.new" && mv -f "$1.new" "$1" && sync "$(dirname "$1")"; }
 
 code=0
 cadir=$(smz-issue plan --setting ca)

@@ -6,9 +6,8 @@
 set -eu
 # @SYSEXITS@
 prog=smz-renew
-here=$(cd "$(dirname "$0")" && pwd)
-PATH="$here:$PATH" # the sibling programs of this installation first
-
+synopsis='[--dry-run] [--within DAYS] [--ca-passphrase-file F] [--passphrase-file F | --share F...] [--bundles DIR] [--ldif FILE] [--no-directory] [--policy F]'
+opts='--dry-run --within= --ca-passphrase-file= --passphrase-file= --share= --bundles= --ldif= --no-directory'
 usage() {
 	cat <<EOF
 Usage: $prog [OPTION...]
@@ -22,50 +21,23 @@ Renew the certificates that expire within the renewal window.
       --bundles=DIR             fresh PKCS#12 bundles, with every earlier key
       --ldif=FILE               write the directory changes as LDIF
       --no-directory            leave the directory alone
-      --policy=FILE             policy file (default \$SMZ_POLICY, else
-                                /etc/smz/policy.conf)
-  -q, --quiet                   no summary
-  -h, --help                    show this help
-      --usage                   show a short usage message
-      --version                 show the version
 EOF
 }
-die() { echo "$prog: $1" >&2 && exit "${2:-$EX_USAGE}"; }
-
-dry=0 within='' capass='' bundles='' ldif='' nodir=0 quiet=0 n=$#
-# options are taken out; the vault's unlock options stay in "$@", every
-# path a word of its own
-while [ "$n" -gt 0 ]; do
-	a=$1 && shift && n=$((n - 1))
-	case $a in --within=* | --ca-passphrase-file=* | --passphrase-file=* | --share=* | --bundles=* | --ldif=* | --policy=*)
-		set -- "${a#*=}" "$@" && n=$((n + 1)) && a=${a%%=*} ;;
-	esac
-	case $a in --within | --ca-passphrase-file | --passphrase-file | --share | --bundles | --ldif | --policy)
-		[ "$n" -gt 0 ] || die "$a needs an argument"
-		v=$1 && shift && n=$((n - 1)) ;;
-	esac
-	case $a in
+dry=0 within='' capass='' bundles='' ldif='' nodir=0
+opt() {
+	case $1 in
 	--dry-run) dry=1 ;;
-	--within) within=$v ;;
-	--ca-passphrase-file) capass=$v ;;
-	--passphrase-file | --share) set -- "$@" "$a" "$v" ;;
-	--bundles) bundles=$v ;;
-	--ldif) ldif=$v ;;
+	--within) within=$2 ;;
+	--ca-passphrase-file) capass=$2 ;;
+	--passphrase-file | --share) return 1 ;; # the vault's: kept in "$@"
+	--bundles) bundles=$2 ;;
+	--ldif) ldif=$2 ;;
 	--no-directory) nodir=1 ;;
-	--policy) SMZ_POLICY=$v && export SMZ_POLICY ;;
-	-q | --quiet) quiet=1 ;;
-	-h | --help) usage && exit 0 ;;
-	--usage) echo "Usage: $prog [--dry-run] [--within DAYS] [--ca-passphrase-file F] [--passphrase-file F | --share F...] [--bundles DIR] [--ldif FILE] [--no-directory] [--policy F]" && exit 0 ;;
-	--version) echo "$prog (smz) $(smz-vault --version | awk '{ print $NF }')" && exit 0 ;;
-	--smz-complete) printf 'option --%s\n' dry-run within ca-passphrase-file passphrase-file share bundles ldif no-directory policy quiet help usage version && exit 0 ;;
-	-?*) die "$a: unknown option" ;;
-	*) die "no arguments expected" ;;
+	'') die "no arguments expected" ;;
 	esac
-done
+}
+# @COMMON@ (cmd/smz-sh-common.sh: the command line, die, $tmp, durable, bundles)
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/$prog.XXXXXX") || exit "$EX_TEMPFAIL"
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit "$EX_TEMPFAIL"' HUP INT TERM
 # due: people whose NEWEST valid certificate ends within the window (one
 # renewed already has a later one, so a re-run leaves them alone); the
 # plan names that certificate first
@@ -84,24 +56,16 @@ if [ "$n" -gt 0 ]; then
 	# policy [renewal] reuse_key = yes the stored request of the same key
 	how=--new-key
 	if [ "$(smz-issue plan --setting reuse-key)" = yes ]; then how=--reuse-key; fi
+	cut -f1 "$tmp/due" >"$tmp/renewing"
 	st=0
-	cut -f1 "$tmp/due" | smz-keygen -q --addresses "$how" - | smz-issue -q ${capass:+--passphrase-file "$capass"} |
+	smz-keygen -q --addresses "$how" - <"$tmp/renewing" | smz-issue -q ${capass:+--passphrase-file "$capass"} |
 		smz-vault attach -q >"$tmp/new.pem" || st=$?
 	if [ $st -ne 0 ]; then echo "$prog: renewal failed (exit $st); run again" >&2 && code=$st; fi
 	if [ $nodir = 0 ] && [ -s "$tmp/new.pem" ] && { [ -n "$ldif" ] || [ -n "$(smz-issue plan --setting ldap-uri)" ]; }; then
 		smz-publish -q ${ldif:+--uri - --ldif "$ldif"} "$tmp/new.pem" >/dev/null ||
 			{ st=$? && echo "$prog: the directory was not updated (exit $st)" >&2 && code=$st; }
 	fi
-	# bundles with every key of theirs (smz-vault export: 4096 addresses a run)
-	if [ -z "$bundles" ]; then :
-	elif [ $# -eq 0 ]; then
-		echo "$prog: --bundles needs --passphrase-file or --share to read the keys" >&2 && code=$EX_USAGE
-	else
-		cut -f1 "$tmp/due" | split -l 4000 - "$tmp/chunk."
-		for c in "$tmp"/chunk.*; do
-			smz-vault export -q "$@" --out "$bundles" --reason smz-renew - <"$c" >/dev/null || code=$?
-		done
-	fi
+	bundles "$tmp/renewing" "$@" # with every key of theirs
 fi
 [ $quiet = 1 ] || echo "$prog: $n renewed (due within ${within%d} days)" >&2
 exit "$code"
