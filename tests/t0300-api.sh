@@ -39,6 +39,29 @@ test_expect_success 'a policy without [api] cert, key and client_ca is a configu
 	test_must_fail 78 smz-api 2>err && test_grep "\[api\] cert, key and client_ca" err
 '
 
+test_expect_success 'policy [api]: bad values are exit 78 naming file, line and what is expected' '
+	bad() { # LINE EXPECTED-WORDS
+		{ cat policy.conf; printf "[api]\n%s\n" "$1"; } >bad.conf &&
+		test_must_fail 78 smz-api --policy bad.conf 2>err && test_grep "bad.conf:[0-9]*: \[api\] .*$2" err
+	} &&
+	bad "listen = localhost" "expected an IP address" &&
+	bad "listen = 127.0.0.1:99999" "expected an IP address" &&
+	bad "allow = CN=mx1" "expected sha256:HEX" &&
+	bad "allow = sha256:abcd" "expected sha256:HEX" &&
+	bad "max_message = 2G" "from 1K to 1G" &&
+	bad "cert = api.pem" "absolute path" &&
+	bad "threads = 0" "1 to 64" &&
+	bad "no_such = 1" "unknown key"
+'
+
+test_expect_success 'policy [api] allow: DNs keep their commas, fingerprints their case, the key repeats' '
+	fp=$(openssl x509 -in gw2.pem -noout -fingerprint -sha256 | cut -d= -f2) &&
+	{ cat policy.conf; printf "[api]\nlisten = [::1]:0\ncert = %s/none.pem\nkey = %s/none.key\nclient_ca = %s/gwca.pem\n" "$PWD" "$PWD" "$PWD"
+	  printf "allow = subject:CN=a,O=b, sha256:%s\nallow = subject:CN=c\n" "$fp"; } >ok.conf &&
+	test_must_fail 78 smz-api --policy ok.conf 2>err &&
+	test_grep "unable to start: .*none.pem" err
+'
+
 api_start "allow = subject:$gw1_subject"
 test_expect_success 'the server starts on a free port; /v1/health answers without a certificate' '
 	curl -sS --cacert tlsca.pem "$API_URL/v1/health" >health &&
