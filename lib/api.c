@@ -287,9 +287,8 @@ static void
 run(struct smz_api *a, int r, const struct smz_httpd_req *rq, struct smz_httpd_resp *rs)
 {
 	int ops = routes[r].ops;
-	struct job j = {.nto = 0};
-	smz_httpd_args(rq, "to", add_to, &j);
-	if (j.nto == MAX_TO) {
+	struct job j = {.nto = 0}; /* j.to stays NULL-terminated */
+	if (smz_httpd_args(rq, "to", add_to, &j) > MAX_TO) {
 		problem(rs, 400, "bad-request", "Bad request", NULL, "more than %d to= recipients",
 			MAX_TO);
 		return;
@@ -371,10 +370,6 @@ handle(void *arg, const struct smz_httpd_req *rq, struct smz_httpd_resp *rs)
 		pthread_mutex_unlock(&a->run_mu);
 		json_answer(rs, 200, "application/json",
 			    json_pack("{s:s,s:s}", "status", "ok", "vault", v));
-	} else if (rq->body_state == SMZ_HTTPD_BODY_TOO_LARGE) {
-		problem(rs, 413, "too-large", "Message too large", "[api] max_message",
-			"the message is larger than [api] max_message, %lld bytes",
-			a->pol.api_max_message);
 	} else if (rq->body_state != SMZ_HTTPD_BODY_OK || rq->body_fd < 0) {
 		problem(rs, 500, "internal", "Internal error", NULL,
 			"the request body could not be stored");

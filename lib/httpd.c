@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #define MAX_CHAIN 8
+#define MIN_RATE 1024 /* bytes a second a body must average once it is slow */
 /* TLS 1.2 and 1.3 only, GnuTLS's usual choice within them */
 #define PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
@@ -56,6 +57,7 @@ struct req {
 	FILE *body;
 	size_t got;
 	int answered, status;
+	const char *why; /* closed before an answer: why, for the access line */
 	unsigned long long sent;
 	struct smz_httpd_resp resp;
 	char method[16], path[256];
@@ -399,23 +401,26 @@ access_cb(void *cls, struct MHD_Connection *mc, const char *url, const char *met
 		size_t n = *upload_size;
 		q->got += n;
 		*upload_size = 0;
-		if (q->r.body_state != SMZ_HTTPD_BODY_OK)
-			return MHD_YES;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long long took = now.tv_sec - q->start.tv_sec;
 		if (q->got > (unsigned long long)h->o.max_body) {
-			q->r.body_state = SMZ_HTTPD_BODY_TOO_LARGE;
-		} else if ((!q->body && !(q->body = smz_tmpfile())) ||
-			   fwrite(upload_data, 1, n, q->body) != n) {
+			q->status = 413;
+			q->why = " (closed: over the size limit)";
+			return MHD_NO;
+		}
+		if (took > h->o.timeout && q->got < (unsigned long long)took * MIN_RATE) {
+			q->status = 408;
+			q->why = " (closed: too slow)";
+			return MHD_NO;
+		}
+		if (q->r.body_state != SMZ_HTTPD_BODY_OK) /* dropped, answered at the end */
+			return MHD_YES;
+		if ((!q->body && !(q->body = smz_tmpfile())) ||
+		    fwrite(upload_data, 1, n, q->body) != n) {
 			q->r.body_state = SMZ_HTTPD_BODY_IO;
 			logf_(h, "error: cannot spool a request body: %s", strerror(errno));
 		}
-		if (q->r.body_state == SMZ_HTTPD_BODY_OK)
-			return MHD_YES;
-		/* refuse now; should MHD not take an answer before the body is
-		 * all in, the rest is dropped and the answer comes at its end */
-		if (q->body)
-			fclose(q->body), q->body = NULL;
-		if (respond(h, mc, q) != MHD_YES)
-			q->answered = 0;
 		return MHD_YES;
 	}
 	body_end(h, q);
@@ -453,7 +458,9 @@ completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum MHD_Request
 	}
 	logf_(h, "access %s \"%s\" %s %s %d %llu %ldms%s", c && c->addr[0] ? c->addr : "-", subj,
 	      q->method, q->path, q->status, q->sent, ms,
-	      (unsigned)toe < sizeof why / sizeof why[0] ? why[toe] : " (aborted)");
+	      q->why					   ? q->why
+	      : (unsigned)toe < sizeof why / sizeof why[0] ? why[toe]
+							   : " (aborted)");
 	if (q->body)
 		fclose(q->body);
 	if (q->resp.file)

@@ -29,8 +29,15 @@ struct smz_httpd_client {
 };
 enum { SMZ_HTTPD_CERT_NONE, SMZ_HTTPD_CERT_BAD, SMZ_HTTPD_CERT_OK };
 
-/* Where the body stands when the service handles the request. */
-enum { SMZ_HTTPD_BODY_OK, SMZ_HTTPD_BODY_TOO_LARGE, SMZ_HTTPD_BODY_IO };
+/* Where the body stands when the service handles the request.  A body
+ * that grows past max_body, or that comes in slower than 1 KiB/s on
+ * average once it has taken longer than the timeout (a client trickling
+ * bytes would otherwise hold its connection for as long as it likes),
+ * never reaches the service: libmicrohttpd 0.9 takes no answer before a
+ * body is all in, so the connection is closed, and the access line says
+ * why.  A too large body that says so in Content-Length is the service's
+ * to refuse early (admit). */
+enum { SMZ_HTTPD_BODY_OK, SMZ_HTTPD_BODY_IO };
 
 struct smz_httpd_req {
 	const char *method, *path;

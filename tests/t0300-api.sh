@@ -223,16 +223,26 @@ test_expect_success 'TLS 1.1 is refused, TLS 1.2 and 1.3 are taken' '
 test_expect_success 'a restart: SIGTERM when idle, exit 0' '
 	api_stop && test "$(cat api.status)" = 0 && test_grep "^smz-api: stopped\$" api.log
 '
-api_start "allow = subject:$gw1_subject" "max_message = 64K"
-test_expect_success 'over [api] max_message: 413, from Content-Length and when streamed' '
+api_start "allow = subject:$gw1_subject" "max_message = 64K" "timeout = 1"
+test_expect_success 'a body trickling in (a byte every 0.2 s): closed once past [api] timeout; others still served' '
+	python3 "$TOP/tests/api-trickle.py" "$API_PORT" /v1/verify >trickle.out &
+	tp=$! &&
+	api_curl -o /dev/null -w "%{http_code}\n" --data-binary @api.signed "$API_URL/v1/verify" >code &&
+	test "$(cat code)" = 200 &&
+	wait "$tp" && test_grep "^closed\$" trickle.out &&
+	test_grep "POST /v1/verify 408 0 [0-9]*ms (closed: too slow)\$" api.log
+'
+
+test_expect_success 'over [api] max_message: 413 from Content-Length; streamed, the connection is closed' '
 	head -c 70000 /dev/zero | tr "\0" a | fold -w 70 >big &&
 	cat m.eml big >big.eml &&
 	before=$(entries) &&
 	api_curl -D h --data-binary @big.eml "$API_URL/v1/sign?sender=alice@example.com" >b &&
 	refused 413 too-large h b && test_grep "\"rule\":\"\[api\] max_message\"" b &&
-	api_curl -D h -H "Transfer-Encoding: chunked" --data-binary @big.eml \
-		"$API_URL/v1/sign?sender=alice@example.com" >b &&
-	refused 413 too-large h b &&
+	! api_curl -D h -H "Transfer-Encoding: chunked" --data-binary @big.eml \
+		"$API_URL/v1/sign?sender=alice@example.com" >b 2>err &&
+	! test_grep "^HTTP/1.1 200" h &&
+	test_grep "POST /v1/sign 413 0 [0-9]*ms (closed: over the size limit)\$" api.log &&
 	test "$(entries)" = "$before" &&
 	api_curl -D h --data-binary @m.eml "$API_URL/v1/sign?sender=alice@example.com" >/dev/null &&
 	test_grep "^HTTP/1.1 200" h
