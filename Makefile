@@ -21,7 +21,8 @@ override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 override LDFLAGS += -fsanitize=address,undefined
 endif
 
-PROGS = cmd/smz-keygen cmd/smz-vault cmd/smz-issue cmd/smz-publish cmd/smz-sign cmd/smz-recover
+PROGS = cmd/smz-keygen cmd/smz-vault cmd/smz-issue cmd/smz-publish cmd/smz-sign cmd/smz-recover \
+	cmd/smz-api
 SCRIPTS = cmd/smz-offboard cmd/smz-provision cmd/smz-renew
 LIBSRC = $(wildcard lib/*.c)
 LIBOBJ = $(LIBSRC:.c=.o)
@@ -66,6 +67,11 @@ $(LIBOBJ) $(PROGS:=.o) cmd/common.o: .flags cmd/common.h
 
 cmd/%: cmd/%.o cmd/common.o lib/libsmz.a
 	$(CC) $(LDFLAGS) -o $@ $< cmd/common.o $(LDLIBS)
+
+# the HTTPS server's libraries, for the one program that serves HTTPS
+HTTPD_LIBS = $(shell pkg-config --libs libmicrohttpd gnutls)
+cmd/smz-api: cmd/smz-api.o cmd/common.o lib/libsmz.a
+	$(CC) $(LDFLAGS) -o $@ $< cmd/common.o $(LDLIBS) $(HTTPD_LIBS)
 
 tests/unit/%: tests/unit/%.c tests/unit/tap.h lib/libsmz.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)

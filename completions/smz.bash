@@ -101,6 +101,23 @@ _smz_recover() {
 	fi
 }
 complete -F _smz_recover smz-recover
+_smz_api() {
+	local cur prev
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD-1]}
+	case $prev in
+	--policy) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--vault|--ca) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "--policy --quiet --verbose --help --usage --version --vault --ca" -- "$cur"))
+	elif [[ -n "" && $COMP_CWORD -eq 1 ]]; then
+		COMPREPLY=($(compgen -W "" -- "$cur"))
+	else
+		COMPREPLY=($(compgen -f -- "$cur"))
+	fi
+}
+complete -F _smz_api smz-api
 _smz_offboard() {
 	local cur prev
 	cur=${COMP_WORDS[COMP_CWORD]}

@@ -1,6 +1,8 @@
 #include "policy.h"
 #include "addr.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -168,6 +170,103 @@ refuse_list(const char *v, unsigned *out)
 	return rc;
 }
 
+/* [api] listen: "ADDRESS", "ADDRESS:PORT" or "[IPv6]:PORT"; the port
+ * goes into p->api_port when given. */
+static int
+api_listen(struct smz_policy *p, const char *v)
+{
+	char host[256];
+	const char *port = NULL, *colon = strchr(v, ':');
+	if (v[0] == '[') {
+		const char *end = strchr(v, ']');
+		if (!end || (end[1] && end[1] != ':') || (size_t)(end - v - 1) >= sizeof host)
+			return -1;
+		snprintf(host, sizeof host, "%.*s", (int)(end - v - 1), v + 1);
+		port = end[1] ? end + 2 : NULL;
+	} else if (colon && !strchr(colon + 1, ':')) { /* one colon: IPv4 and a port */
+		if ((size_t)(colon - v) >= sizeof host)
+			return -1;
+		snprintf(host, sizeof host, "%.*s", (int)(colon - v), v);
+		port = colon + 1;
+	} else if (copy(host, sizeof host, v) < 0) {
+		return -1;
+	}
+	unsigned char a[16];
+	if (inet_pton(strchr(host, ':') ? AF_INET6 : AF_INET, host, a) != 1 ||
+	    (port && integer(port, 0, 65535, &p->api_port) < 0))
+		return -1;
+	strcpy(p->api_listen, host);
+	return 0;
+}
+
+/* [api] allow: entries "sha256:HEX" and "subject:DN", separated by commas
+ * before the next "sha256:" or "subject:" (a DN has commas of its own);
+ * the key may be repeated.  Fingerprints are kept as 64 lowercase hex
+ * digits, colons dropped. */
+static int
+api_allow(struct smz_policy *p, const char *v)
+{
+	while (*v) {
+		v += strspn(v, " \t");
+		const char *end = v;
+		for (const char *c = strchr(v, ','); c; c = strchr(c + 1, ',')) {
+			const char *n = c + 1 + strspn(c + 1, " \t");
+			if (strncmp(n, "sha256:", 7) == 0 || strncmp(n, "subject:", 8) == 0) {
+				end = c;
+				break;
+			}
+		}
+		if (end == v)
+			end = v + strlen(v);
+		size_t l = (size_t)(end - v);
+		while (l && (v[l - 1] == ' ' || v[l - 1] == '\t'))
+			l--;
+		char item[256];
+		size_t n = 0;
+		if (p->napi_allow == SMZ_API_ALLOW_MAX || l >= sizeof item)
+			return -1;
+		if (strncmp(v, "sha256:", 7) == 0) {
+			n = (size_t)snprintf(item, sizeof item, "sha256:");
+			for (size_t i = 7; i < l; i++)
+				if (isxdigit((unsigned char)v[i]) && n < 7 + 64)
+					item[n++] = (char)tolower((unsigned char)v[i]);
+				else if (v[i] != ':')
+					return -1;
+			item[n] = 0;
+			if (n != 7 + 64)
+				return -1;
+		} else if (strncmp(v, "subject:", 8) == 0 && l > 8) {
+			snprintf(item, sizeof item, "%.*s", (int)l, v);
+		} else {
+			return -1;
+		}
+		if (!(p->api_allow[p->napi_allow] = strdup(item)))
+			return -1;
+		p->napi_allow++;
+		v = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
+/* "50M": bytes, with an optional K, M or G (binary) suffix. */
+static int
+size_value(const char *v, long long lo, long long hi, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	long long mul = *end == 'K'   ? 1LL << 10
+			: *end == 'M' ? 1LL << 20
+			: *end == 'G' ? 1LL << 30
+				      : 1;
+	if (mul > 1)
+		end++;
+	if (errno || end == v || *end || n < 0 || n > hi / mul || n * mul < lo)
+		return -1;
+	*out = n * mul;
+	return 0;
+}
+
 static int
 handler(void *user, const char *section, const char *name, const char *v)
 {
@@ -313,12 +412,44 @@ handler(void *user, const char *section, const char *name, const char *v)
 		if (errno || end == v || *end || !(d >= 0 && d <= 1))
 			return fail(c, section, name, "%s", "expected a fraction from 0 to 1");
 		p->max_fraction = d;
+	} else if (IS("api", "listen")) {
+		if (api_listen(p, v) < 0)
+			return fail(c, section, name, "%s",
+				    "expected an IP address, with :PORT or as [IPv6]:PORT");
+	} else if (IS("api", "port")) {
+		if (integer(v, 0, 65535, &p->api_port) < 0)
+			return fail(c, section, name, "%s", "expected a port, 0 to 65535");
+	} else if (IS("api", "cert") || IS("api", "key") || IS("api", "client_ca")) {
+		char *dst = strcmp(name, "cert") == 0  ? p->api_cert
+			    : strcmp(name, "key") == 0 ? p->api_key
+						       : p->api_client_ca;
+		if (v[0] != '/' || copy(dst, 1024, v) < 0)
+			return fail(c, section, name, "%s", "expected an absolute path");
+	} else if (IS("api", "allow")) {
+		if (api_allow(p, v) < 0)
+			return fail(c, section, name, "%s",
+				    "expected sha256:HEX (64 digits) or subject:DN entries, "
+				    "separated by commas (at most 64 in all)");
+	} else if (IS("api", "max_message")) {
+		if (size_value(v, 1024, 1LL << 30, &p->api_max_message) < 0)
+			return fail(c, section, name, "%s", "expected a size from 1K to 1G");
+	} else if (IS("api", "max_connections") || IS("api", "max_per_ip")) {
+		if (integer(v, 1, 100000,
+			    strcmp(name, "max_per_ip") == 0 ? &p->api_max_per_ip
+							    : &p->api_max_connections) < 0)
+			return fail(c, section, name, "%s", "expected a number, 1 to 100000");
+	} else if (IS("api", "timeout")) {
+		if (integer(v, 1, 3600, &p->api_timeout) < 0)
+			return fail(c, section, name, "%s", "expected seconds, 1 to 3600");
+	} else if (IS("api", "threads")) {
+		if (integer(v, 1, 64, &p->api_threads) < 0)
+			return fail(c, section, name, "%s", "expected a number, 1 to 64");
 	} else {
 		static const char *const sections[] = {"vault",	      "ca",	  "keys",
 						       "certificate", "domains",  "renewal",
 						       "bundle",      "ldap",	  "smime",
 						       "gateway",     "recovery", "offboarding",
-						       NULL};
+						       "api",	      NULL};
 		if (smz_choice(section, sections, &i) < 0) {
 			join(sections, allowed, sizeof allowed);
 			return fail(c, section, name, "unknown section (known: %s)", allowed);
@@ -352,6 +483,13 @@ defaults(struct smz_policy *p)
 	strcpy(p->ldap_filter, "(mail=%s)");
 	p->smime_attribute = 1;
 	p->max_fraction = 0.10;
+	strcpy(p->api_listen, "127.0.0.1");
+	p->api_port = 8443;
+	p->api_max_message = 50LL << 20;
+	p->api_max_connections = 256;
+	p->api_max_per_ip = 32;
+	p->api_timeout = 30;
+	p->api_threads = 4;
 }
 
 int
@@ -403,6 +541,9 @@ smz_policy_free(struct smz_policy *p)
 	for (size_t i = 0; i < p->ndomains; i++)
 		free(p->domains[i]);
 	p->ndomains = 0;
+	for (size_t i = 0; i < p->napi_allow; i++)
+		free(p->api_allow[i]);
+	p->napi_allow = 0;
 }
 
 int

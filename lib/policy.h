@@ -23,6 +23,7 @@ enum {
 };
 
 #define SMZ_DOMAINS_MAX 64
+#define SMZ_API_ALLOW_MAX 64
 
 struct smz_policy {
 	char source[1024]; /* file it came from, "" for built-in defaults */
@@ -66,6 +67,15 @@ struct smz_policy {
 	char gateway_unlock_file[1024];
 	/* [offboarding] */
 	double max_fraction;
+	/* [api]: smz-api(1) */
+	char api_listen[256]; /* address to listen on, IPv4 or IPv6 */
+	int api_port;	      /* 0: any free port */
+	char api_cert[1024], api_key[1024], api_client_ca[1024];
+	/* who may call: "sha256:HEX" (lowercase, no colons) or "subject:DN" (RFC 4514) */
+	char *api_allow[SMZ_API_ALLOW_MAX];
+	size_t napi_allow;
+	long long api_max_message; /* bytes */
+	int api_max_connections, api_max_per_ip, api_timeout, api_threads;
 };
 
 /* Load path; NULL means $SMZ_POLICY, else /etc/smz/policy.conf, and a

@@ -17,6 +17,7 @@
 
 static char progname[64] = "smz";
 static char actor[256];
+static __thread char acting_for[600];
 
 int
 smz_prog_init(const char *argv0)
@@ -49,9 +50,17 @@ smz_prog_name(void)
 	return progname;
 }
 
+void
+smz_prog_act_for(const char *who)
+{
+	snprintf(acting_for, sizeof acting_for, "%s", who ? who : "");
+}
+
 const char *
 smz_prog_actor(void)
 {
+	if (acting_for[0])
+		return acting_for;
 	if (!actor[0]) {
 		char host[128] = "localhost";
 		struct passwd *pw = getpwuid(getuid());

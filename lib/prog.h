@@ -16,7 +16,12 @@ int smz_prog_init(const char *argv0);
 /* Basename of argv[0] as given to smz_prog_init. */
 const char *smz_prog_name(void);
 
-/* "user@host" for audit entries. */
+/* "user@host prog" for audit entries: the actor, unless this thread acts
+ * for someone else (smz_prog_act_for). */
 const char *smz_prog_actor(void);
+
+/* Audit entries this thread writes name actor (copied), e.g. a service's
+ * authenticated client, until called with NULL. */
+void smz_prog_act_for(const char *actor);
 
 #endif

@@ -7,6 +7,7 @@
 #include "certpick.h"
 #include "cms.h"
 #include "mime.h"
+#include "prog.h"
 #include "smime-int.h"
 #include "vault.h"
 
@@ -118,7 +119,11 @@ smz_smime_commit(struct smz_smime *s, struct smz_err *e)
 	for (size_t i = 0; i < n; i++)
 		a[i] = (struct smz_audit_entry){s->audit[3 * i], s->audit[3 * i + 1],
 						s->audit[3 * i + 2]};
+	if (s->cfg.actor)
+		smz_prog_act_for(s->cfg.actor);
 	int rc = smz_vault_audit_batch(s->cfg.vault, a, n, e);
+	if (s->cfg.actor)
+		smz_prog_act_for(NULL);
 	free(a);
 	if (!rc)
 		smz_smime_discard(s, 0);

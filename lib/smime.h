@@ -57,7 +57,9 @@ struct smz_smime_cfg {
 	   first_use_reason), committed before the message's output with
 	   commit_before_output */
 	const char *first_use_op, *first_use_reason;
-	int unwrap_all; /* --decrypt also removes opaque signature layers */
+	int unwrap_all;	   /* --decrypt also removes opaque signature layers */
+	const char *actor; /* the audit entries' actor, e.g. a service's client;
+			      NULL: the program's user (smz_prog_actor) */
 };
 
 struct smz_smime_result {

@@ -94,12 +94,12 @@ syntax(void)
 	ok(refused("algorithm = ec-p384\n",
 		   "test-policy.conf:1: [] algorithm: unknown section (known: vault | ca | keys | "
 		   "certificate | domains | renewal | bundle | ldap | smime | gateway | recovery "
-		   "| offboarding)"),
+		   "| offboarding | api)"),
 	   "a key before any section");
 	ok(refused("[Keys]\nalgorithm = ec-p384\n",
 		   "test-policy.conf:2: [Keys] algorithm: unknown section (known: vault | ca | "
 		   "keys | certificate | domains | renewal | bundle | ldap | smime | gateway | "
-		   "recovery | offboarding)"),
+		   "recovery | offboarding | api)"),
 	   "section names are case-sensitive, and the known ones listed");
 	ok(refused("[keys]\nAlgorithm = ec-p384\n",
 		   "test-policy.conf:2: [keys] Algorithm: unknown key (see smz-policy(5))"),
