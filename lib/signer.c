@@ -51,6 +51,9 @@ proc_open(struct run *r, struct proc *p)
 	int must = o->ops & (SMZ_SMIME_SIGN | SMZ_SMIME_DECRYPT), rc;
 	p->r = r;
 	p->cfg = o->cfg;
+	/* one message to a stream: its key uses are committed before its first
+	 * byte is written (a batch commits before it names its outputs) */
+	p->cfg.commit_before_output = !r->paths;
 	/* the vault: needed to sign and decrypt; verify uses it for encrypted mail */
 	if (o->vault_dir && (rc = smz_vault_open(o->vault_dir, &p->v, &e))) {
 		if (must)

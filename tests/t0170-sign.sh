@@ -105,6 +105,16 @@ test_expect_success 'sign: multipart/signed, headers kept, 8-bit and trailing sp
 	test_grep "=20\$" s.eml && test "$(awk "length > 998" s.eml | wc -l)" -eq 0
 '
 
+test_expect_success 'sign and decrypt: the key use is in the audit log before the first byte of output' '
+	AUDIT_FIRST_OUT=s1.eml python3 "$TOP/tests/helpers/audit-first.py" sign \
+		smz-sign --sign --passphrase-file pw msg.eml >order &&
+	printf "audit-first\n0\n" | test_cmp - order &&
+	smz-sign -q --encrypt --to alice@example.com msg.eml >e1.eml &&
+	AUDIT_FIRST_OUT=d1.eml python3 "$TOP/tests/helpers/audit-first.py" decrypt \
+		smz-sign --decrypt --passphrase-file pw e1.eml >order &&
+	printf "audit-first\n0\n" | test_cmp - order && test_grep "the figures\|^Subject:" d1.eml
+'
+
 test_expect_success 'signed by smz-sign: openssl cms -verify accepts it; content intact' '
 	openssl cms -verify -in s.eml -CAfile ca/root.pem -out content.out 2>v.err &&
 	test_grep "Verification successful" v.err &&

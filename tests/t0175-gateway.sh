@@ -19,14 +19,16 @@ mail() { # FROM-LINE TO [EXTRA HEADER]: a plain message
 	printf 'From: %s\nTo: %s\n%sSubject: plans\nDate: %s\nMessage-ID: <%s@example.com>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nThe plans.\n' \
 		"$1" "$2" "${3:-}" "$now" "$$.$(date +%N)"
 }
-signs() { smz-vault audit | awk -F'\t' '$3 == "sign"' | wc -l; }
-decrypts() { smz-vault audit | awk -F'\t' '$3 ~ /^decrypt/' | wc -l; }
+signs() { smz-vault audit | awk -F'\t' '$4 == "sign"' | wc -l; }
+decrypts() { smz-vault audit | awk -F'\t' '$4 ~ /^decrypt/' | wc -l; }
 
 test_expect_success '--sender: the authenticated sender'"'"'s own mail is signed' '
+	before=$(signs) &&
 	mail "Alice <alice@example.com>" partner@other.org >a.eml &&
 	smz-sign --sign --sender alice@example.com --passphrase-file pw a.eml >a.signed 2>err &&
 	test_grep "^Content-Type: multipart/signed" a.signed &&
-	smz-sign --verify a.signed >st && test_grep "^OK signer=alice@example.com " st
+	smz-sign --verify a.signed >st && test_grep "^OK signer=alice@example.com " st &&
+	test "$(signs)" -eq $((before + 1))
 '
 
 test_expect_success '--sender: From: ceo submitted by alice is not signed (77, nothing written, no key used)' '
@@ -85,7 +87,9 @@ test_expect_success '--decrypt --for alice: a message encrypted only to the CEO 
 '
 
 test_expect_success '--decrypt --for: the recipient'"'"'s own key opens it, and only that key is used' '
+	before=$(decrypts) &&
 	smz-sign --decrypt --for alice@example.com --passphrase-file pw to-both.enc >d.eml 2>err &&
+	test "$(decrypts)" -eq $((before + 1)) &&
 	test_grep "decrypted with key [0-9a-f]* of alice@example.com (active" err &&
 	test_cmp to-both.eml d.eml &&
 	smz-vault audit | tail -n 1 | test_grep "	decrypt	[0-9a-f]* alice@example.com	" - &&
