@@ -42,7 +42,7 @@ trap 'exit 143' TERM
 
 # Private copies, so that a rebuild of the tree during the run cannot mix
 # two builds into one table.
-cp "$keygen" "$vaultcmd" "$issuecmd" "$top/cmd/smz-publish" "$top/cmd/smz-sign" "$top/cmd/smz-recover" \
+cp "$keygen" "$vaultcmd" "$issuecmd" "$top/cmd/smz-publish" "$top/cmd/smz-sign" "$top/cmd/smz-recover" "$top/cmd/smz-api" \
 	"$top/cmd/smz-provision" "$top/cmd/smz-offboard" "$top/cmd/smz-renew" "$tmp/"
 keygen=$tmp/smz-keygen
 vaultcmd=$tmp/smz-vault
@@ -255,6 +255,7 @@ SMZ_BENCH_BINDIR=$tmp SMZ_BENCH_SPEED_SECS=$speed_secs sh "$here/issue.sh"
 SMZ_BENCH_BINDIR=$tmp sh "$here/export.sh"
 SMZ_BENCH_BINDIR=$tmp sh "$here/publish.sh"
 SMZ_BENCH_BINDIR=$tmp sh "$here/sign.sh"
+SMZ_BENCH_BINDIR=$tmp sh "$here/api.sh"
 SMZ_BENCH_BINDIR=$tmp SMZ_BENCH_SPEED_SECS=$speed_secs sh "$here/recover.sh"
 SMZ_BENCH_BINDIR=$tmp sh "$here/provision.sh"
 SMZ_BENCH_BINDIR=$tmp sh "$here/storage.sh"

@@ -25,6 +25,7 @@ struct smz_api {
 	int has_unlock, unlocked;
 	struct smz_trust trust;
 	struct smz_smime_cfg cfg; /* what every request shares */
+	struct smz_smime *s;	  /* the engine, set up once and reused */
 	char actor[300];	  /* "user@host smz-api" */
 	/* [api] allow, replaced on reload */
 	pthread_rwlock_t allow_mu;
@@ -301,7 +302,9 @@ run(struct smz_api *a, int r, const struct smz_httpd_req *rq, struct smz_httpd_r
 	cfg.to = r == R_ENCRYPT && j.nto ? j.to : NULL;
 	cfg.actor = actor;
 	cfg.commit_before_output = 1;
-	FILE *out = ops == SMZ_SMIME_VERIFY ? NULL : smz_tmpfile();
+	FILE *out = ops == SMZ_SMIME_VERIFY		     ? NULL
+		    : rq->body_len <= SMZ_HTTPD_MEM_BODY / 2 ? smz_memfile()
+							     : smz_tmpfile();
 	if (ops != SMZ_SMIME_VERIFY && !out) {
 		problem(rs, 500, "internal", "Internal error", NULL,
 			"cannot create a temporary file");
@@ -309,22 +312,18 @@ run(struct smz_api *a, int r, const struct smz_httpd_req *rq, struct smz_httpd_r
 	}
 	struct smz_smime_result res;
 	struct smz_err e = {0}, ce = {0};
-	struct smz_smime *s = NULL;
 	pthread_mutex_lock(&a->run_mu);
 	cfg.vault_unlocked = a->unlocked;
 	if (!a->unlocked) {
 		cfg.unlock = locked;
 		cfg.unlock_arg = &j;
 	}
-	int rc = smz_smime_new(&cfg, &s, &e), crc = 0;
-	if (!rc)
-		rc = smz_smime_run(s, ops, rq->body_fd, out, &res, &e);
-	else
-		memset(&res, 0, sizeof res);
+	struct smz_smime *s = a->s;
+	smz_smime_reuse(s, &cfg);
+	int rc = smz_smime_run(s, ops, rq->body_fd, out, &res, &e), crc = 0;
 	/* key uses of a message that failed later stay audited too */
-	if (s && smz_smime_pending(s) && (crc = smz_smime_commit(s, &ce)))
+	if (smz_smime_pending(s) && (crc = smz_smime_commit(s, &ce)))
 		logf_(a, "error: cannot record key uses in the audit log: %s", ce.msg);
-	smz_smime_free(s);
 	pthread_mutex_unlock(&a->run_mu);
 	if (!rc && crc) {
 		rc = crc;
@@ -464,10 +463,9 @@ smz_api_start(const struct smz_api_opts *o, struct smz_api **out, struct smz_err
 		rc = load_trust(a, o->ca_dir, e);
 	if (!rc && o->vault_dir)
 		rc = smz_vault_open(o->vault_dir, &a->v, e);
-	/* the engine's one-time set-up, before threads share it */
-	struct smz_smime *s = NULL;
-	if (!rc && !(rc = smz_smime_new(&a->cfg, &s, e)))
-		smz_smime_free(s);
+	/* the engine, set up once, before threads share it */
+	if (!rc)
+		rc = smz_smime_new(&a->cfg, &a->s, e);
 	if (rc) {
 		smz_api_stop(a, 0);
 		return rc;
@@ -533,6 +531,7 @@ smz_api_stop(struct smz_api *a, int grace)
 	if (!a)
 		return;
 	smz_httpd_stop(a->h, grace);
+	smz_smime_free(a->s);
 	smz_vault_close(a->v);
 	smz_trust_free(&a->trust);
 	allow_free(a->allow, a->nallow);

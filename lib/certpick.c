@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 
 int
@@ -110,6 +111,37 @@ pick_cb(void *arg, json_t *rec)
 	return 0;
 }
 
+/* rec's private key: one kept from an earlier message when the vault
+ * would open the same sealed copy now, else unsealed (and kept). */
+static int
+unseal(struct smz_smime *s, json_t *rec, const char *id, EVP_PKEY **k, struct smz_err *e)
+{
+	const char *sealed;
+	unsigned char h[32];
+	int rc = smz_vault_sealed_for(s->cfg.vault, rec, &sealed, e);
+	if (rc)
+		return rc;
+	crypto_generichash(h, sizeof h, (const unsigned char *)sealed, strlen(sealed), NULL, 0);
+	for (size_t i = 0; i < s->nkept; i++)
+		if (strcmp(s->kept[i].id, id) == 0 &&
+		    sodium_memcmp(s->kept[i].sealed, h, 32) == 0 &&
+		    EVP_PKEY_up_ref(s->kept[i].key)) {
+			*k = s->kept[i].key;
+			return 0;
+		}
+	if ((rc = smz_vault_unseal(s->cfg.vault, rec, k, e)) || !EVP_PKEY_up_ref(*k))
+		return rc;
+	/* the oldest one makes room */
+	size_t n = s->nkept < sizeof s->kept / sizeof s->kept[0] ? s->nkept++ : s->kept_next;
+	s->kept_next = (n + 1) % (sizeof s->kept / sizeof s->kept[0]);
+	struct smz_smime_kept *kp = &s->kept[n];
+	EVP_PKEY_free(kp->key);
+	snprintf(kp->id, sizeof kp->id, "%s", id);
+	memcpy(kp->sealed, h, sizeof h);
+	kp->key = *k;
+	return 0;
+}
+
 int
 smz_certpick_vault_key(struct smz_smime *s, json_t *rec, X509 *cert, const char *addr,
 		       struct smz_smime_key **out, struct smz_err *e)
@@ -131,7 +163,7 @@ smz_certpick_vault_key(struct smz_smime *s, json_t *rec, X509 *cert, const char 
 		rc = smz_err_need(e, SMZ_ERR_PERM, SMZ_NEED_KEY_UNLOCK, "the vault is locked");
 	EVP_PKEY *k = NULL;
 	if (!rc)
-		rc = smz_vault_unseal(s->cfg.vault, rec, &k, e);
+		rc = unseal(s, rec, id, &k, e);
 	struct smz_smime_key *n = rc ? NULL : realloc(s->keys, (s->nkeys + 1) * sizeof *n);
 	if (!rc && !n)
 		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");

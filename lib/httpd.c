@@ -341,7 +341,7 @@ body_end(struct smz_httpd *h, struct req *q)
 		else
 			q->r.body_fd = fileno(q->body);
 	} else if (q->r.body_state == SMZ_HTTPD_BODY_OK) { /* no body */
-		if (!(q->body = smz_tmpfile()))
+		if (!(q->body = smz_memfile()))
 			q->r.body_state = SMZ_HTTPD_BODY_IO;
 		else
 			q->r.body_fd = fileno(q->body);
@@ -416,7 +416,9 @@ access_cb(void *cls, struct MHD_Connection *mc, const char *url, const char *met
 		}
 		if (q->r.body_state != SMZ_HTTPD_BODY_OK) /* dropped, answered at the end */
 			return MHD_YES;
-		if ((!q->body && !(q->body = smz_tmpfile())) ||
+		if ((!q->body && !(q->body = q->r.length >= 0 && q->r.length <= SMZ_HTTPD_MEM_BODY
+						     ? smz_memfile()
+						     : smz_tmpfile())) ||
 		    fwrite(upload_data, 1, n, q->body) != n) {
 			q->r.body_state = SMZ_HTTPD_BODY_IO;
 			logf_(h, "error: cannot spool a request body: %s", strerror(errno));

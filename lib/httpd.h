@@ -39,6 +39,11 @@ enum { SMZ_HTTPD_CERT_NONE, SMZ_HTTPD_CERT_BAD, SMZ_HTTPD_CERT_OK };
  * to refuse early (admit). */
 enum { SMZ_HTTPD_BODY_OK, SMZ_HTTPD_BODY_IO };
 
+/* A request body of this size or less, its length given, is held in memory
+ * (memfd), as should be an answer to it: bounded by this times the
+ * connection limit.  Larger ones go to unlinked temporary files. */
+#define SMZ_HTTPD_MEM_BODY (256 * 1024)
+
 struct smz_httpd_req {
 	const char *method, *path;
 	const struct smz_httpd_client *client;

@@ -40,6 +40,12 @@ struct smz_smime_ccache { /* a certificate met in a CMS structure in this run */
 	X509 *x;
 };
 
+struct smz_smime_kept { /* an unsealed key kept across smz_smime_reuse */
+	char id[65];
+	unsigned char sealed[32]; /* hash of the sealed copy it came from */
+	EVP_PKEY *key;
+};
+
 struct smz_smime_ridcache { /* a RecipientInfo id already looked up in this run */
 	unsigned char id[32];
 	size_t key;
@@ -63,6 +69,12 @@ struct smz_smime {
 	size_t ncc;
 	struct smz_smime_key *keys;
 	size_t nkeys;
+	/* unsealing (OpenSSL 3.0's PKCS#8 decoder) is most of a server's work
+	 * per message: keys stay here across reuse, each used again only when
+	 * the vault still lets this unlock open it and its sealed copy is the
+	 * one it came from (smz_vault_sealed_for) */
+	struct smz_smime_kept kept[64];
+	size_t nkept, kept_next;
 	ptrdiff_t last_key; /* the key of the last decryption */
 	int nest;	    /* forwarded messages being opened */
 	char cipher[24];    /* content cipher of the last encryption layer */

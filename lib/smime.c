@@ -52,22 +52,48 @@ smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct sm
 	return 0;
 }
 
-void
-smz_smime_free(struct smz_smime *s)
+/* What the engine learnt from the vault and the directory: keys,
+ * recipients, verified chains, RecipientInfo lookups. */
+static void
+forget(struct smz_smime *s)
 {
-	if (!s)
-		return;
 	for (size_t i = 0; i < s->nkeys; i++) {
 		EVP_PKEY_free(s->keys[i].key);
 		X509_free(s->keys[i].cert);
 	}
 	free(s->keys);
+	s->keys = NULL;
+	s->nkeys = 0;
+	for (size_t i = 0; i < s->nrc; i++)
+		X509_free(s->rc[i].cert);
+	s->nrc = s->nvc = s->nrid = 0;
+	s->last_key = -1;
+}
+
+void
+smz_smime_reuse(struct smz_smime *s, const struct smz_smime_cfg *cfg)
+{
+	smz_smime_discard(s, 0);
+	forget(s);
+	s->cfg = *cfg;
+	if (!s->cfg.max_layers)
+		s->cfg.max_layers = 8;
+	s->nest = 0;
+	s->cipher[0] = s->weak[0] = 0;
+}
+
+void
+smz_smime_free(struct smz_smime *s)
+{
+	if (!s)
+		return;
+	forget(s);
+	for (size_t i = 0; i < s->nkept; i++)
+		EVP_PKEY_free(s->kept[i].key);
 	EVP_MD_free(s->sha256);
 	EVP_CIPHER_free(s->aes256cbc);
 	EVP_CIPHER_free(s->aes256gcm);
 	sk_X509_ALGOR_pop_free(s->caps, X509_ALGOR_free);
-	for (size_t i = 0; i < s->nrc; i++)
-		X509_free(s->rc[i].cert);
 	for (size_t i = 0; i < s->ncc; i++) {
 		X509_free(s->cc[i].x);
 		free(s->cc[i].der);

@@ -76,6 +76,13 @@ struct smz_smime_result {
 int smz_smime_new(const struct smz_smime_cfg *cfg, struct smz_smime **out, struct smz_err *e);
 void smz_smime_free(struct smz_smime *s);
 
+/* The engine again, for a message with another cfg (same OpenSSL set-up,
+ * parsed certificates kept), for a server that runs one message after
+ * another: what it learnt from the vault and the directory is forgotten,
+ * since a key may have been revoked since; uncommitted key uses are
+ * dropped (commit them first). */
+void smz_smime_reuse(struct smz_smime *s, const struct smz_smime_cfg *cfg);
+
 /* Process the message read from fd in; the resulting message (not for
  * verify) goes to out.  Returns 0, SMZ_ERR_VERIFY (a signature or mailbox
  * check failed: r->status says why), SMZ_ERR_DATA (malformed), SMZ_ERR_PERM

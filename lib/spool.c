@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,18 @@ smz_tmpfile(void)
 	if (fd < 0)
 		return NULL;
 	unlink(path);
+	FILE *f = fdopen(fd, "w+");
+	if (!f)
+		close(fd);
+	return f;
+}
+
+FILE *
+smz_memfile(void)
+{
+	int fd = memfd_create("smz", MFD_CLOEXEC);
+	if (fd < 0)
+		return smz_tmpfile();
 	FILE *f = fdopen(fd, "w+");
 	if (!f)
 		close(fd);

@@ -16,6 +16,10 @@
 
 /* An unlinked temporary file in $TMPDIR (else /tmp), mode 0600. */
 FILE *smz_tmpfile(void);
+/* The same in memory (memfd_create; a temporary file where there is no
+ * memfd): for what a server holds briefly and that is bounded, where a
+ * file system's inode allocation would cost more than the work. */
+FILE *smz_memfile(void);
 
 struct smz_spool {
 	FILE *w;   /* writing */

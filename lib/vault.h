@@ -185,6 +185,13 @@ int smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char
 
 /* The private key of rec, checked against its key id; needs unlock. */
 int smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct smz_err *e);
+/* What smz_vault_unseal checks before it opens anything: the vault is
+ * unlocked, and with the gateway key, the key is in the gateway's scope
+ * now.  0 with *sealed the sealed copy it would open (valid while rec is),
+ * or the refusal.  For a cache of unsealed keys: a key kept from an
+ * earlier use is used again only where this says yes and the sealed copy
+ * is the same. */
+int smz_vault_sealed_for(struct smz_vault *v, json_t *rec, const char **sealed, struct smz_err *e);
 
 /* Check indexes (and with unlocked, every sealed key).  cb gets each key id
  * with NULL (OK) or the reason it failed. */

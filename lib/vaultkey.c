@@ -409,7 +409,7 @@ smz_vault_gw_in_scope(json_t *rec, time_t now)
 }
 
 int
-smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct smz_err *e)
+smz_vault_sealed_for(struct smz_vault *v, json_t *rec, const char **sealed, struct smz_err *e)
 {
 	if (!v->sk && !v->gwsk)
 		return smz_err_set(e, SMZ_ERR_PERM, "the vault is locked");
@@ -424,9 +424,20 @@ smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct smz_er
 				   idhex ? idhex : "?");
 	if (!idhex || !s)
 		return smz_err_set(e, SMZ_ERR_DATA, "record has no sealed key");
+	*sealed = s;
+	return 0;
+}
+
+int
+smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct smz_err *e)
+{
+	const char *s, *idhex = json_string_value(json_object_get(rec, "key_id"));
+	int rc = smz_vault_sealed_for(v, rec, &s, e);
+	if (rc)
+		return rc;
 	struct smz_secret msg = {0};
-	int rc = v->sk ? smz_vault_open_sealed(s, v->pk, v->sk, &msg, e)
-		       : smz_vault_open_sealed(s, v->gwpk, v->gwsk, &msg, e);
+	rc = v->sk ? smz_vault_open_sealed(s, v->pk, v->sk, &msg, e)
+		   : smz_vault_open_sealed(s, v->gwpk, v->gwsk, &msg, e);
 	if (rc)
 		goto out;
 	char inner[65];

@@ -220,6 +220,23 @@ test_expect_success 'TLS 1.1 is refused, TLS 1.2 and 1.3 are taken' '
 	tls 1.3 && test_grep "Handshake was completed" tls.out
 '
 
+test_expect_success 'a key compromised while the server runs: no more signing, encrypting or gateway decrypting (what the engine keeps between requests is checked against the vault each time)' '
+	sed "s/alice@example.com/bob@example.com/; s/<p1@/<p9@/" m.eml >bob.eml &&
+	api_curl -D h --data-binary @bob.eml "$API_URL/v1/sign?sender=bob@example.com" >b &&
+	test_grep "^HTTP/1.1 200" h &&
+	api_curl -D h --data-binary @m.eml "$API_URL/v1/encrypt?to=bob@example.com" >bob.enc &&
+	test_grep "^HTTP/1.1 200" h &&
+	smz-issue revoke -q --reason keyCompromise --address bob@example.com >/dev/null &&
+	before=$(key_uses) &&
+	api_curl -D h --data-binary @bob.eml "$API_URL/v1/sign?sender=bob@example.com" >b &&
+	test_grep "^HTTP/1.1 404" h && test_grep "compromised" b &&
+	api_curl -D h --data-binary @m.eml "$API_URL/v1/encrypt?to=bob@example.com" >b &&
+	test_grep "^HTTP/1.1 404" h && test_grep "bob@example.com: vault: the key was revoked by the CA (compromised)" b &&
+	api_curl -D h --data-binary @bob.enc "$API_URL/v1/decrypt?for=bob@example.com" >d &&
+	test_grep "^HTTP/1.1 404" h && test_grep "^Smz-Status: FAIL no-key: key [0-9a-f]* is not in the gateway.s scope" h &&
+	test "$(key_uses)" = "$before"
+'
+
 test_expect_success 'a restart: SIGTERM when idle, exit 0' '
 	api_stop && test "$(cat api.status)" = 0 && test_grep "^smz-api: stopped\$" api.log
 '
