@@ -368,7 +368,8 @@ handle(void *arg, const struct smz_httpd_req *rq, struct smz_httpd_resp *rs)
 		const char *v = !a->v ? "none" : a->unlocked ? "unlocked" : "locked";
 		pthread_mutex_unlock(&a->run_mu);
 		json_answer(rs, 200, "application/json",
-			    json_pack("{s:s,s:s}", "status", "ok", "vault", v));
+			    json_pack("{s:s,s:s,s:i}", "status", "ok", "vault", v, "in_progress",
+				      smz_httpd_active(a->h) - 1));
 	} else if (rq->body_state != SMZ_HTTPD_BODY_OK || rq->body_fd < 0) {
 		problem(rs, 500, "internal", "Internal error", NULL,
 			"the request body could not be stored");

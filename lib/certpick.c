@@ -61,6 +61,7 @@ cert_usable(X509 *x, enum use u, time_t now)
 }
 
 struct pick {
+	struct smz_smime *s;
 	enum use use;
 	time_t now;
 	json_t *rec;
@@ -68,6 +69,30 @@ struct pick {
 	time_t nb;
 	char why[160]; /* why the newest key was not picked, when none was */
 };
+
+/* A vault record's certificate (base64 DER), parsed once per engine:
+ * OpenSSL 3.0 decodes its public key through the provider decoders, the
+ * largest cost of a lookup.  A new reference, or NULL. */
+static X509 *
+cert_b64(struct smz_smime *s, const char *b64)
+{
+	unsigned char h[32];
+	if (!b64)
+		return NULL;
+	crypto_generichash(h, sizeof h, (const unsigned char *)b64, strlen(b64), NULL, 0);
+	for (size_t i = 0; i < s->npc; i++)
+		if (memcmp(s->pc[i].b64, h, sizeof h) == 0)
+			return X509_up_ref(s->pc[i].x) ? s->pc[i].x : NULL;
+	X509 *x = smz_cert_from_b64(b64);
+	if (!x || !X509_up_ref(x))
+		return x;
+	size_t n = s->npc < sizeof s->pc / sizeof s->pc[0] ? s->npc++ : s->pc_next;
+	s->pc_next = (n + 1) % (sizeof s->pc / sizeof s->pc[0]);
+	X509_free(s->pc[n].x);
+	memcpy(s->pc[n].b64, h, sizeof h);
+	s->pc[n].x = x;
+	return x;
+}
 
 /* The newest usable, unrevoked certificate of an active key. */
 static int
@@ -91,7 +116,7 @@ pick_cb(void *arg, json_t *rec)
 				 why ? why : "?");
 			continue;
 		}
-		X509 *x = smz_cert_from_b64(json_string_value(json_object_get(c, "der")));
+		X509 *x = cert_b64(p->s, json_string_value(json_object_get(c, "der")));
 		json_int_t nb = json_integer_value(json_object_get(c, "not_before"));
 		if (x && cert_usable(x, p->use, p->now) && (!p->cert || nb > p->nb)) {
 			X509_free(p->cert);
@@ -201,7 +226,7 @@ smz_certpick_signer(struct smz_smime *s, const char *addr, struct smz_smime_key 
 			return 0;
 		}
 	}
-	struct pick p = {USE_SIGN, now, NULL, NULL, 0, ""};
+	struct pick p = {s, USE_SIGN, now, NULL, NULL, 0, ""};
 	int rc = smz_vault_history(s->cfg.vault, addr, s->cfg.local_sensitive, pick_cb, &p, e);
 	if (!rc && !p.rec)
 		rc = smz_err_set(e, SMZ_ERR_NOTFOUND,
@@ -413,7 +438,7 @@ find_recipient(struct smz_smime *s, const char *addr, time_t now, X509 **out, st
 {
 	char notes[700] = "", why[300];
 	if (s->cfg.vault) {
-		struct pick p = {USE_ENCRYPT, now, NULL, NULL, 0, ""};
+		struct pick p = {s, USE_ENCRYPT, now, NULL, NULL, 0, ""};
 		int rc = smz_vault_history(s->cfg.vault, addr, s->cfg.local_sensitive, pick_cb, &p,
 					   e);
 		json_decref(p.rec);

@@ -564,6 +564,12 @@ smz_httpd_start(const struct smz_httpd_opts *o, const struct smz_httpd_service *
 }
 
 int
+smz_httpd_active(struct smz_httpd *h)
+{
+	return atomic_load(&h->active);
+}
+
+int
 smz_httpd_port(const struct smz_httpd *h)
 {
 	const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);

@@ -105,6 +105,10 @@ int smz_httpd_start(const struct smz_httpd_opts *o, const struct smz_httpd_servi
 		    struct smz_httpd **out, struct smz_err *e);
 int smz_httpd_port(const struct smz_httpd *h);
 
+/* Requests begun (their headers read) and not yet answered, the caller's
+ * own included when it is one. */
+int smz_httpd_active(struct smz_httpd *h);
+
 /* Read the server certificate (chain) and key again, for new connections;
  * when they cannot be read the old ones stay. */
 int smz_httpd_reload(struct smz_httpd *h, const char *cert, const char *key, struct smz_err *e);

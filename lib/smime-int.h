@@ -46,6 +46,11 @@ struct smz_smime_kept { /* an unsealed key kept across smz_smime_reuse */
 	EVP_PKEY *key;
 };
 
+struct smz_smime_pcache {      /* a vault record's certificate, parsed */
+	unsigned char b64[32]; /* hash of its base64 */
+	X509 *x;
+};
+
 struct smz_smime_ridcache { /* a RecipientInfo id already looked up in this run */
 	unsigned char id[32];
 	size_t key;
@@ -75,6 +80,10 @@ struct smz_smime {
 	 * one it came from (smz_vault_sealed_for) */
 	struct smz_smime_kept kept[64];
 	size_t nkept, kept_next;
+	/* certificates of vault records, parsed: they never change, so they
+	 * stay across reuse (a record's state and marks are read each time) */
+	struct smz_smime_pcache pc[64];
+	size_t npc, pc_next;
 	ptrdiff_t last_key; /* the key of the last decryption */
 	int nest;	    /* forwarded messages being opened */
 	char cipher[24];    /* content cipher of the last encryption layer */

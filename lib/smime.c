@@ -90,6 +90,8 @@ smz_smime_free(struct smz_smime *s)
 	forget(s);
 	for (size_t i = 0; i < s->nkept; i++)
 		EVP_PKEY_free(s->kept[i].key);
+	for (size_t i = 0; i < s->npc; i++)
+		X509_free(s->pc[i].x);
 	EVP_MD_free(s->sha256);
 	EVP_CIPHER_free(s->aes256cbc);
 	EVP_CIPHER_free(s->aes256gcm);
