@@ -117,6 +117,17 @@ is_eoc(const struct tlv *t)
 	return t->hl == 2 && t->cls == 0 && !t->cons && t->tag == 0 && t->len == 0;
 }
 
+/* d2i_CMS_bio reads a structure in with asn1_d2i_read_bio, which takes any
+ * element of tag number 0 and length 0 (of any class: 80 00, a0 00, 00 81
+ * 00) for an end-of-contents where lengths are indefinite, and so refuses
+ * the whole.  Where one would be cut out of d2i's sight, the walk gives up
+ * and leaves the structure to d2i. */
+static int
+reader_eoc(const struct tlv *t)
+{
+	return t->tag == 0 && !t->indef && t->len == 0;
+}
+
 /* Find where an element of indefinite length ends: past its end-of-contents. */
 static int
 tlv_finish(const struct src *s, struct tlv *t, uint64_t limit, int depth)
@@ -507,6 +518,8 @@ octets_next(struct octets *o)
 			o->nlev--;
 			continue;
 		}
+		if (reader_eoc(&t))
+			return -1;
 		o->pos += t.hl;
 		if (t.cons) {
 			if (o->nlev > MAX_CHUNK_NEST)
@@ -604,6 +617,8 @@ static int
 octets_check(const struct src *s, const struct tlv *first)
 {
 	struct octets o = {.src = *s, .first = *first};
+	if (reader_eoc(first))
+		return -1;
 	octets_start(&o);
 	int r = 1;
 	while (r == 1) {

@@ -288,6 +288,31 @@ main(void)
 	CMS_ContentInfo_free(r);
 	BIO_free(mb);
 	free(d);
+	ERR_clear_error();
+	/* a chunk 80 00 in the streamed content: d2i_CMS_bio's reader takes it
+	 * for an end-of-contents and refuses the whole; with the content cut
+	 * out of its sight (in a file) it was accepted (found by the fuzzer,
+	 * corpus-cmsread/bad-found-chunk-ctx0.ber) */
+	CMS_ContentInfo_free(c);
+	in = BIO_new_mem_buf(data, 100);
+	c = CMS_sign(cert, k, extra, in, CMS_BINARY | CMS_STREAM | CMS_PARTIAL);
+	BIO_free(in);
+	in = BIO_new_mem_buf(data, 100);
+	d = der_of(c, in, 2, &n);
+	BIO_free(in);
+	unsigned char *at = memmem(d, n, "\xa0\x80\x24\x80\x04", 5);
+	ok(at && accepted(s, d, n) == 2, "a small SignedData streamed, its content chunked");
+	if (at) {
+		memmove(at + 6, at + 4, n - (size_t)(at + 4 - d));
+		memcpy(at + 4, "\x80\0", 2);
+	}
+	mb = BIO_new_mem_buf(d, (int)n + 2);
+	r = d2i_CMS_bio(mb, NULL);
+	ok(at && !r && accepted(s, d, n + 2) == 0,
+	   "a content chunk [0] of length 0: refused, as d2i does");
+	CMS_ContentInfo_free(r);
+	BIO_free(mb);
+	free(d);
 	CMS_ContentInfo_free(c);
 	ERR_clear_error();
 	free(data);
