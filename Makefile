@@ -28,8 +28,9 @@ LIBSRC = $(wildcard lib/*.c)
 LIBOBJ = $(LIBSRC:.c=.o)
 UNITS = $(patsubst %.c,%,$(wildcard tests/unit/test-*.c))
 HELPERS = $(patsubst %.c,%,$(wildcard tests/helpers/*.c))
+FUZZERS = tests/fuzz/fuzz-cmsread
 
-all: $(PROGS) $(SCRIPTS) $(UNITS) $(HELPERS)
+all: $(PROGS) $(SCRIPTS) $(UNITS) $(HELPERS) tests/fuzz/replay
 
 # Exit codes of the shell programs by name, from <sysexits.h>, where the C
 # programs take theirs: "EX_OK=0 EX_USAGE=64 ... EX_CONFIG=78".
@@ -57,7 +58,7 @@ $(SCRIPTS): cmd/%: cmd/%.sh cmd/smz-sh-common.sh cmd/sysexits.inc
 lib/libsmz.a: $(LIBOBJ)
 	rm -f $@ && $(AR) rcs $@ $(LIBOBJ)
 
-$(LIBOBJ) $(PROGS:=.o) cmd/common.o $(UNITS) $(HELPERS): $(wildcard lib/*.h)
+$(LIBOBJ) $(PROGS:=.o) cmd/common.o $(UNITS) $(HELPERS) tests/fuzz/replay: $(wildcard lib/*.h)
 
 # Rebuild everything when the flags change (make check SANITIZE=1 after make).
 BUILDFLAGS = $(CC) $(CFLAGS) $(LDFLAGS)
@@ -79,8 +80,22 @@ tests/unit/%: tests/unit/%.c tests/unit/tap.h lib/libsmz.a
 tests/helpers/%: tests/helpers/%.c lib/libsmz.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
+# The fuzz targets' own main, for make check: replays a corpus.
+tests/fuzz/replay: tests/fuzz/replay.c $(FUZZERS:=.c) lib/libsmz.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c $(FUZZERS:=.c) $(LDLIBS)
+
+# make fuzz: the libFuzzer targets, built apart from everything else with
+# clang, ASan and UBSan from the library sources (see tests/fuzz/README).
+FUZZCC = clang
+FUZZFLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -std=c11 -Wall -Wextra -D_DEFAULT_SOURCE -D_GNU_SOURCE -pthread \
+	-Ilib $(shell pkg-config --cflags $(PKGS))
+fuzz: $(FUZZERS)
+tests/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(LIBSRC) $(wildcard lib/*.h)
+	$(FUZZCC) $(FUZZFLAGS) -o $@ $< $(LIBSRC) $(shell pkg-config --libs $(PKGS)) -ldb-5.3 -lcsv
+
 # Every C file follows .clang-format; make format rewrites them.
-FORMATTED = $(wildcard lib/*.[ch] cmd/*.[ch] tests/unit/*.[ch] tests/helpers/*.c bench/*.c)
+FORMATTED = $(wildcard lib/*.[ch] cmd/*.[ch] tests/unit/*.[ch] tests/helpers/*.c tests/fuzz/*.c bench/*.c)
 
 check: all check-format
 	prove -j2 $(UNITS) tests/t[0-9]*.sh
@@ -114,7 +129,8 @@ install: all
 
 clean:
 	rm -f lib/*.o lib/libsmz.a cmd/*.o $(PROGS) $(SCRIPTS) cmd/sysexits.inc $(UNITS) $(HELPERS)
+	rm -f tests/fuzz/replay $(FUZZERS)
 	rm -rf tests/trash.* demo .flags
 
-.PHONY: all check check-format format bench demo deps install clean FORCE
+.PHONY: all check check-format format fuzz bench demo deps install clean FORCE
 .SECONDARY:

@@ -109,10 +109,23 @@ tlv_head(const struct src *s, uint64_t off, uint64_t limit, struct tlv *t)
 	return 0;
 }
 
+/* An end-of-contents is the two octets 00 00, as d2i reads one: not tag 0
+ * with its length in long form or its number in high-tag form. */
 static int
 is_eoc(const struct tlv *t)
 {
-	return t->cls == 0 && !t->cons && t->tag == 0 && t->len == 0;
+	return t->hl == 2 && t->cls == 0 && !t->cons && t->tag == 0 && t->len == 0;
+}
+
+/* d2i_CMS_bio reads a structure in with asn1_d2i_read_bio, which takes any
+ * element of tag number 0 and length 0 (of any class: 80 00, a0 00, 00 81
+ * 00) for an end-of-contents where lengths are indefinite, and so refuses
+ * the whole.  Where one would be cut out of d2i's sight, the walk gives up
+ * and leaves the structure to d2i. */
+static int
+reader_eoc(const struct tlv *t)
+{
+	return t->tag == 0 && !t->indef && t->len == 0;
 }
 
 /* Find where an element of indefinite length ends: past its end-of-contents. */
@@ -150,23 +163,10 @@ kids_of(struct kids *k, const struct src *s, const struct tlv *t, uint64_t limit
 	*k = (struct kids){s, t->off + t->hl, t->indef ? limit : t->end, t->indef, depth + 1};
 }
 
-/* The next child, whole (its end known): 1; 0 at the end; -1 malformed. */
-static int
-kids_next(struct kids *k, struct tlv *c)
-{
-	if (!k->indef && k->pos == k->limit)
-		return 0;
-	if (tlv_head(k->s, k->pos, k->limit, c))
-		return -1;
-	if (k->indef && is_eoc(c))
-		return 0;
-	if (tlv_finish(k->s, c, k->limit, k->depth))
-		return -1;
-	k->pos = c->end;
-	return 1;
-}
-
-/* The next child's header only (to descend into it): 1, 0 or -1. */
+/* The next child's header only (to descend into it): 1; 0 at the end; -1
+ * malformed.  An end-of-contents within a definite length is malformed:
+ * d2i refuses it there, and once its parent is written again with an
+ * indefinite length (emit) it would end that parent instead. */
 static int
 kids_peek(struct kids *k, struct tlv *c)
 {
@@ -174,7 +174,22 @@ kids_peek(struct kids *k, struct tlv *c)
 		return 0;
 	if (tlv_head(k->s, k->pos, k->limit, c))
 		return -1;
-	return k->indef && is_eoc(c) ? 0 : 1;
+	if (is_eoc(c))
+		return k->indef ? 0 : -1;
+	return 1;
+}
+
+/* The next child, whole (its end known): 1, 0 or -1. */
+static int
+kids_next(struct kids *k, struct tlv *c)
+{
+	int r = kids_peek(k, c);
+	if (r != 1)
+		return r;
+	if (tlv_finish(k->s, c, k->limit, k->depth))
+		return -1;
+	k->pos = c->end;
+	return 1;
 }
 
 static int
@@ -503,6 +518,8 @@ octets_next(struct octets *o)
 			o->nlev--;
 			continue;
 		}
+		if (reader_eoc(&t))
+			return -1;
 		o->pos += t.hl;
 		if (t.cons) {
 			if (o->nlev > MAX_CHUNK_NEST)
@@ -600,6 +617,8 @@ static int
 octets_check(const struct src *s, const struct tlv *first)
 {
 	struct octets o = {.src = *s, .first = *first};
+	if (reader_eoc(first))
+		return -1;
 	octets_start(&o);
 	int r = 1;
 	while (r == 1) {

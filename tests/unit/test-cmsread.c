@@ -55,6 +55,47 @@ same_as(BIO *mem, const unsigned char *want, size_t len)
 	return n >= 0 && (size_t)n == len && memcmp(p, want, len) == 0;
 }
 
+/* How many of the two readings of d, from memory and from a file (content
+ * left there), smz_cms_read accepts. */
+static int
+accepted(struct smz_smime *s, const unsigned char *d, size_t n)
+{
+	int r = 0;
+	for (int big = 0; big < 2; big++) {
+		struct smz_spool sp;
+		BIO *content = NULL;
+		smz_spool_open(&sp, big);
+		fwrite(d, 1, n, sp.w);
+		smz_spool_seal(&sp);
+		CMS_ContentInfo *c = smz_cms_read(s, &sp, &content);
+		r += c != NULL;
+		CMS_ContentInfo_free(c);
+		BIO_free(content);
+		smz_spool_free(&sp);
+		ERR_clear_error();
+	}
+	return r;
+}
+
+/* The DER of cms (streamed BER with data) in a new buffer with room for
+ * `room` more bytes. */
+static unsigned char *
+der_of(CMS_ContentInfo *cms, BIO *data, size_t room, size_t *len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	if (data)
+		i2d_CMS_bio_stream(b, cms, data, CMS_BINARY | CMS_STREAM);
+	else
+		i2d_CMS_bio(b, cms);
+	char *p;
+	long n = BIO_get_mem_data(b, &p);
+	unsigned char *d = malloc((size_t)n + room);
+	memcpy(d, p, (size_t)n);
+	*len = (size_t)n;
+	BIO_free(b);
+	return d;
+}
+
 int
 main(void)
 {
@@ -199,6 +240,81 @@ main(void)
 	}
 	free(all);
 	smz_spool_free(&sp);
+
+	/* An end-of-contents (00 00) last inside the definite lengths of the
+	 * ContentInfo, its [0] and the SignedData: d2i refuses it, and so must
+	 * the walk, which writes those three again with indefinite lengths,
+	 * where it would have ended the SignedData (found by
+	 * tests/fuzz/fuzz-cmsread; corpus-cmsread/bad-eoc-*). */
+	in = BIO_new_mem_buf(data, 100);
+	c = CMS_sign(cert, k, extra, in, CMS_BINARY);
+	BIO_free(in);
+	unsigned char *d = der_of(c, NULL, 3, &n);
+	ok(n > 255 && n < 65536 && d[0] == 0x30 && d[1] == 0x82 && d[4] == 0x06 && d[5] == 0x09 &&
+		   d[15] == 0xa0 && d[16] == 0x82 && d[19] == 0x30 && d[20] == 0x82 &&
+		   accepted(s, d, n) == 2,
+	   "a small SignedData in DER, read");
+	for (size_t at = 2; at <= 21; at += at == 2 ? 15 : 4) {
+		unsigned v = (unsigned)d[at] << 8 | d[at + 1];
+		d[at] = (unsigned char)((v + 2) >> 8);
+		d[at + 1] = (unsigned char)(v + 2);
+	}
+	d[n] = d[n + 1] = 0;
+	BIO *mb = BIO_new_mem_buf(d, (int)n + 2);
+	CMS_ContentInfo *r = d2i_CMS_bio(mb, NULL);
+	ok(!r && accepted(s, d, n + 2) == 0,
+	   "an end-of-contents inside a definite length: refused, as d2i does");
+	CMS_ContentInfo_free(r);
+	BIO_free(mb);
+	free(d);
+	ERR_clear_error();
+	/* 00 81 00 is no end-of-contents for d2i: not one for the walk either,
+	 * which took it for one and left it out, accepting what d2i refuses */
+	CMS_ContentInfo_free(c);
+	in = BIO_new_mem_buf(data, 100);
+	c = CMS_sign(cert, k, extra, in, CMS_BINARY | CMS_STREAM | CMS_PARTIAL);
+	BIO_free(in);
+	in = BIO_new_mem_buf(data, 100);
+	d = der_of(c, in, 3, &n);
+	BIO_free(in);
+	ok(n > 6 && memcmp(d + n - 6, "\0\0\0\0\0\0", 6) == 0 && accepted(s, d, n) == 2,
+	   "a small SignedData streamed, read");
+	memmove(d + n - 3, d + n - 6, 6);
+	memcpy(d + n - 6, "\0\x81\0", 3);
+	mb = BIO_new_mem_buf(d, (int)n + 3);
+	r = d2i_CMS_bio(mb, NULL);
+	ok(!r && accepted(s, d, n + 3) == 0,
+	   "an end-of-contents with a long-form length: refused, as d2i does");
+	CMS_ContentInfo_free(r);
+	BIO_free(mb);
+	free(d);
+	ERR_clear_error();
+	/* a chunk 80 00 in the streamed content: d2i_CMS_bio's reader takes it
+	 * for an end-of-contents and refuses the whole; with the content cut
+	 * out of its sight (in a file) it was accepted (found by the fuzzer,
+	 * corpus-cmsread/bad-found-chunk-ctx0.ber) */
+	CMS_ContentInfo_free(c);
+	in = BIO_new_mem_buf(data, 100);
+	c = CMS_sign(cert, k, extra, in, CMS_BINARY | CMS_STREAM | CMS_PARTIAL);
+	BIO_free(in);
+	in = BIO_new_mem_buf(data, 100);
+	d = der_of(c, in, 2, &n);
+	BIO_free(in);
+	unsigned char *at = memmem(d, n, "\xa0\x80\x24\x80\x04", 5);
+	ok(at && accepted(s, d, n) == 2, "a small SignedData streamed, its content chunked");
+	if (at) {
+		memmove(at + 6, at + 4, n - (size_t)(at + 4 - d));
+		memcpy(at + 4, "\x80\0", 2);
+	}
+	mb = BIO_new_mem_buf(d, (int)n + 2);
+	r = d2i_CMS_bio(mb, NULL);
+	ok(at && !r && accepted(s, d, n + 2) == 0,
+	   "a content chunk [0] of length 0: refused, as d2i does");
+	CMS_ContentInfo_free(r);
+	BIO_free(mb);
+	free(d);
+	CMS_ContentInfo_free(c);
+	ERR_clear_error();
 	free(data);
 	X509_STORE_free(store);
 	sk_X509_free(extra);
