@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +39,16 @@ struct smz_httpd {
 	struct smz_httpd_service svc;
 	char *trust;	   /* the client CA's PEM, which MHD keeps using */
 	atomic_int active; /* requests begun and not completed */
+	/* MHD's timeout counts idle time only: a client that sends its TLS
+	 * handshake or headers a byte at a time would hold a connection for
+	 * ever.  A watchdog shuts down each connection that has been waiting
+	 * for its next request's headers longer than the timeout. */
+	pthread_mutex_t conns_mu;
+	struct conn *conns; /* every open connection */
+	pthread_t watchdog;
+	int watching;
+	pthread_cond_t stop_cv;
+	int stopping;
 };
 
 /* GnuTLS's certificate callback has no argument: one server a process. */
@@ -48,6 +59,11 @@ static struct certset *current;
 struct conn {
 	struct smz_httpd_client c;
 	int checked;
+	/* under conns_mu: */
+	struct conn *prev, *next;
+	int fd;
+	int begun;		 /* a request's headers have come; it is being served */
+	struct timespec waiting; /* since when it waits for headers */
 };
 
 struct req {
@@ -212,13 +228,26 @@ static void
 notify_conn(void *cls, struct MHD_Connection *mc, void **socket_context,
 	    enum MHD_ConnectionNotificationCode toe)
 {
-	(void)cls;
+	struct smz_httpd *h = cls;
+	struct conn *c = *socket_context;
+	/* MHD says a connection is closed before it closes its socket, so
+	 * the watchdog, holding conns_mu, never shuts down a reused fd */
 	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		free(*socket_context);
+		if (c) {
+			pthread_mutex_lock(&h->conns_mu);
+			if (c->prev)
+				c->prev->next = c->next;
+			else
+				h->conns = c->next;
+			if (c->next)
+				c->next->prev = c->prev;
+			pthread_mutex_unlock(&h->conns_mu);
+		}
+		free(c);
 		*socket_context = NULL;
 		return;
 	}
-	struct conn *c = calloc(1, sizeof *c);
+	c = calloc(1, sizeof *c);
 	const union MHD_ConnectionInfo *i =
 		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = i ? i->client_addr : NULL;
@@ -228,7 +257,57 @@ notify_conn(void *cls, struct MHD_Connection *mc, void **socket_context,
 	else if (c && sa && sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
 			  c->c.addr, sizeof c->c.addr);
+	i = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (c) {
+		c->fd = i ? i->connect_fd : -1;
+		clock_gettime(CLOCK_MONOTONIC, &c->waiting);
+		pthread_mutex_lock(&h->conns_mu);
+		c->next = h->conns;
+		if (h->conns)
+			h->conns->prev = c;
+		h->conns = c;
+		pthread_mutex_unlock(&h->conns_mu);
+	}
 	*socket_context = c;
+}
+
+/* A request on c has begun (1) or been answered (0). */
+static void
+conn_busy(struct smz_httpd *h, struct conn *c, int begun)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&h->conns_mu);
+	c->begun = begun;
+	if (!begun)
+		clock_gettime(CLOCK_MONOTONIC, &c->waiting);
+	pthread_mutex_unlock(&h->conns_mu);
+}
+
+static void *
+watchdog(void *arg)
+{
+	struct smz_httpd *h = arg;
+	pthread_mutex_lock(&h->conns_mu);
+	while (!h->stopping) {
+		struct timespec now, until;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		for (struct conn *c = h->conns; c; c = c->next)
+			if (!c->begun && c->fd >= 0 &&
+			    now.tv_sec - c->waiting.tv_sec > h->o.timeout) {
+				shutdown(c->fd, SHUT_RDWR);
+				c->fd = -1; /* once */
+			}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 250 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&h->stop_cv, &h->conns_mu, &until);
+	}
+	pthread_mutex_unlock(&h->conns_mu);
+	return NULL;
 }
 
 /* ---- requests ---- */
@@ -377,6 +456,7 @@ access_cb(void *cls, struct MHD_Connection *mc, const char *url, const char *met
 		q->conn = i ? i->socket_context : NULL;
 		if (!q->conn)
 			return MHD_NO;
+		conn_busy(h, q->conn, 1);
 		if (!q->conn->checked) {
 			client_check(mc, &q->conn->c);
 			q->conn->checked = 1;
@@ -440,6 +520,7 @@ completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum MHD_Request
 	struct req *q = *con_cls;
 	if (!q)
 		return;
+	conn_busy(h, q->conn, 0);
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	long ms = (now.tv_sec - q->start.tv_sec) * 1000 +
@@ -514,6 +595,8 @@ smz_httpd_start(const struct smz_httpd_opts *o, const struct smz_httpd_service *
 		return smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
 	h->o = *o;
 	h->svc = *svc;
+	pthread_mutex_init(&h->conns_mu, NULL);
+	pthread_cond_init(&h->stop_cv, NULL);
 	int rc = smz_httpd_reload(h, o->cert, o->key, e);
 	if (!rc && !(h->trust = read_text(o->client_ca, e)))
 		rc = e->code;
@@ -555,6 +638,8 @@ smz_httpd_start(const struct smz_httpd_opts *o, const struct smz_httpd_service *
 					 o->listen, o->port, errno ? ": " : "",
 					 errno ? strerror(errno) : "");
 	}
+	if (!rc && !(h->watching = !pthread_create(&h->watchdog, NULL, watchdog, h)))
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "cannot start a thread");
 	if (rc) {
 		smz_httpd_stop(h, 0);
 		return rc;
@@ -585,6 +670,13 @@ smz_httpd_stop(struct smz_httpd *h, int grace)
 		MHD_socket fd = MHD_quiesce_daemon(h->d);
 		for (int i = 0; i < grace * 20 && atomic_load(&h->active) > 0; i++)
 			usleep(50 * 1000);
+		if (h->watching) {
+			pthread_mutex_lock(&h->conns_mu);
+			h->stopping = 1;
+			pthread_cond_signal(&h->stop_cv);
+			pthread_mutex_unlock(&h->conns_mu);
+			pthread_join(h->watchdog, NULL);
+		}
 		MHD_stop_daemon(h->d);
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);
@@ -593,6 +685,8 @@ smz_httpd_stop(struct smz_httpd *h, int grace)
 	certset_free(current);
 	current = NULL;
 	pthread_mutex_unlock(&cert_mu);
+	pthread_cond_destroy(&h->stop_cv);
+	pthread_mutex_destroy(&h->conns_mu);
 	free(h->trust);
 	free(h);
 }
