@@ -55,19 +55,24 @@ until port=$(sed -n 's/.*listening on .* port \([0-9]*\)$/\1/p' api.log) && [ -n
 done
 url=https://127.0.0.1:$port
 
-# api OP QUERY IN: N requests; "seconds p50-ms p99-ms" (every answer must be 200)
+# api OP QUERY IN: N requests; "seconds p50-ms p99-ms" over the requests that
+# reused a connection (keep-alive: the first one on each also waits for its
+# TLS handshake, which the issue's latency target leaves out; their p99 is
+# printed apart), every answer 200
 api() {
 	rm -rf out && mkdir out
 	t0=$(now)
 	curl -s --no-progress-meter --parallel --parallel-max "$conns" --cacert tlsca.pem --cert gw1.pem --key gw1.key \
 		-H 'Content-Type: message/rfc822' --data-binary "@$3" -o "out/#1" \
-		-w '%{http_code} %{time_total}\n' "$url/v1/$1?$2&n=[1-$n]" >times
+		-w '%{http_code} %{time_total} %{num_connects}\n' "$url/v1/$1?$2&n=[1-$n]" >times
 	t1=$(now)
 	ok=$(grep -c '^200 ' times || true)
 	[ "$ok" -eq "$n" ] || { echo "api.sh: $1: $ok of $n answered 200" >&2; sort times | uniq -c | head >&2; exit 1; }
 	printf '%s ' "$(el "$t0" "$t1")"
-	cut -d' ' -f2 times | sort -n | awk '{ v[NR] = $1 } END {
-		printf "%.1f %.1f\n", v[int(NR * 0.50 + 0.5)] * 1000, v[int(NR * 0.99 + 0.5)] * 1000 }'
+	awk '$3 == 0 { print $2 }' times | sort -n | awk '{ v[NR] = $1 } END {
+		printf "%.1f %.1f ", v[int(NR * 0.50 + 0.5)] * 1000, v[int(NR * 0.99 + 0.5)] * 1000 }'
+	awk '$3 > 0 { print $2 }' times | sort -n | awk '{ v[NR] = $1 } END {
+		printf "%.1f %d\n", v[int(NR * 0.99 + 0.5)] * 1000, NR }'
 }
 # ref ARGS: nref smz-sign processes, two at a time, one message each;
 # "seconds p50-ms p99-ms"
@@ -87,10 +92,10 @@ curl -s --cacert tlsca.pem --cert gw1.pem --key gw1.key -H 'Content-Type: messag
 	--data-binary @e.eml "$url/v1/decrypt?for=alice@example.com" >d.eml
 cmp -s d.eml m.eml || { echo "api.sh: decrypt over the API does not give the message back" >&2; exit 1; }
 set -- $(api sign sender=alice@example.com m.eml)
-s_t=$1 s50=$2 s99=$3
+s_t=$1 s50=$2 s99=$3 s_new99=$4 s_new=$5
 "$bin/smz-sign" -q --verify out/1 >/dev/null || { echo "api.sh: a signed answer does not verify" >&2; exit 1; }
 set -- $(api decrypt for=alice@example.com e.eml)
-d_t=$1 d50=$2 d99=$3
+d_t=$1 d50=$2 d99=$3 d_new99=$4 d_new=$5
 cmp -s out/1 m.eml || { echo "api.sh: a decrypted answer differs" >&2; exit 1; }
 set -- $(ref --sign --sender alice@example.com m.eml)
 rs_t=$1 rs50=$2 rs99=$3
@@ -113,4 +118,5 @@ printf '%-44s %10s %10s %8s %8s  %s\n' what smz reference ratio target result
 	r = $2 / $3
 	if ($4 == "<=") { printf "%-44s %10.1f %10.1f %8.2f %8s  %s\n", $1, $2, $3, r, "<=" $5 " ms", ($2 <= $5 ? "ok" : "MISS"); next }
 	printf "%-44s %10.1f %10.1f %8.2f %8s  %s\n", $1, $2, $3, r, ">=" $5 "x", (r >= $5 ? "ok" : "MISS") }'
+echo "  p99 of the requests that opened a connection (TLS handshake included): sign $s_new99 ms ($s_new requests), decrypt $d_new99 ms ($d_new)"
 echo "  smz-api peak resident memory: $((rss / 1024)) MB; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

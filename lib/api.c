@@ -18,15 +18,21 @@ struct smz_api {
 	struct smz_policy pol; /* [api] limits; allow is the list below */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
-	/* the engine: one message at a time (the vault handle is not shared) */
-	pthread_mutex_t run_mu;
+	/* engines run messages side by side over one shared vault handle
+	 * (smz_vault_share); an unlock takes run_mu exclusive */
+	pthread_rwlock_t run_mu;
 	struct smz_vault *v;
 	struct smz_unlock unlock;
 	int has_unlock, unlocked;
 	struct smz_trust trust;
 	struct smz_smime_cfg cfg; /* what every request shares */
-	struct smz_smime *s;	  /* the engine, set up once and reused */
-	char actor[300];	  /* "user@host smz-api" */
+	/* the engines, one a thread, set up once and reused: a request takes
+	 * a free one */
+	struct smz_smime **eng;
+	size_t neng, nfree;
+	pthread_mutex_t eng_mu;
+	pthread_cond_t eng_cv;
+	char actor[300]; /* "user@host smz-api" */
 	/* [api] allow, replaced on reload */
 	pthread_rwlock_t allow_mu;
 	char **allow;
@@ -312,19 +318,27 @@ run(struct smz_api *a, int r, const struct smz_httpd_req *rq, struct smz_httpd_r
 	}
 	struct smz_smime_result res;
 	struct smz_err e = {0}, ce = {0};
-	pthread_mutex_lock(&a->run_mu);
+	pthread_rwlock_rdlock(&a->run_mu);
 	cfg.vault_unlocked = a->unlocked;
 	if (!a->unlocked) {
 		cfg.unlock = locked;
 		cfg.unlock_arg = &j;
 	}
-	struct smz_smime *s = a->s;
+	pthread_mutex_lock(&a->eng_mu);
+	while (!a->nfree)
+		pthread_cond_wait(&a->eng_cv, &a->eng_mu);
+	struct smz_smime *s = a->eng[--a->nfree];
+	pthread_mutex_unlock(&a->eng_mu);
 	smz_smime_reuse(s, &cfg);
 	int rc = smz_smime_run(s, ops, rq->body_fd, out, &res, &e), crc = 0;
 	/* key uses of a message that failed later stay audited too */
 	if (smz_smime_pending(s) && (crc = smz_smime_commit(s, &ce)))
 		logf_(a, "error: cannot record key uses in the audit log: %s", ce.msg);
-	pthread_mutex_unlock(&a->run_mu);
+	pthread_mutex_lock(&a->eng_mu);
+	a->eng[a->nfree++] = s;
+	pthread_cond_signal(&a->eng_cv);
+	pthread_mutex_unlock(&a->eng_mu);
+	pthread_rwlock_unlock(&a->run_mu);
 	if (!rc && crc) {
 		rc = crc;
 		e = ce;
@@ -364,9 +378,9 @@ handle(void *arg, const struct smz_httpd_req *rq, struct smz_httpd_resp *rs)
 	struct smz_api *a = arg;
 	int r = route(rq->path);
 	if (r == R_HEALTH) {
-		pthread_mutex_lock(&a->run_mu);
+		pthread_rwlock_rdlock(&a->run_mu);
 		const char *v = !a->v ? "none" : a->unlocked ? "unlocked" : "locked";
-		pthread_mutex_unlock(&a->run_mu);
+		pthread_rwlock_unlock(&a->run_mu);
 		json_answer(rs, 200, "application/json",
 			    json_pack("{s:s,s:s,s:i}", "status", "ok", "vault", v, "in_progress",
 				      smz_httpd_active(a->h) - 1));
@@ -409,7 +423,8 @@ allow_set(struct smz_api *a, const struct smz_policy *pol, struct smz_err *e)
 	return 0;
 }
 
-/* The vault unlocked with the gateway key, if it is not; the caller holds run_mu. */
+/* The vault unlocked with the gateway key, if it is not; the caller holds
+ * run_mu exclusive, so no engine runs. */
 static void
 try_unlock(struct smz_api *a)
 {
@@ -456,7 +471,9 @@ smz_api_start(const struct smz_api_opts *o, struct smz_api **out, struct smz_err
 	a->pol.ndomains = 0;
 	a->log = o->log;
 	a->log_arg = o->arg;
-	pthread_mutex_init(&a->run_mu, NULL);
+	pthread_rwlock_init(&a->run_mu, NULL);
+	pthread_mutex_init(&a->eng_mu, NULL);
+	pthread_cond_init(&a->eng_cv, NULL);
 	pthread_rwlock_init(&a->allow_mu, NULL);
 	snprintf(a->actor, sizeof a->actor, "%s", smz_prog_actor());
 	int rc = allow_set(a, pol, e);
@@ -464,9 +481,16 @@ smz_api_start(const struct smz_api_opts *o, struct smz_api **out, struct smz_err
 		rc = load_trust(a, o->ca_dir, e);
 	if (!rc && o->vault_dir)
 		rc = smz_vault_open(o->vault_dir, &a->v, e);
-	/* the engine, set up once, before threads share it */
-	if (!rc)
-		rc = smz_smime_new(&a->cfg, &a->s, e);
+	/* the engines, set up before threads use them; MHD runs a request
+	 * in one of its pool's threads, so as many engines as threads */
+	if (a->v)
+		smz_vault_share(a->v);
+	a->neng = pol->api_threads > 0 ? (size_t)pol->api_threads : 1;
+	if (!rc && !(a->eng = calloc(a->neng, sizeof *a->eng)))
+		rc = smz_err_set(e, SMZ_ERR_INTERNAL, "out of memory");
+	for (size_t i = 0; !rc && i < a->neng; i++)
+		if (!(rc = smz_smime_new(&a->cfg, &a->eng[i], e)))
+			a->nfree++;
 	if (rc) {
 		smz_api_stop(a, 0);
 		return rc;
@@ -520,9 +544,9 @@ smz_api_reload(struct smz_api *a, const struct smz_policy *pol, struct smz_err *
 	int rc = smz_httpd_reload(a->h, pol->api_cert, pol->api_key, e);
 	if (!rc)
 		rc = allow_set(a, pol, e);
-	pthread_mutex_lock(&a->run_mu);
+	pthread_rwlock_wrlock(&a->run_mu);
 	try_unlock(a);
-	pthread_mutex_unlock(&a->run_mu);
+	pthread_rwlock_unlock(&a->run_mu);
 	return rc;
 }
 
@@ -532,11 +556,15 @@ smz_api_stop(struct smz_api *a, int grace)
 	if (!a)
 		return;
 	smz_httpd_stop(a->h, grace);
-	smz_smime_free(a->s);
+	for (size_t i = 0; a->eng && i < a->neng; i++)
+		smz_smime_free(a->eng[i]);
+	free(a->eng);
+	pthread_cond_destroy(&a->eng_cv);
+	pthread_mutex_destroy(&a->eng_mu);
 	smz_vault_close(a->v);
 	smz_trust_free(&a->trust);
 	allow_free(a->allow, a->nallow);
 	pthread_rwlock_destroy(&a->allow_mu);
-	pthread_mutex_destroy(&a->run_mu);
+	pthread_rwlock_destroy(&a->run_mu);
 	free(a);
 }

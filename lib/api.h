@@ -7,9 +7,8 @@
  * ([api] allow, by certificate fingerprint or subject), early refusals
  * (size, missing parameters) before a body is read, errors as RFC 9457
  * problem documents, and audit entries that name the client as actor.
- * The vault is opened and unlocked (gateway scope) once; the S/MIME
- * engine runs one message at a time, since its vault handle may not be
- * used by two threads at once.
+ * The vault is opened and unlocked (gateway scope) once, its handle shared
+ * (smz_vault_share) by one S/MIME engine a thread, each reused per message.
  */
 #ifndef SMZ_API_H
 #define SMZ_API_H

@@ -11,6 +11,7 @@
 #define SMZ_VAULT_INT_H
 
 #include <db.h>
+#include <pthread.h>
 #include <limits.h>
 #include <time.h>
 #include "vault.h"
@@ -32,6 +33,8 @@ struct smz_vault {
 	 * a rotation wraps the new secret for the credentials it keeps */
 	unsigned char *kpw, *ksh;
 	int lockfd; /* shared flock on DIR/lock while open; a rotation takes it exclusive */
+	int shared; /* smz_vault_share: the reads and the audit batch below take mu */
+	pthread_mutex_t mu;
 };
 
 /* The vault's audit log, named by the vault id in anchors and syslog. */

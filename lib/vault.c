@@ -13,6 +13,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -147,6 +148,31 @@ fail:
 	return rc;
 }
 
+/* A handle smz_vault_share made shared takes its lock around each use of
+ * its databases by the engines of several threads. */
+static void
+vault_lock(struct smz_vault *v)
+{
+	if (v->shared)
+		pthread_mutex_lock(&v->mu);
+}
+
+static void
+vault_unlock(struct smz_vault *v)
+{
+	if (v->shared)
+		pthread_mutex_unlock(&v->mu);
+}
+
+void
+smz_vault_share(struct smz_vault *v)
+{
+	if (!v->shared) {
+		pthread_mutex_init(&v->mu, NULL);
+		v->shared = 1;
+	}
+}
+
 void
 smz_vault_close(struct smz_vault *v)
 {
@@ -157,6 +183,8 @@ smz_vault_close(struct smz_vault *v)
 		if (dbs[i])
 			dbs[i]->close(dbs[i], 0);
 	smz_dbenv_close(v->env);
+	if (v->shared)
+		pthread_mutex_destroy(&v->mu);
 	if (v->sk)
 		sodium_free(v->sk);
 	if (v->gwsk)
@@ -345,9 +373,8 @@ get_by_index(DB *idx, const void *key, size_t klen, json_t **rec)
 	return *rec ? 0 : EINVAL;
 }
 
-int
-smz_vault_find_cert(struct smz_vault *v, X509 *cert, json_t **rec, const char **how,
-		    struct smz_err *e)
+static int
+find_cert(struct smz_vault *v, X509 *cert, json_t **rec, const char **how, struct smz_err *e)
 {
 	unsigned char isn[SMZ_KEYID_LEN];
 	if (smz_isn_hash(X509_get_issuer_name(cert), X509_get0_serialNumber(cert), isn))
@@ -412,9 +439,9 @@ smz_vault_find_certs(struct smz_vault *v, const char *path,
 	return rc;
 }
 
-int
-smz_vault_find_rid(struct smz_vault *v, const X509_NAME *issuer, const ASN1_INTEGER *serial,
-		   const ASN1_OCTET_STRING *ski, json_t **rec, const char **how, struct smz_err *e)
+static int
+find_rid(struct smz_vault *v, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+	 const ASN1_OCTET_STRING *ski, json_t **rec, const char **how, struct smz_err *e)
 {
 	unsigned char isn[SMZ_KEYID_LEN];
 	int r = DB_NOTFOUND;
@@ -501,9 +528,9 @@ history_once(struct smz_vault *v, const char *key, const char *address, int sens
 	return r == DB_NOTFOUND ? 0 : r;
 }
 
-int
-smz_vault_history(struct smz_vault *v, const char *address, int sensitive,
-		  int (*cb)(void *, json_t *), void *arg, struct smz_err *e)
+static int
+history(struct smz_vault *v, const char *address, int sensitive, int (*cb)(void *, json_t *),
+	void *arg, struct smz_err *e)
 {
 	char key[SMZ_ADDR_MAX];
 	smz_addr_key(address, 0, key);
@@ -688,9 +715,8 @@ batch_fn(DB_TXN *txn, void *arg, struct smz_audit_entry *a, size_t *na, struct s
 	return 0;
 }
 
-int
-smz_vault_audit_batch(struct smz_vault *v, const struct smz_audit_entry *a, size_t n,
-		      struct smz_err *e)
+static int
+audit_batch(struct smz_vault *v, const struct smz_audit_entry *a, size_t n, struct smz_err *e)
 {
 	struct smz_audit au = smz_vault_auditor(v);
 	struct batch b = {a, n};
@@ -713,4 +739,46 @@ void
 smz_vault_audit_log(struct smz_vault *v, struct smz_audit *au)
 {
 	*au = smz_vault_auditor(v);
+}
+
+/* ---- what a shared handle serialises (smz_vault_share) ---- */
+
+int
+smz_vault_find_cert(struct smz_vault *v, X509 *cert, json_t **rec, const char **how,
+		    struct smz_err *e)
+{
+	vault_lock(v);
+	int rc = find_cert(v, cert, rec, how, e);
+	vault_unlock(v);
+	return rc;
+}
+
+int
+smz_vault_find_rid(struct smz_vault *v, const X509_NAME *issuer, const ASN1_INTEGER *serial,
+		   const ASN1_OCTET_STRING *ski, json_t **rec, const char **how, struct smz_err *e)
+{
+	vault_lock(v);
+	int rc = find_rid(v, issuer, serial, ski, rec, how, e);
+	vault_unlock(v);
+	return rc;
+}
+
+int
+smz_vault_history(struct smz_vault *v, const char *address, int sensitive,
+		  int (*cb)(void *, json_t *), void *arg, struct smz_err *e)
+{
+	vault_lock(v);
+	int rc = history(v, address, sensitive, cb, arg, e);
+	vault_unlock(v);
+	return rc;
+}
+
+int
+smz_vault_audit_batch(struct smz_vault *v, const struct smz_audit_entry *a, size_t n,
+		      struct smz_err *e)
+{
+	vault_lock(v);
+	int rc = audit_batch(v, a, n, e);
+	vault_unlock(v);
+	return rc;
 }

@@ -183,6 +183,15 @@ int smz_vault_gateway_revoke(struct smz_vault *v, struct smz_err *e);
 int smz_vault_unlock(struct smz_vault *v, const struct smz_unlock *u, const char *why,
 		     struct smz_err *e);
 
+/* One handle for the S/MIME engines of several threads (smz-api): from
+ * now on smz_vault_history, smz_vault_find_cert, smz_vault_find_rid and
+ * smz_vault_audit_batch take a lock of the handle's own, and
+ * smz_vault_sealed_for and smz_vault_unseal touch no database.  Nothing
+ * else may be called while engines run (an unlock, for one, waits until
+ * they are done).  Berkeley DB allows one environment handle per process
+ * (DB_REGISTER), so threads share this one rather than open their own. */
+void smz_vault_share(struct smz_vault *v);
+
 /* The private key of rec, checked against its key id; needs unlock. */
 int smz_vault_unseal(struct smz_vault *v, json_t *rec, EVP_PKEY **key, struct smz_err *e);
 /* What smz_vault_unseal checks before it opens anything: the vault is
