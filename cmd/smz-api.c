@@ -38,7 +38,8 @@ reload(struct smz_api *a)
 	if ((rc = smz_api_reload(a, &np, &e)))
 		cmd_fail(rc, &e, "reload");
 	else
-		cmd_msg("reloaded the server certificate and [api] allow");
+		cmd_msg("reloaded the server certificate, [api] allow and crl, and the trust "
+			"anchors");
 	smz_policy_free(&np);
 }
 

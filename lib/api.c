@@ -25,6 +25,7 @@ struct smz_api {
 	struct smz_unlock unlock;
 	int has_unlock, unlocked;
 	struct smz_trust trust;
+	char ca_dir[1024];	  /* "" for none */
 	struct smz_smime_cfg cfg; /* what every request shares */
 	/* the engines, one a thread, set up once and reused: a request takes
 	 * a free one */
@@ -437,21 +438,37 @@ try_unlock(struct smz_api *a)
 		a->unlocked = 1;
 }
 
+/* The trust the engines check signers and recipients against: the
+ * anchors (policy [smime] trust, else the CA's root.pem), the CA's
+ * issuing.pem to go with signatures, and policy [api] crl. */
 static int
-load_trust(struct smz_api *a, const char *ca_dir, struct smz_err *e)
+load_trust(const struct smz_policy *pol, const char *ca_dir, struct smz_trust *t, struct smz_err *e)
 {
 	char path[1200];
 	const char *f = smz_trust_ca_file(ca_dir, "issuing.pem", path, sizeof path);
-	int rc = f ? smz_trust_chain(&a->trust, f, e) : 0;
+	int rc = f ? smz_trust_chain(t, f, e) : 0;
 	if (rc)
 		return rc;
-	f = a->pol.smime_trust[0] ? a->pol.smime_trust
-				  : smz_trust_ca_file(ca_dir, "root.pem", path, sizeof path);
+	f = pol->smime_trust[0] ? pol->smime_trust
+				: smz_trust_ca_file(ca_dir, "root.pem", path, sizeof path);
 	if (!f)
 		return smz_err_need(e, SMZ_ERR_USAGE, SMZ_NEED_CA,
 				    "no trust anchors: policy [smime] trust, or a CA directory "
 				    "with its root.pem");
-	return smz_trust_anchors(&a->trust, f, e);
+	rc = smz_trust_anchors(t, f, e);
+	if (!rc && pol->api_crl[0])
+		rc = smz_trust_crl(t, pol->api_crl, e);
+	return rc;
+}
+
+/* The engines' view of a->trust. */
+static void
+use_trust(struct smz_api *a)
+{
+	a->cfg.trust = a->trust.store;
+	a->cfg.crl_check = a->trust.crl;
+	a->cfg.chain = a->trust.chain;
+	a->cfg.certs = a->trust.certs;
 }
 
 int
@@ -477,8 +494,10 @@ smz_api_start(const struct smz_api_opts *o, struct smz_api **out, struct smz_err
 	pthread_rwlock_init(&a->allow_mu, NULL);
 	snprintf(a->actor, sizeof a->actor, "%s", smz_prog_actor());
 	int rc = allow_set(a, pol, e);
+	if (o->ca_dir)
+		snprintf(a->ca_dir, sizeof a->ca_dir, "%s", o->ca_dir);
 	if (!rc)
-		rc = load_trust(a, o->ca_dir, e);
+		rc = load_trust(pol, o->ca_dir, &a->trust, e);
 	if (!rc && o->vault_dir)
 		rc = smz_vault_open(o->vault_dir, &a->v, e);
 	/* the engines, set up before threads use them; MHD runs a request
@@ -507,10 +526,7 @@ smz_api_start(const struct smz_api_opts *o, struct smz_api **out, struct smz_err
 	c->refuse = pol->smime_refuse;
 	c->rsa_transport = pol->rsa_transport;
 	c->content_cipher = pol->content_cipher;
-	c->trust = a->trust.store;
-	c->crl_check = a->trust.crl;
-	c->chain = a->trust.chain;
-	c->certs = a->trust.certs;
+	use_trust(a);
 	const struct smz_policy *p = &a->pol;
 	struct smz_httpd_opts ho = {p->api_listen,
 				    p->api_port,
@@ -541,12 +557,22 @@ smz_api_port(const struct smz_api *a)
 int
 smz_api_reload(struct smz_api *a, const struct smz_policy *pol, struct smz_err *e)
 {
-	int rc = smz_httpd_reload(a->h, pol->api_cert, pol->api_key, e);
+	struct smz_trust t = {0};
+	int rc = load_trust(pol, a->ca_dir[0] ? a->ca_dir : NULL, &t, e);
+	if (!rc)
+		rc = smz_httpd_reload(a->h, pol->api_cert, pol->api_key, e);
 	if (!rc)
 		rc = allow_set(a, pol, e);
 	pthread_rwlock_wrlock(&a->run_mu);
+	if (!rc) { /* the new trust and CRL, with no engine running */
+		struct smz_trust old = a->trust;
+		a->trust = t;
+		t = old;
+		use_trust(a);
+	}
 	try_unlock(a);
 	pthread_rwlock_unlock(&a->run_mu);
+	smz_trust_free(&t);
 	return rc;
 }
 

@@ -419,9 +419,11 @@ handler(void *user, const char *section, const char *name, const char *v)
 	} else if (IS("api", "port")) {
 		if (integer(v, 0, 65535, &p->api_port) < 0)
 			return fail(c, section, name, "%s", "expected a port, 0 to 65535");
-	} else if (IS("api", "cert") || IS("api", "key") || IS("api", "client_ca")) {
+	} else if (IS("api", "cert") || IS("api", "key") || IS("api", "client_ca") ||
+		   IS("api", "crl")) {
 		char *dst = strcmp(name, "cert") == 0  ? p->api_cert
 			    : strcmp(name, "key") == 0 ? p->api_key
+			    : strcmp(name, "crl") == 0 ? p->api_crl
 						       : p->api_client_ca;
 		if (v[0] != '/' || copy(dst, 1024, v) < 0)
 			return fail(c, section, name, "%s", "expected an absolute path");

@@ -71,6 +71,7 @@ struct smz_policy {
 	char api_listen[256]; /* address to listen on, IPv4 or IPv6 */
 	int api_port;	      /* 0: any free port */
 	char api_cert[1024], api_key[1024], api_client_ca[1024];
+	char api_crl[1024]; /* a CRL of the CA the signers and recipients chain to, or "" */
 	/* who may call: "sha256:HEX" (lowercase, no colons) or "subject:DN" (RFC 4514) */
 	char *api_allow[SMZ_API_ALLOW_MAX];
 	size_t napi_allow;

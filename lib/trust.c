@@ -52,8 +52,10 @@ smz_trust_crl(struct smz_trust *t, const char *path, struct smz_err *e)
 		crl = d2i_X509_CRL_bio(b, NULL);
 	}
 	BIO_free(b);
-	if (!crl)
-		return smz_err_ssl(e, SMZ_ERR_DATA, "not a CRL");
+	if (!crl) {
+		ERR_clear_error();
+		return smz_err_set(e, SMZ_ERR_DATA, "%s: not a CRL (PEM or DER)", path);
+	}
 	int ok = t->store && X509_STORE_add_crl(t->store, crl);
 	X509_CRL_free(crl);
 	if (!ok)

@@ -292,6 +292,32 @@ test_expect_success 'SIGHUP: a new server certificate and allow list, without a 
 	test "$(cat code)" = 200
 '
 
+test_expect_success '[api] crl, read again on SIGHUP: a signer on the CRL fails verify; a CRL that does not load leaves the last one' '
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout dave.key \
+		-subj /CN=dave -addext "subjectAltName=email:dave@example.com" -out dave.csr 2>/dev/null &&
+	smz-issue -q dave.csr >dave.pem &&
+	printf "the figures\n" >body.txt &&
+	openssl cms -sign -text -in body.txt -signer dave.pem -inkey dave.key -from dave@example.com \
+		-to bob@example.com -subject figures -out dave.eml 2>/dev/null &&
+	api_curl -D h -o st --data-binary @dave.eml "$API_URL/v1/verify" &&
+	test_grep "^Smz-Status: OK signer=dave@example.com" h &&
+	smz-issue revoke -q --reason keyCompromise "$(openssl x509 -in dave.pem -noout -serial | cut -d= -f2)" >/dev/null &&
+	smz-issue crl -q --out crl.pem &&
+	printf "crl = %s/crl.pem\n" "$PWD" >>api.conf &&
+	n=$(grep -c "reloaded" api.log) && kill -HUP "$(cat api.pid)" &&
+	i=0 && while [ "$(grep -c "reloaded" api.log)" = "$n" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done &&
+	api_curl -D h -o st --data-binary @dave.eml "$API_URL/v1/verify" &&
+	test_grep "^Smz-Status: FAIL revoked: signer dave@example.com: certificate revoked" h &&
+	api_curl -D h -o st --data-binary @api.signed "$API_URL/v1/verify" &&
+	test_grep "^Smz-Status: OK signer=alice@example.com" h &&
+	echo "not a CRL" >crl.pem && e=$(grep -c "reload" api.log) &&
+	kill -HUP "$(cat api.pid)" &&
+	i=0 && while [ "$(grep -c "reload" api.log)" = "$e" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done &&
+	tail -n 1 api.log | test_grep "crl.pem" - &&
+	api_curl -D h -o st --data-binary @dave.eml "$API_URL/v1/verify" &&
+	test_grep "^Smz-Status: FAIL revoked: signer dave@example.com" h
+'
+
 test_expect_success 'SIGTERM: the request in progress is answered, then exit 0, nothing left running' '
 	cat m.eml >slow.eml && head -c 40000 big >>slow.eml &&
 	pid=$(cat api.pid) &&
