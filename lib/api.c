@@ -303,12 +303,6 @@ run(struct smz_api *a, int r, const struct smz_httpd_req *rq, struct smz_httpd_r
 	}
 	char actor[900];
 	snprintf(actor, sizeof actor, "%s client=%s", a->actor, rq->client->subject);
-	struct smz_smime_cfg cfg = a->cfg;
-	cfg.sender = r == R_SIGN ? smz_httpd_arg(rq, "sender") : NULL;
-	cfg.recipient = r == R_DECRYPT ? smz_httpd_arg(rq, "for") : NULL;
-	cfg.to = r == R_ENCRYPT && j.nto ? j.to : NULL;
-	cfg.actor = actor;
-	cfg.commit_before_output = 1;
 	FILE *out = ops == SMZ_SMIME_VERIFY		     ? NULL
 		    : rq->body_len <= SMZ_HTTPD_MEM_BODY / 2 ? smz_memfile()
 							     : smz_tmpfile();
@@ -319,7 +313,14 @@ run(struct smz_api *a, int r, const struct smz_httpd_req *rq, struct smz_httpd_r
 	}
 	struct smz_smime_result res;
 	struct smz_err e = {0}, ce = {0};
+	/* what a reload swaps (trust, CRL) is read under the lock it takes */
 	pthread_rwlock_rdlock(&a->run_mu);
+	struct smz_smime_cfg cfg = a->cfg;
+	cfg.sender = r == R_SIGN ? smz_httpd_arg(rq, "sender") : NULL;
+	cfg.recipient = r == R_DECRYPT ? smz_httpd_arg(rq, "for") : NULL;
+	cfg.to = r == R_ENCRYPT && j.nto ? j.to : NULL;
+	cfg.actor = actor;
+	cfg.commit_before_output = 1;
 	cfg.vault_unlocked = a->unlocked;
 	if (!a->unlocked) {
 		cfg.unlock = locked;
@@ -488,7 +489,12 @@ smz_api_start(const struct smz_api_opts *o, struct smz_api **out, struct smz_err
 	a->pol.ndomains = 0;
 	a->log = o->log;
 	a->log_arg = o->arg;
-	pthread_rwlock_init(&a->run_mu, NULL);
+	/* a reload must not wait for a moment without requests: writers first */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&a->run_mu, &ra);
+	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&a->eng_mu, NULL);
 	pthread_cond_init(&a->eng_cv, NULL);
 	pthread_rwlock_init(&a->allow_mu, NULL);

@@ -45,8 +45,8 @@ add_file(const char *path, X509_STORE *store, STACK_OF(X509) * chain, int option
  * own; leaves are checked against that store with partial chains allowed,
  * and against the full one when that fails (for the exact reason, or a
  * path through another intermediate).  An intermediate under a CA with
- * name constraints stays out of the second store: a partial chain would
- * not see those constraints.
+ * name or path length constraints stays out of the second store: a
+ * partial chain would not see those constraints.
  */
 struct anchors {
 	X509_STORE *full, *fast;
@@ -77,13 +77,16 @@ verify(X509_STORE *store, STACK_OF(X509) * chain, X509 *x, unsigned long flags, 
 }
 
 /* Adds a verified intermediate to the fast store unless a CA above it
- * constrains names. */
+ * constrains names or path length (OpenSSL checks a pathLenConstraint
+ * against the CAs below it in the chain, which a partial chain leaves
+ * out). */
 static int
 to_fast(X509_STORE_CTX *ctx, void *arg)
 {
 	STACK_OF(X509) *path = X509_STORE_CTX_get0_chain(ctx);
 	for (int i = 1; i < sk_X509_num(path); i++)
-		if (X509_get_ext_by_NID(sk_X509_value(path, i), NID_name_constraints, -1) >= 0)
+		if (X509_get_ext_by_NID(sk_X509_value(path, i), NID_name_constraints, -1) >= 0 ||
+		    X509_get_pathlen(sk_X509_value(path, i)) >= 0)
 			return 1;
 	return X509_STORE_add_cert(arg, sk_X509_value(path, 0));
 }

@@ -83,7 +83,8 @@ smz_audit_append(DB *log, DB *meta, DB_TXN *txn, const struct smz_audit_entry *a
 			       : smz_err_set(e, SMZ_ERR_INTERNAL, "audit head: %s", db_strerror(r));
 	char when[32];
 	time_t t = time(NULL);
-	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	struct tm tm;
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
 	for (size_t i = 0; i < n; i++) {
 		json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s}", "seq",
 				      (json_int_t)(count + 1), "time", when, "actor",

@@ -2,6 +2,7 @@
 #include "certpick.h"
 #include "keys.h"
 #include "mime.h"
+#include "secret.h"
 #include "smime-int.h"
 #include "vault.h"
 
@@ -154,7 +155,19 @@ unseal(struct smz_smime *s, json_t *rec, const char *id, EVP_PKEY **k, struct sm
 			*k = s->kept[i].key;
 			return 0;
 		}
-	if ((rc = smz_vault_unseal(s->cfg.vault, rec, k, e)) || !EVP_PKEY_up_ref(*k))
+	rc = smz_vault_unseal(s->cfg.vault, rec, k, e);
+	if (rc && s->nkept && smz_secret_heap_full()) {
+		/* the kept keys fill the secure heap (many engines, large
+		 * keys): they go, and this one is unsealed again */
+		for (size_t i = 0; i < s->nkept; i++) {
+			EVP_PKEY_free(s->kept[i].key);
+			s->kept[i].key = NULL;
+		}
+		s->nkept = s->kept_next = 0;
+		memset(e, 0, sizeof *e);
+		rc = smz_vault_unseal(s->cfg.vault, rec, k, e);
+	}
+	if (rc || !EVP_PKEY_up_ref(*k))
 		return rc;
 	/* the oldest one makes room */
 	size_t n = s->nkept < sizeof s->kept / sizeof s->kept[0] ? s->nkept++ : s->kept_next;

@@ -423,8 +423,9 @@ smz_cms_verify(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *conte
 		/* Thunderbird's rule: a signature made at another time than the
 		 * message says may be an old signed message sent again */
 		char a[32], b[32];
-		strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%SZ", gmtime(&st));
-		strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", gmtime(&h->date));
+		struct tm tm;
+		strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&st, &tm));
+		strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&h->date, &tm));
 		snprintf(res->line, sizeof res->line,
 			 "FAIL time-mismatch: signed by %s at %s but Date: is %s", mbox, a, b);
 		rc = SMZ_ERR_VERIFY;
@@ -440,8 +441,9 @@ smz_cms_verify(struct smz_smime *s, CMS_ContentInfo *cms, BIO *dcont, BIO *conte
 		const ASN1_INTEGER *sn = X509_get0_serialNumber(signer);
 		if (ASN1_STRING_length(sn) <= 32)
 			smz_hex(ASN1_STRING_get0_data(sn), (size_t)ASN1_STRING_length(sn), serial);
+		struct tm tm;
 		if (st != (time_t)-1)
-			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&st));
+			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&st, &tm));
 		snprintf(res->line, sizeof res->line,
 			 "OK signer=%s digest=%s signed=%s serial=%s%s", mbox, dname, when, serial,
 			 dnid == NID_sha1 ? " weak=sha1" : "");

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -376,7 +377,7 @@ answer(struct MHD_Connection *mc, struct req *q)
 	if (rs->file) {
 		struct stat st;
 		int fd = fflush(rs->file) == 0 && fstat(fileno(rs->file), &st) == 0
-				 ? dup(fileno(rs->file))
+				 ? fcntl(fileno(rs->file), F_DUPFD_CLOEXEC, 0)
 				 : -1;
 		fclose(rs->file);
 		rs->file = NULL;

@@ -77,6 +77,19 @@ test_expect_success 'a name-constrained root (attach_trust) binds leaves under i
 	test_grep "its key is not in the vault" err && ! grep -q "not issued by this CA" err
 '
 
+test_expect_success 'a root with pathlen 0 (attach_trust): a leaf under an intermediate below it is refused' '
+	cp policy.orig policy.conf &&
+	ca plroot plroot "/CN=Pathlen Root" "basicConstraints=critical,CA:TRUE,pathlen:0" &&
+	ca plmid plroot "/CN=Pathlen Issuing" &&
+	leaf pl1 plmid bob@example.org &&
+	cat plroot.pem plmid.pem >pl.pem &&
+	printf "[vault]\nattach_trust = %s/pl.pem\n" "$PWD" >>policy.conf &&
+	test_must_fail 65 smz-vault attach pl1.pem >out 2>err && test ! -s out &&
+	test_grep "rejected: not issued by this CA .*: path length constraint exceeded" err &&
+	cp policy.orig policy.conf &&
+	printf "[vault]\nattach_trust = %s/nc.pem\n" "$PWD" >>policy.conf
+'
+
 test_expect_success 'a leaf of a trusted intermediate is taken, in the same run as one that is refused' '
 	cat inside.pem forged.pem alice.pem >mix.pem &&
 	test_must_fail 65 smz-vault attach mix.pem >out 2>err &&

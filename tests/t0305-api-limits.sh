@@ -77,6 +77,23 @@ test_expect_success 'a signed answer survives a relay that re-encodes 8-bit part
 	! openssl cms -verify -in o-relayed.eml -CAfile o.pem -binary -out /dev/null 2>/dev/null
 '
 
+test_expect_success 'SIGHUP ten times during a burst of verifying: each reload happens, every answer is 200' '
+	: >vcodes &&
+	{ api_curl --parallel --parallel-max 8 -H "Content-Type: message/rfc822" --data-binary @s.eml \
+		-o /dev/null -w "%{http_code}\n" "$API_URL/v1/verify?n=[1-1500]" >>vcodes 2>/dev/null & } &&
+	vp=$! &&
+	i=0 && while [ "$(wc -l <vcodes)" -lt 20 ] && [ $i -lt 1000 ]; do sleep 0.02; i=$((i + 1)); done &&
+	for h in 1 2 3 4 5 6 7 8 9 10; do
+		n=$(grep -c "reloaded" api.log); kill -HUP "$(cat api.pid)" &&
+		i=0 && while [ "$(grep -c "reloaded" api.log)" = "$n" ] && [ $i -lt 500 ]; do
+			sleep 0.02; i=$((i + 1)); done &&
+		test "$(grep -c "reloaded" api.log)" -gt "$n" || exit 1
+	done &&
+	wait "$vp" &&
+	test "$(wc -l <vcodes)" = 1500 && test "$(grep -c "^200\$" vcodes)" = 1500 &&
+	kill -0 "$(cat api.pid)" && served
+'
+
 test_expect_success 'kill -9 in a burst of signing: the audit log verifies, and holds every answer sent' '
 	before=$(signs) && : >codes &&
 	{ api_curl --parallel --parallel-max 8 -H "Content-Type: message/rfc822" --data-binary @m.eml \
