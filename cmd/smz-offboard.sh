@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2034,SC2154 # the rest is cmd/smz-sh-common.sh, pasted in by make
 # smz-offboard: people who left.  Their certificates are revoked
 # (affiliationChanged), withdrawn from the directory, and a fresh CRL is
 # published; their keys stay in the vault for recovery.  Re-running is

@@ -1,9 +1,9 @@
 #!/bin/sh
+# shellcheck disable=SC2034,SC2154 # the rest is cmd/smz-sh-common.sh, pasted in by make
 # smz-provision: bring the CA, vault and directory in line with an HR roster.
-# smz-issue plan compares the roster with the CA database and the vault and
-# says who joins, moves, leaves or stays (refusing to off-board more than
-# policy [offboarding] max_fraction); this carries it out.  Every step can be
-# repeated: a re-run after a crash finishes the work, a second changes nothing.
+# smz-issue plan says who joins, moves, leaves or stays (refusing to off-board
+# more than policy [offboarding] max_fraction); this carries it out.  Every step
+# can be repeated: a re-run after a crash finishes the work, a second changes nothing.
 set -eu
 # @SYSEXITS@
 prog=smz-provision

@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2034,SC2154 # the rest is cmd/smz-sh-common.sh, pasted in by make
 # smz-renew: everyone whose newest valid certificate expires within the
 # renewal window gets a new key, a new certificate, the directory entry
 # replaced, and with --bundles a fresh bundle that still holds the old keys.

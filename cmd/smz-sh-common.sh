@@ -1,3 +1,4 @@
+# shellcheck shell=sh disable=SC2034,SC2154 # a fragment: make pastes it into each program
 # What smz-provision, smz-renew and smz-offboard share.  make pastes this
 # into each at its line "# @COMMON@" (so the installed programs stand alone),
 # after the program has set prog, synopsis, usage(), opt() and opts: its long
