@@ -30,14 +30,15 @@ test_expect_success 'files in every format' '
 	pk12util -o nss.p12 -n nss -d sql:nssdb -w p12pw -K "" -c AES-256-CBC -C AES-256-CBC >/dev/null &&
 	openssl pkcs12 -info -noout -in nss.p12 -passin file:p12pw 2>&1 | test_grep "AES-256-CBC" - &&
 	export GNUPGHOME="$PWD/gnupg" && { gpgconf --kill all 2>/dev/null; mkdir -m 700 gnupg; } && echo allow-loopback-pinentry >gnupg/gpg-agent.conf &&
-	openssl pkcs12 -export -legacy -inkey gpg.key -in gpg.pem -passout file:p12pw -out gpg-in.p12 &&
 	# gpg-agent, started on demand, can miss its first request on a loaded
 	# machine (make check runs two tests at once); and gpgsm 2.2 derives a
 	# wrong 3DES key from some PKCS#12 salts (about 1 file in 50: OpenSSL
 	# cannot open its key bag either, with the right password and a good
-	# MAC), so an export that OpenSSL cannot open is made again, with a
-	# new salt: up to five tries
+	# MAC), and cannot import some files made by OpenSSL: a failed try
+	# starts again from a new input and a new export: up to five tries
 	for try in 1 2 3 4 5; do
+		# a new input each try too: gpgsm cannot import some files at all
+		openssl pkcs12 -export -legacy -inkey gpg.key -in gpg.pem -passout file:p12pw -out gpg-in.p12 &&
 		{ gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --import gpg-in.p12 <p12pw >/dev/null 2>&1; true; }
 		# the key passphrase, then the export passphrase
 		printf "hunter2\nhunter2\n" | gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 \

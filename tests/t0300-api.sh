@@ -318,6 +318,10 @@ test_expect_success '[api] crl, read again on SIGHUP: a signer on the CRL fails 
 	test_grep "^Smz-Status: FAIL revoked: signer dave@example.com" h
 '
 
+# the drain test gets a server of its own, with the default [api] timeout:
+# under load the throttled upload below can pause longer than the 1 s the
+# limit tests used, and the server would rightly drop it as idle
+api_stop && api_start "allow = subject:$gw1_subject"
 test_expect_success 'SIGTERM: the request in progress is answered, then exit 0, nothing left running' '
 	cat m.eml >slow.eml && head -c 40000 big >>slow.eml &&
 	pid=$(cat api.pid) &&
@@ -337,7 +341,7 @@ test_expect_success 'SIGTERM: the request in progress is answered, then exit 0, 
 	size=$(wc -c <slow.out) &&
 	awk -v l="POST /v1/sign 200 $size " "/stopping: finishing/ { s = NR }
 		index(\$0, l) { a = NR } END { exit !(s && a > s) }" api.log &&
-	test "$(grep -c "^smz-api: stopped\$" api.log)" = 2 &&
+	test "$(grep -c "^smz-api: stopped\$" api.log)" = 3 &&
 	! kill -0 "$pid" 2>/dev/null &&
 	smz-vault audit --verify | test_grep "^audit: OK" -
 '

@@ -13,6 +13,7 @@ smz-vault gateway-key -q --passphrase-file pw "$PWD/gw.key"
 sh "$TOP/tests/api-certs.sh" "$PWD"
 trap 'api_stop' EXIT
 gw1_subject="CN=mx1.example.com,O=Example Gateways"
+# shellcheck disable=SC2034 # used in the test bodies, which run through eval
 ABUSE="python3 $TOP/tests/api-abuse.py"
 signs() { smz-vault audit | awk -F'\t' '$4 == "sign"' | wc -l; }
 long=$(printf 'a long line of text, '; for i in 1 2 3 4 5 6; do printf 'longer and longer %d, ' "$i"; done; printf 'end')
